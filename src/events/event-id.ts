@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Time-ordered unique event ids: UUIDv7 (RFC 9562) with a 12-bit counter in `rand_a` so ids made in
+ * the same millisecond still sort in creation order. Only the store calls this.
+ */
+export function createEventIdFactory(now: () => number = Date.now): () => string {
+  let lastMs = -1;
+  let counter = 0;
+  let pool = randomBytes(4096);
+  let poolPos = 0;
+  return () => {
+    let ms = now();
+    if (ms <= lastMs) {
+      ms = lastMs;
+      counter++;
+      if (counter > 0xfff) { ms = lastMs + 1; counter = 0; }
+    } else {
+      counter = 0;
+    }
+    lastMs = ms;
+    if (poolPos + 8 > pool.length) { pool = randomBytes(4096); poolPos = 0; }
+    const r = pool.subarray(poolPos, poolPos + 8);
+    poolPos += 8;
+    const tsHex = ms.toString(16).padStart(12, '0');
+    const a = (0x7000 | counter).toString(16);
+    const b = (((r[0] as number) & 0x3f) | 0x80).toString(16).padStart(2, '0') + (r[1] as number).toString(16).padStart(2, '0');
+    const c = r.subarray(2, 8).toString('hex');
+    return `${tsHex.slice(0, 8)}-${tsHex.slice(8, 12)}-${a}-${b}-${c}`;
+  };
+}

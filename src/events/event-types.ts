@@ -1,0 +1,173 @@
+/**
+ * Every domain event arpd records: one discriminated union, past tense.
+ * Event data is plain JSON (strings, finite numbers, booleans, arrays, plain objects; time as ISO-8601).
+ * An old event never changes shape on disk: a new shape gets a new schema version `v` and an upcaster
+ * in `upcasters.ts`. The store adds the envelope; domain code never does.
+ */
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  details?: JsonObject;
+}
+
+export interface ProfileUpserted { runtime_profile: string; profile: JsonObject }
+export interface ProfileDeleted { runtime_profile: string; forced?: boolean }
+
+export interface InstanceRequested {
+  instance_id: string;
+  runtime_profile: string;
+  overrides?: JsonObject;
+  metadata?: JsonObject;
+  /** Set when the daemon started the instance by itself (auto-start for a run). */
+  reason?: string;
+}
+export interface InstanceStarting {
+  instance_id: string;
+  pid: number;
+  /** Process start time (clock ticks since boot, from /proc) so a reused pid is never mistaken for ours. */
+  pid_start_time?: string;
+  argv: string[];
+  attempt?: number;
+}
+export interface InstanceReady {
+  instance_id: string;
+  runtime_api_endpoint: string;
+  runtime_name?: string;
+  runtime_version?: string;
+  adopted?: boolean;
+}
+export interface InstanceLoad { instance_id: string; active_runs: number }
+export interface InstanceStopping { instance_id: string; reason: string }
+export interface InstanceStopped { instance_id: string; reason: string; exit_code?: number | null; signal?: string | null }
+export interface InstanceFailed {
+  instance_id: string;
+  code: string;
+  reason: string;
+  exit_code?: number | null;
+  signal?: string | null;
+  stderr_tail?: string;
+}
+export interface InstanceRegistered {
+  instance_id: string;
+  runtime_api_endpoint: string;
+  runtime_profile?: string;
+  runtime_name?: string;
+  metadata?: JsonObject;
+}
+export interface InstanceDeregistered { instance_id: string }
+
+export interface RunAccepted { run_id: string; request: JsonObject; request_hash: string }
+export interface RunQueued { run_id: string; reason?: string; deadline?: string }
+export interface RunRouted { run_id: string; instance_id: string; runtime_api_endpoint: string }
+export interface RunStarted { run_id: string; instance_id: string }
+/** One trace line emitted for a run (a runtime RunEvent, or a note of arpd's own). */
+export interface RunTrace { run_id: string; level: 'debug' | 'info' | 'warn' | 'error'; type: string; data?: JsonObject; time?: string }
+export interface RunSucceeded { run_id: string; result: JsonObject }
+export interface RunFailed { run_id: string; error: ErrorInfo; result?: JsonObject }
+export interface RunCanceled { run_id: string; reason: string }
+
+export interface DaemonStarted { pid: number; version: string; boot_id: string; host: string }
+export interface DaemonStopped {
+  pid: number;
+  reason: string;
+  /** True when every run log write of this daemon succeeded and was closed: the next boot of the same machine need not check them. */
+  run_logs_complete?: boolean;
+}
+
+/** The type → data map: the single source of the union. */
+export interface EventDataMap {
+  'profile.upserted': ProfileUpserted;
+  'profile.deleted': ProfileDeleted;
+  'instance.requested': InstanceRequested;
+  'instance.starting': InstanceStarting;
+  'instance.ready': InstanceReady;
+  'instance.busy': InstanceLoad;
+  'instance.idle': InstanceLoad;
+  'instance.stopping': InstanceStopping;
+  'instance.stopped': InstanceStopped;
+  'instance.failed': InstanceFailed;
+  'instance.registered': InstanceRegistered;
+  'instance.deregistered': InstanceDeregistered;
+  'run.accepted': RunAccepted;
+  'run.queued': RunQueued;
+  'run.routed': RunRouted;
+  'run.started': RunStarted;
+  'run.trace': RunTrace;
+  'run.succeeded': RunSucceeded;
+  'run.failed': RunFailed;
+  'run.canceled': RunCanceled;
+  'daemon.started': DaemonStarted;
+  'daemon.stopped': DaemonStopped;
+}
+
+export type EventType = keyof EventDataMap;
+
+/** A domain event before the store gives it an envelope. */
+export type DomainEvent = { [K in EventType]: { type: K; data: EventDataMap[K] } }[EventType];
+
+export const EVENT_TYPES = [
+  'profile.upserted', 'profile.deleted',
+  'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
+  'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered',
+  'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled',
+  'daemon.started', 'daemon.stopped',
+] as const satisfies readonly EventType[];
+
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+export function isEventType(value: unknown): value is EventType {
+  return typeof value === 'string' && EVENT_TYPE_SET.has(value);
+}
+
+/** Current schema version of each event type's data. Bump with an upcaster, never rewrite old lines. */
+export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
+  'profile.upserted': 1, 'profile.deleted': 1,
+  'instance.requested': 1, 'instance.starting': 1, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
+  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1,
+  'run.accepted': 1, 'run.queued': 1, 'run.routed': 1, 'run.started': 1, 'run.trace': 1, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1,
+  'daemon.started': 1, 'daemon.stopped': 1,
+};
+
+/** The stream an event belongs to. */
+export function streamOf(event: DomainEvent): string {
+  switch (event.type) {
+    case 'profile.upserted':
+    case 'profile.deleted':
+      return `profile:${event.data.runtime_profile}`;
+    case 'instance.requested':
+    case 'instance.starting':
+    case 'instance.ready':
+    case 'instance.busy':
+    case 'instance.idle':
+    case 'instance.stopping':
+    case 'instance.stopped':
+    case 'instance.failed':
+    case 'instance.registered':
+    case 'instance.deregistered':
+      return `instance:${event.data.instance_id}`;
+    case 'run.accepted':
+    case 'run.queued':
+    case 'run.routed':
+    case 'run.started':
+    case 'run.trace':
+    case 'run.succeeded':
+    case 'run.failed':
+    case 'run.canceled':
+      return `run:${event.data.run_id}`;
+    case 'daemon.started':
+    case 'daemon.stopped':
+      return 'daemon';
+    default: {
+      const unhandled: never = event;
+      throw new Error(`unhandled event ${JSON.stringify(unhandled)}`);
+    }
+  }
+}
+
+/** The run id of a `run:<id>` stream, or undefined. */
+export function runIdOfStream(stream: string): string | undefined {
+  return stream.startsWith('run:') ? stream.slice(4) : undefined;
+}

@@ -1,0 +1,311 @@
+import { closeSync, constants, fdatasync, mkdirSync, openSync, renameSync, write } from 'node:fs';
+import { join } from 'node:path';
+import { Subject } from 'rxjs';
+import { ArpdError } from '../errors/index.js';
+import { bootId } from '../system/process-identity.js';
+import type { EventMeta, StoredEvent } from './envelope.js';
+import { CURRENT_VERSION, runIdOfStream, streamOf, type DomainEvent } from './event-types.js';
+import { createEventIdFactory } from './event-id.js';
+import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
+import { ACTIVE_LOG, segmentName } from './log-files.js';
+import { fsyncPath, recoverLog, type RecoveryResult } from './log-recovery.js';
+import { reconcileRunLogs, type ReconcileResult } from './run-log-reconcile.js';
+import { RunLogWriter } from './run-logs.js';
+import { encodeTraceLine } from './trace-line.js';
+
+/** The I/O the store does per commit, injectable so tests can make a sync fail. */
+export interface StoreIo {
+  write(fd: number, buf: Buffer, offset: number, length: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+}
+
+const realIo: StoreIo = {
+  write: (fd, buf, offset, length) => new Promise((resolve, reject) => {
+    write(fd, buf, offset, length, null, (err, n) => (err ? reject(err) : resolve(n)));
+  }),
+  fdatasync: (fd) => new Promise((resolve, reject) => {
+    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+  }),
+};
+
+export interface LogStoreOptions {
+  /** The data dir; the log is `<root>/events.jsonl` (+ segments), run logs under `<root>/runs`. */
+  root: string;
+  /** Roll the active file into a segment past this size. Default 128 MiB. */
+  segmentBytes?: number;
+  maxLineBytes?: number;
+  /** Cut the log at the first damaged line instead of refusing to start. */
+  repair?: boolean;
+  io?: Partial<StoreIo>;
+  clock?: () => Date;
+  /** Receives every recovered event, in order, before `open` resolves (the boot fold). */
+  onEvent?: (event: StoredEvent) => void;
+  onWarning?: (message: string, details: Record<string, unknown>) => void;
+}
+
+/** One event to append. `expectedRev`: the stream's current revision must equal it (0 = new stream). */
+export type AppendInput = DomainEvent & { expectedRev?: number; meta?: EventMeta };
+
+interface Pending {
+  buf: string[];
+  events: StoredEvent[];
+  waiters: Array<{ resolve: (events: StoredEvent[]) => void; reject: (err: unknown) => void; events: StoredEvent[] }>;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
+
+/**
+ * The one writer of the global log. An append is acknowledged (its promise resolves) only after its
+ * bytes are written and fdatasynced, and after it was published to `appended$` (so a caller that
+ * awaits its append can read its own write from the projections). Concurrent appends are
+ * group-committed: everything that arrives while one write + sync runs goes out in the next one.
+ * A write or sync error is fatal: pending and later appends are rejected with E_STORAGE.
+ */
+export class LogStore {
+  /** Every durable event, in seq order, published once. */
+  readonly appended$ = new Subject<StoredEvent>();
+  /** Emits once if the writer fails (then no append is accepted). */
+  readonly fatal$ = new Subject<ArpdError>();
+
+  private fd: number;
+  private lastSeq: number;
+  private activeFirstSeq: number;
+  private activeBytes: number;
+  private readonly revs: Map<string, number>;
+  private pending: Pending = { buf: [], events: [], waiters: [] };
+  private flushing = false;
+  private scheduled = false;
+  private failure: ArpdError | undefined;
+  private closing = false;
+  private idle: Array<() => void> = [];
+  private readonly nextId: () => string;
+  private readonly io: StoreIo;
+  private readonly clock: () => Date;
+  private readonly segmentBytes: number;
+  private readonly maxLineBytes: number;
+  private readonly runLogs: RunLogWriter;
+  private durableSeq: number;
+  private runLogWriteFailures = 0;
+
+  private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult) {
+    this.fd = fd;
+    this.lastSeq = rec.lastSeq;
+    this.durableSeq = rec.lastSeq;
+    this.activeFirstSeq = rec.activeFirstSeq;
+    this.activeBytes = rec.activeBytes;
+    this.revs = rec.streamRevs;
+    this.clock = opts.clock ?? (() => new Date());
+    this.nextId = createEventIdFactory(() => this.clock().getTime());
+    this.io = { ...realIo, ...opts.io };
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
+    this.runLogs = new RunLogWriter(join(root, 'runs'));
+  }
+
+  /**
+   * Recovers the log (see log-recovery.ts), folds every event through `onEvent`, completes run logs
+   * that are behind, and opens the active file for appending. The caller must hold `arpd.lock`.
+   */
+  static open(opts: LogStoreOptions): LogStore {
+    const root = opts.root;
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    const rec = recoverLog(root, {
+      repair: opts.repair ?? false,
+      bootId: bootId(),
+      ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+      ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+    });
+    for (const w of rec.warnings) opts.onWarning?.(w.message, w.details);
+    const runsDir = join(root, 'runs');
+    mkdirSync(runsDir, { recursive: true, mode: 0o700 });
+    const reconciled = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile);
+    if (reconciled.completed + reconciled.rebuilt > 0) {
+      opts.onWarning?.(`completed ${reconciled.completed} and rebuilt ${reconciled.rebuilt} run logs from the global log (${reconciled.linesWritten} lines)`, { ...reconciled });
+    }
+    const activePath = join(root, ACTIVE_LOG);
+    const fd = openSync(activePath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    fsyncPath(root, true); // the active file may be new
+    return new LogStore(root, opts, rec, fd, reconciled);
+  }
+
+  get seq(): number {
+    return this.lastSeq;
+  }
+
+  /** The last seq that is durable and published. */
+  get committedSeq(): number {
+    return this.durableSeq;
+  }
+
+  get failed(): ArpdError | undefined {
+    return this.failure;
+  }
+
+  streamRev(stream: string): number {
+    return this.revs.get(stream) ?? 0;
+  }
+
+  /** Number of streams known (for status). */
+  streamCount(): number {
+    return this.revs.size;
+  }
+
+  /**
+   * Appends events atomically with respect to validation: if any is too large or any expected
+   * revision does not match, nothing is written. Resolves with the stored events once durable.
+   */
+  append(inputs: AppendInput | AppendInput[], meta?: EventMeta): Promise<StoredEvent[]> {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new ArpdError('E_UNAVAILABLE', 'the event log is closing: the daemon is shutting down; try again after it restarts'));
+    const now = this.clock().toISOString();
+    const staged: StoredEvent[] = [];
+    const lines: string[] = [];
+    const localRevs = new Map<string, number>();
+    let seq = this.lastSeq;
+    try {
+      for (const input of list) {
+        const stream = streamOf(input);
+        const current = localRevs.get(stream) ?? this.revs.get(stream) ?? 0;
+        if (input.expectedRev !== undefined && input.expectedRev !== current) {
+          throw new ArpdError('E_CONFLICT', `stream ${stream} is at revision ${current}, not ${input.expectedRev}: read it again and retry`, { stream, expected: input.expectedRev, actual: current });
+        }
+        const rev = current + 1;
+        localRevs.set(stream, rev);
+        seq++;
+        const m = input.meta ?? meta ?? {};
+        const event = { seq, id: this.nextId(), ts: now, stream, rev, type: input.type, v: CURRENT_VERSION[input.type], data: input.data, meta: m } as StoredEvent;
+        lines.push(encodeLine(event, this.maxLineBytes));
+        staged.push(event);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (staged.length === 0) return Promise.resolve([]);
+    this.lastSeq = seq;
+    for (const [stream, rev] of localRevs) this.revs.set(stream, rev);
+    return new Promise<StoredEvent[]>((resolve, reject) => {
+      const p = this.pending;
+      for (const l of lines) p.buf.push(l);
+      for (const e of staged) p.events.push(e);
+      p.waiters.push({ resolve, reject, events: staged });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.waiters.length > 0 && this.failure === undefined) {
+        const batch = this.pending;
+        this.pending = { buf: [], events: [], waiters: [] };
+        try {
+          const buf = Buffer.from(batch.buf.join(''), 'utf8');
+          let off = 0;
+          while (off < buf.length) off += await this.io.write(this.fd, buf, off, buf.length - off);
+          await this.io.fdatasync(this.fd);
+          this.activeBytes += buf.length;
+        } catch (err) {
+          this.fail(err, batch);
+          break;
+        }
+        this.writeRunLogs(batch.events);
+        this.durableSeq = (batch.events[batch.events.length - 1] as StoredEvent).seq;
+        for (const e of batch.events) this.appended$.next(e);
+        for (const w of batch.waiters) w.resolve(w.events);
+        if (this.activeBytes >= this.segmentBytes) {
+          try {
+            this.roll();
+          } catch (err) {
+            this.fail(err, undefined);
+            break;
+          }
+        }
+      }
+    } finally {
+      this.flushing = false;
+      if (this.pending.waiters.length > 0 && this.failure === undefined) this.schedule();
+      else if (this.pending.waiters.length === 0) {
+        const idle = this.idle;
+        this.idle = [];
+        for (const cb of idle) cb();
+      }
+    }
+  }
+
+  private writeRunLogs(events: StoredEvent[]): void {
+    for (const e of events) {
+      const runId = runIdOfStream(e.stream);
+      if (runId === undefined) continue;
+      try {
+        this.runLogs.append(runId, encodeTraceLine(e, runId));
+      } catch {
+        // Derived data: the global log is durable; the next boot completes this run log.
+        this.runLogWriteFailures++;
+      }
+    }
+  }
+
+  private fail(err: unknown, batch: Pending | undefined): void {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const failure = new ArpdError(
+      'E_STORAGE',
+      `writing the event log failed (${code}): the daemon stopped accepting changes; fix the disk (space, permissions, health) and restart arpd, which recovers the log`,
+      { errno: code },
+      { cause: err },
+    );
+    this.failure = failure;
+    const rejected = [...(batch?.waiters ?? []), ...this.pending.waiters];
+    this.pending = { buf: [], events: [], waiters: [] };
+    for (const w of rejected) w.reject(failure);
+    this.fatal$.next(failure);
+    const idle = this.idle;
+    this.idle = [];
+    for (const cb of idle) cb();
+  }
+
+  /** Seals the active file as `events-<firstSeq>.jsonl` and starts a new one. */
+  private roll(): void {
+    const active = join(this.root, ACTIVE_LOG);
+    closeSync(this.fd);
+    renameSync(active, join(this.root, segmentName(this.activeFirstSeq)));
+    this.fd = openSync(active, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL, 0o600);
+    fsyncPath(this.root, true);
+    this.activeFirstSeq = this.durableSeq + 1;
+    this.activeBytes = 0;
+  }
+
+  /** True while every run log line of this process was written (a clean stop can say so). */
+  get runLogsComplete(): boolean {
+    return this.runLogWriteFailures === 0;
+  }
+
+  /** Resolves when nothing is pending (or the writer failed). */
+  drain(): Promise<void> {
+    if (!this.flushing && !this.scheduled && this.pending.waiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /** Stops accepting appends, finishes pending ones, and closes the files. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) {
+      await this.drain();
+      return;
+    }
+    this.closing = true;
+    await this.drain();
+    this.runLogs.close();
+    try { closeSync(this.fd); } catch { /* already closed */ }
+    this.appended$.complete();
+  }
+}

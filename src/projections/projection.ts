@@ -1,0 +1,47 @@
+import { BehaviorSubject, Subject, filter, firstValueFrom, map, type Observable, type Subscription } from 'rxjs';
+import type { StoredEvent } from '../events/envelope.js';
+import { Registry } from './registry.js';
+
+/**
+ * The RxJS wiring: one input subject, folded by `Registry.apply` (the pure evolve functions), and a
+ * signal of the last applied seq so a writer can wait until its own event is reflected
+ * (read-your-writes). Boot replay and live appends go through the very same pipeline.
+ */
+export class Projection {
+  readonly registry = new Registry();
+  private readonly input = new Subject<StoredEvent>();
+  private readonly applied = new BehaviorSubject<number>(0);
+  /** Every event after it has been applied to the registry. */
+  readonly events$: Observable<StoredEvent>;
+  /** The last applied seq. */
+  readonly applied$: Observable<number> = this.applied.asObservable();
+
+  constructor() {
+    const out = new Subject<StoredEvent>();
+    this.events$ = out.asObservable();
+    this.input.pipe(map((e) => { this.registry.apply(e); return e; })).subscribe((e) => {
+      this.applied.next(e.seq);
+      out.next(e);
+    });
+  }
+
+  /** Feeds one event (the boot fold calls this for every recovered event). */
+  push(event: StoredEvent): void {
+    this.input.next(event);
+  }
+
+  /** Follows a live source (the store's `appended$`). */
+  follow(source$: Observable<StoredEvent>): Subscription {
+    return source$.subscribe((e) => this.input.next(e));
+  }
+
+  get lastSeq(): number {
+    return this.applied.value;
+  }
+
+  /** Resolves once the registry reflects `seq`. */
+  async waitFor(seq: number): Promise<void> {
+    if (this.applied.value >= seq) return;
+    await firstValueFrom(this.applied$.pipe(filter((s) => s >= seq)));
+  }
+}
