@@ -1,0 +1,145 @@
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RpcClient } from '../client/index.js';
+import { ArpdError } from '../errors/index.js';
+import { readPidFile } from '../daemon/pid-file.js';
+import { isSameProcess } from '../system/process-identity.js';
+import { probeStatus, startDetached, stopDaemon } from './daemon-control.js';
+import type { ResolvedGlobals } from './global-options.js';
+import { EXIT, info, out, printJson, style } from './output.js';
+
+function human(status: Record<string, unknown>): void {
+  const counts = status['counts'] as { profiles: number; instances: Record<string, number>; runs: Record<string, number> } | undefined;
+  const line = (k: string, v: unknown): void => out(`${style.bold(k.padEnd(10))} ${String(v)}`);
+  line('state', status['state']);
+  line('pid', status['pid']);
+  line('version', status['version']);
+  line('uptime', `${String(status['uptime_s'])}s (since ${String(status['started_at'])})`);
+  line('data dir', status['data_dir']);
+  line('socket', status['socket']);
+  if (status['http_url'] !== undefined) line('http', status['http_url']);
+  line('clients', status['clients']);
+  if (counts !== undefined) {
+    line('profiles', counts.profiles);
+    line('instances', Object.entries(counts.instances).map(([k, v]) => `${v} ${k}`).join(', '));
+    line('runs', Object.entries(counts.runs).map(([k, v]) => `${v} ${k}`).join(', '));
+  }
+  line('log', `seq ${String(status['last_seq'])}, ${String(status['log_bytes'])} bytes`);
+  if (status['idle_timeout_s'] !== null && status['idle_timeout_s'] !== undefined) line('idle exit', `after ${String(status['idle_timeout_s'])}s idle`);
+  const warnings = status['warnings'];
+  if (Array.isArray(warnings)) for (const w of warnings) info(style.yellow(`warning: ${String(w)}`));
+}
+
+/** `arpd daemon status`: 0 running, 3 not running (LSB / systemctl). */
+export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
+  const status = await probeStatus(g.paths, Math.min(g.timeoutMs, 5000));
+  if (status === undefined) {
+    const pid = readPidFile(g.paths.pid);
+    const stale = pid !== undefined && !isSameProcess(pid);
+    if (g.json) printJson({ state: 'not running', data_dir: g.dataDir, socket: g.paths.socket, ...(stale ? { stale_pid_file: pid.pid } : {}) });
+    else out(`arpd is not running for ${g.dataDir}${stale ? ` (stale pid file for pid ${pid.pid}; the next start cleans it up)` : ''}`);
+    return EXIT.NOT_RUNNING;
+  }
+  if (g.json) printJson(status);
+  else human(status);
+  return 0;
+}
+
+export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]): Promise<number> {
+  const r = await startDetached({ paths: g.paths, timeoutMs: g.timeoutMs, serveArgs });
+  if (g.json) {
+    printJson({ already_running: r.alreadyRunning, ...r.status });
+    return 0;
+  }
+  if (r.alreadyRunning) out(`arpd is already running (pid ${String(r.status['pid'])})`);
+  else out(`arpd started`);
+  out(`${style.bold('pid'.padEnd(10))} ${String(r.status['pid'])}`);
+  out(`${style.bold('data dir'.padEnd(10))} ${String(r.status['data_dir'])}`);
+  out(`${style.bold('socket'.padEnd(10))} ${String(r.status['socket'])}`);
+  if (r.status['http_url'] !== undefined) out(`${style.bold('http'.padEnd(10))} ${String(r.status['http_url'])}`);
+  return 0;
+}
+
+export async function daemonStopCommand(g: ResolvedGlobals, keepInstances: boolean): Promise<number> {
+  const r = await stopDaemon(g.paths, { keepInstances, termMs: 5000, graceMs: Math.max(g.timeoutMs, 5000) });
+  if (g.json) printJson(r);
+  else if (!r.wasRunning) out(`arpd is not running for ${g.dataDir}`);
+  else out(`arpd stopped (pid ${String(r.pid ?? '?')}${r.how === 'request' ? '' : `, after ${r.how}`})`);
+  return 0;
+}
+
+export async function daemonRestartCommand(g: ResolvedGlobals, keepInstances: boolean, serveArgs: string[]): Promise<number> {
+  await stopDaemon(g.paths, { keepInstances, graceMs: Math.max(g.timeoutMs, 5000) });
+  return daemonStartCommand(g, serveArgs);
+}
+
+export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number): Promise<number> {
+  const path = g.paths.daemonLog;
+  if (!existsSync(path)) {
+    info(`no daemon log yet at ${path}`);
+    return follow ? 0 : EXIT.NOT_FOUND;
+  }
+  const text = readFileSync(path, 'utf8');
+  const all = text.split('\n').filter((l) => l !== '');
+  for (const l of all.slice(-lines)) out(l);
+  if (!follow) return 0;
+  let offset = Buffer.byteLength(text);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    let size: number;
+    try { size = statSync(path).size; } catch { continue; }
+    if (size < offset) offset = 0; // rotated
+    if (size === offset) continue;
+    const buf = readFileSync(path).subarray(offset, size);
+    const lastNl = buf.lastIndexOf(0x0a);
+    if (lastNl === -1) continue;
+    process.stdout.write(buf.subarray(0, lastNl + 1));
+    offset += lastNl + 1;
+  }
+}
+
+/** What purge would delete: everything in the data dir. */
+function purgeList(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root).map((n) => join(root, n));
+}
+
+export async function daemonPurgeCommand(g: ResolvedGlobals, force: boolean): Promise<number> {
+  const list = purgeList(g.dataDir);
+  if (!force) {
+    if (g.json) printJson({ would_delete: list, data_dir: g.dataDir });
+    else {
+      out(`arpd daemon purge would stop the daemon and delete ALL state of ${g.dataDir}:`);
+      for (const p of list) out(`  ${p}`);
+      info('nothing was deleted: run again with --force to do it');
+    }
+    return 1;
+  }
+  await stopDaemon(g.paths, { graceMs: Math.max(g.timeoutMs, 5000) });
+  const still = await probeStatus(g.paths, 1000);
+  if (still !== undefined) throw new ArpdError('E_CONFLICT', `the daemon (pid ${String(still['pid'])}) is still running: nothing was deleted`);
+  for (const p of list) rmSync(p, { recursive: true, force: true });
+  rmSync(g.paths.socket, { force: true });
+  if (g.json) printJson({ deleted: list, data_dir: g.dataDir });
+  else out(`purged ${list.length} entries of ${g.dataDir}`);
+  return 0;
+}
+
+export async function daemonExecCommand(g: ResolvedGlobals, method: string, paramsJson: string | undefined, openClient: (g: ResolvedGlobals) => Promise<RpcClient>): Promise<number> {
+  let params: unknown;
+  if (paramsJson !== undefined) {
+    try {
+      params = JSON.parse(paramsJson);
+    } catch (err) {
+      throw new ArpdError('E_VALIDATION', `params must be JSON (e.g. '{"limit": 10}'): ${(err as Error).message}`, { field: 'params', usage: true });
+    }
+  }
+  const client = await openClient(g);
+  try {
+    const result = await client.call(method, params as Record<string, unknown> | undefined);
+    printJson(result);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

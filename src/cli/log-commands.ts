@@ -1,0 +1,189 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from '../client/index.js';
+import { ArpdError } from '../errors/index.js';
+import type { StoredEvent } from '../events/envelope.js';
+import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
+import { listLogFiles } from '../events/log-files.js';
+import { describeDamage, recoverLog } from '../events/log-recovery.js';
+import { isValidId } from '../ids/id-rules.js';
+import { Projection } from '../projections/projection.js';
+import type { ResolvedGlobals } from './global-options.js';
+import { info, out, printJson, printTable, style } from './output.js';
+
+/**
+ * Debugging from the log, read-only and without a daemon: `arpd log verify`, `arpd log replay`,
+ * `arpd events`. None of these take the lock or change a file.
+ */
+
+interface RunLogProblem { run_id: string; problem: string }
+
+function verifyRunLog(path: string, runId: string, seqs: number[]): string | undefined {
+  if (!existsSync(path)) return seqs.length === 0 ? undefined : `missing (${seqs.length} lines expected)`;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const last = lines.pop();
+  if (last !== undefined && last !== '') return `torn last line (${Buffer.byteLength(last)} bytes without a newline)`;
+  for (let i = 0; i < lines.length; i++) {
+    let parsed: { run_id?: unknown; seq?: unknown; extensions?: { 'arpd.event'?: { seq?: unknown } } };
+    try {
+      parsed = JSON.parse(lines[i] as string) as typeof parsed;
+    } catch {
+      return `line ${i + 1} is not JSON`;
+    }
+    if (parsed.run_id !== runId) return `line ${i + 1} names run ${JSON.stringify(parsed.run_id)}`;
+    if (parsed.seq !== i + 1) return `line ${i + 1} has seq ${JSON.stringify(parsed.seq)}, expected ${i + 1}`;
+    const g = parsed.extensions?.['arpd.event']?.seq;
+    if (i < seqs.length && g !== seqs[i]) return `line ${i + 1} points at global seq ${JSON.stringify(g)}, but that line of the run is seq ${seqs[i]}`;
+  }
+  if (lines.length < seqs.length) return `behind the global log: ${lines.length} of ${seqs.length} lines (the daemon completes it at its next start)`;
+  if (lines.length > seqs.length) return `ahead of the global log: ${lines.length} lines, the log has ${seqs.length}`;
+  return undefined;
+}
+
+export function logVerify(g: ResolvedGlobals): number {
+  const root = g.dataDir;
+  const files = listLogFiles(root).filter((f) => existsSync(f.path));
+  const runSeqs = new Map<string, number[]>();
+  let events = 0;
+  let damage: { message: string; data: Record<string, unknown> } | undefined;
+  try {
+    const rec = recoverLog(root, {
+      mutate: false,
+      onEvent: (e) => {
+        events++;
+        if (e.stream.startsWith('run:')) {
+          const id = e.stream.slice(4);
+          let list = runSeqs.get(id);
+          if (list === undefined) { list = []; runSeqs.set(id, list); }
+          list.push(e.seq);
+        }
+      },
+    });
+    void rec;
+  } catch (err) {
+    if (!(err instanceof ArpdError) || err.code !== 'E_LOG_CORRUPT') throw err;
+    damage = { message: err.message, data: err.data ?? {} };
+  }
+  const runProblems: RunLogProblem[] = [];
+  for (const [runId, seqs] of runSeqs) {
+    if (!isValidId(runId)) { runProblems.push({ run_id: runId, problem: 'the run id is not a safe path segment' }); continue; }
+    const problem = verifyRunLog(join(root, 'runs', runId, 'trace.jsonl'), runId, seqs);
+    if (problem !== undefined) runProblems.push({ run_id: runId, problem });
+  }
+  const bytes = files.reduce((n, f) => n + statSync(f.path).size, 0);
+  const ok = damage === undefined && runProblems.length === 0;
+  const summary = {
+    ok,
+    data_dir: root,
+    files: files.map((f) => f.name),
+    bytes,
+    events,
+    runs_checked: runSeqs.size,
+    ...(damage === undefined ? {} : { damage: { ...damage.data, message: damage.message } }),
+    run_log_problems: runProblems,
+  };
+  if (g.json) {
+    printJson(summary);
+  } else {
+    out(`${ok ? style.green('ok') : style.red('damaged', process.stdout)}: ${events} events in ${files.length} file(s), ${bytes} bytes; ${runSeqs.size} run logs checked`);
+    if (damage !== undefined) {
+      const d = damage.data as { file?: string; line?: number; offset?: number; reason?: string };
+      out(`global log: ${d.file !== undefined ? describeDamage({ file: d.file, line: d.line ?? 0, offset: d.offset ?? 0, reason: d.reason ?? '' }) : damage.message}`);
+      out("  way out: start the daemon with --repair to cut the log at that line (the file is copied aside first); a torn last line alone is cut at the next start without --repair");
+    }
+    for (const p of runProblems.slice(0, 50)) out(`run log ${p.run_id}: ${p.problem}`);
+    if (runProblems.length > 50) out(`… and ${runProblems.length - 50} more run log problems (use --json for all)`);
+  }
+  return ok ? 0 : 1;
+}
+
+/** `--until` is a seq (digits) or an ISO time. */
+function untilPredicate(until: string | undefined): (e: StoredEvent) => boolean {
+  if (until === undefined || until === '') return () => true;
+  if (/^\d+$/.test(until)) {
+    const n = Number(until);
+    return (e) => e.seq <= n;
+  }
+  const t = Date.parse(until);
+  if (Number.isNaN(t)) throw new ArpdError('E_VALIDATION', `--until takes a seq number or an ISO-8601 time (e.g. 2026-01-31T12:00:00Z), not '${until}'`, { field: 'until', usage: true });
+  return (e) => Date.parse(e.ts) <= t;
+}
+
+export function logReplay(g: ResolvedGlobals, until: string | undefined): number {
+  const keep = untilPredicate(until);
+  const projection = new Projection();
+  forEachEvent(g.dataDir, (e) => {
+    if (!keep(e)) return false;
+    projection.push(e);
+    return true;
+  });
+  const snap = projection.registry.snapshot();
+  if (g.json) {
+    printJson(snap);
+    return 0;
+  }
+  out(`${style.bold('state at seq')} ${snap.last_seq}${until === undefined ? '' : ` (until ${until})`}`);
+  out('');
+  out(style.bold(`profiles (${snap.profiles.length})`));
+  for (const p of snap.profiles) out(`  ${p.runtime_profile}  ${style.dim(`updated ${p.updated_at}`)}`);
+  out('');
+  out(style.bold(`instances (${snap.instances.length})`));
+  if (snap.instances.length > 0) {
+    printTable(['  INSTANCE', 'STATE', 'PROFILE', 'ENDPOINT', 'UPDATED'], snap.instances.map((i) => [`  ${i.instance_id}`, i.state, i.runtime_profile ?? '-', i.runtime_api_endpoint ?? '-', i.updated_at]));
+  }
+  out('');
+  const c = snap.counts.runs;
+  out(style.bold(`runs (${snap.runs.length}: ${c.queued} queued, ${c.running} running, ${c.succeeded} succeeded, ${c.failed} failed, ${c.canceled} canceled)`));
+  const shown = snap.runs.slice(-50);
+  if (shown.length > 0) {
+    printTable(['  RUN', 'STATE', 'INSTANCE', 'ACCEPTED', 'ENDED'], shown.map((r) => [`  ${r.run_id}`, r.state, r.instance_id ?? '-', r.accepted_at, r.ended_at ?? '-']));
+    if (snap.runs.length > shown.length) out(style.dim(`  (last ${shown.length} shown; --json prints all)`));
+  }
+  return 0;
+}
+
+function printEvent(e: StoredEvent, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(e)}\n`);
+    return;
+  }
+  let data = JSON.stringify(e.data);
+  if (data.length > 160) data = `${data.slice(0, 157)}...`;
+  out(`${String(e.seq).padStart(6)}  ${style.dim(e.ts)}  ${e.type.padEnd(20)} ${e.stream.padEnd(28)} ${data}`);
+}
+
+export interface EventsOptions { from?: number | undefined; types?: string[] | undefined; stream?: string | undefined; follow: boolean }
+
+export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promise<number> {
+  const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
+  let last = (o.from ?? 1) - 1;
+  forEachEvent(g.dataDir, (e) => {
+    last = e.seq;
+    if (matchesFilter(e, filter)) printEvent(e, g.json);
+  }, { fromSeq: last + 1 });
+  if (!o.follow) return 0;
+  // Follow through the daemon when one runs (pushed as it appends), else by watching the files.
+  try {
+    const client = await connect(g.paths.socket, { connectTimeoutMs: 1000, timeoutMs: 0 });
+    if (!g.json) info(style.dim('following through the daemon (Ctrl-C to stop)', process.stderr));
+    const done = new Promise<number>((resolve) => {
+      client.onNotification('events.event', (p) => {
+        const e = (p as { event: StoredEvent }).event;
+        if (e.seq > last) { last = e.seq; printEvent(e, g.json); }
+      });
+      client.disconnects$.subscribe(() => resolve(0));
+    });
+    await client.call('events.subscribe', { from_seq: last + 1, ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) });
+    return await done;
+  } catch (err) {
+    if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
+  }
+  if (!g.json) info(style.dim('no daemon running: following the log files (Ctrl-C to stop)', process.stderr));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    forEachEvent(g.dataDir, (e) => {
+      last = e.seq;
+      if (matchesFilter(e, filter)) printEvent(e, g.json);
+    }, { fromSeq: last + 1 });
+  }
+}

@@ -1,0 +1,58 @@
+import { ArpdError, EXIT, toArpdError } from '../errors/index.js';
+
+/** Results go to stdout, diagnostics to stderr. Colour only on a TTY and never with NO_COLOR. */
+export function useColour(stream: NodeJS.WriteStream = process.stderr): boolean {
+  return stream.isTTY === true && (process.env['NO_COLOR'] === undefined || process.env['NO_COLOR'] === '') && process.env['TERM'] !== 'dumb';
+}
+
+function paint(code: string, text: string, stream: NodeJS.WriteStream): string {
+  return useColour(stream) ? `\u001b[${code}m${text}\u001b[0m` : text;
+}
+
+export const style = {
+  bold: (t: string, s: NodeJS.WriteStream = process.stdout) => paint('1', t, s),
+  dim: (t: string, s: NodeJS.WriteStream = process.stdout) => paint('2', t, s),
+  red: (t: string, s: NodeJS.WriteStream = process.stderr) => paint('31', t, s),
+  green: (t: string, s: NodeJS.WriteStream = process.stdout) => paint('32', t, s),
+  yellow: (t: string, s: NodeJS.WriteStream = process.stderr) => paint('33', t, s),
+};
+
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function info(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A table of rows (already strings) with a header, columns padded. */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  out(style.bold(fmt(header)));
+  for (const r of rows) out(fmt(r));
+}
+
+/** Prints an error the way every command does and returns the exit code it maps to. */
+export function reportError(err: unknown, json: boolean): number {
+  const e = toArpdError(err);
+  if (json) {
+    process.stderr.write(`${JSON.stringify({ error: e.toWire() })}\n`);
+  } else {
+    process.stderr.write(`${style.red('arpd: error:')} ${e.message} ${style.dim(`[${e.code}]`, process.stderr)}\n`);
+    if (e.code === 'E_INTERNAL' && e.cause !== undefined && process.env['ARPD_DEBUG'] !== undefined) {
+      process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);
+    }
+  }
+  return e.exitCode;
+}
+
+export function usageError(message: string): ArpdError {
+  return new ArpdError('E_VALIDATION', message, { usage: true });
+}
+
+export { EXIT };

@@ -1,0 +1,59 @@
+import { ArpdError, toArpdError } from '../errors/index.js';
+import { Daemon, EXIT_FATAL, EXIT_LOCKED } from '../daemon/daemon.js';
+import type { DaemonOptions } from '../daemon/daemon-options.js';
+import { loadFeatures } from '../daemon/features.js';
+import { VERSION } from '../version.js';
+import { info, reportError } from './output.js';
+
+/**
+ * `arpd serve`: runs the daemon in this process until it is asked to stop (socket, SIGTERM, SIGINT;
+ * a second SIGINT exits at once). Uncaught exceptions and unhandled rejections are logged before
+ * exit: a daemon never dies silently.
+ */
+export async function serveCommand(options: DaemonOptions, detachedChild: boolean): Promise<number> {
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(options, await loadFeatures(), VERSION);
+  } catch (err) {
+    const e = toArpdError(err);
+    reportError(e, false);
+    return e.code === 'E_LOCKED' ? EXIT_LOCKED : e.exitCode === 0 ? 1 : e.exitCode;
+  }
+  const { logger } = daemon;
+  const fatal = (kind: string) => (err: unknown): void => {
+    try { logger.fatal({ err }, `${kind}: the daemon exits`); } catch { /* logging failed */ }
+    process.stderr.write(`arpd: fatal ${kind}: ${String((err as Error)?.stack ?? err)}\n`);
+    process.exit(EXIT_FATAL);
+  };
+  process.on('uncaughtException', fatal('uncaught exception'));
+  process.on('unhandledRejection', fatal('unhandled rejection'));
+  const ignoreTerm = options.testIgnoreShutdown === 'rpc+term';
+  process.on('SIGTERM', () => {
+    if (ignoreTerm) { logger.warn('ignoring SIGTERM (test switch)'); return; }
+    logger.info('SIGTERM received');
+    void daemon.shutdown('SIGTERM');
+  });
+  let sigints = 0;
+  process.on('SIGINT', () => {
+    sigints++;
+    if (sigints > 1) {
+      logger.warn('second SIGINT: exiting at once');
+      process.exit(130);
+    }
+    logger.info('SIGINT received (press Ctrl-C again to exit at once)');
+    void daemon.shutdown('SIGINT');
+  });
+  process.on('SIGHUP', () => logger.info('SIGHUP ignored'));
+  if (!detachedChild) {
+    info(`arpd ready: pid ${process.pid}, data dir ${daemon.paths.root}, socket ${daemon.paths.socket}${daemon.ctx.httpUrl() === undefined ? '' : `, http ${daemon.ctx.httpUrl()}`}`);
+  }
+  const code = await daemon.done;
+  return code;
+}
+
+export function parseIdleTimeout(v: unknown): number | undefined {
+  if (v === undefined || v === false) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ArpdError('E_VALIDATION', `--idle-timeout takes a number of seconds above 0, not '${String(v)}'`, { field: 'idle-timeout', usage: true });
+  return n;
+}
