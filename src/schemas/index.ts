@@ -1,0 +1,8 @@
+export * from './common.js';
+export * from './runs.js';
+export * from './trace.js';
+export * from './profiles.js';
+export * from './instances.js';
+export type * from './types.js';
+export { SCHEMAS, isSchemaName, type SchemaName, type SchemaTypes } from './registry.js';
+export { getValidator, isValid, validate, validationProblem } from './validate.js';
