@@ -13,7 +13,7 @@ import { info, reportError } from './output.js';
 export async function serveCommand(options: DaemonOptions, detachedChild: boolean): Promise<number> {
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(options, await loadFeatures(), VERSION);
+    daemon = await Daemon.start(options, await loadFeatures(options), VERSION);
   } catch (err) {
     const e = toArpdError(err);
     reportError(e, false);

@@ -24,12 +24,16 @@ export interface InstanceRequested {
   metadata?: JsonObject;
   /** Set when the daemon started the instance by itself (auto-start for a run). */
   reason?: string;
+  /** Started from a profile that is not on the safe list (only with --allow-unsafe-runtime-profiles). */
+  unsafe?: boolean;
 }
 export interface InstanceStarting {
   instance_id: string;
   pid: number;
   /** Process start time (clock ticks since boot, from /proc) so a reused pid is never mistaken for ours. */
   pid_start_time?: string;
+  /** Boot id of the machine when it started: a pid from another boot is never ours. */
+  boot_id?: string;
   argv: string[];
   attempt?: number;
 }

@@ -32,10 +32,10 @@ export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): 
     case 'instance.requested':
       return clean<InstanceView>({
         ...base, instance_id: e.data.instance_id, managed: true, state: 'starting', runtime_profile: e.data.runtime_profile,
-        overrides: e.data.overrides, metadata: e.data.metadata, created_at: prev?.created_at ?? e.ts, updated_at: e.ts,
+        overrides: e.data.overrides, metadata: e.data.metadata, unsafe: e.data.unsafe, created_at: prev?.created_at ?? e.ts, updated_at: e.ts,
       });
     case 'instance.starting':
-      return clean<InstanceView>({ ...base, state: 'starting', pid: e.data.pid, pid_start_time: e.data.pid_start_time, argv: e.data.argv, attempt: e.data.attempt ?? base.attempt + 1, reason: undefined, error: undefined, runtime_api_endpoint: undefined, active_runs: 0, updated_at: e.ts });
+      return clean<InstanceView>({ ...base, state: 'starting', pid: e.data.pid, pid_start_time: e.data.pid_start_time, boot_id: e.data.boot_id, argv: e.data.argv, attempt: e.data.attempt ?? base.attempt + 1, reason: undefined, error: undefined, runtime_api_endpoint: undefined, active_runs: 0, updated_at: e.ts });
     case 'instance.ready':
       return clean<InstanceView>({
         ...base, state: base.active_runs > 0 && base.state === 'busy' ? 'busy' : 'ready', runtime_api_endpoint: e.data.runtime_api_endpoint,
@@ -81,8 +81,12 @@ export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: numb
       return { ...prev, phase: 'routed', instance_id: e.data.instance_id, runtime_api_endpoint: e.data.runtime_api_endpoint, trace_lines: e.rev };
     case 'run.started':
       return { ...prev, state: 'running', phase: 'started', instance_id: e.data.instance_id, started_at: prev.started_at ?? e.ts, trace_lines: e.rev };
-    case 'run.trace':
-      return { ...prev, trace_lines: e.rev, trace_events: prev.trace_events + 1 };
+    case 'run.trace': {
+      const seq = e.data.data?.['seq'];
+      return typeof seq === 'number'
+        ? { ...prev, trace_lines: e.rev, trace_events: prev.trace_events + 1, runtime_seq: seq }
+        : { ...prev, trace_lines: e.rev, trace_events: prev.trace_events + 1 };
+    }
     case 'run.succeeded':
       return ended({ ...prev, state: 'succeeded', result_rev: e.rev }, e);
     case 'run.failed':
@@ -95,6 +99,6 @@ export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: numb
 }
 
 function ended(run: RunView, e: StoredEvent): RunView {
-  const { request: _dropped, deadline: _d, ...rest } = run;
+  const { request: _dropped, deadline: _d, runtime_seq: _s, ...rest } = run;
   return { ...rest, phase: 'ended', ended_at: e.ts, trace_lines: e.rev };
 }

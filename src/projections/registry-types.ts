@@ -25,6 +25,8 @@ export interface InstanceView {
   readonly metadata?: JsonObject;
   readonly pid?: number;
   readonly pid_start_time?: string;
+  readonly boot_id?: string;
+  readonly unsafe?: boolean;
   readonly argv?: readonly string[];
   readonly attempt: number;
   readonly active_runs: number;
@@ -57,6 +59,8 @@ export interface RunView {
   readonly trace_lines: number;
   /** Number of `run.trace` lines (runtime events) among them. */
   readonly trace_events: number;
+  /** The runtime's `seq` of the last RunEvent recorded (to resume its event stream without repeats). */
+  readonly runtime_seq?: number;
 }
 
 export const TERMINAL_RUN_STATES: ReadonlySet<RunStateName> = new Set(['succeeded', 'failed', 'canceled']);
