@@ -26,6 +26,10 @@ export interface DaemonContext {
   clients(): number;
   /** The daemon's HTTP URL once listening. */
   httpUrl(): string | undefined;
+  /** The HTTP feature reports where it listens (pid file, status). */
+  setHttpUrl(url: string | undefined): void;
+  /** Status fields of every feature, for `daemon.status` and HTTP health. */
+  status(): Record<string, unknown>;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { DaemonContext, Feature } from './daemon-context.js';
 import { createDaemonLogger, type RotatingFile } from './daemon-logger.js';
 import type { DaemonOptions } from './daemon-options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import { coreMethods } from './core-methods.js';
+import { coreMethods, daemonStatus } from './core-methods.js';
 
 /** Exit status of a daemon that lost the race for the data dir lock (the auto-starter waits for the winner). */
 export const EXIT_LOCKED = 75;
@@ -80,6 +80,8 @@ export class Daemon {
       stopping: () => this.stoppingFlag,
       clients: () => this.server?.connections() ?? 0,
       httpUrl: () => this.http,
+      setHttpUrl: (url) => this.setHttpUrl(url),
+      status: () => daemonStatus(this),
     };
   }
 
@@ -156,7 +158,7 @@ export class Daemon {
   }
 
   /** Features call this once their HTTP server listens. */
-  setHttpUrl(url: string): void {
+  setHttpUrl(url: string | undefined): void {
     this.http = url;
     if (this.server !== undefined) this.writePid();
   }
