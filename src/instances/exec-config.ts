@@ -1,0 +1,426 @@
+// How a runtime profile says to start its runtime: extensions["arp.jarvis.exec"] (JARVIS-compatible) and arpd's own
+// per-profile options in extensions["arpd.runtime"]. Pure: no I/O, no clock; every refusal is E_VALIDATION naming the
+// field and saying what to write instead.
+import { isAbsolute } from 'node:path';
+import { ArpdError } from '../errors/index.js';
+
+export const EXEC_EXTENSION_KEY = 'arp.jarvis.exec';
+export const ARPD_RUNTIME_EXTENSION_KEY = 'arpd.runtime';
+
+/** Placeholders the launcher fills inside any argument (`--port={port}` works). */
+export const INLINE_PLACEHOLDERS = ['{host}', '{port}'] as const;
+/** Placeholders that must be a whole argument of a command driver's argv: the running node (plus its execArgv), the bundled runtime. */
+export const WHOLE_ARG_PLACEHOLDERS = ['{node}', '{arpd_runtime}'] as const;
+
+export interface CommandExecConfig {
+  driver: 'command';
+  /** argv as configured; placeholders are kept for the launcher to fill. */
+  argv: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export interface PipExecConfig {
+  driver: 'pip';
+  /** A pinned pip requirement, trimmed: `name==1.2.3`, an absolute path, or `name @ file:///abs` / `name @ https://…#sha256=…`. */
+  pipSpec: string;
+  /** A console script of the package. */
+  entrypoint: string;
+  /** Defaults to `["serve"]` when absent, as JARVIS does. */
+  entrypointArgs: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export interface NpmExecConfig {
+  driver: 'npm';
+  /** A pinned npm spec, trimmed: `name@1.2.3` (scoped too), or an absolute path to a package directory or `.tgz`. */
+  npmSpec: string;
+  /** A bin of the package. */
+  entrypoint: string;
+  entrypointArgs: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export type ExecConfig = CommandExecConfig | PipExecConfig | NpmExecConfig;
+export type ExecDriver = ExecConfig['driver'];
+
+export interface ArpdRuntimeOptions {
+  maxConcurrentRuns: number;
+  restart: 'never' | 'on-failure';
+  restartMax: number;
+  restartBackoffMs: number;
+  healthTimeoutMs: number;
+  healthIntervalMs: number;
+  stopGraceMs: number;
+}
+
+const EXEC_FIELD = `extensions[${JSON.stringify(EXEC_EXTENSION_KEY)}]`;
+const RUNTIME_FIELD = `extensions[${JSON.stringify(ARPD_RUNTIME_EXTENSION_KEY)}]`;
+
+const KNOWN_KEYS: Record<ExecDriver, readonly string[]> = {
+  command: ['driver', 'command_template', 'argv', 'env', 'cwd'],
+  pip: ['driver', 'pip_spec', 'entrypoint', 'entrypoint_args', 'env', 'cwd'],
+  npm: ['driver', 'npm_spec', 'entrypoint', 'entrypoint_args', 'env', 'cwd'],
+};
+
+/** A console-script or bin name: no slashes, no leading dot or dash. */
+export const ENTRYPOINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PLACEHOLDER_PATTERN = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+// PEP 508 names, PEP 440 versions (the permissive form `packaging` accepts, without a leading 'v').
+const PIP_NAME = '[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?';
+const PIP_EXTRAS = `\\[\\s*${PIP_NAME}(?:\\s*,\\s*${PIP_NAME})*\\s*\\]`;
+const PEP440_VERSION =
+  '(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*' +
+  '(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?' +
+  '(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?' +
+  '(?:[-_.]?dev[-_.]?[0-9]*)?' +
+  '(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?';
+const PIP_PINNED = new RegExp(`^${PIP_NAME}(?:${PIP_EXTRAS})?==${PEP440_VERSION}$`, 'i');
+const PIP_URL_FORM = new RegExp(`^(${PIP_NAME})(${PIP_EXTRAS})?\\s*@\\s*(\\S+)$`);
+const SHA256_FRAGMENT = /(?:^|&)sha256=[0-9a-f]{64}(?:&|$)/i;
+
+// npm names (lowercase, url-safe, optionally scoped) and exact semver 2.0 versions.
+const NPM_NAME = '(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*';
+const SEMVER_ID = '(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)';
+const SEMVER_EXACT =
+  `(?:0|[1-9][0-9]*)\\.(?:0|[1-9][0-9]*)\\.(?:0|[1-9][0-9]*)` +
+  `(?:-${SEMVER_ID}(?:\\.${SEMVER_ID})*)?(?:\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?`;
+const NPM_PINNED = new RegExp(`^${NPM_NAME}@${SEMVER_EXACT}$`);
+const NPM_NAME_ONLY = new RegExp(`^${NPM_NAME}$`);
+const NPM_NAME_AT = new RegExp(`^(${NPM_NAME})@(.*)$`);
+
+function fail(field: string, rule: string, message: string): never {
+  throw new ArpdError('E_VALIDATION', message, { field, rule });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+function refuseUnknownKeys(obj: Record<string, unknown>, known: readonly string[], base: string, what: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      fail(`${base}.${key}`, 'known-field', `${base}.${key} is not a field of ${what}: use ${known.join(', ')}`);
+    }
+  }
+}
+
+/** Keeps placeholders but refuses unknown ones (a typo such as `{prot}` would otherwise reach the runtime). */
+function checkArgs(value: unknown, field: string, wholeArgPlaceholders: boolean): string[] {
+  if (!Array.isArray(value)) {
+    fail(field, 'string-array', `${field} must be an array of strings (got ${shown(value)})`);
+  }
+  const allowed = wholeArgPlaceholders ? [...INLINE_PLACEHOLDERS, ...WHOLE_ARG_PLACEHOLDERS] : [...INLINE_PLACEHOLDERS];
+  return value.map((item: unknown, i) => {
+    const at = `${field}[${i}]`;
+    if (typeof item !== 'string') fail(at, 'string', `${at} must be a string (got ${shown(item)})`);
+    if (item.includes('\0')) fail(at, 'no-nul', `${at} contains a NUL character: remove it`);
+    for (const match of item.matchAll(PLACEHOLDER_PATTERN)) {
+      const placeholder = match[0];
+      if ((WHOLE_ARG_PLACEHOLDERS as readonly string[]).includes(placeholder)) {
+        if (!wholeArgPlaceholders) {
+          fail(at, 'placeholder', `${at} uses ${placeholder}, which only a command driver's argv may use: use ${INLINE_PLACEHOLDERS.join(' or ')} here`);
+        }
+        if (item !== placeholder) {
+          fail(at, 'placeholder', `${at} must be exactly ${placeholder} (a whole argument), not ${shown(item)}: put ${placeholder} in an argument of its own`);
+        }
+      } else if (!(INLINE_PLACEHOLDERS as readonly string[]).includes(placeholder)) {
+        fail(at, 'placeholder', `${at} uses the unknown placeholder ${placeholder}: use ${allowed.join(', ')}`);
+      }
+    }
+    return item;
+  });
+}
+
+function checkArgv(value: unknown, field: string): string[] {
+  if (typeof value === 'string') {
+    fail(field, 'argv-array', `${field} must be an argv array, never a shell string: write ["prog", "arg", …] (got ${shown(value)})`);
+  }
+  const argv = checkArgs(value, field, true);
+  if (argv.length === 0) fail(field, 'non-empty', `${field} is empty: give the program and its arguments, e.g. ["my-runtime", "--port", "{port}"]`);
+  if (argv[0] === '') fail(`${field}[0]`, 'non-empty', `${field}[0] is empty: give the program to run`);
+  return argv;
+}
+
+function checkEnv(value: unknown, field: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) fail(field, 'string-map', `${field} must be an object of environment variables, name -> string value (got ${shown(value)})`);
+  const env: Record<string, string> = {};
+  for (const [name, v] of Object.entries(value)) {
+    const at = `${field}.${name}`;
+    if (!ENV_NAME_PATTERN.test(name)) fail(at, ENV_NAME_PATTERN.source, `${at}: ${shown(name)} is not an allowed environment variable name: use letters, digits and '_', not starting with a digit`);
+    if (typeof v !== 'string') fail(at, 'string', `${at} must be a string (got ${shown(v)}): quote numbers and booleans`);
+    if (v.includes('\0')) fail(at, 'no-nul', `${at} contains a NUL character: remove it`);
+    env[name] = v;
+  }
+  return env;
+}
+
+function checkCwd(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.includes('\0') || !isAbsolute(value)) {
+    fail(field, 'absolute-path', `${field} must be an absolute directory path (got ${shown(value)})`);
+  }
+  return value;
+}
+
+function checkEntrypoint(value: unknown, field: string, what: string): string {
+  if (value === undefined) fail(field, 'required', `${field} is missing: name the ${what} to run`);
+  if (typeof value !== 'string') fail(field, ENTRYPOINT_PATTERN.source, `${field} must be a string naming the ${what} (got ${shown(value)})`);
+  const name = value.trim();
+  if (!ENTRYPOINT_PATTERN.test(name)) {
+    fail(field, ENTRYPOINT_PATTERN.source, `${field} ${shown(value)} is not a ${what} name: use letters, digits, '.', '_' or '-', starting with a letter or digit, no slashes (max 128)`);
+  }
+  return name;
+}
+
+function specString(value: unknown, field: string, example: string): string {
+  if (value === undefined) fail(field, 'required', `${field} is missing: give a pinned spec such as ${example}`);
+  if (typeof value !== 'string') fail(field, 'string', `${field} must be a string such as ${example} (got ${shown(value)})`);
+  const spec = value.trim();
+  if (spec === '') fail(field, 'pinned', `${field} is empty: give a pinned spec such as ${example}`);
+  if (spec.startsWith('-')) {
+    fail(field, 'no-option', `${field} ${shown(value)} starts with '-', which the installer would read as an option: give one pinned spec such as ${example}`);
+  }
+  if (spec.includes('\0')) fail(field, 'no-nul', `${field} contains a NUL character: remove it`);
+  return spec;
+}
+
+function isRelativePath(spec: string): boolean {
+  return spec === '.' || spec === '..' || /^\.{1,2}[\\/]/.test(spec) || spec.startsWith('~');
+}
+
+/**
+ * A pinned pip requirement, or E_VALIDATION saying why not. Pinned means pip has no choice to make:
+ * `name==1.2.3` (extras allowed), an absolute path (a project directory or an archive), a bare `file:///abs` URL,
+ * `name @ file:///abs`, or `name @ https://…#sha256=<64 hex>`. Relative paths are refused: they would depend on the
+ * daemon's working directory. Whitespace is refused except around the ` @ ` of the URL form.
+ */
+export function checkPipSpec(value: unknown, field = `${EXEC_FIELD}.pip_spec`): string {
+  const example = "'name==1.2.3', an absolute path, or 'name @ file:///abs/path'";
+  const spec = specString(value, field, example);
+
+  const urlForm = PIP_URL_FORM.exec(spec);
+  if (urlForm !== null) {
+    checkPipUrl(urlForm[3] ?? '', spec, field, urlForm[1] ?? 'name');
+    return spec;
+  }
+  if (/\s/.test(spec)) {
+    fail(field, 'one-spec', `${field} ${shown(spec)} contains whitespace: give exactly one pinned spec (${example}); options and several specs are not allowed, and a path with spaces must be written 'name @ file:///…' with %20`);
+  }
+  if (spec.startsWith('file:')) {
+    checkPipUrl(spec, spec, field, 'name');
+    return spec;
+  }
+  if (isAbsolute(spec)) return spec;
+  if (isRelativePath(spec)) {
+    fail(field, 'absolute-path', `${field} ${shown(spec)} is a relative path: write it as an absolute path (the daemon's working directory is not the profile's)`);
+  }
+  if (PIP_PINNED.test(spec)) return spec;
+
+  if (/^[^=<>!~]+==[^=]*\*/.test(spec)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} uses a wildcard version: pin one exact version, e.g. 'name==1.2.3'`);
+  }
+  if (/[<>!~]=?|===|,/.test(spec)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} is a version range, not a pin: use 'name==1.2.3' with one exact version`);
+  }
+  if (new RegExp(`^${PIP_NAME}(?:${PIP_EXTRAS})?$`).test(spec)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${spec}==1.2.3'`);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} is a URL without a name: write 'name @ <url>' (https URLs need a #sha256=<hash> fragment)`);
+  }
+  return fail(field, 'pinned', `${field} ${shown(spec)} is not a pinned pip spec: use ${example}`);
+}
+
+function checkPipUrl(url: string, spec: string, field: string, name: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return fail(field, 'pinned', `${field} ${shown(spec)}: after '@' pip needs a URL such as file:///abs/path; for a version write '${name}==${url}'`);
+  }
+  if (parsed.protocol === 'file:') {
+    if (parsed.hostname !== '' && parsed.hostname !== 'localhost') {
+      fail(field, 'pinned', `${field} ${shown(spec)} names a remote host in a file URL: use file:///abs/path`);
+    }
+    if (parsed.pathname === '' || parsed.pathname === '/') fail(field, 'pinned', `${field} ${shown(spec)} has no path: use file:///abs/path`);
+    return;
+  }
+  if (parsed.protocol === 'https:') {
+    if (!SHA256_FRAGMENT.test(parsed.hash.slice(1))) {
+      fail(field, 'pinned', `${field} ${shown(spec)} is an https URL without a hash: add '#sha256=<64 hex digits>' so the download is pinned`);
+    }
+    return;
+  }
+  fail(field, 'pinned', `${field} ${shown(spec)} uses ${parsed.protocol}, which cannot be pinned here: use a file:// URL, an https URL with #sha256=, or 'name==1.2.3'`);
+}
+
+/**
+ * A pinned npm spec, or E_VALIDATION saying why not: `name@1.2.3` / `@scope/name@1.2.3` (exact semver), or an
+ * absolute path to a package directory or a `.tgz`. Ranges, tags, git and URL specs are refused: npm cannot check
+ * their integrity from the command line. Relative paths are refused as for pip.
+ */
+export function checkNpmSpec(value: unknown, field = `${EXEC_FIELD}.npm_spec`): string {
+  const example = "'name@1.2.3', '@scope/name@1.2.3', or an absolute path to a package directory or .tgz";
+  const spec = specString(value, field, example);
+  if (/\s/.test(spec)) {
+    fail(field, 'one-spec', `${field} ${shown(spec)} contains whitespace: give exactly one pinned spec (${example})`);
+  }
+  if (isAbsolute(spec)) return spec;
+  if (isRelativePath(spec)) {
+    fail(field, 'absolute-path', `${field} ${shown(spec)} is a relative path: write it as an absolute path (the daemon's working directory is not the profile's)`);
+  }
+  if (NPM_PINNED.test(spec)) return spec;
+
+  if (/^(?:[a-z][a-z0-9+.-]*:|git@)/i.test(spec) && !spec.startsWith('@')) {
+    fail(field, 'pinned', `${field} ${shown(spec)} is a git, URL or alias spec, which npm cannot pin by integrity here: use 'name@1.2.3', or download the .tgz and give its absolute path`);
+  }
+  if (NPM_NAME_ONLY.test(spec)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${spec}@1.2.3'`);
+  }
+  const at = NPM_NAME_AT.exec(spec);
+  if (at !== null) {
+    fail(field, 'pinned', `${field} ${shown(spec)}: '${at[2] ?? ''}' is a range or a tag, not an exact version: use '${at[1] ?? 'name'}@1.2.3'`);
+  }
+  return fail(field, 'pinned', `${field} ${shown(spec)} is not a pinned npm spec: use ${example}`);
+}
+
+/**
+ * Parses and normalises `extensions["arp.jarvis.exec"]` of profile `profileName`. JARVIS profiles are accepted as they
+ * are: `driver` defaults to "pip", spec and entrypoint are trimmed, and a pip `entrypoint_args` defaults to ["serve"].
+ */
+export function parseExecConfig(extensions: unknown, profileName: string): ExecConfig {
+  let exec: unknown;
+  if (isPlainObject(extensions)) exec = extensions[EXEC_EXTENSION_KEY];
+  else if (extensions !== undefined && extensions !== null) {
+    fail('extensions', 'object', `the extensions of profile ${profileName} must be a JSON object (got ${shown(extensions)})`);
+  }
+  if (exec === undefined) {
+    fail(EXEC_FIELD, 'required', `profile ${profileName} has no ${EXEC_FIELD}: add a driver (command, pip or npm)`);
+  }
+  if (!isPlainObject(exec)) {
+    fail(EXEC_FIELD, 'object', `${EXEC_FIELD} of profile ${profileName} must be an object with a driver (command, pip or npm), got ${shown(exec)}`);
+  }
+
+  const rawDriver = exec['driver'] ?? 'pip';
+  const driver = typeof rawDriver === 'string' ? rawDriver.trim() : rawDriver;
+  if (driver !== 'command' && driver !== 'pip' && driver !== 'npm') {
+    fail(`${EXEC_FIELD}.driver`, 'command|pip|npm', `${EXEC_FIELD}.driver ${shown(rawDriver)} of profile ${profileName} is not a driver: use "command", "pip" or "npm"`);
+  }
+  if (exec['driver'] === undefined && exec['pip_spec'] === undefined && (exec['command_template'] !== undefined || exec['argv'] !== undefined)) {
+    fail(`${EXEC_FIELD}.driver`, 'required', `${EXEC_FIELD}.driver of profile ${profileName} is missing but a command is given (without a driver, "pip" is meant): add "driver": "command"`);
+  }
+  refuseUnknownKeys(exec, KNOWN_KEYS[driver], EXEC_FIELD, `the ${driver} driver`);
+
+  const env = checkEnv(exec['env'], `${EXEC_FIELD}.env`);
+  const cwd = checkCwd(exec['cwd'], `${EXEC_FIELD}.cwd`);
+  const withCwd = <T extends object>(config: T): T & { cwd?: string } => (cwd === undefined ? config : { ...config, cwd });
+
+  switch (driver) {
+    case 'command': {
+      const hasTemplate = exec['command_template'] !== undefined;
+      const hasArgv = exec['argv'] !== undefined;
+      if (hasTemplate && hasArgv) {
+        fail(`${EXEC_FIELD}.argv`, 'one-of', `${EXEC_FIELD}.argv is given as well as command_template: keep one (argv is an alias of command_template)`);
+      }
+      if (!hasTemplate && !hasArgv) {
+        fail(`${EXEC_FIELD}.command_template`, 'required', `${EXEC_FIELD}.command_template is missing: give the argv to run, e.g. ["my-runtime", "serve", "--port", "{port}"]`);
+      }
+      const field = hasTemplate ? `${EXEC_FIELD}.command_template` : `${EXEC_FIELD}.argv`;
+      const argv = checkArgv(hasTemplate ? exec['command_template'] : exec['argv'], field);
+      return withCwd({ driver, argv, env });
+    }
+    case 'pip': {
+      const pipSpec = checkPipSpec(exec['pip_spec'], `${EXEC_FIELD}.pip_spec`);
+      const entrypoint = checkEntrypoint(exec['entrypoint'], `${EXEC_FIELD}.entrypoint`, 'console script');
+      const rawArgs = exec['entrypoint_args'];
+      const entrypointArgs = rawArgs === undefined ? ['serve'] : checkArgs(rawArgs, `${EXEC_FIELD}.entrypoint_args`, false);
+      return withCwd({ driver, pipSpec, entrypoint, entrypointArgs, env });
+    }
+    case 'npm': {
+      const npmSpec = checkNpmSpec(exec['npm_spec'], `${EXEC_FIELD}.npm_spec`);
+      const entrypoint = checkEntrypoint(exec['entrypoint'], `${EXEC_FIELD}.entrypoint`, 'bin');
+      const rawArgs = exec['entrypoint_args'];
+      const entrypointArgs = rawArgs === undefined ? [] : checkArgs(rawArgs, `${EXEC_FIELD}.entrypoint_args`, false);
+      return withCwd({ driver, npmSpec, entrypoint, entrypointArgs, env });
+    }
+    default: {
+      const never: never = driver;
+      return never;
+    }
+  }
+}
+
+interface IntRule {
+  key: string;
+  min: number;
+  max: number;
+  fallback: number;
+}
+
+const INT_RULES = {
+  maxConcurrentRuns: { key: 'max_concurrent_runs', min: 1, max: 1000, fallback: 1 },
+  restartMax: { key: 'restart_max', min: 0, max: 100, fallback: 5 },
+  restartBackoffMs: { key: 'restart_backoff_ms', min: 0, max: 600_000, fallback: 1000 },
+  healthTimeoutMs: { key: 'health_timeout_ms', min: 100, max: 600_000, fallback: 30_000 },
+  healthIntervalMs: { key: 'health_interval_ms', min: 100, max: 3_600_000, fallback: 5000 },
+  stopGraceMs: { key: 'stop_grace_ms', min: 0, max: 600_000, fallback: 5000 },
+} as const satisfies Record<string, IntRule>;
+
+export const ARPD_RUNTIME_DEFAULTS: Readonly<ArpdRuntimeOptions> = Object.freeze({
+  maxConcurrentRuns: INT_RULES.maxConcurrentRuns.fallback,
+  restart: 'never',
+  restartMax: INT_RULES.restartMax.fallback,
+  restartBackoffMs: INT_RULES.restartBackoffMs.fallback,
+  healthTimeoutMs: INT_RULES.healthTimeoutMs.fallback,
+  healthIntervalMs: INT_RULES.healthIntervalMs.fallback,
+  stopGraceMs: INT_RULES.stopGraceMs.fallback,
+});
+
+function intOption(obj: Record<string, unknown>, rule: IntRule): number {
+  const value = obj[rule.key];
+  if (value === undefined) return rule.fallback;
+  const field = `${RUNTIME_FIELD}.${rule.key}`;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+    fail(field, `int ${rule.min}..${rule.max}`, `${field} must be a whole number from ${rule.min} to ${rule.max} (got ${shown(value)})`);
+  }
+  return value;
+}
+
+/** arpd's own per-profile options in `extensions["arpd.runtime"]`, all optional, returned fully defaulted. */
+export function parseArpdRuntimeOptions(extensions: unknown): ArpdRuntimeOptions {
+  if (extensions === undefined || extensions === null) return { ...ARPD_RUNTIME_DEFAULTS };
+  if (!isPlainObject(extensions)) fail('extensions', 'object', `extensions must be a JSON object (got ${shown(extensions)})`);
+  const raw = extensions[ARPD_RUNTIME_EXTENSION_KEY];
+  if (raw === undefined) return { ...ARPD_RUNTIME_DEFAULTS };
+  if (!isPlainObject(raw)) fail(RUNTIME_FIELD, 'object', `${RUNTIME_FIELD} must be an object of options (got ${shown(raw)})`);
+  refuseUnknownKeys(raw, [...Object.values(INT_RULES).map((r) => r.key), 'restart'], RUNTIME_FIELD, RUNTIME_FIELD);
+
+  const restart = raw['restart'] === undefined ? 'never' : raw['restart'];
+  if (restart !== 'never' && restart !== 'on-failure') {
+    fail(`${RUNTIME_FIELD}.restart`, 'never|on-failure', `${RUNTIME_FIELD}.restart must be "never" or "on-failure" (got ${shown(restart)})`);
+  }
+  return {
+    maxConcurrentRuns: intOption(raw, INT_RULES.maxConcurrentRuns),
+    restart,
+    restartMax: intOption(raw, INT_RULES.restartMax),
+    restartBackoffMs: intOption(raw, INT_RULES.restartBackoffMs),
+    healthTimeoutMs: intOption(raw, INT_RULES.healthTimeoutMs),
+    healthIntervalMs: intOption(raw, INT_RULES.healthIntervalMs),
+    stopGraceMs: intOption(raw, INT_RULES.stopGraceMs),
+  };
+}
