@@ -17,6 +17,8 @@ function globals(cli: CAC): CAC {
   cli.option('--no-autostart', 'Do not start the daemon when none is running (also ARPD_NO_AUTOSTART=1)');
   cli.option('--json', 'Print JSON');
   cli.option('--timeout <seconds>', 'Time limit for talking to the daemon (default 30)');
+  cli.option('--daemon-url <url>', 'Talk to the daemon at this HTTP URL instead of the local socket (also ARP_DAEMON_URL)');
+  cli.option('--token <token>', 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)');
   return cli;
 }
 
@@ -205,7 +207,7 @@ const groups: Record<string, { description: string; build: (cli: CAC) => void | 
 };
 
 /** Global options that take a value, so `arpd --data-dir D daemon start` finds the group word. */
-const VALUE_OPTIONS = new Set(['--data-dir', '--socket', '--timeout']);
+const VALUE_OPTIONS = new Set(['--data-dir', '--socket', '--timeout', '--daemon-url', '--token']);
 
 function findCommandWord(argv: string[]): number {
   for (let i = 2; i < argv.length; i++) {

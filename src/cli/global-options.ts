@@ -7,6 +7,10 @@ export interface GlobalOptions {
   autostart?: boolean;
   json?: boolean;
   timeout?: number | string;
+  /** Talk to this daemon over HTTP instead of the local socket (also ARP_DAEMON_URL). */
+  daemonUrl?: string | string[];
+  /** Bearer token for --daemon-url (also ARPD_TOKEN; default: the data dir's http.token). */
+  token?: string | string[];
 }
 
 export interface ResolvedGlobals {
@@ -15,6 +19,16 @@ export interface ResolvedGlobals {
   autostart: boolean;
   json: boolean;
   timeoutMs: number;
+  /** Client mode: the daemon's HTTP URL (no socket, no auto-start). */
+  daemonUrl?: string | undefined;
+  /** Client mode: the token given with --token or ARPD_TOKEN (else the data dir's http.token is read). */
+  token?: string | undefined;
+}
+
+/** A string option's value; given twice, the last one counts. */
+function nonEmpty(v: unknown): string | undefined {
+  const last: unknown = Array.isArray(v) ? v[v.length - 1] : v;
+  return typeof last === 'string' && last.trim() !== '' ? last.trim() : undefined;
 }
 
 export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ResolvedGlobals {
@@ -22,11 +36,15 @@ export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = proces
   const envNoAuto = env['ARPD_NO_AUTOSTART'];
   const autostart = o.autostart !== false && !(envNoAuto !== undefined && envNoAuto !== '' && envNoAuto !== '0');
   const t = o.timeout === undefined ? 30 : Number(o.timeout);
+  const daemonUrl = nonEmpty(o.daemonUrl) ?? nonEmpty(env['ARP_DAEMON_URL']);
+  const token = nonEmpty(o.token) ?? nonEmpty(env['ARPD_TOKEN']);
   return {
     dataDir,
     paths: dataPaths(dataDir, o.socket),
     autostart,
     json: o.json === true,
     timeoutMs: Number.isFinite(t) && t > 0 ? t * 1000 : 30_000,
+    ...(daemonUrl === undefined ? {} : { daemonUrl }),
+    ...(token === undefined ? {} : { token }),
   };
 }

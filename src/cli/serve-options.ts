@@ -107,7 +107,7 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
         autostartInstances: o['autostartInstances'] !== false,
         ...(queueTimeoutMs === undefined ? {} : { queueTimeoutMs }),
       },
-      http: process.env['ARPD_EXPERIMENTAL_HTTP'] === '1' ? http : false,
+      http,
     },
   };
 }

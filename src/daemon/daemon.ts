@@ -108,7 +108,14 @@ export class Daemon {
       logger.info({ events: store.seq, ms: Date.now() - t0, reconciled: store.reconciled }, 'log replayed');
       const firstStart = store.seq === 0;
       const daemon = new Daemon(options, paths, lock, store, projection, logger, file, features, version);
-      await daemon.boot(firstStart);
+      try {
+        await daemon.boot(firstStart);
+      } catch (err) {
+        if (store.failed === undefined) {
+          await store.append({ type: 'daemon.stopped', data: { pid: process.pid, reason: `start failed: ${toArpdError(err).message}`, run_logs_complete: store.runLogsComplete } }).catch(() => undefined);
+        }
+        throw err;
+      }
       return daemon;
     } catch (err) {
       if (store !== undefined) await store.close().catch(() => undefined);
@@ -140,18 +147,32 @@ export class Daemon {
       rmSync(paths.socket, { force: true });
       logger.warn({ socket: paths.socket }, 'removed a stale socket nobody answered on');
     }
-    const methods: Record<string, MethodTable[string]> = { ...coreMethods(this) };
-    for (const f of this.features) Object.assign(methods, f.methods?.(this.ctx) ?? {});
-    const dispatcher = createDispatcher(methods, {
-      onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
-    });
-    this.server = await startSocketServer({
-      socketPath: paths.socket,
-      dispatcher,
-      ...(this.options.maxLineBytes === undefined ? {} : { maxLineBytes: this.options.maxLineBytes }),
-      onInternalError: (err) => logger.error({ err }, 'socket server error'),
-    });
-    for (const f of this.features) await f.start?.(this.ctx);
+    // Features start before the socket listens: once a client can connect, everything (HTTP too) is up.
+    const started: Feature[] = [];
+    try {
+      for (const f of this.features) {
+        await f.start?.(this.ctx);
+        started.push(f);
+      }
+      const methods: Record<string, MethodTable[string]> = { ...coreMethods(this) };
+      for (const f of this.features) Object.assign(methods, f.methods?.(this.ctx) ?? {});
+      const dispatcher = createDispatcher(methods, {
+        onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
+      });
+      this.server = await startSocketServer({
+        socketPath: paths.socket,
+        dispatcher,
+        ...(this.options.maxLineBytes === undefined ? {} : { maxLineBytes: this.options.maxLineBytes }),
+        onInternalError: (err) => logger.error({ err }, 'socket server error'),
+      });
+    } catch (err) {
+      // undo what started, newest first, so a failed start leaves no process or socket behind
+      this.stoppingFlag = true;
+      for (const f of started.reverse()) {
+        try { await f.stop?.(this.ctx, { keepInstances: true }); } catch { /* best effort */ }
+      }
+      throw err;
+    }
     this.writePid();
     if (this.options.idleTimeoutS !== undefined && this.options.idleTimeoutS > 0) this.startIdleTimer(this.options.idleTimeoutS);
     logger.info({ pid: process.pid, socket: paths.socket, data_dir: paths.root, http: this.http }, 'ready');

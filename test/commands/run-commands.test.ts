@@ -46,11 +46,12 @@ t.test('a selector naming an unknown instance is E_NOT_FOUND with instances.not_
   }
 });
 
-t.test('the request hash ignores key order', async (t) => {
+t.test('the request hash ignores key order and tells different requests apart', async (t) => {
   await fc.assert(fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
     const reversed = Object.fromEntries(Object.entries(obj).reverse());
     return requestHash(obj as never) === requestHash(reversed as never);
   }), { numRuns: 300 });
+  t.not(requestHash({ input: { goal: 'a' } }), requestHash({ input: { goal: 'b' } }));
 });
 
 t.test('a run ends once: a second terminal event is never decided', async (t) => {

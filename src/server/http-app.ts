@@ -1,0 +1,167 @@
+/**
+ * The ARP Daemon API v1 over HTTP, as a fastify app: the routes of http-routes.ts behind bearer auth, an OpenAPI
+ * document at `/openapi.json` and Swagger UI at `/docs` (both from the route schemas, assets from the package),
+ * and every error as an ErrorEnvelope in JSON: 400 bad input (naming the field), 401 no valid token,
+ * 404 unknown thing or route, 405 known route with another method (with `Allow`), 409 conflicts, 413 body over the
+ * limit, 415 body not JSON, 500 with a short message (the full error goes to the daemon log).
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ArpdError } from '../errors/index.js';
+import { SCHEMAS, type SchemaName } from '../schemas/index.js';
+import { wwwAuthenticate, type Authenticator } from './http-auth.js';
+import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
+import { apiRoutes, type HttpBackend, type HttpMethod, type RouteDef } from './http-routes.js';
+import { SseRegistry } from './http-sse.js';
+
+export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024;
+
+export interface HttpAppOptions {
+  backend: HttpBackend;
+  auth: Authenticator;
+  /** Where the token lives, for the 401 message of the OpenAPI document. */
+  authHint?: string;
+  version: string;
+  bodyLimit?: number;
+  /** An E_INTERNAL happened: the full error, for the daemon log. */
+  onInternalError(err: unknown, info: { method: string; url: string }): void;
+}
+
+/** The schemas the routes refer to by name (`{ $ref: 'RunStatus#' }`), components in the OpenAPI document. */
+const SHARED: readonly SchemaName[] = [
+  'ErrorEnvelope', 'Health', 'VersionInfo',
+  'RuntimeInstance', 'InstanceCreateRequest', 'InstanceCreateResponse', 'InstanceRegisterRequest', 'InstanceRegisterResponse', 'InstanceListResponse',
+  'RuntimeProfile', 'RuntimeProfileUpsertRequest', 'RuntimeProfileListResponse',
+  'RunRequest', 'RunStatus', 'RunListResponse', 'RunResult', 'TraceResponse',
+];
+
+/** `/v1/runs/{run_id}:cancel` -> `/v1/runs/:run_id(^[^:/]+)::cancel` (`::` is a literal ':'; ids never hold ':'). */
+export function fastifyPathOf(template: string): string {
+  return template.replace(/:/g, '::').replace(/\{([A-Za-z0-9_]+)\}/g, ':$1(^[^:/]+)');
+}
+
+function matcherOf(template: string): RegExp {
+  const parts = template.split(/(\{[A-Za-z0-9_]+\})/).map((p) => (p.startsWith('{') ? '[^:/]+' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('')}$`);
+}
+
+const PUBLIC_PATHS = new Set(['/v1/health', '/v1/version', '/openapi.json']);
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function isPublicPath(path: string): boolean {
+  return PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
+}
+
+export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyInstance; streams: SseRegistry }> {
+  const bodyLimit = o.bodyLimit ?? DEFAULT_HTTP_BODY_LIMIT;
+  const streams = new SseRegistry();
+
+  const send = (reply: FastifyReply, err: ArpdError): FastifyReply => {
+    if (err.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', wwwAuthenticate(err));
+    if (err.code === 'E_METHOD_NOT_ALLOWED') void reply.header('allow', ((err.data?.['allow'] ?? []) as string[]).join(', '));
+    return reply.status(httpStatusOf(err)).type('application/json; charset=utf-8').send(envelope(err));
+  };
+  const fail = (err: unknown, req: { method: string; url: string }): ArpdError => {
+    const e = toHttpError(err, bodyLimit);
+    if (e.code === 'E_INTERNAL') o.onInternalError(e.cause ?? err, { method: req.method, url: pathOf(req.url) });
+    return e;
+  };
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    // while closing, requests on open connections are still answered (the ops refuse changes with an envelope)
+    return503OnClosing: false,
+    // errors fastify raises before routing (a bad percent-encoding) get envelopes too
+    frameworkErrors: (err, req, reply) => { void send(reply as FastifyReply, fail(err, req)); },
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) { socket.destroy(err); return; }
+      const [status, e] = code === 'HPE_HEADER_OVERFLOW'
+        ? [431, new ArpdError('E_TOO_LARGE', 'the request headers are too large: send smaller headers')]
+        : [400, new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
+      const body = JSON.stringify(envelope(e));
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
+        + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
+  });
+  // JSON only: with no parser for text/plain, any other body is refused with 415
+  app.removeContentTypeParser('text/plain');
+  // route schemas are documentation; bodies are checked by the ops (strict: unknown fields are refused), and
+  // answers are sent as they are (fast-json-stringify would drop what a schema does not name)
+  app.setValidatorCompiler(() => () => true);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  for (const name of SHARED) app.addSchema({ $id: name, ...structuredClone(SCHEMAS[name]) });
+
+  const routes = apiRoutes(o.backend, streams);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'arpd — ARP Daemon API',
+        version: o.version,
+        description: 'The ARP Daemon API v1 as served by arpd, plus arpd\'s additions (marked "(arpd)"). '
+          + `Every route but health, version, this document and /docs needs 'Authorization: Bearer <token>'${o.authHint === undefined ? '' : ` (${o.authHint})`}.`,
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'arpd token (http.token) or a JWT, as the daemon was started' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+    // the document shows the OpenAPI paths (`/v1/runs/{run_id}:cancel`), not fastify's escaped patterns
+    // (@fastify/swagger then reads ':x' as a parameter and '::' as a literal ':')
+    transform: ({ schema, url, route }) => {
+      const path = (route.config as { openapiPath?: string } | undefined)?.openapiPath;
+      return { schema, url: path === undefined ? url : path.replace(/:/g, '::') };
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
+
+  app.addHook('onRequest', async (req) => {
+    if (isPublicPath(pathOf(req.url))) return;
+    await o.auth.check(req.headers.authorization);
+  });
+
+  app.addHook('preClose', async () => { streams.endAll(); });
+
+  app.setErrorHandler((err, req, reply) => { void send(reply, fail(err, req)); });
+
+  const allowed: Array<{ match: RegExp; methods: Set<string> }> = [];
+  const allow = (template: string, method: HttpMethod | 'GET'): void => {
+    let entry = allowed.find((a) => a.match.source === matcherOf(template).source);
+    if (entry === undefined) { entry = { match: matcherOf(template), methods: new Set() }; allowed.push(entry); }
+    entry.methods.add(method);
+    if (method === 'GET') entry.methods.add('HEAD');
+  };
+  for (const r of routes) {
+    app.route({
+      method: r.method,
+      url: fastifyPathOf(r.path),
+      schema: r.schema,
+      config: { openapiPath: r.path } as Record<string, unknown>,
+      handler: (req: FastifyRequest, reply: FastifyReply) => r.handler(req, reply),
+    });
+    allow(r.path, r.method);
+  }
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  allow('/openapi.json', 'GET');
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = pathOf(req.url);
+    const known = allowed.find((a) => a.match.test(path));
+    if (known !== undefined) {
+      const methods = [...known.methods];
+      return send(reply, new ArpdError('E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path.slice(0, 200)}: use ${methods.join(', ')}`, { method: req.method, allow: methods }));
+    }
+    return send(reply, new ArpdError('E_METHOD_NOT_FOUND', `no route ${req.method} ${path.slice(0, 200)}: see the API at /docs (OpenAPI at /openapi.json)`, { method: req.method, arp_code: 'route.not_found' }));
+  });
+
+  return { app, streams };
+}
+
+export type { HttpBackend, RouteDef };
