@@ -111,14 +111,14 @@ export class Daemon {
       try {
         await daemon.boot(firstStart);
       } catch (err) {
-        if (store.failed === undefined) {
-          await store.append({ type: 'daemon.stopped', data: { pid: process.pid, reason: `start failed: ${toArpdError(err).message}`, run_logs_complete: store.runLogsComplete } }).catch(() => undefined);
-        }
         throw err;
       }
       return daemon;
     } catch (err) {
-      if (store !== undefined) await store.close().catch(() => undefined);
+      if (store !== undefined) {
+        const reason = `start failed: ${toArpdError(err).message}`;
+        await store.closeWith((s) => ({ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: s.runLogsComplete } })).catch(() => undefined);
+      }
       lock?.release();
       const e = toArpdError(err);
       if (e.code === 'E_INTERNAL') logger.error({ err }, 'daemon failed to start');
@@ -238,14 +238,8 @@ export class Daemon {
     } catch (err) {
       logger.error({ err }, 'socket server failed to close');
     }
-    if (store.failed === undefined) {
-      try {
-        await store.append({ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: store.runLogsComplete } });
-      } catch (err) {
-        logger.error({ err }, 'could not record daemon.stopped');
-      }
-    }
-    await store.close();
+    // daemon.stopped goes out alone, after every pending append and run log line is written
+    await store.closeWith((s) => ({ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: s.runLogsComplete } }));
     removePidFile(this.paths.pid, process.pid);
     this.lock.release();
     logger.info({ reason }, 'stopped');

@@ -87,6 +87,8 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
   const onEvent = opts.onEvent;
   let activeFirstSeq = 0;
   let activeBytes = 0;
+  /** Anything cut means a run log may be ahead of the log: every run log is checked then. */
+  let cut = false;
 
   for (let i = 0; i < files.length; i++) {
     const file = files[i] as LogFile;
@@ -94,7 +96,22 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     if (!existsSync(file.path)) continue;
     if (file.firstSeq !== undefined && file.firstSeq !== expectedSeq) {
       const damage: Damage = { file: file.path, line: 1, offset: 0, reason: `segment name promises seq ${file.firstSeq} but seq ${expectedSeq} comes next` };
-      throw new ArpdError('E_LOG_CORRUPT', `the event log has a gap: ${describeDamage(damage)}. Run 'arpd log verify' to see it; start with --repair to cut the log there (the files are copied aside first)`, { ...damage });
+      if (!(opts.repair ?? false) || !mutate) {
+        throw new ArpdError('E_LOG_CORRUPT', `the event log has a gap: ${describeDamage(damage)}. Run 'arpd log verify' to see it; start with --repair to cut the log there (the files are copied aside first)`, { ...damage });
+      }
+      // repair: the log ends before the gap; this file and every later one are moved aside
+      for (let j = i; j < files.length; j++) {
+        const later = files[j] as LogFile;
+        if (!existsSync(later.path)) continue;
+        const aside = `${later.path}.broken-${stampOf(clock)}`;
+        renameSync(later.path, aside);
+        warnings.push({ message: `moved ${later.path} aside as ${aside}: ${damage.reason}`, details: { file: later.path, copy: aside, reason: damage.reason } });
+      }
+      fsyncPath(root, true);
+      cut = true;
+      activeFirstSeq = expectedSeq;
+      activeBytes = 0;
+      break;
     }
     if (file.active) activeFirstSeq = expectedSeq;
     let bad: Damage | undefined;
@@ -166,6 +183,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     }
 
     if (cutOffset !== undefined) {
+      cut = true;
       const aside = cutAt(file, cutOffset, clock);
       warnings.push({
         message: `cut the event log at byte offset ${cutOffset} of ${file.path}: ${reason}; the original is kept as ${aside}`,
@@ -195,7 +213,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     activeFirstSeq,
     activeBytes,
     streamRevs,
-    runsToReconcile: sawStartOfThisBoot ? runsSinceStart : undefined,
+    runsToReconcile: sawStartOfThisBoot && !cut ? runsSinceStart : undefined,
     warnings,
   };
 }

@@ -33,15 +33,16 @@ export function scanFile(path: string, sink: LineSink, opts: { fromOffset?: numb
       const n = readSync(fd, buf, have, buf.length - have, filePos + have);
       if (n === 0) break;
       const end = have + n;
+      const view = buf.subarray(0, end); // search only the bytes read, never the stale rest of the buffer
       let start = 0;
-      let nl = buf.indexOf(NL, have);
-      while (nl !== -1 && nl < end) {
+      let nl = view.indexOf(NL, have);
+      while (nl !== -1) {
         lineNo++;
         if (sink.line(buf, start, nl, filePos + start, lineNo) === false) {
           return { bytes: filePos + nl + 1, lines: lineNo, stopped: true };
         }
         start = nl + 1;
-        nl = start < end ? buf.indexOf(NL, start) : -1;
+        nl = start < end ? view.indexOf(NL, start) : -1;
       }
       // move the unfinished line to the front
       if (start > 0) {

@@ -77,6 +77,7 @@ export class LogStore {
   private scheduled = false;
   private failure: ArpdError | undefined;
   private closing = false;
+  private closed = false;
   private idle: Array<() => void> = [];
   private readonly nextId: () => string;
   private readonly io: StoreIo;
@@ -155,9 +156,12 @@ export class LogStore {
    * revision does not match, nothing is written. Resolves with the stored events once durable.
    */
   append(inputs: AppendInput | AppendInput[], meta?: EventMeta): Promise<StoredEvent[]> {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new ArpdError('E_UNAVAILABLE', 'the event log is closing: the daemon is shutting down; try again after it restarts'));
+    return this.stage(Array.isArray(inputs) ? inputs : [inputs], meta);
+  }
+
+  private stage(list: AppendInput[], meta: EventMeta | undefined): Promise<StoredEvent[]> {
     const now = this.clock().toISOString();
     const staged: StoredEvent[] = [];
     const lines: string[] = [];
@@ -191,6 +195,25 @@ export class LogStore {
       p.waiters.push({ resolve, reject, events: staged });
       this.schedule();
     });
+  }
+
+  /**
+   * Stops accepting appends, lets every pending one finish (run logs included), then writes `last`
+   * ALONE in the final commit and closes. `last` is built after the drain, so it can state facts
+   * about everything before it (e.g. that every run log line was written).
+   */
+  async closeWith(last: (store: LogStore) => AppendInput): Promise<void> {
+    if (this.closing) return this.close();
+    this.closing = true;
+    await this.drain();
+    if (this.failure === undefined) {
+      try {
+        await this.stage([last(this)], undefined);
+      } catch {
+        // the failure is reported through fatal$; closing goes on
+      }
+    }
+    await this.close();
   }
 
   private schedule(): void {
@@ -298,12 +321,10 @@ export class LogStore {
 
   /** Stops accepting appends, finishes pending ones, and closes the files. Idempotent. */
   async close(): Promise<void> {
-    if (this.closing) {
-      await this.drain();
-      return;
-    }
     this.closing = true;
     await this.drain();
+    if (this.closed) return;
+    this.closed = true;
     this.runLogs.close();
     try { closeSync(this.fd); } catch { /* already closed */ }
     this.appended$.complete();

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isValidId } from '../ids/id-rules.js';
 import type { StoredEvent } from './envelope.js';
@@ -76,6 +76,19 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
     } else {
       need.set(runId, fileRev);
       result.completed++;
+    }
+  }
+  if (candidates === undefined) {
+    // A full check also looks at run dirs the log no longer knows (cut by a repair): their logs are ahead.
+    let names: string[] = [];
+    try { names = readdirSync(runsDir); } catch { /* no runs dir */ }
+    for (const runId of names) {
+      if (!isValidId(runId) || streamRevs.has(`run:${runId}`)) continue;
+      const path = join(runsDir, runId, 'trace.jsonl');
+      if (existsSync(path) && lastTraceSeq(path, false) !== 0) {
+        truncateSync(path, 0);
+        result.rebuilt++;
+      }
     }
   }
   if (need.size === 0) return result;

@@ -27,7 +27,7 @@ function clean<T extends object>(o: Loose<T>): T {
 }
 
 export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): InstanceView | undefined {
-  const base: InstanceView = prev ?? { instance_id: '', managed: true, state: 'starting', attempt: 0, active_runs: 0, created_at: e.ts, updated_at: e.ts };
+  const base: InstanceView = prev ?? { instance_id: (e.data as { instance_id?: string }).instance_id ?? e.stream.slice(9), managed: true, state: 'starting', attempt: 0, active_runs: 0, created_at: e.ts, updated_at: e.ts };
   switch (e.type) {
     case 'instance.requested':
       return clean<InstanceView>({

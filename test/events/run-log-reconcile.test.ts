@@ -1,0 +1,154 @@
+import { appendFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import type { StoredEvent } from '../../src/events/envelope.js';
+import type { DomainEvent } from '../../src/events/event-types.js';
+import { ACTIVE_LOG } from '../../src/events/log-files.js';
+import { recoverLog } from '../../src/events/log-recovery.js';
+import { LogStore } from '../../src/events/log-store.js';
+import { lastTraceSeq } from '../../src/events/run-log-reconcile.js';
+import { bootId } from '../../src/system/process-identity.js';
+import { readLogEvents, runLogProblems } from '../fixtures-helpers/events.js';
+
+const trace = (run: string, n: number, pad = ''): DomainEvent => ({ type: 'run.trace', data: { run_id: run, level: 'info', type: 'step', data: { n, pad } } });
+const started = (boot: string): DomainEvent => ({ type: 'daemon.started', data: { pid: process.pid, version: 't', boot_id: boot, host: 'h' } });
+const stopped = (complete: boolean): DomainEvent => ({ type: 'daemon.stopped', data: { pid: process.pid, reason: 'stop', run_logs_complete: complete } });
+const tracePath = (root: string, run: string): string => join(root, 'runs', run, 'trace.jsonl');
+
+async function write(root: string, events: DomainEvent[][]): Promise<StoredEvent[]> {
+  const store = LogStore.open({ root });
+  const out: StoredEvent[] = [];
+  for (const batch of events) out.push(...(await store.append(batch)));
+  await store.close();
+  return out;
+}
+
+function reopen(root: string): { warnings: Array<Record<string, unknown>>; events: StoredEvent[]; store: LogStore } {
+  const warnings: Array<Record<string, unknown>> = [];
+  const events: StoredEvent[] = [];
+  const store = LogStore.open({ root, onEvent: (e) => events.push(e), onWarning: (_m, d) => warnings.push(d) });
+  return { warnings, events, store };
+}
+
+function dropLastLines(path: string, n: number): void {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.pop();
+  writeFileSync(path, lines.slice(0, Math.max(0, lines.length - n)).map((l) => `${l}\n`).join(''));
+}
+
+t.test('completes a run log that is behind the global log', async (t) => {
+  const root = t.testdir();
+  await write(root, [[trace('a', 1), trace('b', 1)], [trace('a', 2)], [trace('a', 3), trace('b', 2)], [trace('a', 4)]]);
+  dropLastLines(tracePath(root, 'a'), 2);
+  rmSync(join(root, 'runs', 'b'), { recursive: true });
+  const { warnings, events, store } = reopen(root);
+  await store.close();
+  t.match(warnings, [{ completed: 2, rebuilt: 0, linesWritten: 4 }]);
+  t.same(runLogProblems(root, events), [], 'both run logs match again');
+});
+
+t.test('rebuilds a run log that is ahead of the global log or unreadable', async (t) => {
+  const root = t.testdir();
+  await write(root, [[trace('a', 1)], [trace('a', 2), trace('b', 1)], [trace('b', 2)]]);
+  const a = tracePath(root, 'a');
+  const lines = readFileSync(a, 'utf8').split('\n');
+  appendFileSync(a, `${(lines[1] as string).replace('"seq":2', '"seq":3')}\n`); // one line more than the log has
+  appendFileSync(tracePath(root, 'b'), 'not json\n');
+  const { warnings, events, store } = reopen(root);
+  await store.close();
+  t.match(warnings, [{ completed: 0, rebuilt: 2 }]);
+  t.same(runLogProblems(root, events), []);
+});
+
+t.test('cuts a torn last line of a run log and completes it', async (t) => {
+  const root = t.testdir();
+  await write(root, [[trace('a', 1)], [trace('a', 2)], [trace('a', 3)]]);
+  const a = tracePath(root, 'a');
+  const text = readFileSync(a, 'utf8');
+  truncateSync(a, text.length - 10);
+  t.equal(lastTraceSeq(a, false), -1, 'a torn run log is unreadable without fixing');
+  const { events, store } = reopen(root);
+  await store.close();
+  t.same(runLogProblems(root, events), []);
+});
+
+t.test('reads the last seq of run logs with lines longer than its read window', async (t) => {
+  const root = t.testdir();
+  const big = 'x'.repeat(150 * 1024);
+  await write(root, [[trace('a', 1, big)], [trace('a', 2, big)], [trace('a', 3, big)]]);
+  const a = tracePath(root, 'a');
+  t.equal(lastTraceSeq(a, false), 3);
+  const size = readFileSync(a).length;
+  truncateSync(a, size - 100 * 1024); // a torn third line longer than the 64 KiB window
+  t.equal(lastTraceSeq(a, true), 2, 'the torn line is cut');
+  t.equal(readFileSync(a, 'utf8').split('\n').length, 3, 'two whole lines remain');
+  truncateSync(a, 1000); // a torn first line
+  t.equal(lastTraceSeq(a, true), 0);
+  t.equal(readFileSync(a).length, 0);
+  t.equal(lastTraceSeq(join(root, 'runs', 'none', 'trace.jsonl'), true), 0, 'a missing run log is at 0');
+  const { events, store } = reopen(root);
+  await store.close();
+  t.same(runLogProblems(root, events), [], 'reopening rebuilds it whole');
+});
+
+t.test('checks only the runs written since the last start of this boot, unless a stop says run logs are complete', async (t) => {
+  const root = t.testdir();
+  const boot = bootId();
+  t.not(boot, '');
+  const runsOf = async (batches: DomainEvent[][]): Promise<string[] | undefined> => {
+    await write(root, batches);
+    const set = recoverLog(root, { bootId: boot }).runsToReconcile;
+    return set === undefined ? undefined : [...set].sort();
+  };
+  t.equal(await runsOf([[trace('a', 1)]]), undefined, 'no start recorded: every run');
+  t.equal(await runsOf([[started('another-boot')], [trace('b', 1)]]), undefined, 'a start of another boot: every run');
+  t.same(await runsOf([[started(boot)], [trace('c', 1)], [trace('d', 1)], [trace('c', 2)]]), ['c', 'd'], 'the runs since the start of this boot');
+  t.same(await runsOf([[stopped(false)]]), ['c', 'd'], 'a stop without complete run logs keeps them');
+  t.same(await runsOf([[stopped(true)], [trace('e', 1)]]), ['e'], 'a stop with complete run logs clears them');
+  t.same(await runsOf([[started(boot)]]), [], 'a new start begins an empty set');
+});
+
+t.test('rebuilds the run log of a run whose acknowledged last event was cut as a damaged last line', async (t) => {
+  // The run log line of an acknowledged event is written at once; if that event is later cut from
+  // the global log (its last line was damaged on disk), the run log is one line ahead. Recovery
+  // only checks the runs with events since this boot's last start, so a run whose only event since
+  // then was the cut one is not checked, and the next append to it duplicates seq 2 in its run log.
+  const root = t.testdir();
+  await write(root, [[trace('a', 1)], [started(bootId())], [trace('a', 2)]]);
+  const path = join(root, ACTIVE_LOG);
+  const buf = readFileSync(path);
+  const lastStart = buf.lastIndexOf(0x0a, buf.length - 2) + 1;
+  buf[lastStart + 25] = (buf[lastStart + 25] as number) ^ 0x02;
+  writeFileSync(path, buf);
+  const { warnings, events, store } = reopen(root);
+  t.match(warnings[0], { offset: lastStart }, 'the damaged last line was cut');
+  t.equal(events.length, 2);
+  t.same(runLogProblems(root, events), [], 'run log of a matches the global log after recovery');
+  await store.append(trace('a', 3));
+  await store.close();
+  const seqs = readFileSync(tracePath(root, 'a'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
+  t.same(seqs, [1, 2], 'no seq appears twice in the run log');
+  t.same(runLogProblems(root, readLogEvents(root)), []);
+  t.ok(existsSync(tracePath(root, 'a')));
+});
+
+t.test('empties the run log of a run whose every event was cut by repair', async (t) => {
+  // After `repair` cuts the global log, a run whose events were all after the cut has no stream
+  // left, so reconciliation never looks at it; its run log keeps lines of events that no longer
+  // exist, and a new run with the same id appends after them.
+  const root = t.testdir();
+  await write(root, [[trace('a', 1)], [trace('a', 2)], [{ type: 'profile.upserted', data: { runtime_profile: 'p', profile: {} } }], [trace('b', 1)], [trace('b', 2)]]);
+  const path = join(root, ACTIVE_LOG);
+  const buf = readFileSync(path);
+  const third = buf.indexOf(0x0a, buf.indexOf(0x0a) + 1) + 1;
+  buf[third + 25] = (buf[third + 25] as number) ^ 0x02;
+  writeFileSync(path, buf);
+  const events: StoredEvent[] = [];
+  const store = LogStore.open({ root, repair: true, onEvent: (e) => events.push(e) });
+  t.equal(events.length, 2, 'the log was cut before the damaged third line');
+  t.same(runLogProblems(root, events), [], 'no run log holds events the log no longer has');
+  await store.append(trace('b', 1));
+  await store.close();
+  const seqs = readFileSync(tracePath(root, 'b'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
+  t.same(seqs, [1], 'the new run b starts its run log at seq 1');
+});
