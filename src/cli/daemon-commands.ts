@@ -74,6 +74,9 @@ export async function daemonRestartCommand(g: ResolvedGlobals, keepInstances: bo
 }
 
 export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number): Promise<number> {
+  if (!Number.isSafeInteger(lines) || lines < 0) {
+    throw new ArpdError('E_VALIDATION', `-n takes a whole number of lines (0 or more), not '${String(lines)}'`, { field: 'lines', usage: true });
+  }
   const path = g.paths.daemonLog;
   if (!existsSync(path)) {
     info(`no daemon log yet at ${path}`);
@@ -81,7 +84,7 @@ export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lin
   }
   const text = readFileSync(path, 'utf8');
   const all = text.split('\n').filter((l) => l !== '');
-  for (const l of all.slice(-lines)) out(l);
+  for (const l of lines === 0 ? [] : all.slice(-lines)) out(l);
   if (!follow) return 0;
   let offset = Buffer.byteLength(text);
   for (;;) {

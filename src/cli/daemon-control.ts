@@ -4,6 +4,7 @@ import { connect, type RpcClient } from '../client/index.js';
 import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 import { readPidFile, type PidInfo } from '../daemon/pid-file.js';
+import { checkSocketPath } from '../server/socket-server.js';
 import { isSameProcess } from '../system/process-identity.js';
 
 /** The exit status a daemon uses when another one holds the lock (see src/daemon/daemon.ts). */
@@ -62,6 +63,7 @@ function selfCommand(): { cmd: string; args: string[] } {
  * daemons exit with EXIT_LOCKED and their starters wait for the winner's socket.
  */
 export async function startDetached(o: StartOptions): Promise<StartResult> {
+  checkSocketPath(o.paths.socket);
   const existing = await probeStatus(o.paths);
   if (existing !== undefined) return { alreadyRunning: true, status: existing };
   mkdirSync(o.paths.logs, { recursive: true, mode: 0o700 });

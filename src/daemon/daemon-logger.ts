@@ -19,6 +19,11 @@ export class RotatingFile {
   }
 
   write(line: string): boolean {
+    if (this.fd < 0) {
+      // closed: a late line goes to stderr, never to whatever file now has our old descriptor number
+      try { writeSync(2, line); } catch { /* stderr gone */ }
+      return true;
+    }
     const bytes = Buffer.byteLength(line);
     if (this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
     writeSync(this.fd, line);
@@ -41,7 +46,10 @@ export class RotatingFile {
   }
 
   close(): void {
-    try { closeSync(this.fd); } catch { /* closed */ }
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try { closeSync(fd); } catch { /* closed */ }
   }
 }
 

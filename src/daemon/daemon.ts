@@ -52,6 +52,8 @@ export class Daemon {
   private resolveDone!: (code: number) => void;
   private server: SocketServer | undefined;
   private shutdownPromise: Promise<void> | undefined;
+  /** Settles when boot is over (either way): a shutdown asked for during boot waits for it. */
+  private booted: Promise<void> = Promise.resolve();
   private stoppingFlag = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private idleSince: number | undefined;
@@ -109,7 +111,8 @@ export class Daemon {
       const firstStart = store.seq === 0;
       const daemon = new Daemon(options, paths, lock, store, projection, logger, file, features, version);
       try {
-        await daemon.boot(firstStart);
+        daemon.booted = daemon.boot(firstStart);
+        await daemon.booted;
       } catch (err) {
         throw err;
       }
@@ -159,6 +162,8 @@ export class Daemon {
       const dispatcher = createDispatcher(methods, {
         onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
       });
+      // the pid file names us before anyone can connect: a `daemon stop` right after start finds it
+      this.writePid();
       this.server = await startSocketServer({
         socketPath: paths.socket,
         dispatcher,
@@ -217,7 +222,7 @@ export class Daemon {
 
   /** Graceful and idempotent: every caller gets the same shutdown. */
   shutdown(reason: string, opts: { keepInstances?: boolean } = {}): Promise<void> {
-    this.shutdownPromise ??= this.doShutdown(reason, opts.keepInstances ?? this.options.keepInstances ?? false);
+    this.shutdownPromise ??= this.booted.catch(() => undefined).then(() => this.doShutdown(reason, opts.keepInstances ?? this.options.keepInstances ?? false));
     return this.shutdownPromise;
   }
 
