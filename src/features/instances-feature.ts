@@ -9,12 +9,25 @@ import { checkId } from '../ids/id-rules.js';
 import { parseArpdRuntimeOptions, parseExecConfig } from '../instances/exec-config.js';
 import { InstanceSupervisor, type SupervisorOptions } from '../instances/instance-supervisor.js';
 import { LIVE_INSTANCE_STATES, type InstanceStateName, type InstanceView } from '../projections/registry-types.js';
+import type { Registry } from '../projections/registry.js';
 import { validate } from '../schemas/index.js';
 import type { InstanceCreateResponse, InstanceListResponse, InstanceRegisterResponse, RuntimeInstance } from '../schemas/index.js';
 
+/** Runs routed to the instance that have not ended (counted now, not from the last busy/idle event). */
+export function activeRunsOf(reg: Registry, instanceId: string): number {
+  let n = 0;
+  for (const state of ['queued', 'running'] as const) {
+    for (const runId of reg.runIdsInState(state)) {
+      const run = reg.runs.get(runId);
+      if (run?.instance_id === instanceId && (run.phase === 'routed' || run.phase === 'started')) n++;
+    }
+  }
+  return n;
+}
+
 /** The ARP RuntimeInstance of a view; arpd's own details ride in `extensions["arpd.instance"]`. */
-export function toRuntimeInstance(v: InstanceView): RuntimeInstance {
-  const details: JsonObject = { created_at: v.created_at, updated_at: v.updated_at, active_runs: v.active_runs, attempt: v.attempt };
+export function toRuntimeInstance(v: InstanceView, reg?: Registry): RuntimeInstance {
+  const details: JsonObject = { created_at: v.created_at, updated_at: v.updated_at, active_runs: reg === undefined ? v.active_runs : activeRunsOf(reg, v.instance_id), attempt: v.attempt };
   if (v.pid !== undefined) details['pid'] = v.pid;
   if (v.reason !== undefined) details['reason'] = v.reason;
   if (v.error !== undefined) details['error'] = v.error as unknown as JsonObject;
@@ -66,7 +79,7 @@ export class InstanceOps {
       if (opts.all !== true && opts.state === undefined && v.state === 'stopped') continue;
       if (opts.profile !== undefined && v.runtime_profile !== opts.profile) continue;
       if (opts.state !== undefined && v.state !== opts.state) continue;
-      out.push(toRuntimeInstance(v));
+      out.push(toRuntimeInstance(v, this.reg));
     }
     return { instances: out };
   }
@@ -75,7 +88,7 @@ export class InstanceOps {
     checkId('instance id', id, 'instance_id');
     const v = this.reg.instances.get(id);
     if (v === undefined) throw notFoundInstance(id);
-    return toRuntimeInstance(v);
+    return toRuntimeInstance(v, this.reg);
   }
 
   private refuseWhileStopping(): void {

@@ -92,7 +92,13 @@ export class InstanceSupervisor {
   /** Records facts about one instance, serialized with other commands on it. */
   private record(id: string, events: AppendInput[]): Promise<unknown> {
     if (this.ctx.store.failed !== undefined) return Promise.resolve();
-    return this.ctx.bus.execute([`instance:${id}`], () => ({ events, result: () => undefined }), { actor: 'supervisor' }).catch((err: unknown) => {
+    // Decided when it is written: nothing more is recorded about an instance that is stopped (a late
+    // health check or exit never revives a deleted instance).
+    return this.ctx.bus.execute([`instance:${id}`], (reg) => {
+      const state = reg.instances.get(id)?.state;
+      const keep = state !== undefined && state !== 'stopped' && !(state === 'stopping' && events.some((e) => e.type === 'instance.failed' || e.type === 'instance.ready'));
+      return { events: keep ? events : [], result: () => undefined };
+    }, { actor: 'supervisor' }).catch((err: unknown) => {
       this.log.error({ err, instance_id: id }, 'could not record an instance event');
     });
   }
@@ -218,6 +224,7 @@ export class InstanceSupervisor {
       cwd = launch.cwd;
       m.endpoint = port === undefined ? undefined : `http://${this.opts.host}:${port}`;
     } catch (err) {
+      if (m.stopping || this.closed) return; // deleted during the install: the stopper records what happened
       const e = toArpdError(err);
       await fail(e.code, e.message, e.data?.['tail'] === undefined ? {} : { stderr_tail: String(e.data['tail']) });
       return;

@@ -290,6 +290,12 @@ export class RunRouter {
           // After a restart the runtime may already have it: follow it then.
           if (!(e.code === 'E_RUNTIME_ERROR' && e.data?.['http_status'] === 409)) throw e;
         }
+        // Ended while the runtime was taking it (cancel, timeout, instance deleted): cancel it there too,
+        // or the runtime would run a run nobody follows.
+        if (f.stoppedBy !== undefined || TERMINAL_RUN_STATES.has(this.reg.runs.get(runId)?.state ?? 'canceled')) {
+          await runtimeClient.cancelRun(f.endpoint, runId, 5000).catch(() => undefined);
+          return;
+        }
         await this.record(`run:${runId}`, (reg) => ({ events: decideStarted(reg, { runId, instanceId: f.instanceId }), result: () => undefined }));
       }
       await this.follow(f);
