@@ -271,7 +271,9 @@ export class RunRouter {
         else if (inst.state === 'busy' && load < cap) events.push({ type: 'instance.idle', data: { instance_id: instanceId, active_runs: load } });
       }
       return { events, result: () => undefined };
-    }).catch((err: unknown) => this.log.error({ err, instance_id: instanceId }, 'could not record instance load'));
+    }).catch((err: unknown) => {
+      if (toArpdError(err).code !== 'E_UNAVAILABLE') this.log.error({ err, instance_id: instanceId }, 'could not record instance load');
+    });
   }
 
   // ---- dispatch and follow -------------------------------------------------------------------------

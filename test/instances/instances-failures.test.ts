@@ -1,0 +1,76 @@
+/**
+ * Runtimes that cannot start: a command that does not exist, one that exits at once, one that never
+ * becomes healthy. Each ends in `error` with a reason a person can act on, and leaves no process.
+ */
+import t from 'tap';
+import { groupGone, instanceDetails, oracleCheck, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
+
+function commandProfile(argv: string[]): Json {
+  return { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: argv } } };
+}
+
+t.test('records a command that does not exist as error naming ENOENT', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir);
+  await r.upsertProfile(dir, 'missing', commandProfile(['/nonexistent/arpd-no-such-runtime', 'serve', '--port', '{port}']));
+  const res = await r.cli(dir, ['instances', 'start', '--profile', 'missing', '--wait', '--json']);
+  t.equal(res.code, 1, 'start --wait exits 1 when an instance did not become ready');
+  const inst = (JSON.parse(res.stdout) as { instances: Json[] }).instances[0] as Json;
+  t.equal(inst['state'], 'error');
+  const d = instanceDetails(inst);
+  t.match(String(d['reason']), /could not start '\/nonexistent\/arpd-no-such-runtime': ENOENT/, `reason: ${String(d['reason'])}`);
+  t.match(String(d['reason']), /check the profile's command/, 'and says what to do');
+  oracleCheck(t, 'RuntimeInstance', inst, 'the failed instance');
+  const human = await r.cli(dir, ['instances', 'start', '--profile', 'missing', '--wait']);
+  t.equal(human.code, 1);
+  t.match(human.stdout, /error\s+missing\s+managed\s+-\s+could not start/, 'the table shows the reason');
+});
+
+t.test('records a runtime that exits at once as error with its exit code and stderr tail', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir);
+  const script = "process.stderr.write('loading config\\nfatal: no such config file /etc/rt.toml\\n'); process.exit(3)";
+  await r.upsertProfile(dir, 'quits', commandProfile([process.execPath, '-e', script, '--', '--port', '{port}']));
+  const res = await r.cli(dir, ['instances', 'start', '--profile', 'quits', '--wait', '--json']);
+  t.equal(res.code, 1);
+  const inst = (JSON.parse(res.stdout) as { instances: Json[] }).instances[0] as Json;
+  t.equal(inst['state'], 'error');
+  const d = instanceDetails(inst);
+  t.match(String(d['reason']), /exited with code 3/, `reason: ${String(d['reason'])}`);
+  const err = d['error'] as { code?: string; details?: Json };
+  t.equal(err.code, 'E_RUNTIME_LOST');
+  t.equal(err.details?.['exit_code'], 3);
+  t.match(String(err.details?.['stderr_tail']), /fatal: no such config file \/etc\/rt\.toml/, 'the stderr tail is kept');
+  const pid = d['pid'];
+  t.type(pid, 'number');
+  t.ok(groupGone(pid as number), 'no process is left');
+  const failed = await r.events(dir, ['instance.failed']);
+  t.match(String(failed[0]?.data['stderr_tail']), /no such config file/, 'and recorded in the log');
+});
+
+t.test('records a runtime that never becomes healthy as error after --health-timeout, and stops it', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir, ['--health-timeout', '5000']); // generous: node must start and write to stderr first, even on a loaded machine
+  // prints no listening line and has no {port}: arpd cannot know where it would listen
+  await r.upsertProfile(dir, 'silent', commandProfile([process.execPath, '-e', "process.stderr.write('warming up\\n'); setInterval(() => {}, 1000)"]));
+  // takes a {port} but never listens on it
+  await r.upsertProfile(dir, 'deaf', commandProfile([process.execPath, '-e', 'setInterval(() => {}, 1000)', '--', '--port', '{port}']));
+  for (const [name, why] of [['silent', /never printed a listening line/], ['deaf', /GET http:\/\/127\.0\.0\.1:\d+\/v1\/health never answered/]] as const) {
+    const res = await r.cli(dir, ['instances', 'start', '--profile', name, '--wait', '--json']);
+    t.equal(res.code, 1, `${name}: exit 1`);
+    const inst = (JSON.parse(res.stdout) as { instances: Json[] }).instances[0] as Json;
+    t.equal(inst['state'], 'error', `${name}: error`);
+    const d = instanceDetails(inst);
+    t.match(String(d['reason']), /did not become healthy within/, `${name}: ${String(d['reason'])}`);
+    t.match(String(d['reason']), why, `${name}: the reason says why`);
+    t.equal((d['error'] as Json | undefined)?.['code'], 'E_TIMEOUT');
+    const pid = d['pid'] as number;
+    await r.waitInstance(dir, String(inst['instance_id']), 'to have no process', () => groupGone(pid), 10_000);
+    t.ok(groupGone(pid), `${name}: its process group was stopped`);
+  }
+  const silent = (await r.events(dir, ['instance.failed']))[0];
+  t.match(String(silent?.data['stderr_tail']), /warming up/, 'the stderr tail of the silent one is kept');
+});
