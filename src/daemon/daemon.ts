@@ -110,12 +110,8 @@ export class Daemon {
       logger.info({ events: store.seq, ms: Date.now() - t0, reconciled: store.reconciled }, 'log replayed');
       const firstStart = store.seq === 0;
       const daemon = new Daemon(options, paths, lock, store, projection, logger, file, features, version);
-      try {
-        daemon.booted = daemon.boot(firstStart);
-        await daemon.booted;
-      } catch (err) {
-        throw err;
-      }
+      daemon.booted = daemon.boot(firstStart);
+      await daemon.booted;
       return daemon;
     } catch (err) {
       if (store !== undefined) {
