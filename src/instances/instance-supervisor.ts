@@ -291,7 +291,7 @@ export class InstanceSupervisor {
     if (version === undefined || endpoint === undefined) {
       const why = endpoint === undefined ? 'it never printed a listening line with its URL (or use {port} in its command)' : `GET ${endpoint}/v1/health never answered`;
       m.stopping = true; // this kill is ours, not a crash
-      await fail('E_TIMEOUT', `runtime did not become healthy within ${Math.round(timeoutMs / 1000)}s: ${why}`, { stderr_tail: tailOf(errPath) });
+      await fail('E_TIMEOUT', `runtime did not become healthy within ${timeoutMs / 1000}s: ${why}`, { stderr_tail: tailOf(errPath) });
       await this.killAndWait(m, rt.stopGraceMs);
       this.maybeRestart(m, rt);
       return;

@@ -452,7 +452,7 @@ export class RunRouter {
       const code = named !== undefined ? 'instances.not_ready' : 'instances.no_ready';
       const why = [
         named !== undefined ? `instance '${named}' did not become ready` : `no instance matching ${describeSelector(sel)} became ready`,
-        `within ${Math.round(this.queueTimeoutOf(run) / 1000)}s`,
+        `within ${this.queueTimeoutOf(run) / 1000}s`,
       ].join(' ');
       const hint = failure !== undefined ? ` (starting one failed: ${failure.reason})` : lastError !== undefined ? ` (last instance error: ${lastError})` : profile !== undefined && !this.reg.profiles.has(profile) ? ` (profile '${profile}' is not on the safe list: add it with 'arpd profiles upsert')` : '';
       this.queue.delete(runId);
