@@ -7,7 +7,18 @@ import type { MethodTable } from '../server/rpc-dispatch.js';
 import type { Daemon } from './daemon.js';
 import { optInt, optString, optStringArray, paramsObject, type Params } from './params.js';
 
+let logBytesCache: { root: string; at: number; bytes: number } | undefined;
+
+/** The log's size on disk, looked up at most once a second (status is called often; readdir is not free). */
 function logBytes(root: string): number {
+  const now = Date.now();
+  if (logBytesCache !== undefined && logBytesCache.root === root && now - logBytesCache.at < 1000) return logBytesCache.bytes;
+  const bytes = measureLogBytes(root);
+  logBytesCache = { root, at: now, bytes };
+  return bytes;
+}
+
+function measureLogBytes(root: string): number {
   let total = 0;
   for (const f of listLogFiles(root)) {
     try { total += statSync(f.path).size; } catch { /* missing active file */ }

@@ -285,7 +285,7 @@ export class InstanceSupervisor {
         } catch { /* not yet */ }
       }
       await sleep(delay);
-      delay = Math.min(delay * 2, 200);
+      delay = Math.min(delay * 2, 25); // short: readiness is noticed within 25 ms
     }
     if (m.exited !== undefined || m.stopping || this.closed) return; // the exit handler or the stopper records what happened
     if (version === undefined || endpoint === undefined) {
