@@ -3,6 +3,7 @@ import type { StoredEvent } from './envelope.js';
 import { listLogFiles } from './log-files.js';
 import { scanFile } from './log-scan.js';
 import { decodeLine } from './line-codec.js';
+import { matchesFilter, type EventFilter } from './event-store.js';
 
 /**
  * Read-only access to the global log for tools and subscribers (`arpd events`, `arpd log replay`,
@@ -10,26 +11,7 @@ import { decodeLine } from './line-codec.js';
  * still being written (no newline yet) is simply not read.
  */
 
-export interface EventFilter {
-  /** Only these event types (exact names, or a prefix ending in '.', e.g. 'run.'). */
-  types?: readonly string[] | undefined;
-  /** Only this stream (exact), or streams starting with it when it ends in ':' (e.g. 'run:'). */
-  stream?: string | undefined;
-}
-
-export function matchesFilter(e: StoredEvent, f: EventFilter): boolean {
-  if (f.stream !== undefined && f.stream !== '') {
-    if (f.stream.endsWith(':') ? !e.stream.startsWith(f.stream) : e.stream !== f.stream) return false;
-  }
-  if (f.types !== undefined && f.types.length > 0) {
-    let ok = false;
-    for (const t of f.types) {
-      if (t.endsWith('.') ? e.type.startsWith(t) : e.type === t) { ok = true; break; }
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
+export { matchesFilter, type EventFilter } from './event-store.js';
 
 /** The seq of a line without parsing it all: every line starts with `{"seq":<digits>,`. */
 function peekSeq(buf: Buffer, start: number, end: number): number {

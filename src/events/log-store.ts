@@ -43,8 +43,8 @@ export interface LogStoreOptions {
   onWarning?: (message: string, details: Record<string, unknown>) => void;
 }
 
-/** One event to append. `expectedRev`: the stream's current revision must equal it (0 = new stream). */
-export type AppendInput = DomainEvent & { expectedRev?: number; meta?: EventMeta };
+export type { AppendInput } from './event-store.js';
+import type { AppendInput } from './event-store.js';
 
 interface Pending {
   buf: string[];

@@ -1,0 +1,90 @@
+import type { Observable } from 'rxjs';
+import type { ArpdError } from '../errors/index.js';
+import type { EventMeta, StoredEvent } from './envelope.js';
+import type { DomainEvent } from './event-types.js';
+
+/**
+ * The port every event store implements: the JSONL log on local disk (`log-store.ts`, the default)
+ * and PostgreSQL (`src/store-postgres`, several daemons on several hosts). Everything above it
+ * (the command bus, projections, reactors, snapshots) is the same code for both.
+ *
+ * Order: every store has one total order of its events, the *store order*, the same for every
+ * reader. `seq` identifies an event's global position; in the JSONL store it is dense and equals
+ * the store order; in PostgreSQL it is unique but may have gaps, and the store order is
+ * (transaction id, seq). A reader resumes "after seq N" and the store maps N to its place in the
+ * store order, so callers only ever hold a seq.
+ */
+
+/** One event to append. `expectedRev`: the stream's current revision must equal it (0 = a new stream). */
+export type AppendInput = DomainEvent & { expectedRev?: number; meta?: EventMeta };
+
+export interface EventFilter {
+  /** Event types; an entry ending in '.' matches a family ('run.'). */
+  types?: readonly string[] | undefined;
+  /** One stream ('run:abc'), or a prefix ending in ':' ('run:'). */
+  stream?: string | undefined;
+}
+
+export interface ReadPage {
+  events: StoredEvent[];
+  /** The seq to pass as `after` for the next page (the last event read, or `after` when none). */
+  last: number;
+  /** True when the page reached the store's published head. */
+  atHead: boolean;
+}
+
+export interface EventSubscription {
+  /** Stops the subscription; no event is delivered after it returns. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface SubscribeHandlers {
+  /** Called once per event in store order, never twice, never skipping one. false: stop. */
+  event(e: StoredEvent): boolean | void;
+  /** Called once when catch-up reached the head and the subscription is live. */
+  live?(): void;
+  /** Called once if the subscription ends with an error (the store failed, the reader fell too far behind). */
+  error?(err: ArpdError): void;
+}
+
+export interface EventStore {
+  /** 'jsonl' or 'postgres'. */
+  readonly kind: string;
+  /** The last event published (acknowledged) in store order; 0 when none. */
+  readonly head: number;
+  /** Set once the writer failed: appends are refused with this error, reads go on. */
+  readonly failure: ArpdError | undefined;
+  /** Emits once when the writer fails. */
+  readonly failure$: Observable<ArpdError>;
+
+  /**
+   * Appends atomically: either every input is written or none (a too large event or an expected
+   * revision that does not match refuses the whole call with E_TOO_LARGE / E_CONFLICT). Resolves
+   * with the stored events once they are durable AND published on `live$`, so a caller that awaits
+   * an append reads its own write from anything that folds `live$`.
+   */
+  append(inputs: readonly AppendInput[], meta?: EventMeta): Promise<StoredEvent[]>;
+
+  /** Every event once durable, in store order: this process's appends and (shared stores) everyone else's. */
+  readonly live$: Observable<StoredEvent>;
+
+  /** Up to `limit` events after `after` (0: from the first) in store order, up to the published head. */
+  readPage(after: number, limit: number, filter?: EventFilter): Promise<ReadPage>;
+
+  /** Events of one stream with revision >= fromRev, in revision order. */
+  readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]>;
+
+  /** Catch-up from `after` then live, without a gap or a repeat. */
+  subscribe(after: number, filter: EventFilter | undefined, handlers: SubscribeHandlers): EventSubscription;
+
+  /** Stops accepting appends, finishes pending ones, closes. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function matchesFilter(e: { type: string; stream: string }, f: EventFilter | undefined): boolean {
+  if (f === undefined) return true;
+  if (f.types !== undefined && f.types.length > 0 && !f.types.some((t) => (t.endsWith('.') ? e.type.startsWith(t) : e.type === t))) return false;
+  if (f.stream !== undefined && !(f.stream.endsWith(':') ? e.stream.startsWith(f.stream) : e.stream === f.stream)) return false;
+  return true;
+}
