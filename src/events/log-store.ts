@@ -4,7 +4,7 @@ import { Subject } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
-import { CURRENT_VERSION, runIdOfStream, streamOf, type DomainEvent } from './event-types.js';
+import { CURRENT_VERSION, runIdOfStream, streamOf } from './event-types.js';
 import { createEventIdFactory } from './event-id.js';
 import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
 import { ACTIVE_LOG, segmentName } from './log-files.js';
