@@ -6,7 +6,7 @@ import type { StoredEvent } from '../src/events/envelope.js';
 import { createEventIdFactory } from '../src/events/event-id.js';
 import { CURRENT_VERSION, streamOf, type DomainEvent } from '../src/events/event-types.js';
 import { encodeLine } from '../src/events/line-codec.js';
-import { DEFAULT_PROFILE } from '../src/features/profiles-feature.js';
+import { DEFAULT_PROFILE } from '../src/features/profile-ops.js';
 import { bootId } from '../src/system/process-identity.js';
 import type { Bench, BenchContext } from './lib/bench.js';
 import { daemonDir, startDaemon } from './lib/daemon.js';

@@ -1,7 +1,6 @@
 import { ArpdError, toArpdError } from '../errors/index.js';
 import { Daemon, EXIT_FATAL, EXIT_LOCKED } from '../daemon/daemon.js';
-import type { DaemonOptions } from '../daemon/daemon-options.js';
-import { loadFeatures } from '../daemon/features.js';
+import type { DaemonOptions } from '../config/daemon-options.js';
 import { VERSION } from '../version.js';
 import { info, reportError } from './output.js';
 
@@ -13,7 +12,7 @@ import { info, reportError } from './output.js';
 export async function serveCommand(options: DaemonOptions, detachedChild: boolean): Promise<number> {
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(options, await loadFeatures(options), VERSION);
+    daemon = await Daemon.start(options, VERSION);
   } catch (err) {
     const e = toArpdError(err);
     reportError(e, false);
@@ -27,9 +26,7 @@ export async function serveCommand(options: DaemonOptions, detachedChild: boolea
   };
   process.on('uncaughtException', fatal('uncaught exception'));
   process.on('unhandledRejection', fatal('unhandled rejection'));
-  const ignoreTerm = options.testIgnoreShutdown === 'rpc+term';
   process.on('SIGTERM', () => {
-    if (ignoreTerm) { logger.warn('ignoring SIGTERM (test switch)'); return; }
     logger.info('SIGTERM received');
     void daemon.shutdown('SIGTERM');
   });

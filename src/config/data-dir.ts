@@ -23,6 +23,12 @@ export interface DataPaths {
   instances: string;
   httpUrl: string;
   httpToken: string;
+  /** The HTTP admin token: needed to change the safe list over HTTP (kept apart from the run token). */
+  httpAdminToken: string;
+  /** Where runtimes write traces of their own (JARVIS_TRACE_DIR, ARP_TRACE_DIR): never arpd's `runs/`. */
+  runtimeTraces: string;
+  /** Snapshots of the projections. */
+  snapshots: string;
 }
 
 export function dataPaths(root: string, socketOverride?: string): DataPaths {
@@ -38,6 +44,9 @@ export function dataPaths(root: string, socketOverride?: string): DataPaths {
     instances: join(root, 'instances'),
     httpUrl: join(root, 'http.url'),
     httpToken: join(root, 'http.token'),
+    httpAdminToken: join(root, 'http.admin-token'),
+    runtimeTraces: join(root, 'runtime-traces'),
+    snapshots: join(root, 'snapshots'),
   };
 }
 

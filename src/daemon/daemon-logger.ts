@@ -12,7 +12,7 @@ export class RotatingFile {
   private fd: number;
   private size: number;
 
-  constructor(readonly path: string, private readonly maxBytes = 10 * 1024 * 1024, private readonly keep = 3, private readonly alsoStderr = false) {
+  constructor(readonly path: string, private readonly maxBytes = 10 * 1024 * 1024, private readonly keep = 3, private alsoStderr = false) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.fd = openSync(path, 'a', 0o600);
     this.size = fstatSync(this.fd).size;
@@ -43,6 +43,11 @@ export class RotatingFile {
     renameSync(this.path, `${this.path}.1`);
     this.fd = openSync(this.path, 'a', 0o600);
     this.size = 0;
+  }
+
+  /** Lines from now on go to the file only (the caller reports to the user in its own words). */
+  fileOnly(): void {
+    this.alsoStderr = false;
   }
 
   close(): void {

@@ -2,25 +2,31 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { hostname } from 'node:os';
+import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
+import { CommandBus } from '../bus/command-bus.js';
+import type { Command, CommandDataMap, CommandType } from '../commands/command-types.js';
+import type { DaemonOptions } from '../config/daemon-options.js';
 import { dataPaths, type DataPaths } from '../config/data-dir.js';
 import { ArpdError, toArpdError } from '../errors/index.js';
 import { acquireLock, type HeldLock } from '../events/data-lock.js';
 import { LogStore } from '../events/log-store.js';
+import { DaemonOps } from '../features/daemon-ops.js';
+import { DEFAULT_PROFILE } from '../features/profile-ops.js';
 import { Projection } from '../projections/projection.js';
-import { createDispatcher, type MethodTable } from '../server/rpc-dispatch.js';
+import { RuntimeClient } from '../runtime-client/runtime-client.js';
+import { createDispatcher } from '../server/rpc-dispatch.js';
 import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
 import { bootId, identityOf } from '../system/process-identity.js';
-import { CommandBus } from './command-bus.js';
-import type { DaemonContext, Feature } from './daemon-context.js';
+import type { Component, DaemonContext, DaemonNotifications } from './daemon-context.js';
 import { createDaemonLogger, type RotatingFile } from './daemon-logger.js';
-import type { DaemonOptions } from './daemon-options.js';
+import { buildParts, type Parts } from './parts.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import { coreMethods, daemonStatus } from './core-methods.js';
+import { daemonStatus } from './status.js';
 
 /** Exit status of a daemon that lost the race for the data dir lock (the auto-starter waits for the winner). */
 export const EXIT_LOCKED = 75;
-/** Exit status after a fatal error (log write failure, uncaught exception). */
+/** Exit status after a fatal error (an uncaught exception). */
 export const EXIT_FATAL = 70;
 
 /** Is anybody listening on this Unix socket? */
@@ -41,9 +47,10 @@ function ensurePrivateDir(dir: string): void {
 }
 
 /**
- * One daemon process: it owns one data dir (lock), replays the log into the projections, serves the
- * socket, runs the features' reactors, and shuts down gracefully (idempotent; concurrent requests
- * share one shutdown).
+ * One daemon process: it owns one data dir (lock), replays the log into the projections, starts the
+ * reactors (instances, health, routing, deadlines, dispatch), serves the socket and the HTTP API, and
+ * shuts down gracefully (idempotent; concurrent requests share one shutdown). A storage fault does
+ * not stop it: it goes on serving reads, degraded, and refuses changes with E_STORAGE.
  */
 export class Daemon {
   readonly ctx: DaemonContext;
@@ -51,14 +58,15 @@ export class Daemon {
   readonly done: Promise<number>;
   private resolveDone!: (code: number) => void;
   private server: SocketServer | undefined;
+  private parts: Parts | undefined;
   private shutdownPromise: Promise<void> | undefined;
   /** Settles when boot is over (either way): a shutdown asked for during boot waits for it. */
   private booted: Promise<void> = Promise.resolve();
   private stoppingFlag = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private idleSince: number | undefined;
-  private http: string | undefined;
-  private exitCode = 0;
+  private readonly bus: CommandBus;
+  readonly daemonOps: DaemonOps;
 
   private constructor(
     readonly options: DaemonOptions,
@@ -68,27 +76,36 @@ export class Daemon {
     readonly projection: Projection,
     readonly logger: Logger,
     private readonly logFile: RotatingFile,
-    private readonly features: Feature[],
     version: string,
+    readonly bootMs: number,
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
-    const bus = new CommandBus(store, projection);
+    this.bus = new CommandBus(store, projection);
     const startedAt = new Date();
     let counter = 0;
+    const client = new RuntimeClient();
+    const notifications = new EventEmitter<DaemonNotifications>();
+    const command = <K extends CommandType>(type: K, data: CommandDataMap[K], actor: string, extra: { correlation_id?: string; causation_id?: string } = {}): Extract<Command, { type: K }> =>
+      ({ type, data, meta: { now: new Date().toISOString(), actor, ...extra } }) as unknown as Extract<Command, { type: K }>;
     this.ctx = {
-      options, paths, store, projection, bus, logger, version, startedAt,
+      options, paths, bus: this.bus, state: projection.registry, events$: projection.events$, log: store, logger, version, startedAt, client, notifications,
       now: () => new Date(),
       newId: (prefix) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(3, '0')}${randomBytes(4).toString('hex')}`,
+      command,
       stopping: () => this.stoppingFlag,
-      clients: () => this.server?.connections() ?? 0,
-      httpUrl: () => this.http,
-      setHttpUrl: (url) => this.setHttpUrl(url),
+      clients: () => (this.server?.connections() ?? 0) + (this.parts?.http?.openStreams() ?? 0),
+      ownEndpoints: () => {
+        const url = this.parts?.http?.listening;
+        return url === undefined ? [] : [url];
+      },
+      httpUrl: () => this.parts?.http?.listening,
       status: () => daemonStatus(this),
     };
+    this.daemonOps = new DaemonOps(this.ctx);
   }
 
-  /** Starts a daemon; resolves once it is ready (lock held, log replayed, socket listening). */
-  static async start(options: DaemonOptions, features: Feature[], version: string): Promise<Daemon> {
+  /** Starts a daemon; resolves once it is ready (lock held, log replayed, reactors started, socket listening). */
+  static async start(options: DaemonOptions, version: string): Promise<Daemon> {
     const paths = dataPaths(options.dataDir, options.socketPath);
     checkSocketPath(paths.socket);
     ensurePrivateDir(paths.root);
@@ -106,20 +123,23 @@ export class Daemon {
         onEvent: (e) => projection.push(e),
         onWarning: (message, details) => logger.warn(details, message),
       });
-      projection.follow(store.appended$);
-      logger.info({ events: store.seq, ms: Date.now() - t0, reconciled: store.reconciled }, 'log replayed');
+      projection.follow(store.live$);
+      const bootMs = Date.now() - t0;
+      logger.info({ events: store.seq, ms: bootMs, reconciled: store.reconciled }, 'log replayed');
       const firstStart = store.seq === 0;
-      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, features, version);
+      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs);
       daemon.booted = daemon.boot(firstStart);
       await daemon.booted;
       return daemon;
     } catch (err) {
       if (store !== undefined) {
         const reason = `start failed: ${toArpdError(err).message}`;
-        await store.closeWith((s) => ({ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: s.runLogsComplete } })).catch(() => undefined);
+        await store.close(() => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: store?.runLogsComplete ?? false } }]).catch(() => undefined);
       }
       lock?.release();
       const e = toArpdError(err);
+      // the caller prints the one error line; the full story goes to the daemon log only
+      file.fileOnly();
       if (e.code === 'E_INTERNAL') logger.error({ err }, 'daemon failed to start');
       else logger.error({ code: e.code, data: e.data }, e.message);
       file.close();
@@ -128,16 +148,13 @@ export class Daemon {
   }
 
   private async boot(firstStart: boolean): Promise<void> {
-    const { store, logger, paths } = this;
-    store.fatal$.subscribe((err) => {
-      logger.fatal({ err: err.cause ?? err }, err.message);
-      this.exitCode = EXIT_FATAL;
-      void this.shutdown('event log write failed');
+    const { store, logger, paths, ctx } = this;
+    store.failure$.subscribe((err) => {
+      // the writer stopped (no retry after a failed fsync); reads go on, changes get E_STORAGE
+      logger.fatal({ err: err.cause ?? err }, `${err.message} (the daemon stays up read-only; fix the disk, then 'arpd daemon restart')`);
     });
-    await store.append({ type: 'daemon.started', data: { pid: process.pid, version: this.ctx.version, boot_id: bootId(), host: hostname() } });
-    if (firstStart) {
-      for (const f of this.features) await f.seed?.(this.ctx);
-    }
+    await this.bus.execute(ctx.command('StartDaemon', { pid: process.pid, version: ctx.version, boot_id: bootId(), host: hostname() }, 'daemon'));
+    if (firstStart) await this.bus.execute(ctx.command('SeedDefaultProfile', { profile: DEFAULT_PROFILE }, 'daemon'));
     // A stale socket (nobody answers) is removed; a live one is never unlinked.
     if (existsSync(paths.socket)) {
       if (await socketAnswers(paths.socket)) {
@@ -146,16 +163,16 @@ export class Daemon {
       rmSync(paths.socket, { force: true });
       logger.warn({ socket: paths.socket }, 'removed a stale socket nobody answered on');
     }
-    // Features start before the socket listens: once a client can connect, everything (HTTP too) is up.
-    const started: Feature[] = [];
+    // Reactors and HTTP start before the socket listens: once a client can connect, everything is up.
+    const parts = buildParts(ctx, { daemon: this.daemonOps, shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); } });
+    this.parts = parts;
+    const started: Component[] = [];
     try {
-      for (const f of this.features) {
-        await f.start?.(this.ctx);
-        started.push(f);
+      for (const c of parts.components) {
+        await c.start();
+        started.push(c);
       }
-      const methods: Record<string, MethodTable[string]> = { ...coreMethods(this) };
-      for (const f of this.features) Object.assign(methods, f.methods?.(this.ctx) ?? {});
-      const dispatcher = createDispatcher(methods, {
+      const dispatcher = createDispatcher(parts.methods, {
         onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
       });
       // the pid file names us before anyone can connect: a `daemon stop` right after start finds it
@@ -169,50 +186,56 @@ export class Daemon {
     } catch (err) {
       // undo what started, newest first, so a failed start leaves no process or socket behind
       this.stoppingFlag = true;
-      for (const f of started.reverse()) {
-        try { await f.stop?.(this.ctx, { keepInstances: true }); } catch { /* best effort */ }
+      for (const c of started.reverse()) {
+        try { await c.stop({ keepInstances: true }); } catch { /* best effort */ }
       }
       throw err;
     }
     this.writePid();
     if (this.options.idleTimeoutS !== undefined && this.options.idleTimeoutS > 0) this.startIdleTimer(this.options.idleTimeoutS);
-    logger.info({ pid: process.pid, socket: paths.socket, data_dir: paths.root, http: this.http }, 'ready');
-  }
-
-  /** Features call this once their HTTP server listens. */
-  setHttpUrl(url: string | undefined): void {
-    this.http = url;
-    if (this.server !== undefined) this.writePid();
+    logger.info({ pid: process.pid, socket: paths.socket, data_dir: paths.root, http: ctx.httpUrl() }, 'ready');
   }
 
   private writePid(): void {
+    const http = this.ctx.httpUrl();
     writePidFile(this.paths.pid, {
       ...identityOf(process.pid),
       started_at: this.ctx.startedAt.toISOString(),
       version: this.ctx.version,
       data_dir: this.paths.root,
       socket: this.paths.socket,
-      ...(this.http === undefined ? {} : { http_url: this.http }),
+      ...(http === undefined ? {} : { http_url: http }),
     });
+  }
+
+  /** Busy: clients connected, or runs waiting or in flight, or instances being installed or stopped. Idle ready instances do not count. */
+  busy(): boolean {
+    if (this.ctx.clients() > 0) return true;
+    return (this.parts?.components ?? []).some((c) => c.busy?.() ?? false);
   }
 
   private startIdleTimer(seconds: number): void {
     this.idleTimer = setInterval(() => {
-      const idle = this.ctx.clients() === 0 && !this.features.some((f) => f.busy?.(this.ctx) ?? false);
-      if (!idle) { this.idleSince = undefined; return; }
+      if (this.busy()) { this.idleSince = undefined; return; }
       this.idleSince ??= Date.now();
       if (Date.now() - this.idleSince >= seconds * 1000) void this.shutdown(`idle for ${seconds}s`);
     }, Math.min(1000, seconds * 250));
     this.idleTimer.unref();
   }
 
+  /** The operations the socket and HTTP call (for in-process use); available once started. */
+  get ops(): Parts['ops'] {
+    if (this.parts === undefined) throw new ArpdError('E_UNAVAILABLE', 'the daemon has not started yet');
+    return this.parts.ops;
+  }
+
   get isStopping(): boolean {
     return this.stoppingFlag;
   }
 
-  featureStatus(): Record<string, unknown> {
+  partsStatus(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const f of this.features) Object.assign(out, f.status?.(this.ctx) ?? {});
+    for (const c of this.parts?.components ?? []) Object.assign(out, c.status?.() ?? {});
     return out;
   }
 
@@ -227,11 +250,11 @@ export class Daemon {
     this.stoppingFlag = true;
     logger.info({ reason, keep_instances: keepInstances }, 'shutting down');
     if (this.idleTimer !== undefined) clearInterval(this.idleTimer);
-    for (const f of [...this.features].reverse()) {
+    for (const c of [...(this.parts?.components ?? [])].reverse()) {
       try {
-        await f.stop?.(this.ctx, { keepInstances });
+        await c.stop({ keepInstances });
       } catch (err) {
-        logger.error({ err, feature: f.name }, 'feature failed to stop cleanly');
+        logger.error({ err, part: c.name }, 'a part failed to stop cleanly');
       }
     }
     try {
@@ -239,13 +262,13 @@ export class Daemon {
     } catch (err) {
       logger.error({ err }, 'socket server failed to close');
     }
+    this.ctx.client.close();
     // daemon.stopped goes out alone, after every pending append and run log line is written
-    await store.closeWith((s) => ({ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: s.runLogsComplete } }));
+    await this.bus.close(() => this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: store.runLogsComplete }, 'daemon'));
     removePidFile(this.paths.pid, process.pid);
     this.lock.release();
     logger.info({ reason }, 'stopped');
     this.logFile.close();
-    this.resolveDone(this.exitCode);
+    this.resolveDone(0);
   }
 }
-

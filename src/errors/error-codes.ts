@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   E_SLOW_CONSUMER: { http: 503, rpc: -32018, exit: 1, summary: 'A subscriber fell too far behind and was dropped.' },
   E_INSTALL_FAILED: { http: 500, rpc: -32019, exit: 1, summary: 'Installing a runtime (pip or npm driver) failed; the install log tail is in the details.' },
   E_INTERNAL: { http: 500, rpc: -32603, exit: 1, summary: 'An unexpected failure; the full error is in the daemon log.' },
+  E_RUNTIME_STALLED: { http: 502, rpc: -32020, exit: 1, summary: 'A runtime stopped making progress on a run (no event for longer than the progress timeout).' },
+  E_TRACE_LIMIT: { http: 502, rpc: -32021, exit: 1, summary: "A run's trace broke a limit (line size, nesting depth or total volume); the run was failed to protect the disk." },
+  E_LOG_REPAIRED: { http: 500, rpc: -32022, exit: 1, summary: 'The event log was repaired and the end of this run was lost with the damaged lines; arpd failed it rather than run it twice.' },
+  E_BAD_RUNTIME: { http: 502, rpc: -32023, exit: 1, summary: 'A runtime answered with something that is not the ARP Runtime API (wrong shape, wrong content type).' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import type { ArpdError } from '../errors/index.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
 import type { DomainEvent } from './event-types.js';
+import { traceLineOf, type TraceLine } from './trace-line.js';
 
 /**
  * The port every event store implements: the JSONL log on local disk (`log-store.ts`, the default)
@@ -75,11 +76,30 @@ export interface EventStore {
   /** Events of one stream with revision >= fromRev, in revision order. */
   readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]>;
 
+  /**
+   * A run's trace: the events of stream `run:<runId>` with seq (= revision) >= fromSeq, as ARP
+   * TraceEvent lines (`traceLineOf`). The JSONL store reads the run's own log file; a store without
+   * one can answer with `runTraceFromStream`.
+   */
+  readRunTrace(runId: string, fromSeq: number, limit: number): Promise<TraceLine[]>;
+
   /** Catch-up from `after` then live, without a gap or a repeat. */
   subscribe(after: number, filter: EventFilter | undefined, handlers: SubscribeHandlers): EventSubscription;
 
-  /** Stops accepting appends, finishes pending ones, closes. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting appends, finishes pending ones, then appends what `final` returns ALONE (built
+   * after the drain, so it can state facts about everything before it, e.g. `daemon.stopped`), and
+   * closes. Idempotent.
+   */
+  close(final?: () => readonly AppendInput[]): Promise<void>;
+
+  /** JSONL only: every run log line of this process was written (a clean stop says so). */
+  readonly runLogsComplete?: boolean;
+}
+
+/** `readRunTrace` for a store that can read a stream: its events as trace lines. */
+export async function runTraceFromStream(store: Pick<EventStore, 'readStream'>, runId: string, fromSeq: number, limit: number): Promise<TraceLine[]> {
+  return (await store.readStream(`run:${runId}`, fromSeq, limit)).map((e) => traceLineOf(e, runId));
 }
 
 export function matchesFilter(e: { type: string; stream: string }, f: EventFilter | undefined): boolean {

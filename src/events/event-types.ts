@@ -2,7 +2,9 @@
  * Every domain event arpd records: one discriminated union, past tense.
  * Event data is plain JSON (strings, finite numbers, booleans, arrays, plain objects; time as ISO-8601).
  * An old event never changes shape on disk: a new shape gets a new schema version `v` and an upcaster
- * in `upcasters.ts`. The store adds the envelope; domain code never does.
+ * in `upcasters.ts`. The store adds the envelope; domain code never does. Events are facts decided by
+ * the deciders in `src/commands`; `instance.busy`/`instance.idle` are no longer written (load is
+ * derived from the runs routed to an instance) but old logs that hold them still fold.
  */
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -36,6 +38,8 @@ export interface InstanceStarting {
   boot_id?: string;
   argv: string[];
   attempt?: number;
+  /** v2: the URL it will serve on, when known before it listens (a {port} chosen by arpd). */
+  runtime_api_endpoint?: string;
 }
 export interface InstanceReady {
   instance_id: string;
@@ -63,13 +67,33 @@ export interface InstanceRegistered {
   metadata?: JsonObject;
 }
 export interface InstanceDeregistered { instance_id: string }
+/** A failed instance is started again by its restart policy (attempt counts every restart). */
+export interface InstanceRestarting { instance_id: string; attempt: number; reason: string }
 
 export interface RunAccepted { run_id: string; request: JsonObject; request_hash: string }
 export interface RunQueued { run_id: string; reason?: string; deadline?: string }
-export interface RunRouted { run_id: string; instance_id: string; runtime_api_endpoint: string }
-export interface RunStarted { run_id: string; instance_id: string }
+export interface RunRouted {
+  run_id: string;
+  /** Absent when the run goes straight to a `runtime_api_endpoint` that is no registered instance (JARVIS does so). */
+  instance_id?: string;
+  runtime_api_endpoint: string;
+  /** v2: when the run must have ended (limits.timeout_ms, else the profile's run_timeout_ms, else the daemon default), ISO. */
+  deadline?: string;
+}
+/** Someone asked to cancel a run that is in flight: the runtime is asked, the run ends when it confirms (or after a grace). */
+export interface RunCancelRequested { run_id: string; reason: string }
+/** v2: `instance_id` is absent for a run sent straight to a `runtime_api_endpoint`. */
+export interface RunStarted { run_id: string; instance_id?: string }
 /** One trace line emitted for a run (a runtime RunEvent, or a note of arpd's own). */
-export interface RunTrace { run_id: string; level: 'debug' | 'info' | 'warn' | 'error'; type: string; data?: JsonObject; time?: string }
+export interface RunTrace {
+  run_id: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  type: string;
+  data?: JsonObject;
+  time?: string;
+  /** v2: the size of `data` as JSON, counted against the run's trace volume limit. */
+  bytes?: number;
+}
 export interface RunSucceeded { run_id: string; result: JsonObject }
 export interface RunFailed { run_id: string; error: ErrorInfo; result?: JsonObject }
 export interface RunCanceled { run_id: string; reason: string }
@@ -96,6 +120,7 @@ export interface EventDataMap {
   'instance.failed': InstanceFailed;
   'instance.registered': InstanceRegistered;
   'instance.deregistered': InstanceDeregistered;
+  'instance.restarting': InstanceRestarting;
   'run.accepted': RunAccepted;
   'run.queued': RunQueued;
   'run.routed': RunRouted;
@@ -104,6 +129,7 @@ export interface EventDataMap {
   'run.succeeded': RunSucceeded;
   'run.failed': RunFailed;
   'run.canceled': RunCanceled;
+  'run.cancel_requested': RunCancelRequested;
   'daemon.started': DaemonStarted;
   'daemon.stopped': DaemonStopped;
 }
@@ -116,8 +142,8 @@ export type DomainEvent = { [K in EventType]: { type: K; data: EventDataMap[K] }
 export const EVENT_TYPES = [
   'profile.upserted', 'profile.deleted',
   'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
-  'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered',
-  'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled',
+  'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting',
+  'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested',
   'daemon.started', 'daemon.stopped',
 ] as const satisfies readonly EventType[];
 
@@ -129,9 +155,9 @@ export function isEventType(value: unknown): value is EventType {
 /** Current schema version of each event type's data. Bump with an upcaster, never rewrite old lines. */
 export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   'profile.upserted': 1, 'profile.deleted': 1,
-  'instance.requested': 1, 'instance.starting': 1, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
-  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1,
-  'run.accepted': 1, 'run.queued': 1, 'run.routed': 1, 'run.started': 1, 'run.trace': 1, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1,
+  'instance.requested': 1, 'instance.starting': 2, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
+  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1, 'instance.restarting': 1,
+  'run.accepted': 1, 'run.queued': 1, 'run.routed': 2, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1,
   'daemon.started': 1, 'daemon.stopped': 1,
 };
 
@@ -151,6 +177,7 @@ export function streamOf(event: DomainEvent): string {
     case 'instance.failed':
     case 'instance.registered':
     case 'instance.deregistered':
+    case 'instance.restarting':
       return `instance:${event.data.instance_id}`;
     case 'run.accepted':
     case 'run.queued':
@@ -160,6 +187,7 @@ export function streamOf(event: DomainEvent): string {
     case 'run.succeeded':
     case 'run.failed':
     case 'run.canceled':
+    case 'run.cancel_requested':
       return `run:${event.data.run_id}`;
     case 'daemon.started':
     case 'daemon.stopped':

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from './envelope.js';
+import { upcast } from './upcasters.js';
 
 /** A log line is at most 1 MiB, newline included. A larger event is refused before anything is written. */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -87,7 +88,7 @@ export function decodeLine(buf: Buffer, start: number, end: number): DecodeResul
     || e.data === null || typeof e.data !== 'object' || e.meta === null || typeof e.meta !== 'object') {
     return { ok: false, reason: 'the line is not an event envelope' };
   }
-  return { ok: true, event: e as StoredEvent };
+  return { ok: true, event: upcast(e as StoredEvent) };
 }
 
 /** Decodes a line given as a string (tests, tools). */

@@ -1,6 +1,6 @@
 import { closeSync, constants, fdatasync, mkdirSync, openSync, renameSync, write } from 'node:fs';
 import { join } from 'node:path';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
@@ -44,7 +44,11 @@ export interface LogStoreOptions {
 }
 
 export type { AppendInput } from './event-store.js';
-import type { AppendInput } from './event-store.js';
+import { matchesFilter, type AppendInput, type EventFilter, type EventStore, type EventSubscription, type ReadPage, type SubscribeHandlers } from './event-store.js';
+import { readEvents } from './log-read.js';
+import { catchUpThenLive } from './catch-up.js';
+import { readTraceLineAt, readTraceLines } from './run-log-read.js';
+import type { TraceLine } from './trace-line.js';
 
 interface Pending {
   buf: string[];
@@ -61,11 +65,14 @@ export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
  * group-committed: everything that arrives while one write + sync runs goes out in the next one.
  * A write or sync error is fatal: pending and later appends are rejected with E_STORAGE.
  */
-export class LogStore {
+export class LogStore implements EventStore {
+  readonly kind = 'jsonl';
+  private readonly published = new Subject<StoredEvent>();
+  private readonly failures = new Subject<ArpdError>();
   /** Every durable event, in seq order, published once. */
-  readonly appended$ = new Subject<StoredEvent>();
+  readonly live$: Observable<StoredEvent> = this.published.asObservable();
   /** Emits once if the writer fails (then no append is accepted). */
-  readonly fatal$ = new Subject<ArpdError>();
+  readonly failure$: Observable<ArpdError> = this.failures.asObservable();
 
   private fd: number;
   private lastSeq: number;
@@ -75,7 +82,7 @@ export class LogStore {
   private pending: Pending = { buf: [], events: [], waiters: [] };
   private flushing = false;
   private scheduled = false;
-  private failure: ArpdError | undefined;
+  private failed: ArpdError | undefined;
   private closing = false;
   private closed = false;
   private idle: Array<() => void> = [];
@@ -134,12 +141,12 @@ export class LogStore {
   }
 
   /** The last seq that is durable and published. */
-  get committedSeq(): number {
+  get head(): number {
     return this.durableSeq;
   }
 
-  get failed(): ArpdError | undefined {
-    return this.failure;
+  get failure(): ArpdError | undefined {
+    return this.failed;
   }
 
   streamRev(stream: string): number {
@@ -155,13 +162,13 @@ export class LogStore {
    * Appends events atomically with respect to validation: if any is too large or any expected
    * revision does not match, nothing is written. Resolves with the stored events once durable.
    */
-  append(inputs: AppendInput | AppendInput[], meta?: EventMeta): Promise<StoredEvent[]> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+  append(inputs: AppendInput | readonly AppendInput[], meta?: EventMeta): Promise<StoredEvent[]> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new ArpdError('E_UNAVAILABLE', 'the event log is closing: the daemon is shutting down; try again after it restarts'));
-    return this.stage(Array.isArray(inputs) ? inputs : [inputs], meta);
+    return this.stage(Array.isArray(inputs) ? inputs : [inputs as AppendInput], meta);
   }
 
-  private stage(list: AppendInput[], meta: EventMeta | undefined): Promise<StoredEvent[]> {
+  private stage(list: readonly AppendInput[], meta: EventMeta | undefined): Promise<StoredEvent[]> {
     const now = this.clock().toISOString();
     const staged: StoredEvent[] = [];
     const lines: string[] = [];
@@ -197,23 +204,55 @@ export class LogStore {
     });
   }
 
-  /**
-   * Stops accepting appends, lets every pending one finish (run logs included), then writes `last`
-   * ALONE in the final commit and closes. `last` is built after the drain, so it can state facts
-   * about everything before it (e.g. that every run log line was written).
-   */
-  async closeWith(last: (store: LogStore) => AppendInput): Promise<void> {
-    if (this.closing) return this.close();
-    this.closing = true;
-    await this.drain();
-    if (this.failure === undefined) {
-      try {
-        await this.stage([last(this)], undefined);
-      } catch {
-        // the failure is reported through fatal$; closing goes on
+  // ---- reads (EventStore) -------------------------------------------------------------------------
+
+  readPage(after: number, limit: number, filter?: EventFilter): Promise<ReadPage> {
+    const head = this.durableSeq;
+    if (after >= head) return Promise.resolve({ events: [], last: after, atHead: true });
+    const { events, nextSeq } = readEvents(this.root, { fromSeq: after + 1, toSeq: head, limit, ...(filter === undefined ? {} : { filter }) });
+    const last = Math.min(nextSeq - 1, head);
+    return Promise.resolve({ events, last, atHead: last >= head });
+  }
+
+  async readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.readPage(after, 10_000, { stream });
+      for (const e of page.events) {
+        if (e.rev >= fromRev) out.push(e);
+        if (out.length >= limit) return out;
       }
+      if (page.atHead || page.last === after) return out;
+      after = page.last;
     }
-    await this.close();
+  }
+
+  /** A run's trace from its run log (the fast path: no scan of the global log). */
+  readRunTrace(runId: string, fromSeq: number, limit: number): Promise<TraceLine[]> {
+    const path = join(this.root, 'runs', runId, 'trace.jsonl');
+    if (limit === 1) {
+      const line = readTraceLineAt(path, fromSeq);
+      return Promise.resolve(line === undefined ? [] : [line]);
+    }
+    return Promise.resolve(readTraceLines(path, { fromSeq, limit }));
+  }
+
+  subscribe(after: number, filter: EventFilter | undefined, handlers: SubscribeHandlers): EventSubscription {
+    const sub = catchUpThenLive<StoredEvent>({
+      live$: this.live$,
+      select: (e) => (matchesFilter(e, filter) ? e : undefined),
+      position: (e) => e.seq,
+      readPage: async (after) => {
+        const page = await this.readPage(after, 500, filter);
+        return { items: page.events, atHead: page.atHead, atEnd: page.atHead, scanned: page.last };
+      },
+    }, after, { send: (e) => handlers.event(e) !== false }, {
+      ...(handlers.live === undefined ? {} : { live: handlers.live }),
+      ...(handlers.error === undefined ? {} : { error: handlers.error }),
+    });
+    const failed = this.failure$.subscribe((err) => { sub.close(); handlers.error?.(err); });
+    return { get closed() { return sub.closed; }, close: () => { failed.unsubscribe(); sub.close(); } };
   }
 
   private schedule(): void {
@@ -229,7 +268,7 @@ export class LogStore {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.pending.waiters.length > 0 && this.failure === undefined) {
+      while (this.pending.waiters.length > 0 && this.failed === undefined) {
         const batch = this.pending;
         this.pending = { buf: [], events: [], waiters: [] };
         try {
@@ -244,7 +283,7 @@ export class LogStore {
         }
         this.writeRunLogs(batch.events);
         this.durableSeq = (batch.events[batch.events.length - 1] as StoredEvent).seq;
-        for (const e of batch.events) this.appended$.next(e);
+        for (const e of batch.events) this.published.next(e);
         for (const w of batch.waiters) w.resolve(w.events);
         if (this.activeBytes >= this.segmentBytes) {
           try {
@@ -257,7 +296,7 @@ export class LogStore {
       }
     } finally {
       this.flushing = false;
-      if (this.pending.waiters.length > 0 && this.failure === undefined) this.schedule();
+      if (this.pending.waiters.length > 0 && this.failed === undefined) this.schedule();
       else if (this.pending.waiters.length === 0) {
         const idle = this.idle;
         this.idle = [];
@@ -287,11 +326,11 @@ export class LogStore {
       { errno: code },
       { cause: err },
     );
-    this.failure = failure;
+    this.failed = failure;
     const rejected = [...(batch?.waiters ?? []), ...this.pending.waiters];
     this.pending = { buf: [], events: [], waiters: [] };
     for (const w of rejected) w.reject(failure);
-    this.fatal$.next(failure);
+    this.failures.next(failure);
     const idle = this.idle;
     this.idle = [];
     for (const cb of idle) cb();
@@ -319,14 +358,28 @@ export class LogStore {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  /** Stops accepting appends, finishes pending ones, and closes the files. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting appends, lets every pending one finish (run logs included), then writes what
+   * `final` returns ALONE in the last commit (built after the drain, so it can state facts about
+   * everything before it, e.g. that every run log line was written), and closes. Idempotent.
+   */
+  async close(final?: () => readonly AppendInput[]): Promise<void> {
+    const first = !this.closing;
     this.closing = true;
     await this.drain();
+    if (first && final !== undefined && this.failed === undefined) {
+      try {
+        const last = final();
+        if (last.length > 0) await this.stage(last, undefined);
+      } catch {
+        // a write failure is reported through failure$; closing goes on
+      }
+    }
     if (this.closed) return;
     this.closed = true;
     this.runLogs.close();
     try { closeSync(this.fd); } catch { /* already closed */ }
-    this.appended$.complete();
+    this.published.complete();
+    this.failures.complete();
   }
 }

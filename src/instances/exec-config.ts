@@ -54,6 +54,10 @@ export interface ArpdRuntimeOptions {
   healthTimeoutMs: number;
   healthIntervalMs: number;
   stopGraceMs: number;
+  /** Instances arpd may run of this profile by itself when runs wait (autostart and scale-up). */
+  maxInstances: number;
+  /** Deadline of a run on this profile that sets no limits.timeout_ms; 0: the daemon's default. */
+  runTimeoutMs: number;
 }
 
 const EXEC_FIELD = `extensions[${JSON.stringify(EXEC_EXTENSION_KEY)}]`;
@@ -379,6 +383,8 @@ const INT_RULES = {
   healthTimeoutMs: { key: 'health_timeout_ms', min: 100, max: 600_000, fallback: 30_000 },
   healthIntervalMs: { key: 'health_interval_ms', min: 100, max: 3_600_000, fallback: 5000 },
   stopGraceMs: { key: 'stop_grace_ms', min: 0, max: 600_000, fallback: 5000 },
+  maxInstances: { key: 'max_instances', min: 1, max: 100, fallback: 4 },
+  runTimeoutMs: { key: 'run_timeout_ms', min: 0, max: 7 * 86_400_000, fallback: 0 },
 } as const satisfies Record<string, IntRule>;
 
 export const ARPD_RUNTIME_DEFAULTS: Readonly<ArpdRuntimeOptions> = Object.freeze({
@@ -389,6 +395,8 @@ export const ARPD_RUNTIME_DEFAULTS: Readonly<ArpdRuntimeOptions> = Object.freeze
   healthTimeoutMs: INT_RULES.healthTimeoutMs.fallback,
   healthIntervalMs: INT_RULES.healthIntervalMs.fallback,
   stopGraceMs: INT_RULES.stopGraceMs.fallback,
+  maxInstances: INT_RULES.maxInstances.fallback,
+  runTimeoutMs: INT_RULES.runTimeoutMs.fallback,
 });
 
 function intOption(obj: Record<string, unknown>, rule: IntRule): number {
@@ -422,5 +430,7 @@ export function parseArpdRuntimeOptions(extensions: unknown): ArpdRuntimeOptions
     healthTimeoutMs: intOption(raw, INT_RULES.healthTimeoutMs),
     healthIntervalMs: intOption(raw, INT_RULES.healthIntervalMs),
     stopGraceMs: intOption(raw, INT_RULES.stopGraceMs),
+    maxInstances: intOption(raw, INT_RULES.maxInstances),
+    runTimeoutMs: intOption(raw, INT_RULES.runTimeoutMs),
   };
 }

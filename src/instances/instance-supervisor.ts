@@ -1,511 +1,282 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, statSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { instanceDir } from '../config/data-dir.js';
-import type { DaemonContext } from '../daemon/daemon-context.js';
+import type { Subscription } from 'rxjs';
+import type { Command, CommandDataMap, CommandType } from '../commands/command-types.js';
+import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import { ArpdError, toArpdError } from '../errors/index.js';
-import type { JsonObject } from '../events/event-types.js';
-import type { AppendInput } from '../events/log-store.js';
+import type { StoredEvent } from '../events/envelope.js';
 import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
-import { bootId, isSameProcess, processStartTime, type ProcessIdentity } from '../system/process-identity.js';
-import { parseArpdRuntimeOptions, parseExecConfig, type ArpdRuntimeOptions } from './exec-config.js';
-import { prepareLaunch, type DriverContext } from './exec-driver.js';
-import { findListeningUrl, freePort, needsPort, resolveArgv } from './launch.js';
-import { runtimeClient } from './runtime-client.js';
+import { restartDecision } from '../policy/restart-policy.js';
+import { optionsOfInstance } from '../policy/runtime-options.js';
+import { isSameProcess, type ProcessIdentity } from '../system/process-identity.js';
+import { instanceDir } from '../config/data-dir.js';
+import { join } from 'node:path';
+import { InstanceProcess, tailOf } from './instance-process.js';
+import { profileToRun, spawnInstance, waitUntilReady, type LaunchDeps } from './instance-launcher.js';
 
 /**
- * The reactor that owns runtime processes. It starts managed instances (own process group, no shell,
- * output to size-capped files), waits until they are healthy, supervises them (exit → error at once,
- * restart policy), health-checks external instances, stops instances (SIGTERM to the group, grace,
- * SIGKILL; `stopped` only once the process is gone), and adopts live instances after a daemon
- * restart (same pid AND start time AND healthy, else recorded gone; a pid that does not match is
- * never signalled). Everything it sees happen is recorded as an event.
+ * The reactor that owns the runtime processes of this host. It acts on events, never on calls:
+ * `instance.requested` / `instance.restarting` → install, spawn and wait until ready;
+ * `instance.stopping` → SIGTERM the process group, grace, SIGKILL, then record it stopped;
+ * `instance.failed` → the restart policy (pure, src/policy) may schedule a `RestartInstance`.
+ * A process that exits on its own is recorded as failed at once. At start it adopts the processes a
+ * previous daemon left running (same pid AND start time AND healthy), and records the others gone.
+ * Everything it sees happen goes through the command bus; the only state of its own is the process
+ * handles, which cannot live anywhere else.
  */
-
-export interface SupervisorOptions {
-  host: string;
-  allowUnsafe: boolean;
-  /** Health check interval for ready instances (managed and external). */
-  healthIntervalMs: number;
-  /** Overrides the profiles' health timeout when set (tests). */
-  healthTimeoutMs?: number | undefined;
-  pip?: DriverContext['pip'];
-  npm?: DriverContext['npm'];
-  /** Per-file cap for an instance's stdout.log / stderr.log. */
-  logCapBytes: number;
-}
-
-interface Managed {
-  id: string;
-  child: ChildProcess | undefined;
-  identity: ProcessIdentity | undefined;
-  exited: { code: number | null; signal: string | null } | undefined;
-  exitWaiters: Array<() => void>;
-  stopping: boolean;
-  abort: AbortController;
-  restarts: number;
-  restartTimer: NodeJS.Timeout | undefined;
-  healthFailures: number;
-  lastHealth: number;
-  /** Known before spawn when the command has a {port} placeholder. */
-  endpoint: string | undefined;
-}
-
-const UNSAFE_PROFILE: JsonObject = { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '0'] } } };
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function tailOf(path: string, lines = 20, maxBytes = 16 * 1024): string {
-  try {
-    const size = statSync(path).size;
-    const fd = openSync(path, 'r');
-    try {
-      const n = Math.min(size, maxBytes);
-      const buf = Buffer.alloc(n);
-      readSync(fd, buf, 0, n, size - n);
-      return buf.toString('utf8').split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-}
-
-
-export class InstanceSupervisor {
-  private readonly managed = new Map<string, Managed>();
-  private readonly external = new Map<string, { failures: number; lastHealth: number; checking: boolean }>();
-  private timer: NodeJS.Timeout | undefined;
+export class InstanceSupervisor implements Component {
+  readonly name = 'instances';
+  private readonly procs = new Map<string, InstanceProcess>();
+  private readonly launching = new Map<string, AbortController>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly stoppingNow = new Map<string, Promise<void>>();
+  private sub: Subscription | undefined;
+  private capTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly log: Logger;
+  private readonly deps: LaunchDeps;
 
-  constructor(private readonly ctx: DaemonContext, private readonly opts: SupervisorOptions) {
+  constructor(private readonly ctx: DaemonContext) {
     this.log = ctx.logger.child({ part: 'instances' });
+    const o = ctx.options.instances ?? {};
+    this.deps = {
+      paths: ctx.paths,
+      host: o.host ?? '127.0.0.1',
+      client: ctx.client,
+      ...(o.pip === undefined ? {} : { pip: o.pip }),
+      ...(o.npm === undefined ? {} : { npm: o.npm }),
+    };
   }
 
-  private get reg() {
-    return this.ctx.projection.registry;
+  private get state() {
+    return this.ctx.state;
   }
 
-  /** Records facts about one instance, serialized with other commands on it. */
-  private record(id: string, events: AppendInput[]): Promise<unknown> {
-    if (this.ctx.store.failed !== undefined) return Promise.resolve();
-    // Decided when it is written: nothing more is recorded about an instance that is stopped (a late
-    // health check or exit never revives a deleted instance).
-    return this.ctx.bus.execute([`instance:${id}`], (reg) => {
-      const state = reg.instances.get(id)?.state;
-      const keep = state !== undefined && state !== 'stopped' && !(state === 'stopping' && events.some((e) => e.type === 'instance.failed' || e.type === 'instance.ready'));
-      return { events: keep ? events : [], result: () => undefined };
-    }, { actor: 'supervisor' }).catch((err: unknown) => {
-      this.log.error({ err, instance_id: id }, 'could not record an instance event');
+  private record(cmd: Command): Promise<void> {
+    return this.ctx.bus.execute(cmd).then(() => undefined, (err: unknown) => {
+      const e = toArpdError(err);
+      if (e.code !== 'E_UNAVAILABLE' && e.code !== 'E_STORAGE') this.log.error({ err, command: cmd.type }, 'could not record what an instance did');
     });
   }
 
-  profileOptions(inst: Pick<InstanceView, 'runtime_profile' | 'unsafe'>): ArpdRuntimeOptions {
-    const p = inst.runtime_profile === undefined ? undefined : this.reg.profiles.get(inst.runtime_profile);
-    try {
-      return parseArpdRuntimeOptions(p?.profile['extensions']);
-    } catch {
-      return parseArpdRuntimeOptions(undefined);
+  private cmd<K extends CommandType>(type: K, data: CommandDataMap[K]): Extract<Command, { type: K }> {
+    return this.ctx.command(type, data, 'supervisor');
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    this.sub = this.ctx.events$.subscribe((e) => this.onEvent(e));
+    const mine = [...this.state.instances.values()].filter((i) => i.managed && (LIVE_INSTANCE_STATES.has(i.state) || i.state === 'error'));
+    await Promise.all(mine.map((inst) => (inst.state === 'error' ? this.considerRestart(inst) : this.adopt(inst))));
+    const cap = this.ctx.options.instances?.logCapBytes ?? 10 * 1024 * 1024;
+    this.capTimer = setInterval(() => { for (const p of this.procs.values()) p.capLogs(cap); }, 1000);
+    this.capTimer.unref();
+  }
+
+  /** At shutdown: stop every managed process (recorded stopping, then stopped), or leave them for the next daemon to adopt. */
+  async stop({ keepInstances }: { keepInstances: boolean }): Promise<void> {
+    this.sub?.unsubscribe();
+    if (this.capTimer !== undefined) clearInterval(this.capTimer);
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
+    if (keepInstances) {
+      this.closed = true;
+      for (const a of this.launching.values()) a.abort();
+      for (const p of this.procs.values()) p.child?.unref();
+      return;
+    }
+    const live = [...this.state.instances.values()].filter((i) => i.managed && LIVE_INSTANCE_STATES.has(i.state));
+    await Promise.all(live.map(async (inst) => {
+      await this.record(this.cmd('StopInstance', { id: inst.instance_id, reason: 'arpd is shutting down' }));
+      await this.stopOne(inst.instance_id, 'arpd shut down');
+    }));
+    await Promise.all(this.stoppingNow.values());
+    this.closed = true;
+  }
+
+  busy(): boolean {
+    return this.launching.size > 0 || this.stoppingNow.size > 0;
+  }
+
+  status(): Record<string, unknown> {
+    return { processes: this.procs.size, installing: this.launching.size };
+  }
+
+  private onEvent(e: StoredEvent): void {
+    if (this.closed) return;
+    switch (e.type) {
+      case 'instance.requested':
+      case 'instance.restarting':
+        void this.launch(e.data.instance_id);
+        return;
+      case 'instance.stopping':
+        void this.stopOne(e.data.instance_id, e.data.reason);
+        return;
+      case 'instance.failed': {
+        const inst = this.state.instances.get(e.data.instance_id);
+        if (inst?.managed === true) void this.afterFailure(inst);
+        return;
+      }
+      case 'profile.upserted':
+        // a fixed profile may revive instances whose restart was refused for a missing profile
+        return;
+      default:
+        return;
     }
   }
 
-  // ---- boot ---------------------------------------------------------------------------------------
+  // ---- starting -----------------------------------------------------------------------------------
 
-  async start(): Promise<void> {
-    const live = [...this.reg.instances.values()].filter((i) => LIVE_INSTANCE_STATES.has(i.state) || (!i.managed && i.state === 'error'));
-    await Promise.all(live.map((inst) => (inst.managed ? this.adopt(inst) : this.probeExternal(inst.instance_id, true))));
-    this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(1000, this.opts.healthIntervalMs)));
-    this.timer.unref();
+  private async launch(id: string): Promise<void> {
+    const inst = this.state.instances.get(id);
+    if (inst === undefined || !inst.managed || inst.state !== 'starting' || this.launching.has(id) || this.procs.get(id)?.alive() === true) return;
+    const profile = profileToRun(inst, this.state.profiles);
+    if (profile === undefined) {
+      await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: 'E_NOT_FOUND', reason: `runtime profile '${inst.runtime_profile ?? '?'}' was deleted before the instance started` }));
+      return;
+    }
+    const abort = new AbortController();
+    this.launching.set(id, abort);
+    try {
+      let spawned;
+      try {
+        spawned = await spawnInstance(
+          { ...this.deps, onProgress: (line) => { this.log.info({ instance_id: id }, line); this.ctx.notifications.emit('instance.progress', id, line); } },
+          inst, profile, abort.signal,
+          (proc, code, signal) => { void this.onExit(proc, code, signal); },
+        );
+      } catch (err) {
+        if (abort.signal.aborted || this.closed) return; // deleted during the install: the stopper records what happened
+        const e = toArpdError(err);
+        await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: e.code, reason: e.message, ...(e.data?.['tail'] === undefined ? {} : { stderr_tail: String(e.data['tail']) }) }));
+        return;
+      }
+      if (abort.signal.aborted || this.closed) {
+        await spawned.proc.stop(spawned.rt.stopGraceMs);
+        return;
+      }
+      this.procs.set(id, spawned.proc);
+      await this.record(this.cmd('RecordInstanceStarting', {
+        instance_id: id, pid: spawned.pid, pid_start_time: spawned.identity.start_time, boot_id: spawned.identity.boot_id, argv: spawned.argv, attempt: inst.attempt + 1,
+        ...(spawned.endpoint === undefined ? {} : { endpoint: spawned.endpoint }),
+      }));
+      const timeoutMs = this.ctx.options.instances?.healthTimeoutMs ?? spawned.rt.healthTimeoutMs;
+      const r = await waitUntilReady(this.deps, spawned, timeoutMs);
+      if (r === undefined) return;
+      if (r.ready) {
+        await this.record(this.cmd('MarkInstanceReady', {
+          instance_id: id, endpoint: r.endpoint,
+          ...(r.version.service_name === undefined ? {} : { runtime_name: r.version.service_name }),
+          ...(r.version.service_version === undefined ? {} : { runtime_version: r.version.service_version }),
+        }));
+        return;
+      }
+      spawned.proc.stopping = true; // this kill is ours, not a crash
+      await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: r.code, reason: r.reason, stderr_tail: r.stderr_tail }));
+      await spawned.proc.stop(spawned.rt.stopGraceMs);
+      this.procs.delete(id);
+    } finally {
+      this.launching.delete(id);
+    }
   }
+
+  private async onExit(proc: InstanceProcess, code: number | null, signal: string | null): Promise<void> {
+    if (proc.stopping || this.closed) return;
+    if (this.procs.get(proc.id) === proc) this.procs.delete(proc.id);
+    const reason = signal !== null ? `runtime process was killed by ${signal}` : `runtime process exited with code ${code ?? '?'}`;
+    this.log.warn({ instance_id: proc.id, code, signal }, reason);
+    await this.record(this.cmd('RecordInstanceFailure', { instance_id: proc.id, code: 'E_RUNTIME_LOST', reason, exit_code: code, signal, stderr_tail: tailOf(proc.errPath) }));
+  }
+
+  /** A failed instance whose process still runs (it stopped answering its health checks) is killed, then the restart policy decides. */
+  private async afterFailure(inst: InstanceView): Promise<void> {
+    const proc = this.procs.get(inst.instance_id);
+    if (proc !== undefined && proc.alive() && !proc.stopping) {
+      await proc.stop(optionsOfInstance(this.state, inst).stopGraceMs);
+      this.procs.delete(inst.instance_id);
+    }
+    const now = this.state.instances.get(inst.instance_id);
+    if (now !== undefined) await this.considerRestart(now);
+  }
+
+  private async considerRestart(inst: InstanceView): Promise<void> {
+    if (this.closed || this.restartTimers.has(inst.instance_id)) return;
+    const r = restartDecision(inst, optionsOfInstance(this.state, inst));
+    if (!r.restart) {
+      if (inst.state === 'error' && inst.restarts > 0) this.log.warn({ instance_id: inst.instance_id, restarts: inst.restarts }, `not restarting: ${r.why}`);
+      return;
+    }
+    // the backoff runs from the failure, so a daemon restart does not restart it early
+    const wait = Math.max(0, Date.parse(inst.updated_at) + r.delayMs - this.ctx.now().getTime());
+    this.log.info({ instance_id: inst.instance_id, attempt: r.attempt, delay_ms: wait }, 'restarting after failure');
+    const t = setTimeout(() => {
+      this.restartTimers.delete(inst.instance_id);
+      if (!this.closed) void this.record(this.cmd('RestartInstance', { instance_id: inst.instance_id }));
+    }, wait);
+    t.unref();
+    this.restartTimers.set(inst.instance_id, t);
+  }
+
+  // ---- adopting ---------------------------------------------------------------------------------
 
   private async adopt(inst: InstanceView): Promise<void> {
     const id = inst.instance_id;
     const identity: ProcessIdentity | undefined = inst.pid === undefined ? undefined : { pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' };
-    const alive = identity !== undefined && isSameProcess(identity);
-    if (!alive) {
-      if (inst.state === 'stopping') await this.record(id, [{ type: 'instance.stopped', data: { instance_id: id, reason: 'the process was gone when arpd restarted' } }]);
-      else await this.record(id, [{ type: 'instance.failed', data: { instance_id: id, code: 'E_RUNTIME_LOST', reason: inst.pid === undefined ? 'arpd restarted before the instance had a process' : `runtime process ${inst.pid} was gone when arpd restarted` } }]);
+    if (identity === undefined || !isSameProcess(identity)) {
+      if (inst.state === 'stopping') await this.record(this.cmd('RecordInstanceStopped', { instance_id: id, reason: 'the process was gone when arpd restarted' }));
+      else await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: 'E_RUNTIME_LOST', reason: inst.pid === undefined ? 'arpd restarted before the instance had a process' : `runtime process ${inst.pid} was gone when arpd restarted` }));
       return;
     }
-    const m = this.track(id);
-    m.identity = identity;
+    const dir = instanceDir(this.ctx.paths, id);
+    const proc = new InstanceProcess(id, identity, join(dir, 'stdout.log'), join(dir, 'stderr.log'));
+    this.procs.set(id, proc);
     if (inst.state === 'stopping') {
-      void this.stopProcess(id, inst.reason ?? 'stopping when arpd restarted');
+      void this.stopOne(id, inst.reason ?? 'stopping when arpd restarted');
       return;
     }
-    let healthy = false;
     if (inst.runtime_api_endpoint !== undefined) {
       try {
-        await runtimeClient.health(inst.runtime_api_endpoint, 2000);
-        healthy = true;
+        await this.ctx.client.health(inst.runtime_api_endpoint, 2000);
+        this.log.info({ instance_id: id, pid: identity.pid }, 'adopted a live instance');
+        await this.record(this.cmd('MarkInstanceReady', { instance_id: id, endpoint: inst.runtime_api_endpoint, adopted: true }));
+        return;
       } catch { /* not healthy */ }
     }
-    if (healthy && inst.runtime_api_endpoint !== undefined) {
-      this.log.info({ instance_id: id, pid: identity.pid }, 'adopted a live instance');
-      await this.record(id, [{ type: 'instance.ready', data: { instance_id: id, runtime_api_endpoint: inst.runtime_api_endpoint, adopted: true } }]);
-      return;
-    }
     // Ours (same pid and start time) but not answering: stop it rather than leave an orphan.
-    await this.record(id, [{ type: 'instance.failed', data: { instance_id: id, code: 'E_RUNTIME_LOST', reason: 'runtime process was alive but not healthy when arpd restarted; it was stopped' } }]);
-    this.signalGroup(identity, 'SIGTERM');
-    this.managed.delete(id);
+    proc.stopping = true;
+    await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: 'E_RUNTIME_LOST', reason: 'runtime process was alive but not healthy when arpd restarted; it was stopped' }));
+    await proc.stop(optionsOfInstance(this.state, inst).stopGraceMs);
+    this.procs.delete(id);
   }
 
-  private track(id: string): Managed {
-    let m = this.managed.get(id);
-    if (m === undefined) {
-      m = { id, child: undefined, identity: undefined, exited: undefined, exitWaiters: [], stopping: false, abort: new AbortController(), restarts: 0, restartTimer: undefined, healthFailures: 0, lastHealth: Date.now(), endpoint: undefined };
-      this.managed.set(id, m);
-    }
-    return m;
-  }
-
-  // ---- launching ------------------------------------------------------------------------------------
-
-  /** Starts the process of a requested instance (called after `instance.requested` is durable). */
-  launch(id: string, onProgress?: (line: string) => void): void {
-    const m = this.track(id);
-    m.stopping = false;
-    m.exited = undefined;
-    m.abort = new AbortController();
-    m.healthFailures = 0;
-    void this.launchAttempt(m, onProgress).catch((err: unknown) => {
-      this.log.error({ err, instance_id: id }, 'launch failed unexpectedly');
-    });
-  }
-
-  private async launchAttempt(m: Managed, onProgress?: (line: string) => void): Promise<void> {
-    const id = m.id;
-    const inst = this.reg.instances.get(id);
-    if (inst === undefined || this.closed) return;
-    const profileName = inst.runtime_profile ?? 'default';
-    // An unsafe (not safe-listed) profile runs the bundled reference runtime, never a command of the caller's.
-    const profile: JsonObject | undefined = inst.unsafe === true ? UNSAFE_PROFILE : this.reg.profiles.get(profileName)?.profile;
-    const fail = (code: string, reason: string, extra: Partial<{ exit_code: number | null; signal: string | null; stderr_tail: string }> = {}): Promise<unknown> =>
-      this.record(id, [{ type: 'instance.failed', data: { instance_id: id, code, reason, ...extra } }]);
-    if (profile === undefined) {
-      await fail('E_NOT_FOUND', `runtime profile '${profileName}' was deleted before the instance started`);
-      return;
-    }
-    let rt: ArpdRuntimeOptions;
-    let argv: string[];
-    let env: Record<string, string>;
-    let cwd: string | undefined;
-    try {
-      const extensions = profile['extensions'];
-      const exec = parseExecConfig(extensions, profileName);
-      rt = parseArpdRuntimeOptions(extensions);
-      const launch = await prepareLaunch(exec, {
-        dataDir: this.ctx.paths.root,
-        profile: profileName,
-        ...(this.opts.pip === undefined ? {} : { pip: this.opts.pip }),
-        ...(this.opts.npm === undefined ? {} : { npm: this.opts.npm }),
-        onProgress: (line: string) => { this.log.info({ instance_id: id }, line); onProgress?.(line); },
-        signal: m.abort.signal,
-      });
-      const defaults = (profile['defaults'] ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-      const overrides = (inst.overrides ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-      const port = needsPort(launch.argv) ? await freePort(this.opts.host) : undefined;
-      argv = [...resolveArgv(launch.argv, { host: this.opts.host, ...(port === undefined ? {} : { port }) }), ...(defaults.args ?? []), ...(overrides.args ?? [])];
-      const toolRegistry = overrides.tool_registry_url ?? defaults.tool_registry_url;
-      env = {
-        ...(process.env as Record<string, string>),
-        ...launch.env,
-        ...(defaults.env ?? {}),
-        ...(overrides.env ?? {}),
-        ARP_TRACE_DIR: this.ctx.paths.runs,
-        JARVIS_TRACE_DIR: this.ctx.paths.runs,
-        ARPD_INSTANCE_ID: id,
-        ...(toolRegistry === undefined ? {} : { ARP_TOOL_REGISTRY_URL: toolRegistry }),
-      };
-      cwd = launch.cwd;
-      m.endpoint = port === undefined ? undefined : `http://${this.opts.host}:${port}`;
-    } catch (err) {
-      if (m.stopping || this.closed) return; // deleted during the install: the stopper records what happened
-      const e = toArpdError(err);
-      await fail(e.code, e.message, e.data?.['tail'] === undefined ? {} : { stderr_tail: String(e.data['tail']) });
-      return;
-    }
-    if (m.stopping || this.closed) return;
-
-    const dir = instanceDir(this.ctx.paths, id);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const outPath = join(dir, 'stdout.log');
-    const errPath = join(dir, 'stderr.log');
-    const outFd = openSync(outPath, 'a', 0o600);
-    const errFd = openSync(errPath, 'a', 0o600);
-    const outStart = statSync(outPath).size;
-    let child: ChildProcess;
-    try {
-      child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', outFd, errFd], env, ...(cwd === undefined ? {} : { cwd }), shell: false });
-    } finally {
-      closeSync(outFd);
-      closeSync(errFd);
-    }
-    const spawnError = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined));
-      child.once('error', (err) => resolve(err));
-    });
-    if (spawnError !== undefined || child.pid === undefined) {
-      await fail('E_RUNTIME_LOST', `could not start '${argv[0] ?? ''}': ${(spawnError as NodeJS.ErrnoException | undefined)?.code ?? spawnError?.message ?? 'no pid'}: check the profile's command`);
-      return;
-    }
-    const pid = child.pid;
-    m.child = child;
-    m.identity = { pid, start_time: processStartTime(pid) ?? '', boot_id: bootId() };
-    child.on('exit', (code, signal) => {
-      m.exited = { code, signal };
-      m.child = undefined;
-      for (const w of m.exitWaiters.splice(0)) w();
-      if (!m.stopping && !this.closed) void this.onUnexpectedExit(m, code, signal, errPath);
-    });
-    const attempt = (inst.attempt ?? 0) + 1;
-    await this.record(id, [{ type: 'instance.starting', data: { instance_id: id, pid, pid_start_time: m.identity.start_time, boot_id: m.identity.boot_id, argv, attempt } }]);
-
-    // Wait until it is healthy.
-    const timeoutMs = this.opts.healthTimeoutMs ?? rt.healthTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    let endpoint = m.endpoint;
-    let version: { service_name?: string; service_version?: string } | undefined;
-    let delay = 10;
-    while (Date.now() < deadline && m.exited === undefined && !m.stopping && !this.closed) {
-      if (endpoint === undefined) {
-        try {
-          endpoint = findListeningUrl(readFileSync(outPath, 'utf8').slice(outStart));
-        } catch { /* not yet */ }
-      }
-      if (endpoint !== undefined) {
-        try {
-          await runtimeClient.health(endpoint, 1000);
-          version = await runtimeClient.version(endpoint, 2000).catch(() => undefined);
-          break;
-        } catch { /* not yet */ }
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 25); // short: readiness is noticed within 25 ms
-    }
-    if (m.exited !== undefined || m.stopping || this.closed) return; // the exit handler or the stopper records what happened
-    if (version === undefined || endpoint === undefined) {
-      const why = endpoint === undefined ? 'it never printed a listening line with its URL (or use {port} in its command)' : `GET ${endpoint}/v1/health never answered`;
-      m.stopping = true; // this kill is ours, not a crash
-      await fail('E_TIMEOUT', `runtime did not become healthy within ${timeoutMs / 1000}s: ${why}`, { stderr_tail: tailOf(errPath) });
-      await this.killAndWait(m, rt.stopGraceMs);
-      this.maybeRestart(m, rt);
-      return;
-    }
-    m.healthFailures = 0;
-    m.lastHealth = Date.now();
-    await this.record(id, [{
-      type: 'instance.ready',
-      data: { instance_id: id, runtime_api_endpoint: endpoint, ...(version.service_name === undefined ? {} : { runtime_name: version.service_name }), ...(version.service_version === undefined ? {} : { runtime_version: version.service_version }) },
-    }]);
-  }
-
-  private async onUnexpectedExit(m: Managed, code: number | null, signal: string | null, errPath: string): Promise<void> {
-    const reason = signal !== null ? `runtime process was killed by ${signal}` : `runtime process exited with code ${code ?? '?'}`;
-    this.log.warn({ instance_id: m.id, code, signal }, reason);
-    await this.record(m.id, [{ type: 'instance.failed', data: { instance_id: m.id, code: 'E_RUNTIME_LOST', reason, exit_code: code, signal, stderr_tail: tailOf(errPath) } }]);
-    const inst = this.reg.instances.get(m.id);
-    if (inst !== undefined) this.maybeRestart(m, this.profileOptions(inst));
-  }
-
-  private maybeRestart(m: Managed, rt: ArpdRuntimeOptions): void {
-    if (rt.restart !== 'on-failure' || this.closed) return;
-    if (m.restarts >= rt.restartMax) {
-      this.log.warn({ instance_id: m.id, restarts: m.restarts }, 'restart limit reached: the instance stays in error');
-      return;
-    }
-    const delay = rt.restartBackoffMs * 2 ** m.restarts;
-    m.restarts++;
-    this.log.info({ instance_id: m.id, attempt: m.restarts, delay_ms: delay }, 'restarting after failure');
-    m.restartTimer = setTimeout(() => {
-      m.restartTimer = undefined;
-      const inst = this.reg.instances.get(m.id);
-      if (inst === undefined || inst.state !== 'error' || m.stopping || this.closed) return;
-      this.launch(m.id);
-    }, delay);
-    m.restartTimer.unref();
-  }
-
-  // ---- stopping -------------------------------------------------------------------------------------
-
-  private signalGroup(identity: ProcessIdentity, signal: NodeJS.Signals): boolean {
-    if (!isSameProcess(identity)) return false;
-    try {
-      process.kill(-identity.pid, signal);
-      return true;
-    } catch {
-      try { process.kill(identity.pid, signal); return true; } catch { return false; }
-    }
-  }
-
-  private async waitExit(m: Managed, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    if (m.child !== undefined) {
-      if (m.exited !== undefined) return true;
-      await Promise.race([new Promise<void>((r) => m.exitWaiters.push(r)), sleep(ms)]);
-      return m.exited !== undefined;
-    }
-    while (Date.now() < deadline) {
-      if (m.identity === undefined || !isSameProcess(m.identity)) return true;
-      await sleep(25);
-    }
-    return m.identity === undefined || !isSameProcess(m.identity);
-  }
-
-  private async killAndWait(m: Managed, graceMs: number): Promise<{ code: number | null; signal: string | null }> {
-    if (m.identity !== undefined && (m.child !== undefined || isSameProcess(m.identity))) {
-      this.signalGroup(m.identity, 'SIGTERM');
-      if (!(await this.waitExit(m, graceMs))) {
-        this.signalGroup(m.identity, 'SIGKILL');
-        await this.waitExit(m, 5000);
-      }
-      // leftovers of the group (grandchildren) go too
-      try { process.kill(-m.identity.pid, 'SIGKILL'); } catch { /* group gone */ }
-    }
-    return m.exited ?? { code: null, signal: null };
-  }
+  // ---- stopping ---------------------------------------------------------------------------------
 
   /** Stops the process of an instance whose `instance.stopping` is recorded, then records `stopped`. */
-  async stopProcess(id: string, reason: string): Promise<void> {
-    const m = this.track(id);
-    m.stopping = true;
-    m.abort.abort();
-    if (m.restartTimer !== undefined) clearTimeout(m.restartTimer);
-    const inst = this.reg.instances.get(id);
-    const rt = inst === undefined ? parseArpdRuntimeOptions(undefined) : this.profileOptions(inst);
-    if (m.identity === undefined && inst?.pid !== undefined) m.identity = { pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' };
-    const exit = await this.killAndWait(m, rt.stopGraceMs);
-    this.managed.delete(id);
-    await this.record(id, [{ type: 'instance.stopped', data: { instance_id: id, reason, exit_code: exit.code, signal: exit.signal } }]);
+  private stopOne(id: string, reason: string): Promise<void> {
+    const running = this.stoppingNow.get(id);
+    if (running !== undefined) return running;
+    const p = this.doStop(id, reason).finally(() => this.stoppingNow.delete(id));
+    this.stoppingNow.set(id, p);
+    return p;
   }
 
-  // ---- health ---------------------------------------------------------------------------------------
-
-  private tick(): void {
-    if (this.closed) return;
-    const now = Date.now();
-    for (const inst of this.reg.instances.values()) {
-      if (inst.managed) {
-        if (inst.state !== 'ready' && inst.state !== 'busy') continue;
-        const m = this.managed.get(inst.instance_id);
-        if (m === undefined || m.stopping || now - m.lastHealth < this.opts.healthIntervalMs) continue;
-        m.lastHealth = now;
-        void this.checkManaged(m, inst);
-      } else if (LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') {
-        let e = this.external.get(inst.instance_id);
-        if (e === undefined) { e = { failures: 0, lastHealth: 0, checking: false }; this.external.set(inst.instance_id, e); }
-        if (e.checking || now - e.lastHealth < this.opts.healthIntervalMs) continue;
-        e.lastHealth = now;
-        void this.probeExternal(inst.instance_id, false);
-      }
+  private async doStop(id: string, reason: string): Promise<void> {
+    const inst = this.state.instances.get(id);
+    if (inst === undefined || !inst.managed) return;
+    this.launching.get(id)?.abort();
+    const t = this.restartTimers.get(id);
+    if (t !== undefined) { clearTimeout(t); this.restartTimers.delete(id); }
+    let proc = this.procs.get(id);
+    if (proc === undefined && inst.pid !== undefined) {
+      const dir = instanceDir(this.ctx.paths, id);
+      proc = new InstanceProcess(id, { pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' }, join(dir, 'stdout.log'), join(dir, 'stderr.log'));
     }
-    this.capLogs();
+    const exit = proc === undefined ? { code: null, signal: null } : await proc.stop(optionsOfInstance(this.state, inst).stopGraceMs);
+    this.procs.delete(id);
+    await this.record(this.cmd('RecordInstanceStopped', { instance_id: id, reason, exit_code: exit.code, signal: exit.signal }));
   }
+}
 
-  private async checkManaged(m: Managed, inst: InstanceView): Promise<void> {
-    if (m.child === undefined && m.identity !== undefined && !isSameProcess(m.identity)) {
-      // an adopted process (not our child) that went away
-      m.stopping = true;
-      this.managed.delete(m.id);
-      await this.record(m.id, [{ type: 'instance.failed', data: { instance_id: m.id, code: 'E_RUNTIME_LOST', reason: `runtime process ${m.identity.pid} is gone` } }]);
-      this.maybeRestart(m, this.profileOptions(inst));
-      return;
-    }
-    if (inst.runtime_api_endpoint === undefined) return;
-    try {
-      await runtimeClient.health(inst.runtime_api_endpoint, 2000);
-      m.healthFailures = 0;
-    } catch {
-      m.healthFailures++;
-      if (m.healthFailures >= 3 && !m.stopping) {
-        m.stopping = true;
-        await this.record(m.id, [{ type: 'instance.failed', data: { instance_id: m.id, code: 'E_RUNTIME_LOST', reason: `health check failed ${m.healthFailures} times in a row; the process was stopped` } }]);
-        await this.killAndWait(m, this.profileOptions(inst).stopGraceMs);
-        m.stopping = false;
-        this.maybeRestart(m, this.profileOptions(inst));
-      }
-    }
-  }
-
-  /** External instances: ready while healthy, error after two failed checks (or one at registration). */
-  async probeExternal(id: string, first: boolean): Promise<void> {
-    const inst = this.reg.instances.get(id);
-    if (inst === undefined || inst.managed || inst.runtime_api_endpoint === undefined) return;
-    let e = this.external.get(id);
-    if (e === undefined) { e = { failures: 0, lastHealth: Date.now(), checking: false }; this.external.set(id, e); }
-    e.checking = true;
-    try {
-      await runtimeClient.health(inst.runtime_api_endpoint, 2000);
-      e.failures = 0;
-      if (inst.state !== 'ready' && inst.state !== 'busy') {
-        const v = await runtimeClient.version(inst.runtime_api_endpoint, 2000).catch(() => undefined);
-        await this.record(id, [{
-          type: 'instance.ready',
-          data: {
-            instance_id: id, runtime_api_endpoint: inst.runtime_api_endpoint,
-            ...(v?.service_name === undefined || inst.runtime_name !== undefined ? {} : { runtime_name: v.service_name }),
-            ...(v?.service_version === undefined ? {} : { runtime_version: v.service_version }),
-          },
-        }]);
-      }
-    } catch (err) {
-      e.failures++;
-      const now = this.reg.instances.get(id);
-      if (now !== undefined && now.state !== 'error' && now.state !== 'stopped' && (first || e.failures >= 2)) {
-        await this.record(id, [{ type: 'instance.failed', data: { instance_id: id, code: 'E_RUNTIME_LOST', reason: `health check of ${inst.runtime_api_endpoint} failed: ${toArpdError(err).message}` } }]);
-      }
-    } finally {
-      e.checking = false;
-    }
-  }
-
-  private capLogs(): void {
-    for (const m of this.managed.values()) {
-      for (const name of ['stdout.log', 'stderr.log']) {
-        const path = join(this.ctx.paths.instances, m.id, name);
-        try {
-          if (statSync(path).size > this.opts.logCapBytes) {
-            copyFileSync(path, `${path}.1`);
-            truncateSync(path, 0); // the child writes with O_APPEND: it goes on at the new end
-          }
-        } catch { /* no file yet */ }
-      }
-    }
-  }
-
-  // ---- shutdown -------------------------------------------------------------------------------------
-
-  liveManaged(): string[] {
-    return [...this.reg.instances.values()].filter((i) => i.managed && LIVE_INSTANCE_STATES.has(i.state)).map((i) => i.instance_id);
-  }
-
-  /** At daemon shutdown: stop every managed instance, or leave them running for the next start to adopt. */
-  async shutdown(keep: boolean): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    for (const m of this.managed.values()) if (m.restartTimer !== undefined) clearTimeout(m.restartTimer);
-    if (keep) {
-      this.closed = true;
-      for (const m of this.managed.values()) m.child?.unref();
-      return;
-    }
-    const ids = this.liveManaged();
-    await Promise.all(ids.map(async (id) => {
-      await this.record(id, [{ type: 'instance.stopping', data: { instance_id: id, reason: 'arpd is shutting down' } }]);
-      await this.stopProcess(id, 'arpd shut down');
-    }));
-    this.closed = true;
-  }
-
-  assertOpen(): void {
-    if (this.closed) throw new ArpdError('E_UNAVAILABLE', 'the daemon is shutting down: try again once it has restarted');
-  }
-
-  snapshotExtras(inst: InstanceView): JsonObject {
-    const m = this.managed.get(inst.instance_id);
-    return { supervised: m !== undefined, ...(m?.restarts ? { restarts: m.restarts } : {}) };
-  }
+export function assertOpen(ctx: DaemonContext): void {
+  if (ctx.stopping()) throw new ArpdError('E_UNAVAILABLE', 'the daemon is shutting down: try again once it has restarted');
 }

@@ -1,10 +1,12 @@
 import type { StoredEvent } from '../events/envelope.js';
-import type { InstanceView, ProfileView, RunView } from './registry-types.js';
+import type { InstanceView, ProfileView, RunProgress, RunView } from './registry-types.js';
 
 /**
  * Pure evolve functions, one per entity: (previous view | undefined, event) → next view.
- * They read no clock (time comes from the event's `ts`) and never reject a known event: events are
- * facts; rules are checked in `src/commands` before anything is written.
+ * They read no clock (time comes from the event's `ts`), never reject a known event (events are
+ * facts; rules are checked in `src/commands` before anything is written) and never change `prev`.
+ * Views are built field by field in one fixed order, so every view of a kind shares one hidden class
+ * (100,000 views stay small and folding stays fast); absent fields are simply not set.
  */
 
 export function evolveProfile(prev: ProfileView | undefined, e: StoredEvent): ProfileView | undefined {
@@ -18,100 +20,213 @@ export function evolveProfile(prev: ProfileView | undefined, e: StoredEvent): Pr
   }
 }
 
-type Loose<T> = { [K in keyof T]?: T[K] | undefined };
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Drops keys whose value is undefined, so views stay plain JSON. */
-function clean<T extends object>(o: Loose<T>): T {
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
-  return o as T;
+function copyInstance(p: InstanceView): Mutable<InstanceView> {
+  const v: Mutable<InstanceView> = {
+    instance_id: p.instance_id, managed: p.managed, state: p.state, attempt: p.attempt, restarts: p.restarts,
+    created_at: p.created_at, updated_at: p.updated_at, rev: p.rev,
+  };
+  if (p.runtime_profile !== undefined) v.runtime_profile = p.runtime_profile;
+  if (p.runtime_name !== undefined) v.runtime_name = p.runtime_name;
+  if (p.runtime_version !== undefined) v.runtime_version = p.runtime_version;
+  if (p.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = p.runtime_api_endpoint;
+  if (p.overrides !== undefined) v.overrides = p.overrides;
+  if (p.metadata !== undefined) v.metadata = p.metadata;
+  if (p.pid !== undefined) v.pid = p.pid;
+  if (p.pid_start_time !== undefined) v.pid_start_time = p.pid_start_time;
+  if (p.boot_id !== undefined) v.boot_id = p.boot_id;
+  if (p.unsafe !== undefined) v.unsafe = p.unsafe;
+  if (p.argv !== undefined) v.argv = p.argv;
+  if (p.reason_started !== undefined) v.reason_started = p.reason_started;
+  if (p.reason !== undefined) v.reason = p.reason;
+  if (p.error !== undefined) v.error = p.error;
+  if (p.ready_at !== undefined) v.ready_at = p.ready_at;
+  return v;
+}
+
+function newInstance(id: string, managed: boolean, e: StoredEvent): Mutable<InstanceView> {
+  return { instance_id: id, managed, state: 'starting', attempt: 0, restarts: 0, created_at: e.ts, updated_at: e.ts, rev: e.rev };
 }
 
 export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): InstanceView | undefined {
-  const base: InstanceView = prev ?? { instance_id: (e.data as { instance_id?: string }).instance_id ?? e.stream.slice(9), managed: true, state: 'starting', attempt: 0, active_runs: 0, created_at: e.ts, updated_at: e.ts };
+  let v: Mutable<InstanceView>;
   switch (e.type) {
-    case 'instance.requested':
-      return clean<InstanceView>({
-        ...base, instance_id: e.data.instance_id, managed: true, state: 'starting', runtime_profile: e.data.runtime_profile,
-        overrides: e.data.overrides, metadata: e.data.metadata, unsafe: e.data.unsafe, created_at: prev?.created_at ?? e.ts, updated_at: e.ts,
-      });
-    case 'instance.starting':
-      return clean<InstanceView>({ ...base, state: 'starting', pid: e.data.pid, pid_start_time: e.data.pid_start_time, boot_id: e.data.boot_id, argv: e.data.argv, attempt: e.data.attempt ?? base.attempt + 1, reason: undefined, error: undefined, runtime_api_endpoint: undefined, active_runs: 0, updated_at: e.ts });
-    case 'instance.ready':
-      return clean<InstanceView>({
-        ...base, state: base.active_runs > 0 && base.state === 'busy' ? 'busy' : 'ready', runtime_api_endpoint: e.data.runtime_api_endpoint,
-        runtime_name: e.data.runtime_name ?? base.runtime_name, runtime_version: e.data.runtime_version ?? base.runtime_version, updated_at: e.ts,
-      });
-    case 'instance.busy':
-      return { ...base, state: 'busy', active_runs: e.data.active_runs, updated_at: e.ts };
-    case 'instance.idle':
-      return { ...base, state: base.state === 'busy' || base.state === 'ready' ? 'ready' : base.state, active_runs: e.data.active_runs, updated_at: e.ts };
-    case 'instance.stopping':
-      return { ...base, state: 'stopping', reason: e.data.reason, updated_at: e.ts };
-    case 'instance.stopped':
-      return { ...base, state: 'stopped', reason: e.data.reason, active_runs: 0, updated_at: e.ts };
-    case 'instance.failed':
-      return clean<InstanceView>({
-        ...base, state: 'error', reason: e.data.reason, active_runs: 0, updated_at: e.ts,
-        error: { code: e.data.code, message: e.data.reason, ...(e.data.stderr_tail === undefined ? {} : { details: { stderr_tail: e.data.stderr_tail, exit_code: e.data.exit_code ?? null, signal: e.data.signal ?? null } }) },
-      });
-    case 'instance.registered':
-      return clean<InstanceView>({
-        ...base, instance_id: e.data.instance_id, managed: false, state: 'starting', runtime_api_endpoint: e.data.runtime_api_endpoint,
-        runtime_profile: e.data.runtime_profile, runtime_name: e.data.runtime_name, metadata: e.data.metadata, created_at: prev?.created_at ?? e.ts, updated_at: e.ts,
-      });
-    case 'instance.deregistered':
-      return { ...base, state: 'stopped', reason: 'deregistered', active_runs: 0, updated_at: e.ts };
-    default:
-      return prev;
+    case 'instance.requested': {
+      v = newInstance(e.data.instance_id, true, e);
+      if (prev !== undefined) v.created_at = prev.created_at;
+      v.runtime_profile = e.data.runtime_profile;
+      if (e.data.overrides !== undefined) v.overrides = e.data.overrides;
+      if (e.data.metadata !== undefined) v.metadata = e.data.metadata;
+      if (e.data.unsafe !== undefined) v.unsafe = e.data.unsafe;
+      if (e.data.reason !== undefined) v.reason_started = e.data.reason;
+      break;
+    }
+    case 'instance.registered': {
+      v = newInstance(e.data.instance_id, false, e);
+      if (prev !== undefined) v.created_at = prev.created_at;
+      v.runtime_api_endpoint = e.data.runtime_api_endpoint;
+      if (e.data.runtime_profile !== undefined) v.runtime_profile = e.data.runtime_profile;
+      if (e.data.runtime_name !== undefined) v.runtime_name = e.data.runtime_name;
+      if (e.data.metadata !== undefined) v.metadata = e.data.metadata;
+      break;
+    }
+    default: {
+      // an instance whose first events were lost (a repaired log) still gets a view from what is left
+      v = prev === undefined ? newInstance((e.data as { instance_id?: string }).instance_id ?? e.stream.slice(9), true, e) : copyInstance(prev);
+      switch (e.type) {
+        case 'instance.starting':
+          v.state = 'starting';
+          v.pid = e.data.pid;
+          if (e.data.pid_start_time !== undefined) v.pid_start_time = e.data.pid_start_time; else delete v.pid_start_time;
+          if (e.data.boot_id !== undefined) v.boot_id = e.data.boot_id; else delete v.boot_id;
+          v.argv = e.data.argv;
+          v.attempt = e.data.attempt ?? (prev?.attempt ?? 0) + 1;
+          delete v.reason;
+          delete v.error;
+          if (e.data.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = e.data.runtime_api_endpoint;
+          else delete v.runtime_api_endpoint;
+          delete v.ready_at;
+          break;
+        case 'instance.ready':
+          v.state = 'ready';
+          v.runtime_api_endpoint = e.data.runtime_api_endpoint;
+          if (e.data.runtime_name !== undefined) v.runtime_name = e.data.runtime_name;
+          if (e.data.runtime_version !== undefined) v.runtime_version = e.data.runtime_version;
+          delete v.reason;
+          delete v.error;
+          v.ready_at = e.ts;
+          break;
+        case 'instance.busy':
+        case 'instance.idle':
+          // old logs only: load is derived from the runs routed to the instance
+          if (v.state === 'busy') v.state = 'ready';
+          break;
+        case 'instance.stopping':
+          v.state = 'stopping';
+          v.reason = e.data.reason;
+          break;
+        case 'instance.stopped':
+          v.state = 'stopped';
+          v.reason = e.data.reason;
+          break;
+        case 'instance.failed':
+          v.state = 'error';
+          v.reason = e.data.reason;
+          v.error = {
+            code: e.data.code,
+            message: e.data.reason,
+            ...(e.data.stderr_tail === undefined ? {} : { details: { stderr_tail: e.data.stderr_tail, exit_code: e.data.exit_code ?? null, signal: e.data.signal ?? null } }),
+          };
+          break;
+        case 'instance.deregistered':
+          v.state = 'stopped';
+          v.reason = 'deregistered';
+          break;
+        case 'instance.restarting':
+          v.state = 'starting';
+          v.restarts = e.data.attempt;
+          v.reason = e.data.reason;
+          delete v.runtime_api_endpoint;
+          delete v.ready_at;
+          break;
+        default:
+          return prev;
+      }
+    }
   }
+  v.updated_at = e.ts;
+  v.rev = e.rev;
+  return v;
 }
 
-export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: number): RunView | undefined {
-  switch (e.type) {
-    case 'run.accepted':
-      return { run_id: e.data.run_id, state: 'queued', phase: 'accepted', order, request_hash: e.data.request_hash, request: e.data.request, accepted_at: e.ts, trace_lines: e.rev, trace_events: 0 };
-    default:
-      break;
-  }
-  if (prev === undefined) return prev; // an event of a run this projection never saw accepted: nothing to fold onto
-  switch (e.type) {
-    case 'run.queued':
-      return clean<RunView>({ ...prev, phase: 'queued', queued_at: e.ts, deadline: e.data.deadline, trace_lines: e.rev });
-    case 'run.routed':
-      return { ...prev, phase: 'routed', instance_id: e.data.instance_id, runtime_api_endpoint: e.data.runtime_api_endpoint, trace_lines: e.rev };
-    case 'run.started':
-      return { ...prev, state: 'running', phase: 'started', instance_id: e.data.instance_id, started_at: prev.started_at ?? e.ts, trace_lines: e.rev };
-    case 'run.trace': {
-      const seq = e.data.data?.['seq'];
-      return typeof seq === 'number'
-        ? { ...prev, trace_lines: e.rev, trace_events: prev.trace_events + 1, runtime_seq: seq }
-        : { ...prev, trace_lines: e.rev, trace_events: prev.trace_events + 1 };
-    }
-    case 'run.succeeded':
-      return ended({ ...prev, state: 'succeeded', result_rev: e.rev }, e);
-    case 'run.failed':
-      return ended({ ...prev, state: 'failed', error: e.data.error, result_rev: e.rev }, e);
-    case 'run.canceled':
-      return ended({ ...prev, state: 'canceled', error: { code: 'E_CANCELED', message: e.data.reason }, result_rev: e.rev }, e);
-    default:
-      return prev;
-  }
+function copyRun(p: RunView): Mutable<RunView> {
+  const v: Mutable<RunView> = { run_id: p.run_id, state: p.state, phase: p.phase, order: p.order, request_hash: p.request_hash, accepted_at: p.accepted_at };
+  if (p.request !== undefined) v.request = p.request;
+  if (p.instance_id !== undefined) v.instance_id = p.instance_id;
+  if (p.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = p.runtime_api_endpoint;
+  if (p.queued_at !== undefined) v.queued_at = p.queued_at;
+  if (p.deadline !== undefined) v.deadline = p.deadline;
+  if (p.run_deadline !== undefined) v.run_deadline = p.run_deadline;
+  if (p.started_at !== undefined) v.started_at = p.started_at;
+  if (p.ended_at !== undefined) v.ended_at = p.ended_at;
+  if (p.error !== undefined) v.error = p.error;
+  if (p.cancel_requested !== undefined) v.cancel_requested = p.cancel_requested;
+  if (p.result_rev !== undefined) v.result_rev = p.result_rev;
+  return v;
 }
 
 /**
- * The view of an ended run: built field by field in one fixed order (not by rest/spread of the live
- * view), which keeps 100,000 ended runs small in memory. The request is dropped: it lives in the log.
+ * The view of an ended run keeps what status, result and listing need; the request (it lives in the
+ * log), the deadlines and the cancel note are dropped.
  */
-function ended(run: RunView, e: StoredEvent): RunView {
-  const v: { -readonly [K in keyof RunView]: RunView[K] } = {
-    run_id: run.run_id, state: run.state, phase: 'ended', order: run.order, request_hash: run.request_hash,
-    accepted_at: run.accepted_at, trace_lines: e.rev, trace_events: run.trace_events, ended_at: e.ts,
-  };
-  if (run.instance_id !== undefined) v.instance_id = run.instance_id;
-  if (run.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = run.runtime_api_endpoint;
-  if (run.queued_at !== undefined) v.queued_at = run.queued_at;
-  if (run.started_at !== undefined) v.started_at = run.started_at;
-  if (run.error !== undefined) v.error = run.error;
-  if (run.result_rev !== undefined) v.result_rev = run.result_rev;
+function ended(p: RunView, state: RunView['state'], e: StoredEvent, error: RunView['error']): RunView {
+  const v: Mutable<RunView> = { run_id: p.run_id, state, phase: 'ended', order: p.order, request_hash: p.request_hash, accepted_at: p.accepted_at };
+  if (p.instance_id !== undefined) v.instance_id = p.instance_id;
+  if (p.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = p.runtime_api_endpoint;
+  if (p.queued_at !== undefined) v.queued_at = p.queued_at;
+  if (p.started_at !== undefined) v.started_at = p.started_at;
+  v.ended_at = e.ts;
+  if (error !== undefined) v.error = error;
+  v.result_rev = e.rev;
   return v;
+}
+
+/** Lifecycle of a run. `order` is its place in submission order (given by the registry). Trace lines do not change it. */
+export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: number): RunView | undefined {
+  if (e.type === 'run.accepted') {
+    if (prev !== undefined) return prev; // a run is accepted once
+    return { run_id: e.data.run_id, state: 'queued', phase: 'accepted', order, request_hash: e.data.request_hash, request: e.data.request, accepted_at: e.ts };
+  }
+  if (prev === undefined || prev.phase === 'ended') return prev; // never accepted here, or over: nothing changes it
+  let v: Mutable<RunView>;
+  switch (e.type) {
+    case 'run.queued':
+      v = copyRun(prev);
+      v.phase = 'queued';
+      v.queued_at = e.ts;
+      if (e.data.deadline !== undefined) v.deadline = e.data.deadline;
+      return v;
+    case 'run.routed':
+      v = copyRun(prev);
+      v.phase = 'routed';
+      if (e.data.instance_id !== undefined) v.instance_id = e.data.instance_id;
+      v.runtime_api_endpoint = e.data.runtime_api_endpoint;
+      if (e.data.deadline !== undefined) v.run_deadline = e.data.deadline;
+      return v;
+    case 'run.started':
+      v = copyRun(prev);
+      v.state = 'running';
+      v.phase = 'started';
+      if (e.data.instance_id !== undefined) v.instance_id = e.data.instance_id;
+      if (v.started_at === undefined) v.started_at = e.ts;
+      return v;
+    case 'run.cancel_requested':
+      v = copyRun(prev);
+      v.cancel_requested = e.data.reason;
+      return v;
+    case 'run.succeeded':
+      return ended(prev, 'succeeded', e, undefined);
+    case 'run.failed':
+      return ended(prev, 'failed', e, e.data.error);
+    case 'run.canceled':
+      return ended(prev, 'canceled', e, { code: 'E_CANCELED', message: e.data.reason });
+    default:
+      return prev;
+  }
+}
+
+/** What every event of a run moves forward. */
+export function evolveRunProgress(prev: RunProgress | undefined, e: StoredEvent): RunProgress {
+  if (e.type === 'run.trace') {
+    const seq = e.data.data?.['seq'];
+    return {
+      trace_lines: e.rev,
+      trace_events: (prev?.trace_events ?? 0) + 1,
+      trace_bytes: (prev?.trace_bytes ?? 0) + (e.data.bytes ?? 0),
+      runtime_seq: typeof seq === 'number' ? seq : prev?.runtime_seq ?? 0,
+      last_event_at: e.ts,
+    };
+  }
+  return { trace_lines: e.rev, trace_events: prev?.trace_events ?? 0, trace_bytes: prev?.trace_bytes ?? 0, runtime_seq: prev?.runtime_seq ?? 0, last_event_at: e.ts };
 }

@@ -39,9 +39,14 @@ export class Projection {
     return this.applied.value;
   }
 
-  /** Resolves once the registry reflects `seq`. */
+  /** Resolves once the registry has applied an event with a seq >= `seq` (stores publish an append before acknowledging it). */
   async waitFor(seq: number): Promise<void> {
     if (this.applied.value >= seq) return;
     await firstValueFrom(this.applied$.pipe(filter((s) => s >= seq)));
+  }
+
+  /** Lets events published by other writers reach the registry before a decision is made again (after a conflict). */
+  settle(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

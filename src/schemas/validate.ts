@@ -66,7 +66,8 @@ type SchemaLike = {
   patternProperties?: Record<string, unknown>;
 };
 
-function describe(name: SchemaName, root: unknown, err: ErrorObject): ArpdError {
+/** The E_VALIDATION error for one ajv error: names the field as a dotted path and says what to send. */
+export function describe(name: string, root: unknown, err: ErrorObject): ArpdError {
   const at = pathOf(root, err.instancePath);
   const parent = (err.parentSchema ?? {}) as SchemaLike;
   const base = { schema: name, rule: err.keyword };
@@ -145,6 +146,7 @@ function pathOf(root: unknown, pointer: string): string {
 }
 
 function join(path: string, key: string): string {
+  if (path === '') return key; // a top-level field is named as it is
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return `${path}[${JSON.stringify(key)}]`;
   return path === '' ? key : `${path}.${key}`;
 }

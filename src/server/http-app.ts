@@ -9,8 +9,10 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ArpdError } from '../errors/index.js';
+import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
 import { wwwAuthenticate, type Authenticator } from './http-auth.js';
+import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod, type RouteDef } from './http-routes.js';
 import { SseRegistry } from './http-sse.js';
@@ -20,6 +22,15 @@ export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024;
 export interface HttpAppOptions {
   backend: HttpBackend;
   auth: Authenticator;
+  /** Which Host and Origin headers are accepted (DNS rebinding and cross-site requests are refused); known once listening. */
+  hosts: () => HostPolicy;
+  /** A whole request must arrive within this (default 30 s); idle keep-alive connections close after keepAliveTimeoutMs (default 5 s). */
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /** Serve GET /metrics without credentials (`--metrics-public`). */
+  metricsPublic?: boolean;
+  /** More routes (plugins) registered by other parts (metrics, the UI). */
+  plugins?: Array<(app: FastifyInstance) => Promise<void> | void>;
   /** Where the token lives, for the 401 message of the OpenAPI document. */
   authHint?: string;
   version: string;
@@ -47,6 +58,8 @@ function matcherOf(template: string): RegExp {
 }
 
 const PUBLIC_PATHS = new Set(['/v1/health', '/v1/version', '/openapi.json']);
+/** Ids are at most 128 characters; a longer path parameter reaches the id check (and its message) instead of a router 404. */
+const MAX_PARAM_LENGTH = 1024;
 
 function pathOf(url: string): string {
   const q = url.indexOf('?');
@@ -75,6 +88,10 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const app = Fastify({
     logger: false,
     bodyLimit,
+    maxParamLength: MAX_PARAM_LENGTH,
+    requestTimeout: o.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
+    connectionTimeout: o.requestTimeoutMs ?? 30_000,
     // while closing, requests on open connections are still answered (the ops refuse changes with an envelope)
     return503OnClosing: false,
     // errors fastify raises before routing (a bad percent-encoding) get envelopes too
@@ -92,6 +109,19 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   });
   // JSON only: with no parser for text/plain, any other body is refused with 415
   app.removeContentTypeParser('text/plain');
+  // An empty body is no body (clients send Content-Type: application/json on every request); nesting is limited
+  // before anything parses it recursively; __proto__ / constructor.prototype keys are refused as fastify does.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') { done(null, undefined); return; }
+    if (jsonTextTooDeep(text, MAX_REQUEST_DEPTH)) {
+      done(new ArpdError('E_VALIDATION', `the request body nests deeper than ${MAX_REQUEST_DEPTH} levels: flatten it`, { field: '', rule: 'max-depth', limit: MAX_REQUEST_DEPTH }), undefined);
+      return;
+    }
+    defaultJson(req, text, done);
+  });
   // route schemas are documentation; bodies are checked by the ops (strict: unknown fields are refused), and
   // answers are sent as they are (fast-json-stringify would drop what a schema does not name)
   app.setValidatorCompiler(() => () => true);
@@ -123,8 +153,11 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
 
   app.addHook('onRequest', async (req) => {
-    if (isPublicPath(pathOf(req.url))) return;
-    await o.auth.check(req.headers.authorization);
+    checkHostAndOrigin(req, o.hosts());
+    const path = pathOf(req.url);
+    if (isPublicPath(path) || (o.metricsPublic === true && path === '/metrics')) return;
+    const config = (req.routeOptions?.config ?? {}) as { admin?: boolean };
+    await o.auth.check(req.headers.authorization, { admin: config.admin === true });
   });
 
   app.addHook('preClose', async () => { streams.endAll(); });
@@ -143,17 +176,24 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       method: r.method,
       url: fastifyPathOf(r.path),
       schema: r.schema,
-      config: { openapiPath: r.path } as Record<string, unknown>,
+      config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
       handler: (req: FastifyRequest, reply: FastifyReply) => r.handler(req, reply),
     });
     allow(r.path, r.method);
   }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   allow('/openapi.json', 'GET');
+  for (const plugin of o.plugins ?? []) await plugin(app);
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url);
     const known = allowed.find((a) => a.match.test(path));
+    if (known !== undefined && known.methods.has(req.method)) {
+      // the route and method exist but a path parameter is not an id (e.g. a percent-encoded '../..')
+      let shown = path;
+      try { shown = decodeURIComponent(path); } catch { /* keep it encoded */ }
+      return send(reply, new ArpdError('E_VALIDATION', `the path ${shown.slice(0, 200)} names no valid id: ids use letters, digits, '-', '_' or '.', starting with a letter or digit (max 128)`, { field: 'path', rule: 'id' }));
+    }
     if (known !== undefined) {
       const methods = [...known.methods];
       return send(reply, new ArpdError('E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path.slice(0, 200)}: use ${methods.join(', ')}`, { method: req.method, allow: methods }));

@@ -7,13 +7,17 @@
  *   RS256/ES256 with a key from a local JWKS file (`--jwt-jwks-file`) or HS256 with a secret file (`--jwt-secret-file`).
  * - `none`: no check, allowed only when the API listens on a loopback host.
  *
- * Every refusal is 401 (`E_UNAUTHORIZED`, sent with `WWW-Authenticate: Bearer`): a missing, wrong, malformed, expired
- * or badly signed token, and also a JWT for another audience or issuer (RFC 6750 `invalid_token`: the token is not
- * valid for this service, so a new token is the fix). 403 (`E_FORBIDDEN`) is kept for a valid token that lacks a
- * permission; arpd v1 has no per-route permissions, so it does not send it.
+ * Changing the safe list (PUT/DELETE /v1/admin/runtime-profiles/…) needs more than the run credential: in `token`
+ * mode the admin token (`<data-dir>/http.admin-token`, made at the first start, 0600, never the same as the run
+ * token); in `jwt` mode a JWT with the `arp.admin` scope (`scope` or `scp` claim); in `none` mode it is refused (use
+ * the CLI on this machine: the socket belongs to its owner). See docs/security.md.
+ *
+ * Every refusal of credentials is 401 (`E_UNAUTHORIZED`, sent with `WWW-Authenticate: Bearer`): a missing, wrong,
+ * malformed, expired or badly signed token, and also a JWT for another audience or issuer (RFC 6750 `invalid_token`).
+ * 403 (`E_FORBIDDEN`) is a valid credential that lacks the permission (the run token on a safe-list change).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { ArpdError } from '../errors/index.js';
@@ -26,6 +30,8 @@ export interface HttpAuthOptions {
   host: string;
   /** `<data-dir>/http.token`. */
   tokenFile: string;
+  /** `<data-dir>/http.admin-token`. */
+  adminTokenFile: string;
   jwtIssuer?: string | undefined;
   jwtAudience?: string | undefined;
   jwtJwksFile?: string | undefined;
@@ -34,8 +40,11 @@ export interface HttpAuthOptions {
 
 export interface Authenticator {
   readonly mode: HttpAuthMode;
-  /** Resolves when the `Authorization` header is good; throws `E_UNAUTHORIZED` otherwise. */
-  check(authorization: string | undefined): Promise<void>;
+  /**
+   * Resolves when the `Authorization` header is good for the request; throws `E_UNAUTHORIZED` otherwise, and
+   * `E_FORBIDDEN` when it is good but `admin` is asked and it is not an admin credential.
+   */
+  check(authorization: string | undefined, opts?: { admin?: boolean }): Promise<void>;
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. */
@@ -89,16 +98,27 @@ function bearerOf(authorization: string | undefined, where: string): string {
   return m[1] as string;
 }
 
-function tokenAuth(tokenFile: string): Authenticator {
+function tokenAuth(tokenFile: string, adminTokenFile: string): Authenticator {
   const { token } = loadOrCreateToken(tokenFile);
+  let admin = loadOrCreateToken(adminTokenFile).token;
+  if (admin === token) {
+    // the two must never be the same credential: make a new admin token
+    rmSync(adminTokenFile, { force: true });
+    admin = loadOrCreateToken(adminTokenFile).token;
+  }
   const expected = digest(token);
+  const expectedAdmin = digest(admin);
   const where = `with the token in ${tokenFile} (e.g. TOKEN=$(cat ${tokenFile}))`;
   return {
     mode: 'token',
-    async check(authorization) {
-      const given = bearerOf(authorization, where);
-      if (!timingSafeEqual(digest(given), expected)) {
+    async check(authorization, opts = {}) {
+      const given = digest(bearerOf(authorization, where));
+      if (timingSafeEqual(given, expectedAdmin)) return;
+      if (!timingSafeEqual(given, expected)) {
         throw new ArpdError('E_UNAUTHORIZED', `the bearer token is wrong: use the token in ${tokenFile}`, { reason: 'invalid_token' });
+      }
+      if (opts.admin === true) {
+        throw new ArpdError('E_FORBIDDEN', `changing the safe list needs the admin token (in ${adminTokenFile}), not the run token: send that one, or use 'arpd profiles …' on this machine`, { reason: 'admin', permission: 'admin' });
       }
     },
   };
@@ -176,30 +196,51 @@ function jwtAuth(o: HttpAuthOptions): Authenticator {
   const verifyOpts = { issuer, audience, algorithms, requiredClaims: ['exp'] };
   return {
     mode: 'jwt',
-    async check(authorization) {
+    async check(authorization, opts = {}) {
       const token = bearerOf(authorization, `with a JWT from '${issuer}' for audience '${audience}'`);
+      let payload: Record<string, unknown>;
       try {
-        if (key instanceof Uint8Array) await jwtVerify(token, key, verifyOpts);
-        else await jwtVerify(token, key, verifyOpts);
+        payload = (key instanceof Uint8Array ? await jwtVerify(token, key, verifyOpts) : await jwtVerify(token, key, verifyOpts)).payload;
       } catch (err) {
         throw jwtRefusal(err, { issuer, audience });
       }
+      if (opts.admin === true && !scopesOf(payload).includes(ADMIN_SCOPE)) {
+        throw new ArpdError('E_FORBIDDEN', `changing the safe list needs a token with the '${ADMIN_SCOPE}' scope: ask '${issuer}' for one`, { reason: 'admin', permission: ADMIN_SCOPE });
+      }
     },
   };
+}
+
+/** The JWT scope that allows changing the safe list. */
+export const ADMIN_SCOPE = 'arp.admin';
+
+/** The scopes of a JWT: a space-separated `scope` claim or an `scp` array (both are in use). */
+function scopesOf(payload: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (typeof payload['scope'] === 'string') out.push(...payload['scope'].split(/\s+/));
+  if (Array.isArray(payload['scp'])) for (const s of payload['scp']) if (typeof s === 'string') out.push(s);
+  return out;
 }
 
 /** The authenticator for the options; start-up errors (bad mode, missing files, `none` off loopback) throw here. */
 export function createAuthenticator(o: HttpAuthOptions): Authenticator {
   switch (o.mode) {
     case 'token':
-      return tokenAuth(o.tokenFile);
+      return tokenAuth(o.tokenFile, o.adminTokenFile);
     case 'jwt':
       return jwtAuth(o);
     case 'none':
       if (!isLoopbackHost(o.host)) {
         throw new ArpdError('E_VALIDATION', `--http-auth none is only allowed on a loopback host (127.0.0.1, ::1, localhost), not '${o.host}': use --http-auth token or jwt, or --http-host 127.0.0.1`, { field: '--http-auth', usage: true });
       }
-      return { mode: 'none', async check() { /* open on loopback */ } };
+      return {
+        mode: 'none',
+        async check(_authorization, opts = {}) {
+          if (opts.admin === true) {
+            throw new ArpdError('E_FORBIDDEN', "changing the safe list is refused with --http-auth none (any local web page could do it): use 'arpd profiles …' on this machine, or start the daemon with --http-auth token", { reason: 'admin', permission: 'admin' });
+          }
+        },
+      };
     default:
       throw new ArpdError('E_VALIDATION', `--http-auth takes token, jwt or none, not '${o.mode}'`, { field: '--http-auth', usage: true });
   }

@@ -5,40 +5,26 @@
  * (unknown fields are refused, naming the field); fastify's own validation and serialization are off.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ArpdError } from '../errors/index.js';
-import type { InstanceOps } from '../features/instances-feature.js';
-import type { ProfileOps } from '../features/profiles-feature.js';
-import type { RunOps } from '../features/runs-feature.js';
-import type { Health, VersionInfo } from '../schemas/index.js';
+import { ArpdError, isErrorCode, type ErrorCode } from '../errors/index.js';
+import type { EventFilter } from '../events/event-store.js';
+import type { DaemonOps } from '../features/daemon-ops.js';
+import type { EventOps } from '../features/event-ops.js';
+import type { InstanceOps } from '../features/instance-ops.js';
+import type { ProfileOps } from '../features/profile-ops.js';
+import type { RunOps } from '../features/run-ops.js';
+import { checkParams, type ParamsName } from '../schemas/params.js';
 import { envelope, toHttpError } from './http-errors.js';
 import { lastEventId, openSse, type SseRegistry } from './http-sse.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** One event of the global log, as the SSE stream sends it. */
-export interface LogEvent {
-  readonly seq: number;
-}
-
-export interface EventsSubscription {
-  fromSeq: number;
-  headSeq: number;
-  stop(): void;
-}
-
-/** What the routes call. Ops are the same objects the socket methods use. */
+/** What the routes call: the same operations the socket methods call. */
 export interface HttpBackend {
+  daemon: DaemonOps;
+  events: EventOps;
   profiles: ProfileOps;
   instances: InstanceOps;
   runs: RunOps;
-  health(): Health;
-  version(): VersionInfo;
-  status(): Record<string, unknown>;
-  /**
-   * Streams the global log from `fromSeq` (default: only what comes next) to `send`, from the files and then live,
-   * until `send` returns false or `stop()` is called.
-   */
-  subscribeEvents(opts: { fromSeq?: number | undefined; types?: string[] | undefined; stream?: string | undefined }, send: (e: LogEvent) => boolean, fail: (err: unknown) => void): EventsSubscription;
   /** An unexpected failure inside a stream (after the answer began), for the daemon log. */
   streamFailed(err: unknown, info: { url: string }): void;
 }
@@ -49,52 +35,35 @@ export interface RouteDef {
   path: string;
   /** Served without credentials. */
   public?: boolean;
+  /** Changes the safe list: needs admin credentials (see http-auth.ts). */
+  admin?: boolean;
   schema: Record<string, unknown>;
   handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
 }
 
 // ---- parsing at the edge ------------------------------------------------------------------------
 
-type Query = Record<string, string>;
+type Query = Record<string, unknown>;
 
-/** The query string as single strings; unknown or repeated parameters are refused, naming them. */
-function queryOf(req: FastifyRequest, allowed: readonly string[]): Query {
-  const raw = (req.query ?? {}) as Record<string, unknown>;
-  const out: Query = {};
+/** The query string checked (and coerced) against the operation's params schema, the same one the socket uses. */
+function queryOf(req: FastifyRequest, name: ParamsName, allowed?: readonly string[]): Query {
+  const raw = { ...((req.query ?? {}) as Record<string, unknown>) };
   for (const [k, v] of Object.entries(raw)) {
-    if (!allowed.includes(k)) {
+    if (Array.isArray(v)) throw new ArpdError('E_VALIDATION', `query parameter '${k}' is given more than once: give it once`, { field: k, rule: 'type' });
+    if (allowed !== undefined && !allowed.includes(k)) {
       const hint = allowed.length === 0 ? 'this endpoint takes no query parameters' : `it takes ${allowed.join(', ')}`;
       throw new ArpdError('E_VALIDATION', `query parameter '${k}' is not known here: ${hint}`, { field: k, rule: 'additionalProperties' });
     }
-    if (typeof v !== 'string') throw new ArpdError('E_VALIDATION', `query parameter '${k}' is given more than once: give it once`, { field: k, rule: 'type' });
-    out[k] = v;
   }
-  return out;
+  return checkParams(name, raw, { coerce: true, where: 'query' });
 }
 
-function intOf(q: Query, key: string, min: number, max: number): number | undefined {
-  const v = q[key];
-  if (v === undefined) return undefined;
-  const n = /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ArpdError('E_VALIDATION', `${key} must be a whole number from ${min} to ${max}, not '${v.slice(0, 40)}'`, { field: key, rule: 'integer' });
-  }
-  return n;
-}
+const noQuery = (req: FastifyRequest): void => { queryOf(req, 'daemon.status', []); };
+const opt = <T>(q: Query, k: string): T | undefined => q[k] as T | undefined;
 
-function boolOf(q: Query, key: string): boolean | undefined {
-  const v = q[key];
-  if (v === undefined) return undefined;
-  if (v === '' || v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new ArpdError('E_VALIDATION', `${key} must be true or false, not '${v.slice(0, 40)}'`, { field: key, rule: 'boolean' });
-}
-
-function strOf(q: Query, key: string, max: number): string | undefined {
-  const v = q[key];
-  if (v === undefined) return undefined;
-  if (v.length > max) throw new ArpdError('E_VALIDATION', `${key} is longer than ${max} characters`, { field: key, rule: 'maxLength' });
-  return v;
+function filterOf(q: Query): EventFilter {
+  const types = typeof q['types'] === 'string' ? (q['types'] as string).split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+  return { ...(types === undefined ? {} : { types }), ...(q['stream'] === undefined ? {} : { stream: q['stream'] as string }) };
 }
 
 function param(req: FastifyRequest, name: string): string {
@@ -143,48 +112,71 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/health', public: true,
       schema: op('health', 'health', 'Health', { response: { 200: { description: 'Health', ...ref('Health') } } }, true),
-      handler: async (req) => { queryOf(req, []); return b.health(); },
+      handler: async (req) => { noQuery(req); return b.daemon.health(); },
     },
     {
       method: 'GET', path: '/v1/version', public: true,
       schema: op('version', 'version', 'Version', { response: { 200: { description: 'Version', ...ref('VersionInfo') } } }, true),
-      handler: async (req) => { queryOf(req, []); return b.version(); },
+      handler: async (req) => { noQuery(req); return b.daemon.version(); },
     },
     // ---- instances
     {
       method: 'GET', path: '/v1/instances',
       schema: op('instances', 'list_instances', 'List runtime instances', {
+        description: 'Instances still installing have no endpoint yet: they are listed once they have one (the socket API and `arpd instances list` show them all).',
         querystring: { type: 'object', properties: { all: { type: 'boolean', description: 'arpd: include stopped instances' }, runtime_profile: { type: 'string' }, state: { type: 'string' } } },
         response: { 200: { description: 'Runtime instance list', ...ref('InstanceListResponse') } },
       }),
       handler: async (req) => {
-        const q = queryOf(req, ['all', 'runtime_profile', 'state']);
-        return b.instances.list({ all: boolOf(q, 'all') ?? false, profile: strOf(q, 'runtime_profile', 200), state: strOf(q, 'state', 20) });
+        const q = queryOf(req, 'instances.list');
+        const list = b.instances.list({ all: opt<boolean>(q, 'all') ?? false, profile: opt(q, 'runtime_profile'), state: opt(q, 'state') });
+        return { instances: list.instances.filter((i) => i.runtime_api_endpoint !== undefined) };
       },
     },
     {
       method: 'POST', path: '/v1/instances',
       schema: op('instances', 'create_instances', 'Create runtime instances', {
-        querystring: { type: 'object', properties: { wait: { type: 'boolean', description: 'arpd: answer once every new instance is ready (or failed)' } } },
+        description: 'Answers once every new instance is healthy, with its endpoint; fails when one cannot start (as the JARVIS daemon does). '
+          + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy).',
+        querystring: { type: 'object', properties: { wait: { type: 'boolean', default: true, description: 'arpd: false answers once each instance has its endpoint, before it is healthy' } } },
         body: ref('InstanceCreateRequest'),
         response: { 200: { description: 'Create response', ...ref('InstanceCreateResponse') } },
       }),
       handler: async (req) => {
-        const q = queryOf(req, ['wait']);
-        return b.instances.create(bodyOf(req, 'InstanceCreateRequest'), { wait: boolOf(q, 'wait') ?? false });
+        const q = queryOf(req, 'instances.create', ['wait']);
+        const wait = opt<boolean>(q, 'wait') ?? true;
+        const created = await b.instances.create(bodyOf(req, 'InstanceCreateRequest'), { wait: wait ? 'ready' : 'endpoint' });
+        const failed = created.instances.filter((i) => i.state === 'error' || i.state === 'stopped' || (wait && i.state === 'starting') || i.runtime_api_endpoint === undefined);
+        if (failed.length > 0) {
+          const first = failed[0] as (typeof failed)[number];
+          const err = ((first.extensions as Record<string, unknown> | undefined)?.['arpd.instance'] as { error?: { code?: string; message?: string }; reason?: string } | undefined);
+          const code = err?.error?.code ?? 'E_TIMEOUT';
+          const why = err?.error?.message ?? err?.reason ?? `it is still ${first.state}`;
+          throw new ArpdError(isKnownCode(code) ? code : 'E_RUNTIME_LOST', `${failed.length} of ${created.instances.length} instance(s) could not start: ${first.instance_id}: ${why}: see 'arpd instances list --all' and 'arpd instances logs ${first.instance_id}'`, {
+            instances: failed.map((i) => ({ instance_id: i.instance_id, state: i.state })) as never,
+          });
+        }
+        return created;
       },
     },
     {
       method: 'GET', path: '/v1/instances/{instance_id}',
       schema: op('instances', 'get_instance', 'Get a runtime instance (arpd)', { params: idParam('instance_id'), response: { 200: { description: 'Runtime instance', ...ref('RuntimeInstance') } } }),
-      handler: async (req) => { queryOf(req, []); return b.instances.get(param(req, 'instance_id')); },
+      handler: async (req) => {
+        noQuery(req);
+        const inst = b.instances.get(param(req, 'instance_id'));
+        if (inst.runtime_api_endpoint === undefined) {
+          throw new ArpdError('E_NOT_READY', `instance '${inst.instance_id}' has no endpoint yet (${inst.state}): ask again once it is ready`, { instance_id: inst.instance_id, arp_code: 'instances.not_ready' });
+        }
+        return inst;
+      },
     },
     {
       method: 'DELETE', path: '/v1/instances/{instance_id}',
       schema: op('instances', 'delete_instance', 'Delete runtime instance (managed) or deregister (external)', { params: idParam('instance_id'), response: { 204: noContent } }),
       handler: async (req, reply) => {
-        queryOf(req, []);
-        await b.instances.delete(param(req, 'instance_id'));
+        noQuery(req);
+        await b.instances.delete(param(req, 'instance_id'), { wait: true });
         return reply.code(204).send();
       },
     },
@@ -194,38 +186,38 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         body: ref('InstanceRegisterRequest'),
         response: { 200: { description: 'Registered', ...ref('InstanceRegisterResponse') } },
       }),
-      handler: async (req) => { queryOf(req, []); return b.instances.register(bodyOf(req, 'InstanceRegisterRequest')); },
+      handler: async (req) => { noQuery(req); return b.instances.register(bodyOf(req, 'InstanceRegisterRequest')); },
     },
     // ---- runtime profiles
     {
       method: 'GET', path: '/v1/admin/runtime-profiles',
       schema: op('runtime_profiles', 'list_runtime_profiles', 'List runtime profiles (safe list)', { response: { 200: { description: 'Runtime profile list', ...ref('RuntimeProfileListResponse') } } }),
-      handler: async (req) => { queryOf(req, []); return b.profiles.list(); },
+      handler: async (req) => { noQuery(req); return b.profiles.list(); },
     },
     {
       method: 'GET', path: '/v1/admin/runtime-profiles/{runtime_profile}',
       schema: op('runtime_profiles', 'get_runtime_profile', 'Get a runtime profile (arpd)', { params: idParam('runtime_profile'), response: { 200: { description: 'Runtime profile', ...ref('RuntimeProfile') } } }),
-      handler: async (req) => { queryOf(req, []); return b.profiles.get(param(req, 'runtime_profile')); },
+      handler: async (req) => { noQuery(req); return b.profiles.get(param(req, 'runtime_profile')); },
     },
     {
-      method: 'PUT', path: '/v1/admin/runtime-profiles/{runtime_profile}',
-      schema: op('runtime_profiles', 'upsert_runtime_profile', 'Upsert runtime profile (safe list)', {
+      method: 'PUT', path: '/v1/admin/runtime-profiles/{runtime_profile}', admin: true,
+      schema: op('runtime_profiles', 'upsert_runtime_profile', 'Upsert runtime profile (safe list; needs admin credentials)', {
         params: idParam('runtime_profile'),
         body: ref('RuntimeProfileUpsertRequest'),
         response: { 200: { description: 'Runtime profile', ...ref('RuntimeProfile') } },
       }),
-      handler: async (req) => { queryOf(req, []); return b.profiles.upsert(param(req, 'runtime_profile'), bodyOf(req, 'RuntimeProfileUpsertRequest')); },
+      handler: async (req) => { noQuery(req); return b.profiles.upsert(param(req, 'runtime_profile'), bodyOf(req, 'RuntimeProfileUpsertRequest')); },
     },
     {
-      method: 'DELETE', path: '/v1/admin/runtime-profiles/{runtime_profile}',
-      schema: op('runtime_profiles', 'delete_runtime_profile', 'Delete runtime profile (safe list)', {
+      method: 'DELETE', path: '/v1/admin/runtime-profiles/{runtime_profile}', admin: true,
+      schema: op('runtime_profiles', 'delete_runtime_profile', 'Delete runtime profile (safe list; needs admin credentials)', {
         params: idParam('runtime_profile'),
         querystring: { type: 'object', properties: { force: { type: 'boolean', description: 'arpd: delete even while live instances use it' } } },
         response: { 204: noContent },
       }),
       handler: async (req, reply) => {
-        const q = queryOf(req, ['force']);
-        await b.profiles.delete(param(req, 'runtime_profile'), boolOf(q, 'force') ?? false);
+        const q = queryOf(req, 'profiles.delete', ['force']);
+        await b.profiles.delete(param(req, 'runtime_profile'), opt<boolean>(q, 'force') ?? false);
         return reply.code(204).send();
       },
     },
@@ -233,19 +225,29 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/runs',
       schema: op('runs', 'list_runs', 'List runs', {
-        querystring: { type: 'object', properties: { page_size: { type: 'integer', minimum: 1, maximum: 1000 }, page_token: { type: 'string' }, state: { type: 'string', description: 'arpd: only runs in this state' } } },
+        querystring: { type: 'object', properties: {
+          page_size: { type: 'integer', minimum: 1, maximum: 1000 }, page_token: { type: 'string' },
+          state: { type: 'string', description: 'arpd: only runs in this state' },
+          runtime_profile: { type: 'string', description: 'arpd: only runs of this profile' },
+          instance_id: { type: 'string', description: 'arpd: only runs on this instance' },
+          q: { type: 'string', description: 'arpd: only runs whose id starts with this' },
+          order: { type: 'string', enum: ['asc', 'desc'], description: 'arpd: desc lists the newest first' },
+        } },
         response: { 200: { description: 'Run list', ...ref('RunListResponse') } },
       }),
       handler: async (req) => {
-        const q = queryOf(req, ['page_size', 'page_token', 'state']);
-        return b.runs.list({ pageSize: intOf(q, 'page_size', 1, 1000), pageToken: strOf(q, 'page_token', 200), state: strOf(q, 'state', 20) });
+        const q = queryOf(req, 'runs.list');
+        return b.runs.list({
+          pageSize: opt(q, 'page_size'), pageToken: opt(q, 'page_token'), state: opt(q, 'state'),
+          profile: opt(q, 'runtime_profile'), instanceId: opt(q, 'instance_id'), q: opt(q, 'q'), order: opt(q, 'order'),
+        });
       },
     },
     {
       method: 'POST', path: '/v1/runs',
       schema: op('runs', 'submit_run', 'Submit run (async)', { body: ref('RunRequest'), response: { 202: { description: 'Run accepted', ...ref('RunStatus') } } }),
       handler: async (req, reply) => {
-        queryOf(req, []);
+        noQuery(req);
         const status = await b.runs.submit(bodyOf(req, 'RunRequest'));
         return reply.code(202).send(status);
       },
@@ -253,12 +255,12 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/runs/{run_id}',
       schema: op('runs', 'get_run_status', 'Get run status', { params: idParam('run_id'), response: { 200: { description: 'Run status', ...ref('RunStatus') } } }),
-      handler: async (req) => { queryOf(req, []); return b.runs.get(param(req, 'run_id')); },
+      handler: async (req) => { noQuery(req); return b.runs.get(param(req, 'run_id')); },
     },
     {
       method: 'GET', path: '/v1/runs/{run_id}/result',
       schema: op('runs', 'get_run_result', 'Get run result', { params: idParam('run_id'), response: { 200: { description: 'Run result', ...ref('RunResult') } } }),
-      handler: async (req) => { queryOf(req, []); return b.runs.result(param(req, 'run_id')); },
+      handler: async (req) => { noQuery(req); return b.runs.result(param(req, 'run_id')); },
     },
     {
       method: 'GET', path: '/v1/runs/{run_id}/trace',
@@ -268,14 +270,14 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         response: { 200: { description: 'Trace events', ...ref('TraceResponse') } },
       }),
       handler: async (req) => {
-        const q = queryOf(req, ['from_seq', 'limit']);
-        return b.runs.trace(param(req, 'run_id'), { fromSeq: intOf(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER), limit: intOf(q, 'limit', 1, 100_000) });
+        const q = queryOf(req, 'runs.trace', ['from_seq', 'limit']);
+        return b.runs.trace(param(req, 'run_id'), { fromSeq: opt(q, 'from_seq'), limit: opt(q, 'limit') });
       },
     },
     {
       method: 'POST', path: '/v1/runs/{run_id}:cancel',
       schema: op('runs', 'cancel_run', 'Cancel a run (arpd; optional in ARP v1)', { params: idParam('run_id'), response: { 200: { description: 'Run status', ...ref('RunStatus') } } }),
-      handler: async (req) => { queryOf(req, []); return b.runs.cancel(param(req, 'run_id')); },
+      handler: async (req) => { noQuery(req); return b.runs.cancel(param(req, 'run_id')); },
     },
     {
       method: 'GET', path: '/v1/runs/{run_id}/events',
@@ -286,24 +288,26 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         response: { 200: sse('A text/event-stream of trace events') },
       }),
       handler: async (req, reply) => {
-        const q = queryOf(req, ['from_seq']);
+        const q = queryOf(req, 'runs.follow', ['from_seq']);
         const runId = param(req, 'run_id');
         const after = lastEventId(req.headers['last-event-id']);
-        const from = after !== undefined ? after + 1 : intOf(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER) ?? 1;
+        const from = after !== undefined ? after + 1 : opt<number>(q, 'from_seq') ?? 1;
         b.runs.get(runId); // an unknown run is a JSON 404 before the stream starts
         const stream = openSse(reply, streams, `trace of run ${runId}`);
-        const abort = new AbortController();
-        stream.onClose(() => abort.abort());
-        try {
-          const end = await b.runs.follow(runId, from, (line) => stream.send('trace', line, line.seq), abort.signal);
-          stream.send('end', end);
-        } catch (err) {
-          const e = toHttpError(err, 0);
-          if (e.code === 'E_INTERNAL') b.streamFailed(e.cause ?? err, { url: `/v1/runs/${runId}/events` });
-          stream.send('error', envelope(e));
-        } finally {
-          stream.end();
-        }
+        const handle = b.events.followRun(runId, from, {
+          send: (line) => stream.send('trace', line, line.seq),
+          hasRoom: () => stream.hasRoom(),
+          drained: () => stream.drained(),
+        }, {
+          end: () => { stream.send('end', b.runs.get(runId)); stream.end(); },
+          error: (err) => {
+            const e = toHttpError(err, 0);
+            if (e.code === 'E_INTERNAL') b.streamFailed(e.cause ?? err, { url: `/v1/runs/${runId}/events` });
+            stream.send('error', envelope(e));
+            stream.end();
+          },
+        });
+        stream.onClose(() => handle.close());
       },
     },
     // ---- arpd additions
@@ -315,24 +319,39 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         response: { 200: sse('A text/event-stream of log events') },
       }),
       handler: async (req, reply) => {
-        const q = queryOf(req, ['from_seq', 'types', 'stream']);
+        const raw = { ...((req.query ?? {}) as Record<string, unknown>) };
+        const typesText = raw['types'];
+        delete raw['types'];
+        if (typesText !== undefined && typeof typesText !== 'string') throw new ArpdError('E_VALIDATION', "query parameter 'types' is given more than once: give it once, comma-separated", { field: 'types' });
+        if (typeof typesText === 'string' && typesText.length > 2000) throw new ArpdError('E_VALIDATION', "query parameter 'types' is longer than 2000 characters", { field: 'types' });
+        const q = checkParams('events.subscribe', raw, { coerce: true, where: 'query' });
+        const filter = filterOf({ ...q, ...(typesText === undefined ? {} : { types: typesText }) });
         const after = lastEventId(req.headers['last-event-id']);
-        const from = after !== undefined ? after + 1 : intOf(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER);
-        const types = strOf(q, 'types', 2000)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const from = after !== undefined ? after + 1 : opt<number>(q, 'from_seq') ?? (b.daemon.status()['last_seq'] as number) + 1;
         const stream = openSse(reply, streams, 'arpd event log');
-        const sub = b.subscribeEvents({ fromSeq: from, types, stream: strOf(q, 'stream', 300) }, (e) => stream.send('event', e, e.seq), (err) => {
-          const e = toHttpError(err, 0);
-          if (e.code === 'E_INTERNAL') b.streamFailed(e.cause ?? err, { url: '/v1/events' });
-          stream.send('error', envelope(e));
-          stream.end();
+        const handle = b.events.subscribe(from - 1, filter, {
+          send: (e) => stream.send('event', e, e.seq),
+          hasRoom: () => stream.hasRoom(),
+          drained: () => stream.drained(),
+        }, {
+          error: (err) => {
+            const e = toHttpError(err, 0);
+            if (e.code === 'E_INTERNAL') b.streamFailed(e.cause ?? err, { url: '/v1/events' });
+            stream.send('error', envelope(e));
+            stream.end();
+          },
         });
-        stream.onClose(() => sub.stop());
+        stream.onClose(() => handle.close());
       },
     },
     {
       method: 'GET', path: '/v1/admin/status',
       schema: op('admin', 'daemon_status', 'Daemon status (arpd)', { response: { 200: { description: 'The same object as `arpd daemon status --json`', type: 'object', additionalProperties: true } } }),
-      handler: async (req) => { queryOf(req, []); return b.status(); },
+      handler: async (req) => { noQuery(req); return b.daemon.status(); },
     },
   ];
+}
+
+function isKnownCode(code: string): code is ErrorCode {
+  return isErrorCode(code);
 }

@@ -17,6 +17,10 @@ export interface SseStream {
   /** Called once when the stream closes for any reason. */
   onClose(fn: () => void): void;
   end(): void;
+  /** Room to write more now (the reader keeps up)? Catch-up pauses while not. */
+  hasRoom(): boolean;
+  /** Resolves once what was written drained (or the stream closed). */
+  drained(): Promise<void>;
 }
 
 /** The open streams of one app, ended together when it closes. */
@@ -78,6 +82,13 @@ export function openSse(reply: FastifyReply, registry: SseRegistry, comment: str
       else closers.push(fn);
     },
     end: close,
+    hasRoom: () => !closed && res.writableLength < SSE_MAX_BUFFERED_BYTES / 2,
+    drained: () => new Promise<void>((resolve) => {
+      if (closed || res.writableLength === 0) { resolve(); return; }
+      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+      res.once('drain', done);
+      res.once('close', done);
+    }),
   };
   registry.add(stream);
   return stream;

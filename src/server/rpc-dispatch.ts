@@ -17,6 +17,10 @@ export interface CallContext {
   notify(method: string, params?: unknown): boolean;
   /** Runs `cb` once when the connection closes; at once (in a microtask) if it is already closed. */
   onClose(cb: () => void): void;
+  /** Is there room to queue more notifications now (the client reads fast enough)? Streams pause their catch-up while not. */
+  hasRoom?(): boolean;
+  /** Resolves once the queued output drained (or the connection closed). */
+  drained?(): Promise<void>;
 }
 
 export interface MethodDef {

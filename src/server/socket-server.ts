@@ -266,6 +266,13 @@ class Connection {
       signal: this.abort.signal,
       notify: (method, params) => this.notify(method, params),
       onClose: (cb) => this.onClose(cb),
+      hasRoom: () => !this.ending && this.socket.writableLength < this.limits.maxQueuedBytes / 2,
+      drained: () => new Promise<void>((resolve) => {
+        if (this.ending || this.socket.destroyed || this.socket.writableLength === 0) { resolve(); return; }
+        const done = (): void => { this.socket.off('drain', done); this.socket.off('close', done); resolve(); };
+        this.socket.once('drain', done);
+        this.socket.once('close', done);
+      }),
     };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());

@@ -48,7 +48,7 @@ t.test('stamps the envelope and acknowledges appends with contiguous seqs and st
   t.equal(new Set(ids).size, 4, 'ids are unique');
   t.same([...ids].sort(), ids, 'ids sort in creation order even within one millisecond');
   t.equal(store.seq, 4);
-  t.equal(store.committedSeq, 4);
+  t.equal(store.head, 4);
   t.equal(store.streamRev('run:r1'), 2);
   t.equal(store.streamRev('run:none'), 0);
   await store.close();
@@ -59,7 +59,7 @@ t.test('publishes each durable event once, in seq order, before its append resol
   const root = t.testdir();
   const { store } = open(root);
   const seen: number[] = [];
-  store.appended$.subscribe((e) => seen.push(e.seq));
+  store.live$.subscribe((e) => seen.push(e.seq));
   const unpublishedAtResolve: number[] = [];
   await Promise.all(Array.from({ length: 20 }, (_, i) => store.append(trace(`r${i % 3}`, i)).then((evs) => {
     for (const e of evs) if (!seen.includes(e.seq)) unpublishedAtResolve.push(e.seq);
@@ -159,7 +159,7 @@ t.test('fails every pending and later append with E_STORAGE when fdatasync fails
   const io = new ControlledIo();
   const { store } = open(root, { io });
   const fatal: ArpdError[] = [];
-  store.fatal$.subscribe((e) => fatal.push(e));
+  store.failure$.subscribe((e) => fatal.push(e));
   const acked: StoredEvent[] = [];
   for (let i = 0; i < 5; i++) acked.push(...(await store.append([trace('r1', i), profile('p1', i)])));
   await Promise.all(Array.from({ length: 8 }, (_, i) => store.append(trace('r2', i)).then((evs) => acked.push(...evs))));
@@ -168,12 +168,12 @@ t.test('fails every pending and later append with E_STORAGE when fdatasync fails
   const errors = await Promise.all(pending.map(rejection));
   for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'EIO' } });
   t.match(errors[0]?.message, /writing the event log failed \(EIO\)/);
-  t.equal(fatal.length, 1, 'fatal$ emitted once');
-  t.equal(fatal[0], errors[0], 'fatal$ carries the same error');
-  t.equal(store.failed, errors[0]);
+  t.equal(fatal.length, 1, 'failure$ emitted once');
+  t.equal(fatal[0], errors[0], 'failure$ carries the same error');
+  t.equal(store.failure, errors[0]);
   t.match(await rejection(store.append(trace('r1', 999))), { code: 'E_STORAGE' }, 'a later append is rejected');
   t.match(await rejection(store.append(trace('r1', 1000))), { code: 'E_STORAGE' }, 'and the one after it');
-  t.equal(fatal.length, 1, 'fatal$ still emitted only once');
+  t.equal(fatal.length, 1, 'failure$ still emitted only once');
   await store.drain();
   await store.close();
 
@@ -193,7 +193,7 @@ t.test('fails with E_STORAGE when a write fails half-way (ENOSPC) and recovers b
   const io = new ControlledIo();
   const { store } = open(root, { io });
   const fatal: ArpdError[] = [];
-  store.fatal$.subscribe((e) => fatal.push(e));
+  store.failure$.subscribe((e) => fatal.push(e));
   const acked: StoredEvent[] = [];
   for (let i = 0; i < 4; i++) acked.push(...(await store.append(trace('r1', i))));
   const goodBytes = activeSize(root);

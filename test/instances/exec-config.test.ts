@@ -277,6 +277,8 @@ t.test('defaults every arpd.runtime option', async (t) => {
     healthTimeoutMs: 30000,
     healthIntervalMs: 5000,
     stopGraceMs: 5000,
+    maxInstances: 4,
+    runTimeoutMs: 0,
   };
   t.same(ARPD_RUNTIME_DEFAULTS, defaults);
   t.same(parseArpdRuntimeOptions(undefined), defaults);
@@ -298,9 +300,11 @@ t.test('defaults every arpd.runtime option', async (t) => {
         health_timeout_ms: 100,
         health_interval_ms: 3600000,
         stop_grace_ms: 600000,
+        max_instances: 100,
+        run_timeout_ms: 604800000,
       },
     }),
-    { maxConcurrentRuns: 1000, restart: 'never', restartMax: 100, restartBackoffMs: 600000, healthTimeoutMs: 100, healthIntervalMs: 3600000, stopGraceMs: 600000 },
+    { maxConcurrentRuns: 1000, restart: 'never', restartMax: 100, restartBackoffMs: 600000, healthTimeoutMs: 100, healthIntervalMs: 3600000, stopGraceMs: 600000, maxInstances: 100, runTimeoutMs: 604800000 },
     'the bounds are allowed',
   );
 });
@@ -318,6 +322,9 @@ t.test('refuses arpd.runtime options out of range, of the wrong type, or unknown
     ['health_timeout_ms', 99, /100 to 600000/],
     ['health_interval_ms', 3600001, /100 to 3600000/],
     ['stop_grace_ms', Number.NaN, /whole number/],
+    ['max_instances', 0, /1 to 100/],
+    ['max_instances', 101, /1 to 100/],
+    ['run_timeout_ms', -1, /0 to 604800000/],
     ['stop_grace_ms', true, /whole number/],
     ['restart', 'always', /"never" or "on-failure"/],
     ['restart', null, /"never" or "on-failure"/],

@@ -11,7 +11,7 @@ import { readLogEvents, removeDir, sampleEvent, tempDir } from '../fixtures-help
 function openWithProjection(root: string): { store: LogStore; projection: Projection } {
   const projection = new Projection();
   const store = LogStore.open({ root, onEvent: (e) => projection.push(e) });
-  projection.follow(store.appended$);
+  projection.follow(store.live$);
   return { store, projection };
 }
 

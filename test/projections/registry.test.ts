@@ -5,25 +5,33 @@ import type { StoredEvent } from '../../src/events/envelope.js';
 import { foldEvents, Registry } from '../../src/projections/registry.js';
 import { stamp, storedLog } from '../fixtures-helpers/arbitraries.js';
 
+const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+const INSTANCE_STATES = ['starting', 'ready', 'busy', 'stopping', 'stopped', 'error'] as const;
+
 /** The indexes and counts of a registry, recomputed from its views. */
 function checkIndexes(r: Registry): void {
   const runStates = new Map<string, string[]>();
+  const waiting: string[] = [];
+  const active = new Map<string, string[]>();
   for (const [id, run] of r.runs) {
     equal(run.run_id, id, 'a run view is keyed by its id');
     runStates.set(run.state, [...(runStates.get(run.state) ?? []), id]);
+    if (run.phase === 'accepted' || run.phase === 'queued') waiting.push(id);
+    if ((run.phase === 'routed' || run.phase === 'started') && run.instance_id !== undefined) active.set(run.instance_id, [...(active.get(run.instance_id) ?? []), id]);
   }
-  for (const [state, ids] of r.runsByState) deepStrictEqual([...ids].sort(), (runStates.get(state) ?? []).sort(), `runs in state ${state}`);
-  for (const [state, ids] of runStates) deepStrictEqual([...r.runIdsInState(state as never)].sort(), ids.sort());
+  for (const state of RUN_STATES) deepStrictEqual([...r.runIdsInState(state)].sort(), (runStates.get(state) ?? []).sort(), `runs in state ${state}`);
   deepStrictEqual([...r.runOrder].sort(), [...r.runs.keys()].sort(), 'runOrder lists each run once');
   for (const [i, id] of r.runOrder.entries()) equal(r.runs.get(id)?.order, i, 'a run keeps its submission position');
+  deepStrictEqual([...r.queued()], waiting.sort((a, b) => (r.runs.get(a)?.order ?? 0) - (r.runs.get(b)?.order ?? 0)), 'the queue is the waiting runs in submission order');
   const instanceStates = new Map<string, string[]>();
   const byProfile = new Map<string, string[]>();
   for (const [id, inst] of r.instances) {
     instanceStates.set(inst.state, [...(instanceStates.get(inst.state) ?? []), id]);
     if (inst.runtime_profile !== undefined) byProfile.set(inst.runtime_profile, [...(byProfile.get(inst.runtime_profile) ?? []), id]);
+    deepStrictEqual([...r.activeRuns(id)].sort(), (active.get(id) ?? []).sort(), `runs in flight on ${id}`);
   }
-  for (const [state, ids] of r.instancesByState) deepStrictEqual([...ids].sort(), (instanceStates.get(state) ?? []).sort(), `instances in state ${state}`);
-  for (const [profile, ids] of r.instancesByProfile) deepStrictEqual([...ids].sort(), (byProfile.get(profile) ?? []).sort(), `instances of profile ${profile}`);
+  for (const state of INSTANCE_STATES) deepStrictEqual([...r.instanceIdsInState(state)].sort(), (instanceStates.get(state) ?? []).sort(), `instances in state ${state}`);
+  for (const [profile, ids] of byProfile) deepStrictEqual([...r.instanceIdsOfProfile(profile)].sort(), ids.sort(), `instances of profile ${profile}`);
   const counts = r.countInstancesByState();
   for (const [state, n] of Object.entries(counts)) equal(n, instanceStates.get(state)?.length ?? 0);
 }

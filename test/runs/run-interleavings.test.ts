@@ -22,15 +22,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
 import { daemonOptionsOf } from '../../src/cli/serve-options.js';
-import type { Feature } from '../../src/daemon/daemon-context.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { loadFeatures } from '../../src/daemon/features.js';
 import type { ArpdError } from '../../src/errors/index.js';
 import { forEachEvent } from '../../src/events/log-read.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
-import type { InstanceOps } from '../../src/features/instances-feature.js';
-import type { ProfileOps } from '../../src/features/profiles-feature.js';
-import type { RunOps } from '../../src/features/runs-feature.js';
+import type { InstanceOps } from '../../src/features/instance-ops.js';
+import type { ProfileOps } from '../../src/features/profile-ops.js';
+import type { RunOps } from '../../src/features/run-ops.js';
 import { Projection } from '../../src/projections/projection.js';
 import { startReferenceRuntime, type RunningReferenceRuntime } from '../../src/runtime/reference-runtime.js';
 import { VERSION } from '../../src/version.js';
@@ -84,11 +82,6 @@ function goalText(g: Goal): string {
   }
 }
 
-function opsOf<T>(features: Feature[], name: string): T {
-  const f = features.find((x) => x.name === name) as (Feature & { ops(ctx: Daemon['ctx']): T }) | undefined;
-  if (f === undefined) throw new Error(`no ${name} feature`);
-  return f as unknown as T;
-}
 
 interface RuntimeSlot {
   rt: RunningReferenceRuntime;
@@ -120,15 +113,8 @@ interface Live {
 
 async function boot(dir: string): Promise<Live> {
   const options = daemonOptionsOf({ http: false, queueTimeout: '250', autostartInstances: false, healthInterval: '50' }, { dataDir: dir, socketPath: join(dir, 'arpd.sock'), foreground: false });
-  const features = await loadFeatures(options);
-  const daemon = await Daemon.start(options, features, VERSION);
-  const ctx = daemon.ctx;
-  return {
-    daemon,
-    profiles: opsOf<{ ops(c: typeof ctx): ProfileOps }>(features, 'profiles').ops(ctx),
-    instances: opsOf<{ ops(c: typeof ctx): InstanceOps }>(features, 'instances').ops(ctx),
-    runs: opsOf<{ ops(c: typeof ctx): RunOps }>(features, 'runs').ops(ctx),
-  };
+  const daemon = await Daemon.start(options, VERSION);
+  return { daemon, profiles: daemon.ops.profiles, instances: daemon.ops.instances, runs: daemon.ops.runs };
 }
 
 async function runScenario(s: fc.Scheduler, scenario: Scenario): Promise<Outcome> {
@@ -237,7 +223,7 @@ async function runScenario(s: fc.Scheduler, scenario: Scenario): Promise<Outcome
       const st = await runs.wait(id, 20_000);
       if (!TERMINAL_STATES.has(st.state)) failures.push(`run ${id} is still ${st.state} after 20 s (phase ${String(reg.runs.get(id)?.phase)})`);
     }
-    await waitFor('the router to be idle', () => !runs.router.busy(), 20_000).catch(() => failures.push(`the router is still busy: ${JSON.stringify(runs.router.status())}`));
+    await waitFor('the daemon to be idle', () => !daemon.busy(), 20_000).catch(() => failures.push(`the daemon is still busy: ${JSON.stringify(daemon.partsStatus())}`));
 
     // no live runtime keeps running a run that arpd has ended (arpd cancels at the runtime before it records an end
     // of its own making, so only a moment's grace: the long goals sleep 1500 ms)
@@ -267,7 +253,7 @@ async function runScenario(s: fc.Scheduler, scenario: Scenario): Promise<Outcome
       if (slot.stopped && state !== 'stopped') failures.push(`instance ${slot.instanceId} was deleted but is ${String(state)}`);
     }
     // at rest no instance is busy (the router records ready/busy after the fact: give it a moment)
-    const busy = (): string[] => [...reg.instances.values()].filter((i) => i.state === 'busy').map((i) => `${i.instance_id} (active_runs ${i.active_runs})`);
+    const busy = (): string[] => [...reg.instances.values()].filter((i) => reg.activeRuns(i.instance_id).size > 0).map((i) => `${i.instance_id} (runs in flight: ${[...reg.activeRuns(i.instance_id)].join(', ')})`);
     await waitFor('no instance to be busy', () => busy().length === 0, 3000).catch(() => failures.push(`instances busy with nothing in flight: ${busy().join(', ')}`));
 
     await daemon.shutdown('end of case');

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import type { TraceLine } from '../events/trace-line.js';
+import type { TraceLine } from './trace-line.js';
 
 /**
  * Reads a run's own log (`runs/<id>/trace.jsonl`). Trace lines are never held in memory by the

@@ -1,0 +1,57 @@
+import { DaemonOps } from '../features/daemon-ops.js';
+import { EventOps } from '../features/event-ops.js';
+import { InstanceOps } from '../features/instance-ops.js';
+import { ProfileOps } from '../features/profile-ops.js';
+import { RunOps } from '../features/run-ops.js';
+import { HealthMonitor } from '../instances/health-monitor.js';
+import { InstanceSupervisor } from '../instances/instance-supervisor.js';
+import { RunDeadlines } from '../runs/run-deadlines.js';
+import { RunDispatcher } from '../runs/run-dispatcher.js';
+import { RunRouter } from '../runs/run-router.js';
+import { HttpServer } from '../server/http-server.js';
+import type { MethodTable } from '../server/rpc-dispatch.js';
+import { socketMethods } from '../server/socket-methods.js';
+import type { Component, DaemonContext } from './daemon-context.js';
+
+/** What a running daemon is made of, wired once. */
+export interface Parts {
+  /** Started in this order once the log is replayed, stopped in reverse. */
+  components: Component[];
+  /** The socket's JSON-RPC methods. */
+  methods: MethodTable;
+  http: HttpServer | undefined;
+  /** The operations both transports call (in-process users and tests call them too). */
+  ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps };
+}
+
+/**
+ * The wiring: reactors (instances first, so the others see adopted instances; dispatch before
+ * routing, so runs in flight are re-attached before new ones go out), the operations both
+ * transports call, the socket's methods and the HTTP API (last: it starts once everything it serves
+ * is up, and stops first).
+ */
+export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(reason: string, keepInstances: boolean | undefined): void }): Parts {
+  const supervisor = new InstanceSupervisor(ctx);
+  const health = new HealthMonitor(ctx);
+  const dispatcher = new RunDispatcher(ctx);
+  const router = new RunRouter(ctx);
+  const deadlines = new RunDeadlines(ctx, router.policy);
+  const ops = {
+    daemon: d.daemon,
+    events: new EventOps(ctx),
+    profiles: new ProfileOps(ctx),
+    instances: new InstanceOps(ctx),
+    runs: new RunOps(ctx),
+  };
+  const methods = socketMethods({ ...ops, shutdown: d.shutdown });
+  const httpOptions = ctx.options.http;
+  const http = httpOptions === undefined || httpOptions === false ? undefined : new HttpServer(httpOptions, {
+    paths: ctx.paths,
+    logger: ctx.logger,
+    version: ctx.version,
+    backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
+  });
+  const components: Component[] = [supervisor, health, dispatcher, router, deadlines];
+  if (http !== undefined) components.push(http);
+  return { components, methods, http, ops };
+}

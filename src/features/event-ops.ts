@@ -1,0 +1,91 @@
+import type { DaemonContext } from '../daemon/daemon-context.js';
+import type { ArpdError } from '../errors/index.js';
+import { catchUpThenLive, type CatchUpHandle, type StreamConsumer } from '../events/catch-up.js';
+import type { StoredEvent } from '../events/envelope.js';
+import { matchesFilter, type EventFilter } from '../events/event-store.js';
+import { traceLineOf, type TraceLine } from '../events/trace-line.js';
+import { isEnded } from '../projections/registry.js';
+
+/** Pages of a catch-up read. */
+const PAGE = 500;
+
+export interface StreamHooks {
+  live?(): void;
+  /** The stream ended with an error (the consumer should be told why before it closes). */
+  error?(err: ArpdError): void;
+  /** The stream is over (a followed run ended and every line was sent). */
+  end?(): void;
+}
+
+/**
+ * Reading the event log: pages (`events.read`) and streams (`events.subscribe`, SSE `/v1/events`,
+ * `runs.follow`, SSE `/v1/runs/{id}/events`), all on the one catch-up-then-live engine.
+ */
+export class EventOps {
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async read(o: { fromSeq: number; limit: number; filter: EventFilter }): Promise<{ events: StoredEvent[]; next_seq: number; head_seq: number }> {
+    const head = this.ctx.log.head;
+    const page = await this.ctx.log.readPage(o.fromSeq - 1, o.limit, o.filter);
+    return { events: page.events, next_seq: Math.min(page.last, head) + 1, head_seq: head };
+  }
+
+  /** The global log from `after` (0: from the start), then live. */
+  subscribe(after: number, filter: EventFilter, consumer: StreamConsumer<StoredEvent>, hooks: StreamHooks = {}): CatchUpHandle {
+    return catchUpThenLive<StoredEvent>({
+      live$: this.ctx.events$,
+      select: (e) => (matchesFilter(e, filter) ? e : undefined),
+      position: (e) => e.seq,
+      readPage: async (from) => {
+        const page = await this.ctx.log.readPage(from, PAGE, filter);
+        return { items: page.events, atEnd: page.atHead, scanned: page.last };
+      },
+    }, after, consumer, hooks);
+  }
+
+  /**
+   * One run's trace from line `fromSeq`, then live, ending once the run has ended and its last line
+   * was sent. The catch-up reads the run's own trace (not the whole log).
+   */
+  followRun(runId: string, fromSeq: number, consumer: StreamConsumer<TraceLine>, hooks: StreamHooks = {}): CatchUpHandle {
+    const stream = `run:${runId}`;
+    let handle: CatchUpHandle | undefined;
+    let over = false;
+    const finishedAt = (seq: number): boolean => {
+      const run = this.ctx.state.runs.get(runId);
+      return run !== undefined && isEnded(run) && seq >= (this.ctx.state.progress(runId)?.trace_lines ?? 0);
+    };
+    const finish = (): void => {
+      if (over) return;
+      over = true;
+      queueMicrotask(() => { handle?.close(); hooks.end?.(); });
+    };
+    let lastSent = fromSeq - 1;
+    handle = catchUpThenLive<TraceLine>({
+      live$: this.ctx.events$,
+      select: (e) => (e.stream === stream ? traceLineOf(e, runId) : undefined),
+      position: (l) => l.seq,
+      readPage: async (after) => {
+        const lines = await this.ctx.log.readRunTrace(runId, after + 1, PAGE);
+        const expected = this.ctx.state.progress(runId)?.trace_lines ?? 0;
+        return { items: lines, atEnd: lines.length < PAGE || (lines.at(-1)?.seq ?? after) >= expected };
+      },
+    }, fromSeq - 1, {
+      send: (line) => {
+        lastSent = line.seq;
+        if (!consumer.send(line)) return false;
+        if (finishedAt(line.seq)) finish();
+        return true;
+      },
+      ...(consumer.hasRoom === undefined ? {} : { hasRoom: () => (consumer.hasRoom as () => boolean)() }),
+      ...(consumer.drained === undefined ? {} : { drained: () => (consumer.drained as () => Promise<void>)() }),
+    }, {
+      live: () => {
+        hooks.live?.();
+        if (finishedAt(lastSent)) finish();
+      },
+      ...(hooks.error === undefined ? {} : { error: hooks.error }),
+    });
+    return { get closed() { return handle?.closed ?? true; }, close: () => handle?.close() };
+  }
+}

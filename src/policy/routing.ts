@@ -1,0 +1,295 @@
+import type { DaemonOptions } from '../config/daemon-options.js';
+import { ArpdError } from '../errors/index.js';
+import type { JsonObject } from '../events/event-types.js';
+import { isServing, type ReadModel } from '../projections/registry.js';
+import type { InstanceView, RunView } from '../projections/registry-types.js';
+import { restartDecision } from './restart-policy.js';
+import { capacityOf, optionsOfInstance, optionsOfProfile } from './runtime-options.js';
+import { describeSelector, matchesSelector, normalizeEndpoint, selectorOf, type RuntimeSelector } from './selector.js';
+
+/**
+ * Pure routing policy, shared by the deciders (which check it when a decision is recorded) and the
+ * run router (which uses it to choose what to ask for): which instances may take a run, which
+ * profile arpd may start by itself, whether a selector can ever match, and what a waiting run
+ * waits for.
+ */
+
+export interface RoutingPolicy {
+  /** arpd may start instances by itself for waiting runs (`--no-autostart-instances` turns it off). */
+  autostart: boolean;
+  /** `--default-profile`: the profile a run with no selector may start. */
+  defaultProfile?: string | undefined;
+}
+
+/** The routing policy the daemon's options give. */
+export function routingPolicyOf(o: Pick<DaemonOptions, 'runs' | 'defaultProfile'>): RoutingPolicy {
+  return { autostart: o.runs?.autostartInstances ?? true, ...(o.defaultProfile === undefined ? {} : { defaultProfile: o.defaultProfile }) };
+}
+
+const LIVE_STATES = ['starting', 'ready', 'busy'] as const;
+
+/** Live (starting, ready, busy) instances matching the selector, oldest first. */
+export function liveMatches(state: ReadModel, sel: RuntimeSelector | undefined): InstanceView[] {
+  const out: InstanceView[] = [];
+  const consider = (inst: InstanceView | undefined): void => {
+    if (inst !== undefined && (LIVE_STATES as readonly string[]).includes(inst.state) && matchesSelector(inst, sel)) out.push(inst);
+  };
+  if (sel?.instance_id !== undefined) consider(state.instances.get(sel.instance_id));
+  else if (sel?.runtime_profile !== undefined) for (const id of state.instanceIdsOfProfile(sel.runtime_profile)) consider(state.instances.get(id));
+  else for (const s of LIVE_STATES) for (const id of state.instanceIdsInState(s)) consider(state.instances.get(id));
+  return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.instance_id.localeCompare(b.instance_id)));
+}
+
+/** Runs the instance is taking now, and how many it may take. */
+export function loadOf(state: ReadModel, inst: InstanceView): { active: number; capacity: number } {
+  return { active: state.activeRuns(inst.instance_id).size, capacity: capacityOf(state, inst) };
+}
+
+export function hasRoom(state: ReadModel, inst: InstanceView): boolean {
+  const { active, capacity } = loadOf(state, inst);
+  return active < capacity;
+}
+
+/** The ARP state of an instance: a ready instance at capacity is busy. */
+export function arpStateOf(state: ReadModel, inst: InstanceView): InstanceView['state'] {
+  if (inst.state === 'ready' || inst.state === 'busy') return hasRoom(state, inst) ? 'ready' : 'busy';
+  return inst.state;
+}
+
+/** The least loaded serving instance that matches and has room, if any. */
+export function pickInstance(state: ReadModel, sel: RuntimeSelector | undefined): InstanceView | undefined {
+  let best: InstanceView | undefined;
+  let bestLoad = Infinity;
+  for (const inst of liveMatches(state, sel)) {
+    if (!isServing(inst)) continue;
+    const { active, capacity } = loadOf(state, inst);
+    if (active >= capacity) continue;
+    const load = active / capacity;
+    if (load < bestLoad) {
+      best = inst;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
+/** Can a failed instance come back (external revival, or a managed restart still to come)? */
+function mayRecover(state: ReadModel, inst: InstanceView): boolean {
+  if (inst.state !== 'error') return false;
+  if (!inst.managed) return true;
+  return restartDecision(inst, optionsOfInstance(state, inst)).restart;
+}
+
+/** Profiles whose runtime_name is `name` (by name order). */
+function profilesNamed(state: ReadModel, name: string): string[] {
+  const out: string[] = [];
+  for (const p of state.profiles.values()) if (p.profile['runtime_name'] === name) out.push(p.runtime_profile);
+  return out.sort();
+}
+
+/**
+ * The profile arpd may start by itself for a run with this selector, if any. With no selector that is
+ * `--default-profile`, or `default` when it is the only profile on the safe list (a user who added
+ * profiles of their own never gets the bundled reference runtime by surprise).
+ */
+export function autostartProfile(state: ReadModel, sel: RuntimeSelector | undefined, policy: RoutingPolicy): string | undefined {
+  if (!policy.autostart) return undefined;
+  if (sel === undefined) {
+    if (policy.defaultProfile !== undefined) return state.profiles.has(policy.defaultProfile) ? policy.defaultProfile : undefined;
+    return state.profiles.size === 1 && state.profiles.has('default') ? 'default' : undefined;
+  }
+  if (sel.instance_id !== undefined || sel.runtime_api_endpoint !== undefined) return undefined;
+  if (sel.runtime_profile !== undefined) {
+    const p = state.profiles.get(sel.runtime_profile);
+    if (p === undefined) return undefined;
+    if (sel.runtime_name !== undefined && p.profile['runtime_name'] !== undefined && p.profile['runtime_name'] !== sel.runtime_name) return undefined;
+    return sel.runtime_profile;
+  }
+  if (sel.runtime_name !== undefined) return profilesNamed(state, sel.runtime_name)[0];
+  return undefined;
+}
+
+/** Queue keys of waiting runs that an instance of `profile` could take (see queue-keys.ts). */
+function waitingFor(state: ReadModel, profile: string, policy: RoutingPolicy): number {
+  let n = state.queuedByKey(`p:${profile}`).size;
+  const name = state.profiles.get(profile)?.profile['runtime_name'];
+  if (typeof name === 'string') n += state.queuedByKey(`n:${name}`).size;
+  if (autostartProfile(state, undefined, policy) === profile) n += state.queuedByKey('*').size;
+  return n;
+}
+
+/**
+ * Should arpd start an instance of `profile` now for the runs waiting for it? The first one when none
+ * is live; more (up to the profile's `max_instances`) while the waiting runs outnumber what the
+ * instances already starting will take and every serving one is full. Returns how many live instances
+ * there may be after starting one (the decider refuses when that many already exist), or undefined.
+ */
+export function scaleUpLimit(state: ReadModel, profile: string, policy: RoutingPolicy): number | undefined {
+  if (!policy.autostart || !state.profiles.has(profile)) return undefined;
+  const opts = optionsOfProfile(state.profiles.get(profile));
+  let live = 0;
+  let starting = 0;
+  let room = 0;
+  for (const id of state.instanceIdsOfProfile(profile)) {
+    const inst = state.instances.get(id);
+    if (inst === undefined || !(LIVE_STATES as readonly string[]).includes(inst.state)) continue;
+    live++;
+    if (inst.state === 'starting') starting++;
+    else if (isServing(inst)) {
+      const { active, capacity } = loadOf(state, inst);
+      room += Math.max(0, capacity - active);
+    }
+  }
+  if (live === 0) return 1;
+  if (live >= opts.maxInstances || room > 0) return undefined;
+  const waiting = waitingFor(state, profile, policy);
+  return waiting > starting * opts.maxConcurrentRuns ? live + 1 : undefined;
+}
+
+/** True when the last instance of the profile arpd started failed recently (after the profile last changed): don't start another yet. */
+export function recentlyFailed(state: ReadModel, profile: string, nowMs: number, backoffMs = 10_000): InstanceView | undefined {
+  const p = state.profiles.get(profile);
+  let latest: InstanceView | undefined;
+  for (const id of state.instanceIdsInState('error')) {
+    const inst = state.instances.get(id);
+    if (inst?.runtime_profile !== profile || !inst.managed) continue;
+    if (latest === undefined || inst.updated_at > latest.updated_at) latest = inst;
+  }
+  if (latest === undefined) return undefined;
+  if (p !== undefined && p.updated_at > latest.updated_at) return undefined;
+  return nowMs - Date.parse(latest.updated_at) < backoffMs ? latest : undefined;
+}
+
+function notFound(message: string, data: JsonObject): ArpdError {
+  return new ArpdError('E_NOT_FOUND', message, data);
+}
+
+/** The loopback-normalised `host:port` of an http(s) URL, for comparing endpoints. */
+export function endpointKey(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
+    const port = u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port;
+    return `${loopback ? 'loopback' : host}:${port}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is `url` one of the daemon's own listen addresses? (Registering or routing to it would loop.) */
+export function isOwnEndpoint(url: string, own: readonly string[]): boolean {
+  const key = endpointKey(url);
+  return key !== undefined && own.some((o) => endpointKey(o) === key);
+}
+
+export type SubmitRoute =
+  | { kind: 'queue' }
+  | { kind: 'direct'; endpoint: string; instance_id?: string };
+
+/**
+ * What happens to a new run, decided at submit: queue it (something can match now or once it has
+ * started), send it straight to a `runtime_api_endpoint`, or refuse it at once because nothing can
+ * ever match (an unknown or deleted instance, a profile not on the safe list, a runtime name nobody
+ * has, conflicting selector fields, no profile to start for a run without a selector).
+ */
+export function submitRoute(state: ReadModel, request: JsonObject, policy: RoutingPolicy, ownEndpoints: readonly string[]): SubmitRoute | ArpdError {
+  const sel = selectorOf(request);
+  if (sel?.runtime_api_endpoint !== undefined) {
+    const others = (['instance_id', 'runtime_profile', 'runtime_name'] as const).filter((k) => sel[k] !== undefined);
+    if (others.length > 0) {
+      return new ArpdError('E_VALIDATION', `runtime_selector.runtime_api_endpoint cannot be combined with ${others.join(', ')}: a run for an endpoint goes to that endpoint directly; send only runtime_api_endpoint, or only the other fields`, { field: 'runtime_selector.runtime_api_endpoint', rule: 'exclusive' });
+    }
+    let url: URL;
+    try {
+      url = new URL(sel.runtime_api_endpoint);
+    } catch {
+      return new ArpdError('E_VALIDATION', `runtime_selector.runtime_api_endpoint '${sel.runtime_api_endpoint.slice(0, 200)}' is not a URL: give it as http://host:port`, { field: 'runtime_selector.runtime_api_endpoint' });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return new ArpdError('E_VALIDATION', `runtime_selector.runtime_api_endpoint must be http:// or https://, not ${url.protocol}`, { field: 'runtime_selector.runtime_api_endpoint' });
+    }
+    if (url.username !== '' || url.password !== '') {
+      return new ArpdError('E_VALIDATION', 'runtime_selector.runtime_api_endpoint must not hold credentials (user:password@): arpd would store them in its log', { field: 'runtime_selector.runtime_api_endpoint' });
+    }
+    if (isOwnEndpoint(sel.runtime_api_endpoint, ownEndpoints)) {
+      return new ArpdError('E_VALIDATION', `runtime_selector.runtime_api_endpoint ${sel.runtime_api_endpoint} is this daemon's own address: a run sent there would loop; give a runtime's endpoint`, { field: 'runtime_selector.runtime_api_endpoint', rule: 'not-self' });
+    }
+    const endpoint = normalizeEndpoint(sel.runtime_api_endpoint);
+    for (const id of state.instanceIdsInState('ready')) {
+      const inst = state.instances.get(id);
+      if (inst?.runtime_api_endpoint !== undefined && normalizeEndpoint(inst.runtime_api_endpoint) === endpoint) return { kind: 'direct', endpoint, instance_id: id };
+    }
+    return { kind: 'direct', endpoint };
+  }
+  if (sel?.instance_id !== undefined) {
+    const inst = state.instances.get(sel.instance_id);
+    if (inst === undefined || inst.state === 'stopped' || inst.state === 'stopping') {
+      return notFound(`runtime_selector.instance_id '${sel.instance_id}' is ${inst === undefined ? 'not a known instance' : `${inst.state} (${inst.reason ?? 'deleted'})`}: see 'arpd instances list'`, { field: 'runtime_selector.instance_id', instance_id: sel.instance_id, arp_code: 'instances.not_found' });
+    }
+    if (sel.runtime_profile !== undefined && inst.runtime_profile !== sel.runtime_profile) {
+      return new ArpdError('E_VALIDATION', `runtime_selector names instance '${inst.instance_id}' and profile '${sel.runtime_profile}', but that instance is of profile '${inst.runtime_profile ?? '(none)'}': drop one of them`, { field: 'runtime_selector.runtime_profile', rule: 'consistent', instance_id: inst.instance_id });
+    }
+    if (sel.runtime_name !== undefined && inst.runtime_name !== undefined && inst.runtime_name !== sel.runtime_name) {
+      return new ArpdError('E_VALIDATION', `runtime_selector names instance '${inst.instance_id}' and runtime_name '${sel.runtime_name}', but that instance runs '${inst.runtime_name}': drop one of them`, { field: 'runtime_selector.runtime_name', rule: 'consistent', instance_id: inst.instance_id });
+    }
+    if (inst.state === 'error' && !mayRecover(state, inst)) {
+      return new ArpdError('E_NOT_READY', `instance '${inst.instance_id}' has failed (${inst.reason ?? 'error'}) and will not be restarted: delete it and start another, or choose another instance`, { field: 'runtime_selector.instance_id', instance_id: inst.instance_id, arp_code: 'instances.not_ready' });
+    }
+    return { kind: 'queue' };
+  }
+  if (sel?.runtime_profile !== undefined && !state.profiles.has(sel.runtime_profile) && liveMatches(state, sel).length === 0) {
+    return notFound(`runtime profile '${sel.runtime_profile}' is not on the safe list and no instance has it: add it with 'arpd profiles upsert ${sel.runtime_profile} --request-json <file>' (see 'arpd profiles list')`, { field: 'runtime_selector.runtime_profile', runtime_profile: sel.runtime_profile, arp_code: 'runtime_profiles.not_found' });
+  }
+  if (sel?.runtime_name !== undefined && liveMatches(state, sel).length === 0 && profilesNamed(state, sel.runtime_name).length === 0) {
+    return notFound(`no instance and no profile has runtime_name '${sel.runtime_name}': see 'arpd instances list' and 'arpd profiles list'`, { field: 'runtime_selector.runtime_name', runtime_name: sel.runtime_name, arp_code: 'instances.not_found' });
+  }
+  if (liveMatches(state, sel).length > 0) return { kind: 'queue' };
+  for (const id of state.instanceIdsInState('error')) {
+    const inst = state.instances.get(id);
+    if (inst !== undefined && matchesSelector(inst, sel) && mayRecover(state, inst)) return { kind: 'queue' };
+  }
+  if (autostartProfile(state, sel, policy) !== undefined) return { kind: 'queue' };
+  if (sel === undefined) {
+    const names = [...state.profiles.keys()].sort();
+    const listed = names.length === 0 ? 'there are none: add one with arpd profiles upsert' : `profiles: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`;
+    const why = policy.autostart ? 'and arpd will not choose a profile for you' : 'and --no-autostart-instances is set';
+    return new ArpdError('E_NOT_READY', `no instance is running ${why}: name one with runtime_selector.runtime_profile (${listed}), start one with 'arpd instances start --profile <name>', or start the daemon with --default-profile <name>`, { field: 'runtime_selector', profiles: names.slice(0, 50), arp_code: 'instances.no_ready' });
+  }
+  return new ArpdError('E_NOT_READY', `no instance matching ${describeSelector(sel)} is running and arpd will not start one (${policy.autostart ? 'no profile to start' : '--no-autostart-instances is set'}): start one with 'arpd instances start'`, { field: 'runtime_selector', arp_code: 'instances.no_ready' });
+}
+
+/**
+ * What a waiting run was waiting for, in words, for the error of a run whose queue time ran out:
+ * the matching instances and why none took it, or why there was none.
+ */
+export function describeWait(state: ReadModel, run: RunView, policy: RoutingPolicy, waitedMs: number): string {
+  const sel = selectorOf(run.request);
+  const what = sel?.instance_id !== undefined ? `instance '${sel.instance_id}'` : `an instance matching ${describeSelector(sel)}`;
+  const seconds = `${Math.round(waitedMs / 100) / 10}s`;
+  const live = liveMatches(state, sel);
+  const parts: string[] = [];
+  for (const inst of live.slice(0, 5)) {
+    if (isServing(inst)) {
+      const { active, capacity } = loadOf(state, inst);
+      parts.push(`${inst.instance_id} was busy with ${active} of ${capacity} run(s)`);
+    } else {
+      parts.push(`${inst.instance_id} was ${inst.state === 'starting' ? 'still starting' : inst.state}`);
+    }
+  }
+  if (live.length > 5) parts.push(`and ${live.length - 5} more`);
+  let hint = '';
+  if (live.length === 0) {
+    let failed: InstanceView | undefined;
+    for (const id of state.instanceIdsInState('error')) {
+      const inst = state.instances.get(id);
+      if (inst !== undefined && matchesSelector(inst, sel) && (failed === undefined || inst.updated_at > failed.updated_at)) failed = inst;
+    }
+    const profile = autostartProfile(state, sel, policy);
+    parts.push(failed !== undefined ? `the last matching instance ${failed.instance_id} failed: ${failed.reason ?? 'error'}` : 'no instance matched');
+    hint = profile === undefined ? ": start one with 'arpd instances start'" : `: arpd tried to start one of profile '${profile}'; check 'arpd instances list --all'`;
+  } else {
+    hint = ': start more instances, raise max_concurrent_runs, or give the run a longer queue timeout (extensions["arpd.queue_timeout_ms"])';
+  }
+  return `the run waited ${seconds} for ${what} and none took it (${parts.join('; ')})${hint}`;
+}

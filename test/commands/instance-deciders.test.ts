@@ -1,0 +1,119 @@
+import t from 'tap';
+import {
+  decideCreateInstances,
+  decideDeleteInstance,
+  decideMarkInstanceReady,
+  decideRecordInstanceFailure,
+  decideRecordInstanceStarting,
+  decideRecordInstanceStopped,
+  decideRegisterInstance,
+  decideRestartInstance,
+  decideStopInstance,
+} from '../../src/commands/instance-deciders.js';
+import type { DomainEvent } from '../../src/events/event-types.js';
+import { command, commandProfile, events, given, refusal } from './given.js';
+
+const create = (profile: string, ids: string[], allowUnsafe = false, extra: { limit_live?: number; reason?: string } = {}) =>
+  command('CreateInstances', { profile, ids, allow_unsafe: allowUnsafe, ...extra });
+const register = (id: string, endpoint: string, own: string[] = []) => command('RegisterInstance', { id, endpoint, own_endpoints: own });
+const requested = (id: string, profile = 'p'): DomainEvent => ({ type: 'instance.requested', data: { instance_id: id, runtime_profile: profile } });
+const starting = (id: string): DomainEvent => ({ type: 'instance.starting', data: { instance_id: id, pid: 42, argv: ['x'], attempt: 1 } });
+const ready = (id: string): DomainEvent => ({ type: 'instance.ready', data: { instance_id: id, runtime_api_endpoint: 'http://127.0.0.1:9' } });
+const failed = (id: string): DomainEvent => ({ type: 'instance.failed', data: { instance_id: id, code: 'E_RUNTIME_LOST', reason: 'gone' } });
+const restartingProfile: DomainEvent = {
+  type: 'profile.upserted',
+  data: { runtime_profile: 'r', profile: { runtime_profile: 'r', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'] }, 'arpd.runtime': { restart: 'on-failure', restart_max: 2 } } } },
+};
+
+t.test('creating instances of a safe-listed profile records one instance.requested each', async (t) => {
+  t.same(events(decideCreateInstances(given(commandProfile('p')), create('p', ['a', 'b']))).map((e) => [e.type, (e.data as { instance_id: string }).instance_id]), [['instance.requested', 'a'], ['instance.requested', 'b']]);
+});
+
+t.test('a profile that is not on the safe list is E_NOT_FOUND without --allow-unsafe-runtime-profiles', async (t) => {
+  t.equal(refusal(decideCreateInstances(given(), create('nope', ['a']))), 'E_NOT_FOUND');
+});
+
+t.test('with --allow-unsafe-runtime-profiles an unknown profile is recorded as unsafe', async (t) => {
+  const [e] = events(decideCreateInstances(given(), create('nope', ['a'], true)));
+  t.equal((e?.data as { unsafe?: boolean }).unsafe, true);
+});
+
+t.test('an instance id in use is E_CONFLICT', async (t) => {
+  t.equal(refusal(decideCreateInstances(given(commandProfile('p'), requested('a')), create('p', ['a']))), 'E_CONFLICT');
+});
+
+t.test('an autostart with a live limit records nothing once the profile has that many live instances', async (t) => {
+  const reg = given(commandProfile('p'), requested('a'));
+  t.same(events(decideCreateInstances(reg, create('p', ['b'], false, { limit_live: 1, reason: 'autostart' }))), []);
+  t.equal(events(decideCreateInstances(reg, create('p', ['b'], false, { limit_live: 2, reason: 'autostart' }))).length, 1);
+});
+
+t.test('registering an endpoint records instance.registered; the same live endpoint again records nothing', async (t) => {
+  const first = events(decideRegisterInstance(given(), register('x', 'http://127.0.0.1:9/')));
+  t.equal(first[0]?.type, 'instance.registered');
+  t.equal((first[0]?.data as { runtime_api_endpoint: string }).runtime_api_endpoint, 'http://127.0.0.1:9');
+  const reg = given({ type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://127.0.0.1:9' } });
+  t.same(events(decideRegisterInstance(reg, register('y', 'http://127.0.0.1:9'))), []);
+});
+
+t.test('an endpoint that is not an http URL, holds credentials or is the daemon itself is E_VALIDATION', async (t) => {
+  for (const endpoint of ['nope', 'file:///etc/passwd', 'ftp://x', 'http://user:secret@127.0.0.1:9', 'http://127.0.0.1:9/?x=1']) {
+    t.equal(refusal(decideRegisterInstance(given(), register('x', endpoint))), 'E_VALIDATION', endpoint);
+  }
+  for (const endpoint of ['http://127.0.0.1:8082', 'http://localhost:8082/', 'http://[::1]:8082']) {
+    t.equal(refusal(decideRegisterInstance(given(), register('x', endpoint, ['http://127.0.0.1:8082']))), 'E_VALIDATION', `${endpoint} is the daemon`);
+  }
+  t.equal(refusal(decideRegisterInstance(given(), register('x', 'http://127.0.0.1:8083', ['http://127.0.0.1:8082']))), undefined);
+});
+
+t.test('deleting a managed instance records instance.stopping; an external one is deregistered', async (t) => {
+  const reg = given(commandProfile('p'), requested('m'), { type: 'instance.registered', data: { instance_id: 'e', runtime_api_endpoint: 'http://127.0.0.1:9' } });
+  t.equal(events(decideDeleteInstance(reg, command('DeleteInstance', { id: 'm', reason: 'deleted' })))[0]?.type, 'instance.stopping');
+  t.equal(events(decideDeleteInstance(reg, command('DeleteInstance', { id: 'e', reason: 'deleted' })))[0]?.type, 'instance.deregistered');
+  t.equal(refusal(decideDeleteInstance(reg, command('DeleteInstance', { id: 'nope', reason: 'x' }))), 'E_NOT_FOUND');
+  t.equal(refusal(decideDeleteInstance(reg, command('DeleteInstance', { id: '../etc', reason: 'x' }))), 'E_VALIDATION');
+});
+
+t.test('arpd stops only live managed instances by itself', async (t) => {
+  const reg = given(commandProfile('p'), requested('m'), requested('s'), { type: 'instance.stopping', data: { instance_id: 's', reason: 'x' } },
+    { type: 'instance.registered', data: { instance_id: 'e', runtime_api_endpoint: 'http://127.0.0.1:9' } });
+  t.equal(events(decideStopInstance(reg, command('StopInstance', { id: 'm', reason: 'idle' })))[0]?.type, 'instance.stopping');
+  t.same(events(decideStopInstance(reg, command('StopInstance', { id: 's', reason: 'idle' }))), []);
+  t.same(events(decideStopInstance(reg, command('StopInstance', { id: 'e', reason: 'idle' }))), []);
+});
+
+t.test('nothing more is recorded about a stopping or stopped instance (a late health check never revives it)', async (t) => {
+  const stopping = given(commandProfile('p'), requested('a'), starting('a'), ready('a'), { type: 'instance.stopping', data: { instance_id: 'a', reason: 'deleted' } });
+  t.same(events(decideMarkInstanceReady(stopping, command('MarkInstanceReady', { instance_id: 'a', endpoint: 'http://127.0.0.1:9' }))), []);
+  t.same(events(decideRecordInstanceFailure(stopping, command('RecordInstanceFailure', { instance_id: 'a', code: 'E_RUNTIME_LOST', reason: 'x' }))), []);
+  const stopped = given(commandProfile('p'), requested('a'), { type: 'instance.stopped', data: { instance_id: 'a', reason: 'deleted' } });
+  t.same(events(decideRecordInstanceStarting(stopped, command('RecordInstanceStarting', { instance_id: 'a', pid: 1, argv: [], attempt: 1 }))), []);
+  t.same(events(decideRecordInstanceStopped(stopped, command('RecordInstanceStopped', { instance_id: 'a', reason: 'x' }))), []);
+  t.equal(events(decideRecordInstanceStopped(stopping, command('RecordInstanceStopped', { instance_id: 'a', reason: 'x' })))[0]?.type, 'instance.stopped');
+});
+
+t.test('a failure is recorded once', async (t) => {
+  const reg = given(commandProfile('p'), requested('a'), starting('a'), ready('a'));
+  const fail = command('RecordInstanceFailure', { instance_id: 'a', code: 'E_RUNTIME_LOST', reason: 'gone' });
+  t.equal(events(decideRecordInstanceFailure(reg, fail))[0]?.type, 'instance.failed');
+  t.same(events(decideRecordInstanceFailure(given(commandProfile('p'), requested('a'), failed('a')), fail)), []);
+});
+
+t.test("a managed instance's runtime_name is its profile's when the profile names one, else what the runtime reports", async (t) => {
+  const named: DomainEvent = { type: 'profile.upserted', data: { runtime_profile: 'n', profile: { runtime_profile: 'n', runtime_name: 'from-profile', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'] } } } } };
+  const withName = events(decideMarkInstanceReady(given(named, requested('a', 'n'), starting('a')), command('MarkInstanceReady', { instance_id: 'a', endpoint: 'http://127.0.0.1:9', runtime_name: 'reported' })));
+  t.equal((withName[0]?.data as { runtime_name?: string }).runtime_name, 'from-profile');
+  const without = events(decideMarkInstanceReady(given(commandProfile('p'), requested('a'), starting('a')), command('MarkInstanceReady', { instance_id: 'a', endpoint: 'http://127.0.0.1:9', runtime_name: 'reported' })));
+  t.equal((without[0]?.data as { runtime_name?: string }).runtime_name, 'reported');
+});
+
+t.test('a failed instance is restarted while its profile allows, counting the restarts', async (t) => {
+  const once = given(restartingProfile, requested('a', 'r'), starting('a'), failed('a'));
+  const r = events(decideRestartInstance(once, command('RestartInstance', { instance_id: 'a' })));
+  t.same(r.map((e) => [e.type, (e.data as { attempt: number }).attempt]), [['instance.restarting', 1]]);
+  const twice = given(restartingProfile, requested('a', 'r'), starting('a'), failed('a'),
+    { type: 'instance.restarting', data: { instance_id: 'a', attempt: 1, reason: 'x' } }, starting('a'), failed('a'),
+    { type: 'instance.restarting', data: { instance_id: 'a', attempt: 2, reason: 'x' } }, starting('a'), failed('a'));
+  t.same(events(decideRestartInstance(twice, command('RestartInstance', { instance_id: 'a' }))), [], 'restart_max 2 is reached');
+  t.same(events(decideRestartInstance(given(commandProfile('p'), requested('a'), failed('a')), command('RestartInstance', { instance_id: 'a' }))), [], 'restart: never');
+});
