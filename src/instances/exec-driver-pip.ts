@@ -9,9 +9,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { checkId } from '../ids/id-rules.js';
-import type { PipExecConfig } from './exec-config.js';
+import { EXEC_FIELD, type PipExecConfig } from './exec-config.js';
 import { ensureInstalled, installKey, type InstallIo } from './exec-driver-cache.js';
 import type { DriverContext, LaunchSpec } from './exec-driver.js';
+import { resolvePipSource } from './exec-driver-source.js';
 import { runInstallStep } from './exec-driver-step.js';
 
 const WINDOWS = process.platform === 'win32';
@@ -124,10 +125,19 @@ export async function preparePipLaunch(exec: PipExecConfig, ctx: DriverContext):
   const profile = checkId('profile name', ctx.profile, 'profile');
   const options = pipPlanOptions(ctx);
   const spec = exec.pipSpec;
-  const key = installKey({ driver: 'pip', spec, ...options });
+  // a local spec is resolved now, against the daemon's working directory; what is there now is part of the key
+  const source = await resolvePipSource(spec, ctx.cwd ?? process.cwd(), `${EXEC_FIELD}.pip_spec`);
+  const installSpec = source?.installSpec ?? spec;
+  const keyParts: Record<string, unknown> = { driver: 'pip', spec, ...options };
+  const recorded: Record<string, unknown> = { ...options };
+  if (source !== undefined) {
+    keyParts['source'] = { path: source.path, identity: source.identity };
+    recorded['source'] = { path: source.path, install_spec: installSpec, identity: { ...source.identity } };
+  }
+  const key = installKey(keyParts);
   const root = join(resolve(ctx.dataDir), 'venvs', profile);
   const outcome = await ensureInstalled(
-    { driver: 'pip', spec, root, key, options: { ...options }, install: (dir, io) => installPip(dir, io, spec, options) },
+    { driver: 'pip', spec, root, key, options: recorded, install: (dir, io) => installPip(dir, io, installSpec, options) },
     { signal: ctx.signal, onProgress: ctx.onProgress },
   );
 

@@ -35,6 +35,8 @@ export interface DriverContext {
   signal?: AbortSignal | undefined;
   /** The Python that creates venvs. Default 'python3'. */
   python?: string | undefined;
+  /** What `./` and `../` specs are relative to: the daemon's working directory (default `process.cwd()`), as in JARVIS. */
+  cwd?: string | undefined;
 }
 
 export interface LaunchSpec {
