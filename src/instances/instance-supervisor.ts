@@ -11,7 +11,8 @@ import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry
 import { bootId, isSameProcess, processStartTime, type ProcessIdentity } from '../system/process-identity.js';
 import { parseArpdRuntimeOptions, parseExecConfig, type ArpdRuntimeOptions } from './exec-config.js';
 import { prepareLaunch, type DriverContext } from './exec-driver.js';
-import { findListeningUrl, freePort, needsPort, resolveArgv } from './launch.js';
+import { findListeningUrl, resolveLaunch } from './launch.js';
+import { runtimeTraceDirOf } from './launch-plan.js';
 import { runtimeClient } from './runtime-client.js';
 
 /**
@@ -206,23 +207,18 @@ export class InstanceSupervisor {
         onProgress: (line: string) => { this.log.info({ instance_id: id }, line); onProgress?.(line); },
         signal: m.abort.signal,
       });
-      const defaults = (profile['defaults'] ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-      const overrides = (inst.overrides ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-      const port = needsPort(launch.argv) ? await freePort(this.opts.host) : undefined;
-      argv = [...resolveArgv(launch.argv, { host: this.opts.host, ...(port === undefined ? {} : { port }) }), ...(defaults.args ?? []), ...(overrides.args ?? [])];
-      const toolRegistry = overrides.tool_registry_url ?? defaults.tool_registry_url;
-      env = {
-        ...(process.env as Record<string, string>),
-        ...launch.env,
-        ...(defaults.env ?? {}),
-        ...(overrides.env ?? {}),
-        ARP_TRACE_DIR: this.ctx.paths.runs,
-        JARVIS_TRACE_DIR: this.ctx.paths.runs,
-        ARPD_INSTANCE_ID: id,
-        ...(toolRegistry === undefined ? {} : { ARP_TOOL_REGISTRY_URL: toolRegistry }),
-      };
-      cwd = launch.cwd;
-      m.endpoint = port === undefined ? undefined : `http://${this.opts.host}:${port}`;
+      const plan = await resolveLaunch({
+        launch,
+        exec,
+        defaults: profile['defaults'],
+        overrides: inst.overrides,
+        host: this.opts.host,
+        runtimeTraceDir: runtimeTraceDirOf(this.ctx.paths.root),
+        runsDir: this.ctx.paths.runs,
+        instanceId: id,
+      });
+      ({ argv, env, cwd } = plan);
+      m.endpoint = plan.endpoint;
     } catch (err) {
       if (m.stopping || this.closed) return; // deleted during the install: the stopper records what happened
       const e = toArpdError(err);
