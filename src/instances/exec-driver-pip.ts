@@ -1,5 +1,7 @@
 // The pip driver: installs the pinned spec once into a cached venv, <dataDir>/venvs/<profile>/<key>/, and runs the
-// package's console script from it.
+// package's console script from it. A local spec (a path, a file URL) is resolved against the daemon's working
+// directory when it is installed, and the file's identity is part of the key: a wheel rebuilt at the same path is
+// installed again (exec-driver-source.ts). The launcher appends JARVIS's `--port <port>` (launch-plan.ts).
 //
 // pip keeps its default build isolation: a project is built with the build requirements it declares, fetched from the
 // index. With `noIndex` those must be satisfiable offline, so offline specs should be wheels or projects whose build
