@@ -15,26 +15,11 @@ export function referenceRuntimeEntry(): string {
   return fileURLToPath(new URL('../runtime/main.ts', import.meta.url));
 }
 
+/** This node binary and its loader flags: what `{node}` stands for. */
 export function nodeArgv(): string[] {
   // keep loader flags (e.g. a TypeScript loader in development), drop debugger and eval flags
   const flags = process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--eval') && a !== '-e');
   return [process.execPath, ...flags];
-}
-
-/** @deprecated use `resolveLaunch` (or `launchNeedsPort` of launch-plan.ts): a pip/npm entrypoint needs a port too. */
-export function needsPort(argv: readonly string[]): boolean {
-  return argv.some((a) => a.includes('{port}'));
-}
-
-/** @deprecated use `resolveLaunch`: it also appends a pip/npm entrypoint's `--port`. */
-export function resolveArgv(argv: readonly string[], vars: { host: string; port?: number }): string[] {
-  const out: string[] = [];
-  for (const a of argv) {
-    if (a === '{node}') { out.push(...nodeArgv()); continue; }
-    if (a === '{arpd_runtime}') { out.push(referenceRuntimeEntry()); continue; }
-    out.push(a.replaceAll('{host}', vars.host).replaceAll('{port}', vars.port === undefined ? '0' : String(vars.port)));
-  }
-  return out;
 }
 
 /** A free port on the host, for runtimes that cannot report the port they bound themselves. */
