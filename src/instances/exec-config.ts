@@ -292,7 +292,7 @@ export function checkPipSpec(value: unknown, field = `${EXEC_FIELD}.pip_spec`): 
   let clauses = (semi === -1 ? rest : rest.slice(0, semi)).trim();
   if (semi !== -1 && rest.slice(semi + 1).trim() === '') fail(field, 'marker', `${field} ${shown(spec)} has an empty environment marker after ';': remove the ';' or write a marker`);
   if (clauses === '') {
-    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${name}==1.2.3', or give a path to a wheel`);
+    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${name}==1.2.3', or give a path to a wheel (unpinned, pip installs whatever the index offers that day)`);
   }
   if (clauses.startsWith('(') && clauses.endsWith(')')) clauses = clauses.slice(1, -1).trim();
   let exact = false;
@@ -308,7 +308,7 @@ export function checkPipSpec(value: unknown, field = `${EXEC_FIELD}.pip_spec`): 
   }
   if (exact) return spec;
   if (wildcard) fail(field, 'pinned', `${field} ${shown(spec)} uses a wildcard version, which JARVIS accepts but arpd refuses: ${SAFETY.wildcard}; pin one exact version, e.g. '${name}==1.2.3'`);
-  return fail(field, 'pinned', `${field} ${shown(spec)} is a version range, not a pin: add one exact version, e.g. '${name}==1.2.3' (or '${name}===1.2.3' for arbitrary equality)`);
+  return fail(field, 'pinned', `${field} ${shown(spec)} is a version range, not a pin: add one exact version, e.g. '${name}==1.2.3' (or '${name}===1.2.3' for arbitrary equality); a range installs whatever release the index offers that day`);
 }
 
 function checkFileUrl(url: string, spec: string, field: string): void {

@@ -208,6 +208,8 @@ t.test('refuses unpinned pip specs, saying how to pin them', async (t) => {
     ['pkg', /is not pinned: add an exact version, e\.g\. 'pkg==1\.2\.3'/],
     ['pkg[x]', /is not pinned/],
     ['pkg ; python_version>"3"', /is not pinned/],
+    ['pkg ; python_version == "3.11"', /is not pinned: .*whatever the index offers/],
+    ['pkg>=1 ; os_name == "posix"', /version range, not a pin.*whatever release the index offers/],
     ['pkg>=1', /version range, not a pin: add one exact version, e\.g\. 'pkg==1\.2\.3'/],
     ['pkg~=1.0', /version range/],
     ['pkg!=1', /version range/],
