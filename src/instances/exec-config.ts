@@ -20,13 +20,16 @@ export interface CommandExecConfig {
   cwd?: string;
 }
 
+/** What `entrypoint_args` omitted, null or empty means (JARVIS: `exec_config.entrypoint_args or ["serve"]`). */
+export const DEFAULT_ENTRYPOINT_ARGS: readonly string[] = ['serve'];
+
 export interface PipExecConfig {
   driver: 'pip';
-  /** A pinned pip requirement, trimmed: `name==1.2.3`, an absolute path, or `name @ file:///abs` / `name @ https://…#sha256=…`. */
+  /** A pinned pip requirement, trimmed: `name==1.2.3`, a path (absolute, `./`, `../`), a `file://` URL, or `name @ <pinned url>`. */
   pipSpec: string;
   /** A console script of the package. */
   entrypoint: string;
-  /** Defaults to `["serve"]` when absent, as JARVIS does. */
+  /** `["serve"]` when omitted, null or empty, as JARVIS does. The launcher appends `--port <port>` unless they use {host} or {port}. */
   entrypointArgs: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -34,10 +37,11 @@ export interface PipExecConfig {
 
 export interface NpmExecConfig {
   driver: 'npm';
-  /** A pinned npm spec, trimmed: `name@1.2.3` (scoped too), or an absolute path to a package directory or `.tgz`. */
+  /** A pinned npm spec, trimmed: `name@1.2.3` (scoped too), or a path (absolute, `./`, `../`) to a package directory or `.tgz`. */
   npmSpec: string;
   /** A bin of the package. */
   entrypoint: string;
+  /** As for pip: `["serve"]` when omitted, null or empty; `--port <port>` appended unless they use {host} or {port}. */
   entrypointArgs: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -60,7 +64,7 @@ export interface ArpdRuntimeOptions {
   runTimeoutMs: number;
 }
 
-const EXEC_FIELD = `extensions[${JSON.stringify(EXEC_EXTENSION_KEY)}]`;
+export const EXEC_FIELD = `extensions[${JSON.stringify(EXEC_EXTENSION_KEY)}]`;
 const RUNTIME_FIELD = `extensions[${JSON.stringify(ARPD_RUNTIME_EXTENSION_KEY)}]`;
 
 const KNOWN_KEYS: Record<ExecDriver, readonly string[]> = {
@@ -71,21 +75,26 @@ const KNOWN_KEYS: Record<ExecDriver, readonly string[]> = {
 
 /** A console-script or bin name: no slashes, no leading dot or dash. */
 export const ENTRYPOINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PLACEHOLDER_PATTERN = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 // PEP 508 names, PEP 440 versions (the permissive form `packaging` accepts, without a leading 'v').
 const PIP_NAME = '[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?';
-const PIP_EXTRAS = `\\[\\s*${PIP_NAME}(?:\\s*,\\s*${PIP_NAME})*\\s*\\]`;
+const PIP_EXTRAS = `\\[\\s*(?:${PIP_NAME}(?:\\s*,\\s*${PIP_NAME})*)?\\s*\\]`;
 const PEP440_VERSION =
   '(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*' +
   '(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?' +
   '(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?' +
   '(?:[-_.]?dev[-_.]?[0-9]*)?' +
   '(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?';
-const PIP_PINNED = new RegExp(`^${PIP_NAME}(?:${PIP_EXTRAS})?==${PEP440_VERSION}$`, 'i');
-const PIP_URL_FORM = new RegExp(`^(${PIP_NAME})(${PIP_EXTRAS})?\\s*@\\s*(\\S+)$`);
-const SHA256_FRAGMENT = /(?:^|&)sha256=[0-9a-f]{64}(?:&|$)/i;
+/** `name[extras]` then the rest of the requirement (specifiers, `@ url`, a marker). */
+const PIP_HEAD = new RegExp(`^(${PIP_NAME})\\s*(${PIP_EXTRAS})?\\s*(.*)$`, 's');
+/** One version clause; `===` takes any string (PEP 440 arbitrary equality), `==`/`!=` a trailing `.*`. */
+const PIP_CLAUSE = new RegExp(`^(?:(===)\\s*([^\\s,;]+)|(==|!=)\\s*(${PEP440_VERSION})(\\.\\*)?|(<=|>=|~=|<|>)\\s*(${PEP440_VERSION}))$`, 'i');
+/** A strong hash fragment pip checks the download against. */
+const HASH_FRAGMENT = /(?:^|&)(?:sha256=[0-9a-f]{64}|sha384=[0-9a-f]{96}|sha512=[0-9a-f]{128})(?:&|$)/i;
+/** A full commit id at the end of a git URL's path: `git+https://host/repo@<40 or 64 hex>`. */
+const GIT_COMMIT = /@(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 
 // npm names (lowercase, url-safe, optionally scoped) and exact semver 2.0 versions.
 const NPM_NAME = '(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*';
@@ -203,95 +212,182 @@ function specString(value: unknown, field: string, example: string): string {
   return spec;
 }
 
-function isRelativePath(spec: string): boolean {
-  return spec === '.' || spec === '..' || /^\.{1,2}[\\/]/.test(spec) || spec.startsWith('~');
+/** `./x`, `../x`: a path relative to the daemon's working directory, resolved when the runtime is installed. */
+export function isRelativeSpecPath(spec: string): boolean {
+  return /^\.{1,2}\//.test(spec);
 }
+
+/** Where a pip spec installs from, as the pip driver needs to know it (pure: nothing is resolved or read here). */
+export type PipSource =
+  /** An absolute path, or a `./` / `../` path relative to the daemon's working directory, as written (extras kept). */
+  | { kind: 'path'; path: string }
+  /** A bare `file://` URL. */
+  | { kind: 'file-url'; url: string }
+  /** A named requirement: `name==1.2` (no url) or `name @ <url>`. */
+  | { kind: 'requirement'; name: string; url?: string };
+
+/** How a checked pip spec installs (the spec must have passed `checkPipSpec`). */
+export function pipSource(spec: string): PipSource {
+  if (spec.startsWith('/') || isRelativeSpecPath(spec)) return { kind: 'path', path: spec };
+  if (spec.startsWith('file:')) return { kind: 'file-url', url: spec };
+  const head = PIP_HEAD.exec(spec);
+  const name = head?.[1] ?? spec;
+  const rest = (head?.[3] ?? '').trim();
+  if (rest.startsWith('@')) {
+    const url = /^@\s*(\S+)/.exec(rest)?.[1];
+    if (url !== undefined) return { kind: 'requirement', name, url };
+  }
+  return { kind: 'requirement', name };
+}
+
+/** Why arpd refuses what JARVIS would pass on to pip: each reason is listed in docs/jarvis.md. */
+const SAFETY = {
+  unhashed: 'arpd installs a download only when its hash is pinned, because the file behind a URL can change or be replaced',
+  movingRef: 'a branch or tag can be moved to other code, so only a full commit id is a pin',
+  wildcard: 'a wildcard matches every future release, so a new release would be installed without the profile changing',
+  oneArg: 'arpd passes the spec to pip as one argument and never splits it into several requirements or options',
+} as const;
 
 /**
- * A pinned pip requirement, or E_VALIDATION saying why not. Pinned means pip has no choice to make:
- * `name==1.2.3` (extras allowed), an absolute path (a project directory or an archive), a bare `file:///abs` URL,
- * `name @ file:///abs`, or `name @ https://…#sha256=<64 hex>`. Relative paths are refused: they would depend on the
- * daemon's working directory. Whitespace is refused except around the ` @ ` of the URL form.
+ * A pinned pip requirement, or E_VALIDATION saying why not. Accepted, as JARVIS accepts them: `name==1.2.3` (extras,
+ * several clauses and an environment marker allowed, as long as one clause is an exact `==` or `===`), an absolute
+ * path, a `./` or `../` path (relative to the daemon's working directory, resolved at install time), a `file://` URL,
+ * and `name @ <url>`. A URL after '@' must be pinned: `file://`, http(s) with `#sha256=` (or sha384/sha512), or
+ * `git+…@<full commit id>`. What JARVIS also passes on to pip but arpd refuses is refused with the safety reason.
  */
 export function checkPipSpec(value: unknown, field = `${EXEC_FIELD}.pip_spec`): string {
-  const example = "'name==1.2.3', an absolute path, or 'name @ file:///abs/path'";
+  const example = "'name==1.2.3', a path to a wheel or project ('/abs/x.whl', './x'), or 'name @ file:///abs/path'";
   const spec = specString(value, field, example);
+  if (/[\r\n]/.test(spec)) fail(field, 'one-spec', `${field} contains a line break: give one spec on one line (${example})`);
 
-  const urlForm = PIP_URL_FORM.exec(spec);
-  if (urlForm !== null) {
-    checkPipUrl(urlForm[3] ?? '', spec, field, urlForm[1] ?? 'name');
-    return spec;
+  if (spec.startsWith('/') || isRelativeSpecPath(spec)) return spec;
+  if (spec === '.' || spec === '..') {
+    fail(field, 'pinned', `${field} ${shown(spec)} is not a spec JARVIS or arpd install: write './' plus the path, e.g. './dist/x-1.0-py3-none-any.whl', or an absolute path`);
   }
-  if (/\s/.test(spec)) {
-    fail(field, 'one-spec', `${field} ${shown(spec)} contains whitespace: give exactly one pinned spec (${example}); options and several specs are not allowed, and a path with spaces must be written 'name @ file:///…' with %20`);
+  if (spec.startsWith('~')) {
+    fail(field, 'pinned', `${field} ${shown(spec)}: '~' is not expanded (JARVIS refuses it too): write the absolute path`);
   }
   if (spec.startsWith('file:')) {
-    checkPipUrl(spec, spec, field, 'name');
+    checkFileUrl(spec, spec, field);
     return spec;
   }
-  if (isAbsolute(spec)) return spec;
-  if (isRelativePath(spec)) {
-    fail(field, 'absolute-path', `${field} ${shown(spec)} is a relative path: write it as an absolute path (the daemon's working directory is not the profile's)`);
-  }
-  if (PIP_PINNED.test(spec)) return spec;
 
-  if (/^[^=<>!~]+==[^=]*\*/.test(spec)) {
-    fail(field, 'pinned', `${field} ${shown(spec)} uses a wildcard version: pin one exact version, e.g. 'name==1.2.3'`);
-  }
-  if (/[<>!~]=?|===|,/.test(spec)) {
-    fail(field, 'pinned', `${field} ${shown(spec)} is a version range, not a pin: use 'name==1.2.3' with one exact version`);
-  }
-  if (new RegExp(`^${PIP_NAME}(?:${PIP_EXTRAS})?$`).test(spec)) {
-    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${spec}==1.2.3'`);
-  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
-    fail(field, 'pinned', `${field} ${shown(spec)} is a URL without a name: write 'name @ <url>' (https URLs need a #sha256=<hash> fragment)`);
+    fail(field, 'pinned', `${field} ${shown(spec)} is a URL without a name: write 'name @ <url>' (an http(s) URL also needs '#sha256=<hash>')`);
   }
-  return fail(field, 'pinned', `${field} ${shown(spec)} is not a pinned pip spec: use ${example}`);
+  const head = PIP_HEAD.exec(spec);
+  if (head === null) return fail(field, 'pinned', `${field} ${shown(spec)} is not a pinned pip spec: use ${example}`);
+  const name = head[1] ?? 'name';
+  const rest = (head[3] ?? '').trim();
+
+  if (rest.startsWith('@')) {
+    const m = /^@\s*(\S*)(.*)$/s.exec(rest);
+    const url = m?.[1] ?? '';
+    const after = (m?.[2] ?? '').trim();
+    if (url === '') fail(field, 'pinned', `${field} ${shown(spec)} has nothing after '@': write '${name} @ file:///abs/path' or '${name}==1.2.3'`);
+    if (after !== '' && !after.startsWith(';')) {
+      fail(field, 'one-spec', `${field} ${shown(spec)} has more after the URL: ${SAFETY.oneArg}; give one requirement (write a space in a URL as %20)`);
+    }
+    checkRequirementUrl(url, spec, field, name);
+    return spec;
+  }
+
+  const semi = rest.indexOf(';');
+  let clauses = (semi === -1 ? rest : rest.slice(0, semi)).trim();
+  if (semi !== -1 && rest.slice(semi + 1).trim() === '') fail(field, 'marker', `${field} ${shown(spec)} has an empty environment marker after ';': remove the ';' or write a marker`);
+  if (clauses === '') {
+    fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${name}==1.2.3', or give a path to a wheel (unpinned, pip installs whatever the index offers that day)`);
+  }
+  if (clauses.startsWith('(') && clauses.endsWith(')')) clauses = clauses.slice(1, -1).trim();
+  let exact = false;
+  let wildcard = false;
+  for (const clause of clauses.split(',').map((c) => c.trim())) {
+    const c = PIP_CLAUSE.exec(clause);
+    if (c === null) {
+      if (/\s/.test(clause)) fail(field, 'one-spec', `${field} ${shown(spec)} is not one requirement: ${SAFETY.oneArg}; give exactly one spec such as ${example}`);
+      return fail(field, 'pinned', `${field} ${shown(spec)}: '${clause}' is not a version clause: use '${name}==1.2.3'`);
+    }
+    if (c[1] === '===' || (c[3] === '==' && c[5] === undefined)) exact = true;
+    if (c[3] === '==' && c[5] !== undefined) wildcard = true;
+  }
+  if (exact) return spec;
+  if (wildcard) fail(field, 'pinned', `${field} ${shown(spec)} uses a wildcard version, which JARVIS accepts but arpd refuses: ${SAFETY.wildcard}; pin one exact version, e.g. '${name}==1.2.3'`);
+  return fail(field, 'pinned', `${field} ${shown(spec)} is a version range, not a pin: add one exact version, e.g. '${name}==1.2.3' (or '${name}===1.2.3' for arbitrary equality); a range installs whatever release the index offers that day`);
 }
 
-function checkPipUrl(url: string, spec: string, field: string, name: string): void {
+function checkFileUrl(url: string, spec: string, field: string): void {
+  if (!url.startsWith('file://')) {
+    fail(field, 'pinned', `${field} ${shown(spec)}: pip cannot install a relative file: URL: write file:///abs/path or a './' path`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return fail(field, 'pinned', `${field} ${shown(spec)}: after '@' pip needs a URL such as file:///abs/path; for a version write '${name}==${url}'`);
+    return fail(field, 'pinned', `${field} ${shown(spec)} is not a valid file URL: write file:///abs/path`);
   }
-  if (parsed.protocol === 'file:') {
-    if (parsed.hostname !== '' && parsed.hostname !== 'localhost') {
-      fail(field, 'pinned', `${field} ${shown(spec)} names a remote host in a file URL: use file:///abs/path`);
-    }
-    if (parsed.pathname === '' || parsed.pathname === '/') fail(field, 'pinned', `${field} ${shown(spec)} has no path: use file:///abs/path`);
+  if (parsed.hostname !== '' && parsed.hostname !== 'localhost') {
+    fail(field, 'pinned', `${field} ${shown(spec)} names another host in a file URL, which pip cannot install here: use file:///abs/path`);
+  }
+  if (parsed.pathname === '' || parsed.pathname === '/') fail(field, 'pinned', `${field} ${shown(spec)} has no path: use file:///abs/path`);
+}
+
+function checkRequirementUrl(url: string, spec: string, field: string, name: string): void {
+  if (url.startsWith('file:')) {
+    checkFileUrl(url, spec, field);
     return;
   }
-  if (parsed.protocol === 'https:') {
-    if (!SHA256_FRAGMENT.test(parsed.hash.slice(1))) {
-      fail(field, 'pinned', `${field} ${shown(spec)} is an https URL without a hash: add '#sha256=<64 hex digits>' so the download is pinned`);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    fail(field, 'pinned', `${field} ${shown(spec)}: after '@' pip needs a URL (JARVIS would pass it on and pip would fail): for a version write '${name}==${url}', for a file '${name} @ file:///abs/path'`);
+  }
+  if (scheme === 'https' || scheme === 'http') {
+    let hash: string;
+    try {
+      hash = new URL(url).hash.slice(1);
+    } catch {
+      return fail(field, 'pinned', `${field} ${shown(spec)}: '${url}' is not a valid URL`);
+    }
+    if (!HASH_FRAGMENT.test(hash)) {
+      fail(field, 'pinned', `${field} ${shown(spec)} is a download without a hash, which JARVIS accepts but arpd refuses: ${SAFETY.unhashed}; add '#sha256=<64 hex digits>' (pip checks it), or download the file and give its path`);
     }
     return;
   }
-  fail(field, 'pinned', `${field} ${shown(spec)} uses ${parsed.protocol}, which cannot be pinned here: use a file:// URL, an https URL with #sha256=, or 'name==1.2.3'`);
+  if (scheme.startsWith('git+')) {
+    if (!GIT_COMMIT.test(url.split('#')[0] ?? '')) {
+      const base = (url.split('#')[0] ?? url).replace(/@[^/@]*$/, '');
+      fail(field, 'pinned', `${field} ${shown(spec)} does not name a commit, which JARVIS accepts but arpd refuses: ${SAFETY.movingRef}; write '${name} @ ${base}@<40-hex commit id>'`);
+    }
+    return;
+  }
+  if (/^(?:hg|svn|bzr)\+/.test(scheme)) {
+    fail(field, 'pinned', `${field} ${shown(spec)} uses ${scheme.split('+')[0]}, which JARVIS accepts but arpd refuses: arpd can check a pin only for git (a full commit id) and for downloads (a hash); use one of those, or a wheel path`);
+  }
+  fail(field, 'pinned', `${field} ${shown(spec)} uses ${scheme}://, which JARVIS accepts but arpd refuses: ${SAFETY.unhashed}; use file://, https with '#sha256=', git+https with a commit id, or '${name}==1.2.3'`);
 }
 
 /**
- * A pinned npm spec, or E_VALIDATION saying why not: `name@1.2.3` / `@scope/name@1.2.3` (exact semver), or an
- * absolute path to a package directory or a `.tgz`. Ranges, tags, git and URL specs are refused: npm cannot check
- * their integrity from the command line. Relative paths are refused as for pip.
+ * A pinned npm spec, or E_VALIDATION saying why not: `name@1.2.3` / `@scope/name@1.2.3` (exact semver), or a path to a
+ * package directory or `.tgz`: absolute, or `./` / `../` relative to the daemon's working directory (as for pip).
+ * Ranges, tags, git and URL specs are refused: npm cannot check their integrity from the command line.
  */
 export function checkNpmSpec(value: unknown, field = `${EXEC_FIELD}.npm_spec`): string {
-  const example = "'name@1.2.3', '@scope/name@1.2.3', or an absolute path to a package directory or .tgz";
+  const example = "'name@1.2.3', '@scope/name@1.2.3', or a path to a package directory or .tgz ('/abs/x.tgz', './x')";
   const spec = specString(value, field, example);
+  if (/[\r\n]/.test(spec)) fail(field, 'one-spec', `${field} contains a line break: give one spec on one line (${example})`);
+  if (spec.startsWith('/') || isRelativeSpecPath(spec)) return spec;
   if (/\s/.test(spec)) {
     fail(field, 'one-spec', `${field} ${shown(spec)} contains whitespace: give exactly one pinned spec (${example})`);
   }
-  if (isAbsolute(spec)) return spec;
-  if (isRelativePath(spec)) {
-    fail(field, 'absolute-path', `${field} ${shown(spec)} is a relative path: write it as an absolute path (the daemon's working directory is not the profile's)`);
+  if (spec === '.' || spec === '..' || spec.startsWith('~')) {
+    fail(field, 'absolute-path', `${field} ${shown(spec)}: write a './' path or an absolute path ('~' is not expanded)`);
   }
   if (NPM_PINNED.test(spec)) return spec;
 
+  if (spec.startsWith('file:')) {
+    fail(field, 'pinned', `${field} ${shown(spec)}: write the path itself, without 'file:' (an absolute path or a './' path)`);
+  }
   if (/^(?:[a-z][a-z0-9+.-]*:|git@)/i.test(spec) && !spec.startsWith('@')) {
-    fail(field, 'pinned', `${field} ${shown(spec)} is a git, URL or alias spec, which npm cannot pin by integrity here: use 'name@1.2.3', or download the .tgz and give its absolute path`);
+    fail(field, 'pinned', `${field} ${shown(spec)} is a git, URL or alias spec, which npm cannot pin by integrity here: use 'name@1.2.3', or download the .tgz and give its path`);
   }
   if (NPM_NAME_ONLY.test(spec)) {
     fail(field, 'pinned', `${field} ${shown(spec)} is not pinned: add an exact version, e.g. '${spec}@1.2.3'`);
@@ -303,9 +399,17 @@ export function checkNpmSpec(value: unknown, field = `${EXEC_FIELD}.npm_spec`): 
   return fail(field, 'pinned', `${field} ${shown(spec)} is not a pinned npm spec: use ${example}`);
 }
 
+/** The entrypoint's arguments, as JARVIS reads them: omitted, `null` and `[]` all mean `["serve"]`. */
+function entrypointArgsOf(raw: unknown): string[] {
+  if (raw === undefined || raw === null) return [...DEFAULT_ENTRYPOINT_ARGS];
+  const args = checkArgs(raw, `${EXEC_FIELD}.entrypoint_args`, false);
+  return args.length === 0 ? [...DEFAULT_ENTRYPOINT_ARGS] : args;
+}
+
 /**
  * Parses and normalises `extensions["arp.jarvis.exec"]` of profile `profileName`. JARVIS profiles are accepted as they
- * are: `driver` defaults to "pip", spec and entrypoint are trimmed, and a pip `entrypoint_args` defaults to ["serve"].
+ * are: `driver` defaults to "pip", spec and entrypoint are trimmed, and `entrypoint_args` (pip and npm) omitted, null or
+ * empty is ["serve"].
  */
 export function parseExecConfig(extensions: unknown, profileName: string): ExecConfig {
   let exec: unknown;
@@ -351,15 +455,13 @@ export function parseExecConfig(extensions: unknown, profileName: string): ExecC
     case 'pip': {
       const pipSpec = checkPipSpec(exec['pip_spec'], `${EXEC_FIELD}.pip_spec`);
       const entrypoint = checkEntrypoint(exec['entrypoint'], `${EXEC_FIELD}.entrypoint`, 'console script');
-      const rawArgs = exec['entrypoint_args'];
-      const entrypointArgs = rawArgs === undefined ? ['serve'] : checkArgs(rawArgs, `${EXEC_FIELD}.entrypoint_args`, false);
+      const entrypointArgs = entrypointArgsOf(exec['entrypoint_args']);
       return withCwd({ driver, pipSpec, entrypoint, entrypointArgs, env });
     }
     case 'npm': {
       const npmSpec = checkNpmSpec(exec['npm_spec'], `${EXEC_FIELD}.npm_spec`);
       const entrypoint = checkEntrypoint(exec['entrypoint'], `${EXEC_FIELD}.entrypoint`, 'bin');
-      const rawArgs = exec['entrypoint_args'];
-      const entrypointArgs = rawArgs === undefined ? [] : checkArgs(rawArgs, `${EXEC_FIELD}.entrypoint_args`, false);
+      const entrypointArgs = entrypointArgsOf(exec['entrypoint_args']);
       return withCwd({ driver, npmSpec, entrypoint, entrypointArgs, env });
     }
     default: {

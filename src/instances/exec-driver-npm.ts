@@ -11,9 +11,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { checkId } from '../ids/id-rules.js';
-import type { NpmExecConfig } from './exec-config.js';
+import { EXEC_FIELD, type NpmExecConfig } from './exec-config.js';
 import { ensureInstalled, installKey, type InstallIo } from './exec-driver-cache.js';
 import type { DriverContext, LaunchSpec } from './exec-driver.js';
+import { resolveNpmSource } from './exec-driver-source.js';
 import { runInstallStep } from './exec-driver-step.js';
 
 const WINDOWS = process.platform === 'win32';
@@ -129,10 +130,19 @@ export async function prepareNpmLaunch(exec: NpmExecConfig, ctx: DriverContext):
   const profile = checkId('profile name', ctx.profile, 'profile');
   const options = npmPlanOptions(ctx);
   const spec = exec.npmSpec;
-  const key = installKey({ driver: 'npm', spec, ...options });
+  // as for pip: a local spec is resolved now, and what is there now is part of the key
+  const source = await resolveNpmSource(spec, ctx.cwd ?? process.cwd(), `${EXEC_FIELD}.npm_spec`);
+  const installSpec = source?.installSpec ?? spec;
+  const keyParts: Record<string, unknown> = { driver: 'npm', spec, ...options };
+  const recorded: Record<string, unknown> = { ...options };
+  if (source !== undefined) {
+    keyParts['source'] = { path: source.path, identity: source.identity };
+    recorded['source'] = { path: source.path, install_spec: installSpec, identity: { ...source.identity } };
+  }
+  const key = installKey(keyParts);
   const root = join(resolve(ctx.dataDir), 'runtimes', 'npm', profile);
   const outcome = await ensureInstalled(
-    { driver: 'npm', spec, root, key, options: { ...options }, install: (dir, io) => installNpm(dir, io, spec, options) },
+    { driver: 'npm', spec, root, key, options: recorded, install: (dir, io) => installNpm(dir, io, installSpec, options) },
     { signal: ctx.signal, onProgress: ctx.onProgress },
   );
 

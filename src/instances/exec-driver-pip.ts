@@ -1,5 +1,7 @@
 // The pip driver: installs the pinned spec once into a cached venv, <dataDir>/venvs/<profile>/<key>/, and runs the
-// package's console script from it.
+// package's console script from it. A local spec (a path, a file URL) is resolved against the daemon's working
+// directory when it is installed, and the file's identity is part of the key: a wheel rebuilt at the same path is
+// installed again (exec-driver-source.ts). The launcher appends JARVIS's `--port <port>` (launch-plan.ts).
 //
 // pip keeps its default build isolation: a project is built with the build requirements it declares, fetched from the
 // index. With `noIndex` those must be satisfiable offline, so offline specs should be wheels or projects whose build
@@ -9,9 +11,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { checkId } from '../ids/id-rules.js';
-import type { PipExecConfig } from './exec-config.js';
+import { EXEC_FIELD, type PipExecConfig } from './exec-config.js';
 import { ensureInstalled, installKey, type InstallIo } from './exec-driver-cache.js';
 import type { DriverContext, LaunchSpec } from './exec-driver.js';
+import { resolvePipSource } from './exec-driver-source.js';
 import { runInstallStep } from './exec-driver-step.js';
 
 const WINDOWS = process.platform === 'win32';
@@ -37,6 +40,8 @@ export interface PipPlanOptions {
   trustedHosts?: string[];
   noIndex?: boolean;
   upgradePip?: boolean;
+  /** `--pip-arg`: more arguments for `pip install`, as given (each one argument, never split by a shell). */
+  extraArgs?: string[];
 }
 
 /** The options that decide what gets installed: part of the cache key and recorded in the marker. */
@@ -48,6 +53,7 @@ export function pipPlanOptions(ctx: Pick<DriverContext, 'pip' | 'python'>): PipP
   if (pip.trustedHosts !== undefined && pip.trustedHosts.length > 0) options.trustedHosts = [...pip.trustedHosts];
   if (pip.noIndex === true) options.noIndex = true;
   if (pip.upgradePip === true) options.upgradePip = true;
+  if (pip.extraArgs !== undefined && pip.extraArgs.length > 0) options.extraArgs = [...pip.extraArgs];
   return options;
 }
 
@@ -58,6 +64,7 @@ export function pipIndexArgs(options: PipPlanOptions): string[] {
   if (options.indexUrl !== undefined) args.push(`--index-url=${options.indexUrl}`);
   for (const url of options.extraIndexUrls ?? []) args.push(`--extra-index-url=${url}`);
   for (const host of options.trustedHosts ?? []) args.push(`--trusted-host=${host}`);
+  for (const a of options.extraArgs ?? []) args.push(a);
   return args;
 }
 
@@ -124,10 +131,19 @@ export async function preparePipLaunch(exec: PipExecConfig, ctx: DriverContext):
   const profile = checkId('profile name', ctx.profile, 'profile');
   const options = pipPlanOptions(ctx);
   const spec = exec.pipSpec;
-  const key = installKey({ driver: 'pip', spec, ...options });
+  // a local spec is resolved now, against the daemon's working directory; what is there now is part of the key
+  const source = await resolvePipSource(spec, ctx.cwd ?? process.cwd(), `${EXEC_FIELD}.pip_spec`);
+  const installSpec = source?.installSpec ?? spec;
+  const keyParts: Record<string, unknown> = { driver: 'pip', spec, ...options };
+  const recorded: Record<string, unknown> = { ...options };
+  if (source !== undefined) {
+    keyParts['source'] = { path: source.path, identity: source.identity };
+    recorded['source'] = { path: source.path, install_spec: installSpec, identity: { ...source.identity } };
+  }
+  const key = installKey(keyParts);
   const root = join(resolve(ctx.dataDir), 'venvs', profile);
   const outcome = await ensureInstalled(
-    { driver: 'pip', spec, root, key, options: { ...options }, install: (dir, io) => installPip(dir, io, spec, options) },
+    { driver: 'pip', spec, root, key, options: recorded, install: (dir, io) => installPip(dir, io, installSpec, options) },
     { signal: ctx.signal, onProgress: ctx.onProgress },
   );
 

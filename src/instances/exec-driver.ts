@@ -13,6 +13,8 @@ export interface PipInstallOptions {
   noIndex?: boolean | undefined;
   /** `pip install --upgrade pip` in a new venv before the spec. */
   upgradePip?: boolean | undefined;
+  /** More arguments for `pip install` (`--pip-arg`), each one argument. */
+  extraArgs?: string[] | undefined;
 }
 
 export interface NpmInstallOptions {
@@ -35,6 +37,8 @@ export interface DriverContext {
   signal?: AbortSignal | undefined;
   /** The Python that creates venvs. Default 'python3'. */
   python?: string | undefined;
+  /** What `./` and `../` specs are relative to: the daemon's working directory (default `process.cwd()`), as in JARVIS. */
+  cwd?: string | undefined;
 }
 
 export interface LaunchSpec {

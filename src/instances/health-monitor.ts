@@ -4,7 +4,7 @@ import type { Command } from '../commands/command-types.js';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import { toArpdError } from '../errors/index.js';
 import { LIVE_INSTANCE_STATES, SERVING_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
-import { isSameProcess } from '../system/process-identity.js';
+import { isSameProcess, parentPid } from '../system/process-identity.js';
 
 /**
  * Health checks, as a reactor: ready managed instances are checked every `health interval` (their
@@ -82,7 +82,9 @@ export class HealthMonitor implements Component {
 
   private async checkManaged(inst: InstanceView): Promise<void> {
     const id = inst.instance_id;
-    if (inst.pid !== undefined && !isSameProcess({ pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' })) {
+    // a process this daemon started is reported by its own exit (with the exit code or signal); this catches adopted ones
+    const ours = inst.pid !== undefined && parentPid(inst.pid) === process.pid;
+    if (inst.pid !== undefined && !ours && !isSameProcess({ pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' })) {
       await this.record(this.ctx.command('RecordInstanceFailure', { instance_id: id, code: 'E_RUNTIME_LOST', reason: `runtime process ${inst.pid} is gone` }, 'health'));
       return;
     }

@@ -11,7 +11,7 @@ import { bootId, processStartTime, type ProcessIdentity } from '../system/proces
 import { parseArpdRuntimeOptions, parseExecConfig, type ArpdRuntimeOptions } from './exec-config.js';
 import { prepareLaunch, type NpmInstallOptions, type PipInstallOptions } from './exec-driver.js';
 import { InstanceProcess, tailOf } from './instance-process.js';
-import { findListeningUrl, freePort, needsPort, resolveArgv } from './launch.js';
+import { findListeningUrl, resolveLaunch } from './launch.js';
 
 /**
  * Starting one managed runtime process: install what its driver needs, work out the exact argv and
@@ -66,22 +66,17 @@ export async function spawnInstance(deps: LaunchDeps, inst: InstanceView, profil
     signal,
   });
   if (signal.aborted) throw new ArpdError('E_CANCELED', 'the instance was deleted while it was being installed');
-  const defaults = (profile['defaults'] ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-  const overrides = (inst.overrides ?? {}) as { env?: Record<string, string>; args?: string[]; tool_registry_url?: string };
-  const port = needsPort(launch.argv) ? await freePort(deps.host) : undefined;
-  const argv = [...resolveArgv(launch.argv, { host: deps.host, ...(port === undefined ? {} : { port }) }), ...(defaults.args ?? []), ...(overrides.args ?? [])];
-  const toolRegistry = overrides.tool_registry_url ?? defaults.tool_registry_url;
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...launch.env,
-    ...(defaults.env ?? {}),
-    ...(overrides.env ?? {}),
-    ARP_TRACE_DIR: deps.paths.runs,
-    JARVIS_TRACE_DIR: deps.paths.runs,
-    ARPD_INSTANCE_ID: id,
-    ...(toolRegistry === undefined ? {} : { ARP_TOOL_REGISTRY_URL: toolRegistry }),
-  };
-  const endpoint = port === undefined ? undefined : `http://${deps.host}:${port}`;
+  const plan = await resolveLaunch({
+    launch,
+    exec,
+    defaults: profile['defaults'],
+    overrides: inst.overrides,
+    host: deps.host,
+    runtimeTraceDir: deps.paths.runtimeTraces,
+    runsDir: deps.paths.runs,
+    instanceId: id,
+  });
+  const { argv, env, endpoint } = plan;
 
   const dir = instanceDir(deps.paths, id);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -92,7 +87,7 @@ export async function spawnInstance(deps: LaunchDeps, inst: InstanceView, profil
   const outStart = statSync(outPath).size;
   let child: ChildProcess;
   try {
-    child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', outFd, errFd], env, ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }), shell: false });
+    child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', outFd, errFd], env, ...(plan.cwd === undefined ? {} : { cwd: plan.cwd }), shell: false });
   } finally {
     closeSync(outFd);
     closeSync(errFd);

@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { launchNeedsPort, planLaunch, type LaunchPlan, type LaunchPlanInput } from './launch-plan.js';
 
 /**
- * Turning a prepared launch into the exact argv: `{host}` and `{port}` placeholders (inside any
- * argument), and the whole-argument placeholders `{node}` (this node binary and its flags) and
- * `{arpd_runtime}` (the bundled reference runtime's entry script).
+ * The I/O side of launching: what `{node}` and `{arpd_runtime}` stand for, a free port, the runtime's
+ * listening line, and `resolveLaunch`, which gives `planLaunch` (pure) what it needs from this process.
  */
 
 /** The bundled reference runtime's entry: dist/src/runtime/main.js (or main.ts when run from source). */
@@ -15,24 +15,11 @@ export function referenceRuntimeEntry(): string {
   return fileURLToPath(new URL('../runtime/main.ts', import.meta.url));
 }
 
-function nodeArgv(): string[] {
+/** This node binary and its loader flags: what `{node}` stands for. */
+export function nodeArgv(): string[] {
   // keep loader flags (e.g. a TypeScript loader in development), drop debugger and eval flags
   const flags = process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--eval') && a !== '-e');
   return [process.execPath, ...flags];
-}
-
-export function needsPort(argv: readonly string[]): boolean {
-  return argv.some((a) => a.includes('{port}'));
-}
-
-export function resolveArgv(argv: readonly string[], vars: { host: string; port?: number }): string[] {
-  const out: string[] = [];
-  for (const a of argv) {
-    if (a === '{node}') { out.push(...nodeArgv()); continue; }
-    if (a === '{arpd_runtime}') { out.push(referenceRuntimeEntry()); continue; }
-    out.push(a.replaceAll('{host}', vars.host).replaceAll('{port}', vars.port === undefined ? '0' : String(vars.port)));
-  }
-  return out;
 }
 
 /** A free port on the host, for runtimes that cannot report the port they bound themselves. */
@@ -64,4 +51,24 @@ export function findListeningUrl(stdout: string): string | undefined {
     if (m?.[1] !== undefined) return m[1].replace(/\/+$/, '');
   }
   return undefined;
+}
+
+export type ResolveLaunchInput = Omit<LaunchPlanInput, 'port' | 'baseEnv' | 'daemonCwd' | 'programs'>;
+
+/**
+ * The exact argv, env, cwd (and endpoint) to spawn a prepared launch with: chooses a free port on the host when the
+ * launch needs one, fills in this process's environment, working directory and node, and creates the runtimes' trace
+ * folder (0700). Throws E_VALIDATION as `planLaunch` does (a trace dir inside the runs folder); nothing is created then.
+ */
+export async function resolveLaunch(input: ResolveLaunchInput): Promise<LaunchPlan> {
+  const port = launchNeedsPort(input.launch, input.exec) ? await freePort(input.host) : undefined;
+  const plan = planLaunch({
+    ...input,
+    port,
+    baseEnv: process.env,
+    daemonCwd: process.cwd(),
+    programs: { node: nodeArgv(), arpdRuntime: referenceRuntimeEntry() },
+  });
+  mkdirSync(input.runtimeTraceDir, { recursive: true, mode: 0o700 });
+  return plan;
 }

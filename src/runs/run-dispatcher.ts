@@ -164,7 +164,8 @@ export class RunDispatcher implements Component {
     try {
       if (run.phase === 'routed') {
         try {
-          await this.ctx.client.createRun(f.endpoint, run.request, { signal: f.abort.signal });
+          // not aborted from here: once sent, the runtime may have it, and an end decided meanwhile must cancel it there
+          await this.ctx.client.createRun(f.endpoint, run.request);
         } catch (err) {
           const e = toArpdError(err);
           // after a restart the runtime may already have it: follow it then

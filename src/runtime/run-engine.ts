@@ -25,7 +25,8 @@ import type {
 } from '../schemas/index.js';
 import { planGoal, type GoalPlan, type RunOutcome } from './goal-evaluator.js';
 
-export const DEFAULT_TRACE_FILE_NAME = 'runtime.trace.jsonl';
+/** As JARVIS runtimes: `<trace dir>/<run_id>/trace.jsonl`. arpd gives runtimes a folder of their own (`<data-dir>/runtime-traces`). */
+export const DEFAULT_TRACE_FILE_NAME = 'trace.jsonl';
 
 export interface RunEngineOptions {
   /** Pause before each planned event, in ms (default 5). */
@@ -36,7 +37,7 @@ export interface RunEngineOptions {
   instanceId?: string;
   /** When set, each run's events are also appended to `<traceDir>/<run_id>/<traceFileName>` as TraceEvents. */
   traceDir?: string;
-  /** Default `runtime.trace.jsonl`, so as not to share a file with the daemon's own `trace.jsonl`. */
+  /** Default `trace.jsonl`. The trace dir must not be the daemon's runs folder: arpd refuses that at instance start. */
   traceFileName?: string;
   /** Called for a `crash` goal; the standalone runtime exits with code 70 here. If it returns, the run fails `runtime.crashed`. */
   onCrash?: (runId: string) => void;

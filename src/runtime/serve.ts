@@ -29,7 +29,8 @@ export const SERVE_USAGE = `usage: arpd-reference-runtime [options]
   --port <port>              port to listen on, 0 for a free one (default 0)
   --name <name>              service_name reported by GET /v1/version (default ${DEFAULT_RUNTIME_NAME})
   --instance-id <id>         runtime_instance_id reported on every run status
-  --trace-dir <dir>          write <dir>/<run_id>/<file> traces (default: $ARP_TRACE_DIR, else none)
+  --trace-dir <dir>          write <dir>/<run_id>/<file> traces (default: $ARP_TRACE_DIR, else none;
+                             arpd sets it to <data-dir>/runtime-traces)
   --trace-file-name <file>   trace file name (default ${DEFAULT_TRACE_FILE_NAME})
   --step-delay-ms <ms>       pause before each run event (default 5)
   --help                     show this help

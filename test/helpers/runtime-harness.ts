@@ -2,7 +2,7 @@
  * Runtimes on top of the daemon harness: real daemons (dist/), their managed runtime processes, and
  * external reference runtimes started here as children. Everything is stopped in `t.teardown`:
  * first the daemons (daemon-harness), then every runtime process left over, found by the data dir
- * in its environment (`ARP_TRACE_DIR=<dir>/runs`, which the supervisor sets for each managed runtime),
+ * in its environment (`ARP_TRACE_DIR=<dir>/runtime-traces`, which the supervisor sets for each managed runtime),
  * so runtimes orphaned by a `kill -9` of their daemon go too. Nothing is killed by name.
  *
  *   const r = runtimeHarness(t);
@@ -78,9 +78,12 @@ function environOf(pid: number): string[] | undefined {
   }
 }
 
-/** Live processes whose environment says they are runtimes of this data dir. */
+/**
+ * Live processes whose environment says they are runtimes of this data dir: a trace dir inside it (the supervisor
+ * sets `<dir>/runtime-traces` for each managed runtime; tests that set their own put it inside the data dir too).
+ */
 export function runtimeProcessesOf(dir: string): number[] {
-  const marker = `ARP_TRACE_DIR=${join(dir, 'runs')}`;
+  const markers = ['ARP_TRACE_DIR=', 'JARVIS_TRACE_DIR='].map((v) => `${v}${dir}/`);
   const out: number[] = [];
   let entries: string[];
   try {
@@ -93,7 +96,7 @@ export function runtimeProcessesOf(dir: string): number[] {
     const pid = Number(name);
     if (pid === process.pid) continue;
     const env = environOf(pid);
-    if (env?.includes(marker) === true && isRunning(pid)) out.push(pid);
+    if (env?.some((e) => markers.some((m) => e.startsWith(m))) === true && isRunning(pid)) out.push(pid);
   }
   return out;
 }

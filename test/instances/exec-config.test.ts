@@ -6,6 +6,7 @@ import {
   checkNpmSpec,
   checkPipSpec,
   EXEC_EXTENSION_KEY,
+  pipSource,
   parseArpdRuntimeOptions,
   parseExecConfig,
   type ExecConfig,
@@ -71,10 +72,14 @@ t.test('accepts the two JARVIS example profiles as they are', async (t) => {
   });
 });
 
-t.test('follows JARVIS defaults: driver pip, entrypoint_args ["serve"], trimmed spec and entrypoint', async (t) => {
+t.test('follows JARVIS defaults: driver pip, entrypoint_args omitted, null or [] is ["serve"], trimmed spec and entrypoint', async (t) => {
   const parsed = parseExecConfig(exec({ pip_spec: '  pkg==1.2.3 ', entrypoint: ' rt ' }), 'p');
   t.same(parsed, { driver: 'pip', pipSpec: 'pkg==1.2.3', entrypoint: 'rt', entrypointArgs: ['serve'], env: {} });
-  t.same((parseExecConfig(npm('left-pad@1.3.0'), 'p') as Extract<ExecConfig, { driver: 'npm' }>).entrypointArgs, [], 'npm has no default args');
+  for (const args of [undefined, null, []]) {
+    t.same((parseExecConfig(pip('pkg==1', { entrypoint_args: args }), 'p') as Extract<ExecConfig, { driver: 'pip' }>).entrypointArgs, ['serve'], `pip: ${JSON.stringify(args)}`);
+    t.same((parseExecConfig(npm('left-pad@1.3.0', { entrypoint_args: args }), 'p') as Extract<ExecConfig, { driver: 'npm' }>).entrypointArgs, ['serve'], `npm, as pip: ${JSON.stringify(args)}`);
+  }
+  t.same((parseExecConfig(pip('pkg==1', { entrypoint_args: ['run', '-v'] }), 'p') as Extract<ExecConfig, { driver: 'pip' }>).entrypointArgs, ['run', '-v'], 'given args are kept');
 });
 
 t.test('keeps argv, placeholders, env and cwd of a command driver; argv is an alias of command_template', async (t) => {
@@ -148,53 +153,81 @@ t.test('refuses a missing or bad entrypoint', async (t) => {
   refuses(t, () => parseExecConfig(pip('pkg==1', { entrypoint_args: 'serve' }), 'p'), `${F}.entrypoint_args`);
 });
 
-t.test('accepts pinned pip specs', async (t) => {
-  for (const spec of [
-    'pkg==1.2.3',
-    'Pkg_Name.x==0.1',
-    'pkg[extra]==1',
-    'pkg[a,b]==2.0.0rc1',
-    'pkg==1.0.post2.dev3',
-    'pkg==1!2.0+local.7',
-    '/abs/path/to/project',
-    '/abs/dist/pkg-1.0-py3-none-any.whl',
-    'file:///abs/project',
-    'name @ file:///abs/project',
-    'name[x]@file:///abs/project',
-    `name @ https://example.com/name-1.0.tar.gz#sha256=${'a'.repeat(64)}`,
-  ]) {
-    t.equal(checkPipSpec(spec), spec, spec);
+t.test('accepts every pip spec form JARVIS accepts and arpd can see is pinned', async (t) => {
+  const hash = 'a'.repeat(64);
+  const commit = 'b'.repeat(40);
+  const rows: Array<[string, string]> = [
+    ['pkg==1.2.3', 'an exact version'],
+    ['Pkg_Name.x==0.1', 'a PEP 508 name'],
+    ['pkg[extra]==1', 'extras'],
+    ['pkg[a,b]==2.0.0rc1', 'several extras, a pre-release'],
+    ['pkg==1.0.post2.dev3', 'post and dev releases'],
+    ['pkg==1!2.0+local.7', 'an epoch and a local version'],
+    ['pkg===1.0', 'arbitrary equality (===) is a pin'],
+    ['pkg===1.0-custom', 'arbitrary equality takes any string'],
+    ['pkg == 1.2.3', 'whitespace around the operator'],
+    ['pkg (==1.2.3)', 'the parenthesised form'],
+    ['pkg==1.2,<2', 'an exact clause with a range'],
+    ['pkg>=1,==1.4', 'a range with an exact clause'],
+    ['pkg==1.2 ; python_version >= "3.8"', 'an environment marker'],
+    ['pkg==1.2;python_version>"3"', 'a marker without spaces'],
+    ['/abs/path/to/project', 'an absolute path'],
+    ['/abs/dist/pkg-1.0-py3-none-any.whl', 'an absolute wheel path'],
+    ['/abs/my dir/pkg-1.0.tar.gz', 'an absolute path with a space'],
+    ['./dist/pkg-1.0-py3-none-any.whl', "a ./ path (relative to the daemon's working directory)"],
+    ['../runtime', 'a ../ path'],
+    ['./project[extra]', 'a ./ path with extras'],
+    ['file:///abs/project', 'a file:// URL'],
+    ['file://localhost/abs/project', 'a file://localhost URL'],
+    ['name @ file:///abs/project', 'name @ file:// URL'],
+    ['name[x]@file:///abs/project', 'extras and no spaces around @'],
+    ['name @ file:///abs/x.whl ; python_version >= "3.8"', 'name @ URL with a marker'],
+    [`name @ https://example.com/name-1.0.tar.gz#sha256=${hash}`, 'https with a sha256'],
+    [`name @ https://example.com/name-1.0.tar.gz#sha512=${'c'.repeat(128)}`, 'https with a sha512'],
+    [`name @ http://mirror.local/name-1.0.whl#sha256=${hash}`, 'http with a hash (pip checks it)'],
+    [`name @ git+https://github.com/x/y@${commit}`, 'git with a full commit id'],
+    [`name @ git+ssh://git@github.com/x/y.git@${commit}#subdirectory=rt`, 'git+ssh with a commit id and a fragment'],
+  ];
+  for (const [spec, what] of rows) {
+    t.equal(checkPipSpec(spec), spec, `${what}: ${spec}`);
   }
   t.equal(checkPipSpec('  pkg==1  '), 'pkg==1', 'trimmed');
 });
 
-t.test('refuses unpinned and unsafe pip specs, each with its reason', async (t) => {
+t.test('says where each pip spec installs from, for the driver to resolve', async (t) => {
+  t.same(pipSource('/abs/x.whl'), { kind: 'path', path: '/abs/x.whl' });
+  t.same(pipSource('./x[extra]'), { kind: 'path', path: './x[extra]' });
+  t.same(pipSource('../x'), { kind: 'path', path: '../x' });
+  t.same(pipSource('file:///abs/x'), { kind: 'file-url', url: 'file:///abs/x' });
+  t.same(pipSource('name[x] @ file:///abs/x ; python_version>"3"'), { kind: 'requirement', name: 'name', url: 'file:///abs/x' });
+  t.same(pipSource('pkg==1'), { kind: 'requirement', name: 'pkg' });
+});
+
+t.test('refuses unpinned pip specs, saying how to pin them', async (t) => {
   const cases: Array<[unknown, RegExp]> = [
     ['pkg', /is not pinned: add an exact version, e\.g\. 'pkg==1\.2\.3'/],
     ['pkg[x]', /is not pinned/],
-    ['pkg>=1', /version range/],
+    ['pkg ; python_version>"3"', /is not pinned/],
+    ['pkg ; python_version == "3.11"', /is not pinned: .*whatever the index offers/],
+    ['pkg>=1 ; os_name == "posix"', /version range, not a pin.*whatever release the index offers/],
+    ['pkg>=1', /version range, not a pin: add one exact version, e\.g\. 'pkg==1\.2\.3'/],
     ['pkg~=1.0', /version range/],
     ['pkg!=1', /version range/],
-    ['pkg==1,<2', /version range/],
-    ['pkg===1.0', /version range/],
-    ['pkg==1.*', /wildcard/],
+    ['pkg>=1,<2', /version range/],
+    ['pkg==abc', /'==abc' is not a version clause: use 'pkg==1\.2\.3'/],
+    ['', /is empty/],
+    ['   ', /is empty/],
+    ['.', /write '\.\/' plus the path/],
+    ['..', /write '\.\/' plus the path/],
+    ['~/local', /'~' is not expanded \(JARVIS refuses it too\): write the absolute path/],
+    ['pkg==1 ;', /empty environment marker/],
+    ['https://example.com/x.whl', /a URL without a name: write 'name @ <url>'/],
+    ['file:/abs/x', /relative file: URL: write file:\/\/\/abs\/path/],
+    ['file://host/share/x', /names another host/],
+    ['file:///', /has no path/],
     ['-r req.txt', /starts with '-'/],
     ['--index-url=x', /starts with '-'/],
     ['-e .', /starts with '-'/],
-    ['a b', /whitespace/],
-    ['pkg==1 other==2', /whitespace/],
-    ['pkg==1 ; python_version>"3"', /whitespace/],
-    ['', /is empty/],
-    ['   ', /is empty/],
-    ['./local', /relative path/],
-    ['../local', /relative path/],
-    ['~/local', /relative path/],
-    ['pkg@1.2.3', /after '@' pip needs a URL.*write 'pkg==1\.2\.3'/],
-    ['name @ https://example.com/x.tar.gz', /without a hash/],
-    ['name @ http://example.com/x.tar.gz#sha256=' + 'a'.repeat(64), /cannot be pinned/],
-    ['name @ git+https://github.com/x/y', /cannot be pinned/],
-    ['name @ file://host/share/x', /remote host/],
-    ['https://example.com/x.whl', /without a name/],
     [42, /must be a string/],
     [undefined, /is missing/],
   ];
@@ -203,8 +236,33 @@ t.test('refuses unpinned and unsafe pip specs, each with its reason', async (t) 
   }
 });
 
+t.test('refuses what JARVIS passes on to pip but is not safe, naming the safety reason', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['pkg==1.*', /wildcard version, which JARVIS accepts but arpd refuses: a wildcard matches every future release/],
+    ['pkg==1.*,>=1.2', /wildcard/],
+    ['name @ https://example.com/x.tar.gz', /a download without a hash, which JARVIS accepts but arpd refuses: arpd installs a download only when its hash is pinned.*add '#sha256=/],
+    ['name @ http://example.com/x.whl', /without a hash/],
+    [`name @ https://example.com/x.whl#md5=${'a'.repeat(32)}`, /without a hash/],
+    ['name @ git+https://github.com/x/y', /does not name a commit, which JARVIS accepts but arpd refuses: a branch or tag can be moved.*'name @ git\+https:\/\/github\.com\/x\/y@<40-hex commit id>'/],
+    ['name @ git+https://github.com/x/y@main', /'name @ git\+https:\/\/github\.com\/x\/y@<40-hex commit id>'/],
+    ['name @ git+https://github.com/x/y@abc123', /does not name a commit/],
+    ['name @ hg+https://example.com/repo', /uses hg, which JARVIS accepts but arpd refuses: arpd can check a pin only for git/],
+    ['name @ ftp://example.com/x.whl', /uses ftp:\/\/, which JARVIS accepts but arpd refuses/],
+    ['pkg==1 other==2', /not one requirement: arpd passes the spec to pip as one argument/],
+    ['pkg==1 --hash=sha256:abc', /not one requirement/],
+    ['name @ file:///a b', /more after the URL: arpd passes the spec to pip as one argument/],
+    ['pkg@1.2.3', /after '@' pip needs a URL \(JARVIS would pass it on and pip would fail\).*'pkg==1\.2\.3'/],
+    ['name @ file:relative/x', /relative file: URL/],
+    ['name @', /nothing after '@'/],
+    ['pkg==1\nother==2', /line break/],
+  ];
+  for (const [spec, why] of cases) {
+    refuses(t, () => parseExecConfig(pip(spec), 'p'), `${F}.pip_spec`, why);
+  }
+});
+
 t.test('accepts pinned npm specs', async (t) => {
-  for (const spec of ['left-pad@1.3.0', '@scope/name@1.2.3', 'a@1.0.0-beta.1+build.5', '/abs/dir', '/abs/pkg-1.0.0.tgz']) {
+  for (const spec of ['left-pad@1.3.0', '@scope/name@1.2.3', 'a@1.0.0-beta.1+build.5', '/abs/dir', '/abs/pkg-1.0.0.tgz', './dir', '../pkg-1.0.0.tgz', '/abs/my dir']) {
     t.equal(checkNpmSpec(spec), spec, spec);
   }
 });
@@ -226,7 +284,9 @@ t.test('refuses unpinned and unsafe npm specs, each with its reason', async (t) 
     ['github:a/b', /git, URL or alias/],
     ['npm:left-pad@1.3.0', /git, URL or alias/],
     ['a/b', /not a pinned npm spec/],
-    ['./dir', /relative path/],
+    ['~/dir', /'~' is not expanded/],
+    ['.', /write a '\.\/' path/],
+    ['file:/abs/dir', /write the path itself, without 'file:'/],
     ['a@1.0.0 b@1.0.0', /whitespace/],
     ['Left-Pad@1.0.0', /not a pinned npm spec/],
     ['', /is empty/],

@@ -1,7 +1,8 @@
 // The npm driver, for real: npm install --offline of the local fixture package (directory and .tgz), its bin run.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { lstat, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -141,14 +142,24 @@ t.test('installs a packed .tgz given by its absolute path', async (t) => {
 });
 
 t.test('an npm install that fails is E_INSTALL_FAILED with the log tail, and leaves nothing installed', async (t) => {
-  const missing = join(dataDir, 'no-such-package-dir');
-  const err = await prepareLaunch(npmExec(missing), ctx([], { profile: 'broken' })).catch((e: unknown) => e);
+  const broken = join(dataDir, 'broken-package');
+  await mkdir(broken, { recursive: true });
+  await writeFile(join(broken, 'package.json'), '{ "name": "broken-package", not json');
+  const err = await prepareLaunch(npmExec(broken), ctx([], { profile: 'broken' })).catch((e: unknown) => e);
   t.ok(err instanceof ArpdError);
   const e = err as ArpdError;
   t.equal(e.code, 'E_INSTALL_FAILED');
-  t.match(e.message, new RegExp(`^npm install of ${missing} failed \\(exit \\d+\\): `));
+  t.match(e.message, new RegExp(`^npm install of ${broken} failed \\(exit \\d+\\): `));
   t.not(e.data?.['exit_code'], 0);
-  t.match(String(e.data?.['tail']), /no-such-package-dir|ENOENT|ENOTDIR/);
+  t.match(String(e.data?.['tail']), /JSON|EJSONPARSE/);
   const root = join(dataDir, 'runtimes', 'npm', 'broken');
   t.same((await readdir(root)).filter((n) => !n.endsWith('.install.log')), [], 'only the log is left');
+});
+
+t.test('a local spec that names nothing is E_INSTALL_FAILED naming the path, before npm runs', async (t) => {
+  const err = await prepareLaunch(npmExec('./no-such-package-dir'), ctx([], { profile: 'missing', cwd: dataDir })).catch((e: unknown) => e);
+  t.ok(err instanceof ArpdError);
+  t.equal((err as ArpdError).code, 'E_INSTALL_FAILED');
+  t.match((err as ArpdError).message, `./no-such-package-dir names ${join(dataDir, 'no-such-package-dir')} (./no-such-package-dir resolved against the daemon's working directory ${dataDir}), which does not exist`);
+  t.notOk(existsSync(join(dataDir, 'runtimes', 'npm', 'missing')), 'nothing was installed');
 });

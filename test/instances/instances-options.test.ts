@@ -48,7 +48,7 @@ t.test('passes the profile defaults and the --env, --arg and --tool-registry-url
   t.equal(started?.env['MY_BOTH'], 'from-cli', '--env overrides defaults.env');
   t.equal(started?.env['MY_EQ'], 'a=b', '--env keeps everything after the first =');
   t.equal(started?.env['ARP_TOOL_REGISTRY_URL'], 'http://127.0.0.1:9999', '--tool-registry-url overrides defaults.tool_registry_url');
-  t.equal(started?.env['ARP_TRACE_DIR'], `${dir}/runs`, 'the runtime is told where traces go');
+  t.equal(started?.env['ARP_TRACE_DIR'], `${dir}/runtime-traces`, "the runtime is told to write its own traces in a folder of the runtimes' own");
   const errLog = await r.cli(dir, ['instances', 'logs', id, '--stderr']);
   t.match(errLog.stdout, /a line on stderr/, 'instances logs --stderr shows its stderr');
   const bad = await r.cli(dir, ['instances', 'start', '--profile', 'echo-start', '--env', 'NOEQUALS', '--json']);

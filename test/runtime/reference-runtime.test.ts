@@ -296,12 +296,12 @@ t.test('refuses hostile run ids with 400 before they touch a path', async (t) =>
   isEnvelope(t, await rawRequest(rt.url, 'GET', '/v1/runs/%2E%2E/events'), 400, 'request.invalid');
 });
 
-t.test('writes each run event to the runtime trace file as a TraceEvent', async (t) => {
+t.test('writes each run event to <trace dir>/<run_id>/trace.jsonl as a TraceEvent', async (t) => {
   const dir = t.testdir();
   const rt = await startRuntime(t, { traceDir: dir });
   await submit(t, rt.url, { run_id: 'run_traced', input: { goal: 'What is 1+1?' } });
   const events = await follow(t, rt.url, 'run_traced');
-  const lines = readFileSync(join(dir, 'run_traced', 'runtime.trace.jsonl'), 'utf8').trim().split('\n');
+  const lines = readFileSync(join(dir, 'run_traced', 'trace.jsonl'), 'utf8').trim().split('\n');
   const trace = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(trace.length, events.length, 'one line per event, complete once the run has ended');
   for (const [i, line] of trace.entries()) {
@@ -312,10 +312,10 @@ t.test('writes each run event to the runtime trace file as a TraceEvent', async 
 
 t.test('writes the trace under the file name it is given', async (t) => {
   const dir = t.testdir();
-  const rt = await startRuntime(t, { traceDir: dir, traceFileName: 'trace.jsonl' });
+  const rt = await startRuntime(t, { traceDir: dir, traceFileName: 'own.trace.jsonl' });
   await submit(t, rt.url, { run_id: 'run_named', input: { goal: 'fail:nope' } });
   await follow(t, rt.url, 'run_named');
-  const last = readFileSync(join(dir, 'run_named', 'trace.jsonl'), 'utf8').trim().split('\n').at(-1) ?? '';
+  const last = readFileSync(join(dir, 'run_named', 'own.trace.jsonl'), 'utf8').trim().split('\n').at(-1) ?? '';
   t.match(JSON.parse(last), { type: 'error', level: 'error', data: { code: 'runtime.failed' } });
 });
 

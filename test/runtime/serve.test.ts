@@ -11,15 +11,15 @@ import { getJson, postJson } from './helpers.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 t.test('parses flags with defaults, both flag forms and ARP_TRACE_DIR', async (t) => {
-  t.same(parseServeArgs([]), { host: '127.0.0.1', port: 0, name: 'arpd-reference-runtime', traceFileName: 'runtime.trace.jsonl', help: false });
+  t.same(parseServeArgs([]), { host: '127.0.0.1', port: 0, name: 'arpd-reference-runtime', traceFileName: 'trace.jsonl', help: false });
   t.match(parseServeArgs(['--port', '4312', '--host=0.0.0.0', '--name', 'rt', '--instance-id', 'inst_1']), {
     host: '0.0.0.0',
     port: 4312,
     name: 'rt',
     instanceId: 'inst_1',
   });
-  t.match(parseServeArgs([], { ARP_TRACE_DIR: '/data/runs' }), { traceDir: '/data/runs' });
-  t.match(parseServeArgs(['--trace-dir', '/x'], { ARP_TRACE_DIR: '/data/runs' }), { traceDir: '/x' }, 'the flag wins');
+  t.match(parseServeArgs([], { ARP_TRACE_DIR: '/data/runtime-traces' }), { traceDir: '/data/runtime-traces' });
+  t.match(parseServeArgs(['--trace-dir', '/x'], { ARP_TRACE_DIR: '/data/runtime-traces' }), { traceDir: '/x' }, 'the flag wins');
   t.match(parseServeArgs(['--help']), { help: true });
 });
 
