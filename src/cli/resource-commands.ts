@@ -75,8 +75,8 @@ export async function profilesDelete(g: ResolvedGlobals, name: string, force: bo
 function instanceRows(list: Json[]): string[][] {
   return list.map((i) => {
     const ext = ((i['extensions'] as Json | undefined)?.['arpd.instance'] as Json | undefined) ?? {};
-    const endpoint = String(i['runtime_api_endpoint']);
-    return [String(i['instance_id']), String(i['state']), String(i['runtime_profile'] ?? '-'), i['managed'] === false ? 'external' : 'managed', endpoint.endsWith(':0') ? '-' : endpoint, String(ext['reason'] ?? '')];
+    const endpoint = i['runtime_api_endpoint'] === undefined ? '-' : String(i['runtime_api_endpoint']);
+    return [String(i['instance_id']), String(i['state']), String(i['runtime_profile'] ?? '-'), i['managed'] === false ? 'external' : 'managed', endpoint, String(ext['reason'] ?? '')];
   });
 }
 

@@ -13,6 +13,8 @@ export const DEFAULT_PROFILE: JsonObject = {
   description: 'The reference ARP runtime bundled with arpd (arithmetic and echo; see `arpd runtime serve --help`).',
   extensions: {
     [EXEC_EXTENSION_KEY]: { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '{port}'] },
+    // the reference runtime is cheap: when runs wait for busy ones, arpd may start up to 4
+    'arpd.runtime': { max_instances: 4 },
   },
 };
 

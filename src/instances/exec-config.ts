@@ -485,7 +485,7 @@ const INT_RULES = {
   healthTimeoutMs: { key: 'health_timeout_ms', min: 100, max: 600_000, fallback: 30_000 },
   healthIntervalMs: { key: 'health_interval_ms', min: 100, max: 3_600_000, fallback: 5000 },
   stopGraceMs: { key: 'stop_grace_ms', min: 0, max: 600_000, fallback: 5000 },
-  maxInstances: { key: 'max_instances', min: 1, max: 100, fallback: 4 },
+  maxInstances: { key: 'max_instances', min: 1, max: 100, fallback: 1 },
   runTimeoutMs: { key: 'run_timeout_ms', min: 0, max: 7 * 86_400_000, fallback: 0 },
 } as const satisfies Record<string, IntRule>;
 

@@ -98,7 +98,7 @@ export class HealthMonitor implements Component {
       this.streak.set(id, n);
       if (n >= 3) {
         this.streak.delete(id);
-        await this.record(this.ctx.command('RecordInstanceFailure', { instance_id: id, code: 'E_RUNTIME_LOST', reason: `health check failed ${n} times in a row (${toArpdError(err).message}); the process was stopped` }, 'health'));
+        await this.record(this.ctx.command('RecordInstanceFailure', { instance_id: id, code: 'E_RUNTIME_LOST', reason: `health check failed ${n} times in a row; the process was stopped (last: ${toArpdError(err).message})` }, 'health'));
       }
     } finally {
       this.checking.delete(id);

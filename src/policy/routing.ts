@@ -265,7 +265,7 @@ export function submitRoute(state: ReadModel, request: JsonObject, policy: Routi
  */
 export function describeWait(state: ReadModel, run: RunView, policy: RoutingPolicy, waitedMs: number): string {
   const sel = selectorOf(run.request);
-  const what = sel?.instance_id !== undefined ? `instance '${sel.instance_id}'` : `an instance matching ${describeSelector(sel)}`;
+  const what = sel?.instance_id !== undefined ? `instance '${sel.instance_id}'` : sel === undefined ? 'any instance' : `an instance matching ${describeSelector(sel)}`;
   const seconds = `${Math.round(waitedMs / 100) / 10}s`;
   const live = liveMatches(state, sel);
   const parts: string[] = [];

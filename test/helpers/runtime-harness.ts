@@ -60,6 +60,19 @@ export function oracleCheck(t: Asserter, name: SchemaName, value: unknown, what:
   return errors === undefined;
 }
 
+/**
+ * Like oracleCheck, but the fields in `absent` must be missing (and their absence is the only thing the oracle may
+ * object to): an instance that never listened has no endpoint, and arpd never makes one up.
+ */
+export function oracleCheckWithout(t: Asserter, name: SchemaName, value: Record<string, unknown>, absent: readonly string[], what: string): boolean {
+  for (const f of absent) t.ok(!(f in value), `${what} has no ${f}`);
+  const text = oracleErrors(name, value);
+  const errors = (text === undefined ? [] : JSON.parse(text)) as Array<{ keyword?: string; params?: { missingProperty?: string } }>;
+  const others = errors.filter((e) => !(e.keyword === 'required' && absent.includes(e.params?.missingProperty ?? '')));
+  t.ok(others.length === 0, `${what} validates against the oracle ${name} but for ${absent.join(', ')}`, others.length === 0 ? {} : { errors: others, value });
+  return others.length === 0;
+}
+
 /** Is the process group gone (`kill(-pgid, 0)` says ESRCH)? */
 export function groupGone(pgid: number): boolean {
   try {
@@ -300,6 +313,19 @@ export class RuntimeHarness {
   async startInstances(dir: string, profile: string, count = 1): Promise<Json[]> {
     const r = await this.call<{ instances: Json[] }>(dir, 'instances.create', { request: { runtime_profile: profile, count }, wait: true }, 120_000);
     return r.instances;
+  }
+
+  /**
+   * An instance that stays `starting` (its process never listens; the health timeout is 10 minutes): runs that could
+   * go to it wait in the queue (arpd queues a run only when something can take it once it is up or free). Its profile is
+   * `never-ready`; runs with no selector wait for it too. The daemon stops it at the end.
+   */
+  async startNeverReadyInstance(dir: string): Promise<string> {
+    await this.upsertProfile(dir, 'never-ready', {
+      extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/sleep', '3600'] }, 'arpd.runtime': { health_timeout_ms: 600_000 } },
+    });
+    const r = await this.call<{ instances: Json[] }>(dir, 'instances.create', { request: { runtime_profile: 'never-ready' } });
+    return String(r.instances[0]?.['instance_id']);
   }
 
   getInstance(dir: string, id: string): Promise<Json> {

@@ -337,7 +337,7 @@ t.test('defaults every arpd.runtime option', async (t) => {
     healthTimeoutMs: 30000,
     healthIntervalMs: 5000,
     stopGraceMs: 5000,
-    maxInstances: 4,
+    maxInstances: 1,
     runTimeoutMs: 0,
   };
   t.same(ARPD_RUNTIME_DEFAULTS, defaults);

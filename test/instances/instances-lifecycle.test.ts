@@ -100,7 +100,7 @@ t.test('brings a killed runtime back to ready with a new process when the profil
   const h = await health(String(back['runtime_api_endpoint']));
   t.equal(h.status, 200, 'and healthy');
   const types = (await r.events(dir, ['instance.'])).filter((e) => e.stream === `instance:${id}`).map((e) => e.type);
-  t.same(types, ['instance.requested', 'instance.starting', 'instance.ready', 'instance.failed', 'instance.starting', 'instance.ready'], 'failed, then started again');
+  t.same(types, ['instance.requested', 'instance.starting', 'instance.ready', 'instance.failed', 'instance.restarting', 'instance.starting', 'instance.ready'], 'failed, then restarted by its policy (recorded), then started again');
 });
 
 t.test('gives up restarting after restart_max restarts', async (t) => {

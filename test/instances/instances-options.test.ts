@@ -20,7 +20,7 @@ process.stdout.write(JSON.stringify({ started: { args: process.argv.slice(2), en
 process.stderr.write('a line on stderr\\n');
 http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(req.url === '/v1/version' ? JSON.stringify({ service_name: 'echo-start', service_version: '1.0.0' }) : JSON.stringify({ status: 'ok', time: new Date().toISOString() }));
+  res.end(req.url === '/v1/version' ? JSON.stringify({ service_name: 'echo-start', service_version: '1.0.0', supported_api_versions: ['v1'] }) : JSON.stringify({ status: 'ok', time: new Date().toISOString() }));
 }).listen(port, '127.0.0.1');
 `;
 

@@ -64,7 +64,7 @@ t.test('refuses every invalid profile input with E_VALIDATION and exit 2, and re
     { what: 'a name of 129 characters', name: 'a'.repeat(129), body: good, field: /runtime_profile/ },
     { what: 'an unknown top-level field', body: { ...good, bogus: 1 }, field: /bogus/ },
     { what: 'an unknown field of the command driver', body: exec({ driver: 'command', command_template: ['x'], shell: true }), field: /shell/ },
-    { what: 'an unknown field of arpd.runtime', body: { extensions: { 'arpd.runtime': { restarts: 3 } } }, field: /restarts/ },
+    { what: 'an unknown field of arpd.runtime', body: { extensions: { ...good['extensions'] as Json, 'arpd.runtime': { restarts: 3 } } }, field: /restarts/ },
     { what: 'an unknown driver', body: exec({ driver: 'docker', image: 'x' }), field: /driver/ },
     { what: 'an unpinned pip spec', body: exec({ driver: 'pip', pip_spec: 'requests', entrypoint: 'x' }), field: /pip_spec/ },
     { what: 'a pip spec with a version range', body: exec({ driver: 'pip', pip_spec: 'requests>=2', entrypoint: 'x' }), field: /pip_spec/ },
@@ -78,7 +78,9 @@ t.test('refuses every invalid profile input with E_VALIDATION and exit 2, and re
     { what: 'an empty argv', body: exec({ driver: 'command', command_template: [] }), field: /command_template/ },
     { what: 'an unknown placeholder', body: exec({ driver: 'command', command_template: ['rt', '--port', '{prot}'] }), field: /command_template/ },
     { what: 'an entrypoint with a slash', body: exec({ driver: 'npm', npm_spec: 'left-pad@1.3.0', entrypoint: '../bin/x' }), field: /entrypoint/ },
-    { what: 'a negative max_concurrent_runs', body: { extensions: { 'arpd.runtime': { max_concurrent_runs: -1 } } }, field: /max_concurrent_runs/ },
+    { what: 'a profile that says nothing of how to start its runtime', body: { runtime_name: 'x' }, field: /arp\.jarvis\.exec/ },
+    { what: 'an empty profile (the conformance check)', body: {}, field: /arp\.jarvis\.exec/ },
+    { what: 'a negative max_concurrent_runs', body: { extensions: { ...good['extensions'] as Json, 'arpd.runtime': { max_concurrent_runs: -1 } } }, field: /max_concurrent_runs/ },
   ];
   // in parallel: each is its own CLI process against the one daemon
   const results = await Promise.all(cases.map((c, i) => r.cli(dir, ['profiles', 'upsert', c.name ?? 'p', '--request-json', r.writeJson(dir, `bad-${i}.json`, c.body), '--json'])));

@@ -23,9 +23,10 @@ t.test('runs the documented JARVIS pip profile, keeping the trace arpd serves ap
   const dir = r.newDataDir();
   const d = await startHttpDaemon(t, ['--pip-no-index'], { dataDir: dir });
   const http = clientOf(d);
+  const admin = clientOf(d, { admin: true });
 
   // the profile exactly as JARVIS documents it: no port anywhere, entrypoint_args ["serve"]
-  const put = await http('PUT', '/v1/admin/runtime-profiles/jarvis', {
+  const put = await admin('PUT', '/v1/admin/runtime-profiles/jarvis', {
     json: { extensions: { 'arp.jarvis.exec': { driver: 'pip', pip_spec: wheel, entrypoint: JARVIS_LIKE_ENTRYPOINT, entrypoint_args: ['serve'] } } },
   });
   t.equal(put.status, 200, `the profile is accepted: ${put.text}`);

@@ -16,7 +16,9 @@ t.test('ends every accepted run exactly once after the daemon is killed with run
   const profile = (cap: number): Json => ({ extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: REFERENCE_COMMAND }, 'arpd.runtime': { max_concurrent_runs: cap } } });
   await r.upsertProfile(dir, 'pair', profile(2));
   await r.upsertProfile(dir, 'doomed', profile(1));
-  await r.upsertProfile(dir, 'later', profile(4));
+  // 'later' has an instance that never gets ready (a run is queued only when something can take it once up)
+  await r.upsertProfile(dir, 'later', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/sleep', '3600'] }, 'arpd.runtime': { max_concurrent_runs: 4, health_timeout_ms: 600_000 } } });
+  await r.call(dir, 'instances.create', { request: { runtime_profile: 'later' } });
   const [pair] = await r.startInstances(dir, 'pair', 1);
   const [doomed] = await r.startInstances(dir, 'doomed', 1);
 
@@ -26,7 +28,7 @@ t.test('ends every accepted run exactly once after the daemon is killed with run
     await submit('sleep:6000 What is 2+2?', { runtime_profile: 'pair' }),
   ];
   const lost = await submit('sleep:6000 What is 3+3?', { runtime_profile: 'doomed' });
-  // no instance of 'later' exists yet: these wait in the queue
+  // no instance of 'later' is ready: these wait in the queue
   const queued = [await submit('What is 4+4?', { runtime_profile: 'later' }), await submit('What is 5+5?', { runtime_profile: 'later' })];
   // and one more for 'pair', behind the two running ones
   const behind = await submit('What is 6+6?', { runtime_profile: 'pair' });
@@ -42,6 +44,7 @@ t.test('ends every accepted run exactly once after the daemon is killed with run
   t.ok(isRunning(instancePid(pair as Json)), 'the other runtime is still alive');
 
   await r.startDaemon(dir, flags);
+  await r.upsertProfile(dir, 'later', profile(4));
   await r.startInstances(dir, 'later', 1);
   const all = [...running, lost, ...queued, behind];
   const ends = new Map<string, Json>();
@@ -95,7 +98,8 @@ t.test('re-attaches a running run after `daemon stop --keep-instances`, and it s
 t.test('cancels runs in flight at a plain `daemon stop`, and keeps queued ones for the next start', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
-  await r.startDaemon(dir, ['--queue-timeout', '600000']);
+  // no autostart: the second run waits for the one busy instance instead of getting an instance of its own
+  await r.startDaemon(dir, ['--queue-timeout', '600000', '--no-autostart-instances']);
   const [inst] = await r.startInstances(dir, 'default', 1);
   const running = String((await r.submit(dir, { input: { goal: 'sleep:10000 What is 1+1?' } }))['run_id']);
   await r.waitRun(dir, running, 'to be running', (st) => st['state'] === 'running');

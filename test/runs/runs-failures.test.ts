@@ -69,6 +69,7 @@ t.test('cancels a queued run', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir, ['--no-autostart-instances', '--queue-timeout', '600000']);
+  await r.startNeverReadyInstance(dir);
   const submitted = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 1+1?']);
   t.equal(submitted.code, 0, submitted.stderr);
   const runId = submitted.stdout.trim();

@@ -10,8 +10,9 @@ interface Page { runs: Json[]; pagination: { page_size: number; next_page_token?
 t.test('walks every run exactly once with page_size 2 while more runs are submitted', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
-  // runs stay queued: no instance, none started by the daemon, a long queue timeout
+  // runs stay queued: the one instance never gets ready, none started by the daemon, a long queue timeout
   await r.startDaemon(dir, ['--no-autostart-instances', '--queue-timeout', '600000']);
+  await r.startNeverReadyInstance(dir);
   const before: string[] = [];
   for (let i = 0; i < 13; i++) before.push(String((await r.submit(dir, { input: { goal: `before ${i}` } }))['run_id']));
 
@@ -57,6 +58,7 @@ t.test('keeps pages stable while runs change state, and filters by state', async
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir, ['--no-autostart-instances', '--queue-timeout', '600000']);
+  await r.startNeverReadyInstance(dir);
   const ids: string[] = [];
   for (let i = 0; i < 6; i++) ids.push(String((await r.submit(dir, { input: { goal: `g${i}` } }))['run_id']));
   const first = await r.call<Page>(dir, 'runs.list', { page_size: 2 });

@@ -20,7 +20,7 @@ t.test('refuses a run for an unknown instance with exit 4 and E_NOT_FOUND', asyn
   t.same((await r.call<{ runs: Json[] }>(dir, 'runs.list', {})).runs, [], 'no run was recorded');
 });
 
-t.test('fails a run naming a stopped or failed instance with E_NOT_READY (instances.not_ready) at the queue timeout', async (t) => {
+t.test('refuses at submit a run naming a deleted instance (E_NOT_FOUND) or a failed one that will not come back (E_NOT_READY)', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir);
@@ -28,23 +28,49 @@ t.test('fails a run naming a stopped or failed instance with E_NOT_READY (instan
   await r.call(dir, 'instances.delete', { instance_id: String(stopped?.['instance_id']) });
   process.kill(instancePid(broken as Json), 'SIGKILL');
   await r.waitInstance(dir, String(broken?.['instance_id']), 'to be error', (i) => i['state'] === 'error');
-  for (const inst of [stopped, broken] as Json[]) {
-    const id = String(inst['instance_id']);
-    const s = await r.submit(dir, { input: { goal: 'What is 1+1?' }, runtime_selector: { instance_id: id }, extensions: { 'arpd.queue_timeout_ms': 500 } });
-    const end = await r.waitRunEnded(dir, String(s['run_id']));
-    t.equal(end['state'], 'failed', `named ${id}: failed`);
-    const err = runError(end);
-    t.equal(err.code, 'E_NOT_READY', `named ${id}: E_NOT_READY`);
-    t.equal(err.details?.['arp_code'], 'instances.not_ready', `named ${id}: details.arp_code is instances.not_ready`);
-    t.match(String(err.message), new RegExp(`instance '${id}' did not become ready`));
-    t.notOk(end['runtime_instance_id'], 'it never reached an instance');
-  }
+  const deleted = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 1+1?', '--instance', String(stopped?.['instance_id']), '--json']);
+  t.equal(deleted.code, 4, 'a deleted instance: exit 4');
+  t.equal(RuntimeHarness.errorOf(deleted).code, 'E_NOT_FOUND');
+  t.equal(RuntimeHarness.errorOf(deleted).data?.['arp_code'], 'instances.not_found');
+  const failed = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 1+1?', '--instance', String(broken?.['instance_id']), '--json']);
+  t.equal(failed.code, 1, 'a failed instance that will not be restarted: exit 1');
+  t.equal(RuntimeHarness.errorOf(failed).code, 'E_NOT_READY');
+  t.equal(RuntimeHarness.errorOf(failed).data?.['arp_code'], 'instances.not_ready');
+  t.match(RuntimeHarness.errorOf(failed).message, /has failed .* will not be restarted/);
+  t.same((await r.call<{ runs: Json[] }>(dir, 'runs.list', {})).runs, [], 'no run was recorded');
 });
 
-t.test('fails a queued run with E_NOT_READY (instances.no_ready) when no instance comes within --queue-timeout', async (t) => {
+t.test('refuses at submit a run whose selector nothing can ever match', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir, ['--no-autostart-instances']);
+  await r.upsertProfile(dir, 'mine', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'] } } });
+  const cases: Array<[Json, string, number]> = [
+    [{ runtime_profile: 'not-on-the-list' }, 'E_NOT_FOUND', 4],
+    [{ runtime_name: 'nobody-has-this' }, 'E_NOT_FOUND', 4],
+    [{ instance_id: 'inst_nope' }, 'E_NOT_FOUND', 4],
+    [{ runtime_api_endpoint: 'http://127.0.0.1:9', runtime_profile: 'mine' }, 'E_VALIDATION', 2],
+    [{}, 'E_NOT_READY', 1],
+  ];
+  for (const [selector, code, exit] of cases) {
+    const file = r.writeJson(dir, 'req.json', { input: { goal: 'x' }, runtime_selector: selector });
+    const res = await r.cli(dir, ['runs', 'submit', '--request-json', file, '--json']);
+    t.equal(res.code, exit, `${JSON.stringify(selector)}: exit ${exit}`);
+    t.equal(RuntimeHarness.errorOf(res).code, code, `${JSON.stringify(selector)}: ${code}`);
+  }
+  const none = await r.cli(dir, ['runs', 'submit', '--goal', 'x', '--json']);
+  t.match(RuntimeHarness.errorOf(none).message, /default, mine/, 'a run with no selector names the profiles to choose from');
+  t.same((await r.call<{ runs: Json[] }>(dir, 'runs.list', {})).runs, [], 'no run was recorded');
+});
+
+t.test('fails a queued run with E_NOT_READY when its queue time runs out, saying what it waited for', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir, ['--no-autostart-instances', '--queue-timeout', '500']);
+  const [inst] = await r.startInstances(dir, 'default', 1);
+  const id = String(inst?.['instance_id']);
+  const long = await r.submit(dir, { input: { goal: 'sleep:20000 hi' }, extensions: { 'arpd.queue_timeout_ms': 60_000 } });
+  await r.waitRun(dir, String(long['run_id']), 'to be running', (st) => st['state'] === 'running');
   const res = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 1+1?', '--wait', '--json']);
   t.equal(res.code, 1, 'submit --wait exits 1 for a failed run');
   const { status, result } = JSON.parse(res.stdout) as { status: Json; result: Json };
@@ -52,17 +78,19 @@ t.test('fails a queued run with E_NOT_READY (instances.no_ready) when no instanc
   const err = runError(status);
   t.equal(err.code, 'E_NOT_READY');
   t.equal(err.details?.['arp_code'], 'instances.no_ready');
-  t.match(String(err.message), /no instance matching any instance became ready/);
+  t.match(String(err.message), new RegExp(`waited 0.5s for any instance and none took it \\(${id} was busy with 1 of 1 run\\(s\\)\\)`));
+  t.notMatch(String(err.message), /matching any instance/, 'no garbled wording');
   oracleCheck(t, 'RunResult', result, 'the failed run\'s result');
   t.equal(result['ok'], false);
   t.equal((result['error'] as Json | undefined)?.['code'], 'E_NOT_READY');
-  t.same((await r.call<{ instances: Json[] }>(dir, 'instances.list', { all: true })).instances, [], 'no instance was started for it');
+  t.equal((await r.call<{ instances: Json[] }>(dir, 'instances.list', { all: true })).instances.length, 1, 'no instance was started for it');
 });
 
 t.test('answers a resent run_id with the same run, and refuses it for another request with exit 5', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir, ['--no-autostart-instances', '--queue-timeout', '600000']);
+  await r.startNeverReadyInstance(dir);
   const first = await r.cliJson(dir, ['runs', 'submit', '--goal', 'What is 2+2?', '--run-id', 'mine-1']);
   t.equal(first['run_id'], 'mine-1');
   const second = await r.cliJson(dir, ['runs', 'submit', '--goal', 'What is 2+2?', '--run-id', 'mine-1']);

@@ -15,6 +15,8 @@ type Json = Record<string, unknown>;
 
 const daemon = await startHttpDaemon(t);
 const api = clientOf(daemon);
+const admin = clientOf(daemon, { admin: true });
+const EXEC = { 'arp.jarvis.exec': { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '{port}'] } };
 const body = (a: Answer): Json => (a.body ?? {}) as Json;
 const VECTORS = join(SPEC_DIR, 'conformance', 'json_vectors');
 const INVALID = join(SPEC_DIR, 'conformance', 'json_vectors_invalid');
@@ -46,40 +48,44 @@ t.test('lists, upserts, reads and deletes runtime profiles, each answer valid ag
   expectAnswer(t, list, 200, 'RuntimeProfileListResponse', 'GET profiles');
   t.ok((body(list)['profiles'] as Json[]).some((p) => p['runtime_profile'] === 'default'), 'the seeded default profile is listed');
 
-  const vector = readJson(join(VECTORS, 'daemon/runtime_profiles/runtime_profile_upsert_request.json'));
-  const put = await api('PUT', '/v1/admin/runtime-profiles/contract-p1', { json: vector });
-  expectAnswer(t, put, 200, 'RuntimeProfile', 'PUT the golden upsert vector');
-  t.match(body(put), { runtime_profile: 'contract-p1', ...(vector as Json) });
+  const vector = readJson(join(VECTORS, 'daemon/runtime_profiles/runtime_profile_upsert_request.json')) as Json;
+  // the golden vector says nothing of how to start its runtime: refused, as JARVIS refuses it
+  const bare = await admin('PUT', '/v1/admin/runtime-profiles/contract-p1', { json: vector });
+  expectError(t, bare, 400, 'validation', 'PUT the golden upsert vector without an exec extension', 'E_VALIDATION');
+  t.match(body(bare), { error: { message: /arp\.jarvis\.exec/ } });
+  const put = await admin('PUT', '/v1/admin/runtime-profiles/contract-p1', { json: { ...vector, extensions: EXEC } });
+  expectAnswer(t, put, 200, 'RuntimeProfile', 'PUT the golden upsert vector with an exec extension');
+  t.match(body(put), { runtime_profile: 'contract-p1', ...vector });
 
-  const again = await api('PUT', '/v1/admin/runtime-profiles/contract-p1', { json: { description: 'changed' } });
+  const again = await admin('PUT', '/v1/admin/runtime-profiles/contract-p1', { json: { description: 'changed', extensions: EXEC } });
   expectAnswer(t, again, 200, 'RuntimeProfile', 'PUT again replaces it');
   t.equal(body(again)['description'], 'changed');
 
   expectAnswer(t, await api('GET', '/v1/admin/runtime-profiles/contract-p1'), 200, 'RuntimeProfile', 'GET one profile');
 
-  const del = await api('DELETE', '/v1/admin/runtime-profiles/contract-p1');
+  const del = await admin('DELETE', '/v1/admin/runtime-profiles/contract-p1');
   t.equal(del.status, 204, 'DELETE answers 204');
   t.equal(del.text, '', 'with no body');
-  expectError(t, await api('DELETE', '/v1/admin/runtime-profiles/contract-p1'), 404, 'runtime_profiles.not_found', 'DELETE again', 'E_NOT_FOUND');
+  expectError(t, await admin('DELETE', '/v1/admin/runtime-profiles/contract-p1'), 404, 'runtime_profiles.not_found', 'DELETE again', 'E_NOT_FOUND');
   expectError(t, await api('GET', '/v1/admin/runtime-profiles/contract-p1'), 404, 'runtime_profiles.not_found', 'GET a deleted profile');
 });
 
 t.test('refuses a profile request that breaks the schema with 400 naming the field', async (t) => {
-  const unknown = await api('PUT', '/v1/admin/runtime-profiles/contract-bad', { json: { runtime_name: 'x', bogus: 1 } });
+  const unknown = await admin('PUT', '/v1/admin/runtime-profiles/contract-bad', { json: { runtime_name: 'x', bogus: 1, extensions: EXEC } });
   expectError(t, unknown, 400, 'validation', 'an unknown field', 'E_VALIDATION');
   t.match(body(unknown), { error: { message: /bogus/, details: { field: 'bogus' } } });
 
-  const wrongType = await api('PUT', '/v1/admin/runtime-profiles/contract-bad', { json: { defaults: { args: 'not-a-list' } } });
+  const wrongType = await admin('PUT', '/v1/admin/runtime-profiles/contract-bad', { json: { defaults: { args: 'not-a-list' }, extensions: EXEC } });
   expectError(t, wrongType, 400, 'validation', 'a wrong type');
   t.match(body(wrongType), { error: { details: { field: 'defaults.args' } } });
 
-  const badName = await api('PUT', '/v1/admin/runtime-profiles/..', { json: {} });
+  const badName = await admin('PUT', '/v1/admin/runtime-profiles/..', { json: {} });
   t.not(badName.status, 200, 'a path-escaping name is never accepted');
-  const badName2 = await api('PUT', '/v1/admin/runtime-profiles/-dash', { json: {} });
+  const badName2 = await admin('PUT', '/v1/admin/runtime-profiles/-dash', { json: {} });
   expectError(t, badName2, 400, 'validation', 'a name that breaks the id rule');
   t.match(body(badName2), { error: { details: { field: 'runtime_profile' } } });
 
-  expectError(t, await api('PUT', '/v1/admin/runtime-profiles/contract-bad'), 400, 'validation', 'no body at all');
+  expectError(t, await admin('PUT', '/v1/admin/runtime-profiles/contract-bad'), 400, 'validation', 'no body at all');
   t.equal((await api('GET', '/v1/admin/runtime-profiles/contract-bad')).status, 404, 'nothing was saved');
 });
 
@@ -96,7 +102,7 @@ t.test('creates, lists and deletes instances; a profile in use cannot be deleted
   t.ok((body(list)['instances'] as Json[]).some((i) => i['instance_id'] === id), 'the new instance is listed');
   expectAnswer(t, await api('GET', `/v1/instances/${id}`), 200, 'RuntimeInstance', 'GET one instance');
 
-  const inUse = await api('DELETE', '/v1/admin/runtime-profiles/default');
+  const inUse = await admin('DELETE', '/v1/admin/runtime-profiles/default');
   expectError(t, inUse, 409, 'conflict', 'deleting a profile a live instance uses', 'E_CONFLICT');
 
   const del = await api('DELETE', `/v1/instances/${id}`);
@@ -181,6 +187,12 @@ t.test('submits a run (202), then reads its status, result, trace and the run li
 });
 
 t.test('answers runs.not_ready (409) for the result of a run that has not ended, and cancels it', async (t) => {
+  // an instance that never gets ready: a run for its profile waits (arpd queues only what something can take)
+  const never = await admin('PUT', '/v1/admin/runtime-profiles/contract-never', {
+    json: { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/sleep', '3600', '{port}'] }, 'arpd.runtime': { health_timeout_ms: 600_000 } } },
+  });
+  expectAnswer(t, never, 200, 'RuntimeProfile', 'a profile whose runtime never listens');
+  expectAnswer(t, await api('POST', '/v1/instances?wait=false', { json: { runtime_profile: 'contract-never' } }), 200, 'InstanceCreateResponse', 'an instance of it, answered once it has its endpoint');
   const sub = await api('POST', '/v1/runs', { json: { input: { goal: 'wait here' }, runtime_selector: { runtime_profile: 'contract-never' }, extensions: { 'arpd.queue_timeout_ms': 3_600_000 } } });
   expectAnswer(t, sub, 202, 'RunStatus', 'submit a run no instance can take');
   const runId = String(body(sub)['run_id']);
@@ -222,7 +234,11 @@ t.test('accepts every valid golden request vector and refuses every applicable i
     if (file.startsWith('instances/instance_create')) a = await api('POST', '/v1/instances', { json: v });
     else if (file.startsWith('instances/instance_register')) a = await api('POST', '/v1/instances:register', { json: v });
     else if (file.startsWith('runs/')) a = await api('POST', '/v1/runs', { json: v });
-    else a = await api('PUT', '/v1/admin/runtime-profiles/vector-profile', { json: v });
+    else {
+      // a profile that says nothing of how to start its runtime is no safe-list entry (JARVIS refuses it too)
+      expectError(t, await admin('PUT', '/v1/admin/runtime-profiles/vector-profile', { json: v }), 400, 'validation', `daemon/${file} as it is`, 'E_VALIDATION');
+      a = await admin('PUT', '/v1/admin/runtime-profiles/vector-profile', { json: { ...v, extensions: EXEC } });
+    }
     t.ok(a.status >= 200 && a.status < 300, `daemon/${file} is accepted (HTTP ${a.status}: ${a.text.slice(0, 200)})`);
     if (file.startsWith('instances/')) {
       const b = body(a);
@@ -244,7 +260,7 @@ t.test('accepts every valid golden request vector and refuses every applicable i
     expectError(t, a, 400, 'validation', `invalid ${file} is refused`, 'E_VALIDATION');
   }
   for (const id of created) await api('DELETE', `/v1/instances/${id}`);
-  await api('DELETE', '/v1/admin/runtime-profiles/vector-profile');
+  await admin('DELETE', '/v1/admin/runtime-profiles/vector-profile');
 });
 
 t.test('answers runs.not_found (404) for an unknown run on every run route', async (t) => {
@@ -290,7 +306,7 @@ t.test('refuses a body over 1 MiB with 413, a body that is not JSON with 415 and
   expectError(t, await api('POST', '/v1/runs', { raw: 'goal=x', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media', 'a form body', 'E_UNSUPPORTED_MEDIA');
   expectError(t, await api('POST', '/v1/runs', { raw: '{"input":', contentType: 'text/plain' }), 415, 'unsupported_media', 'a text body');
   expectError(t, await api('POST', '/v1/runs', { raw: '{"input":', contentType: 'application/json' }), 400, 'parse', 'broken JSON', 'E_PARSE');
-  expectError(t, await api('PUT', '/v1/admin/runtime-profiles/p', { raw: '{"__proto__":{"x":1}}', contentType: 'application/json' }), 400, 'parse', 'a prototype-poisoning body is refused');
+  expectError(t, await admin('PUT', '/v1/admin/runtime-profiles/p', { raw: '{"__proto__":{"x":1}}', contentType: 'application/json' }), 400, 'parse', 'a prototype-poisoning body is refused');
   expectError(t, await api('GET', '/v1/runs/%E0%A4%A'), 400, 'validation', 'a broken percent-encoding');
 });
 
@@ -349,15 +365,15 @@ t.test('streams the event log from a seq, then live, as Server-Sent Events', asy
   const reading = readSse(daemon.url, `/v1/events?from_seq=${head + 1}&types=profile.`, {
     token: daemon.token,
     until: (_m, all) => {
-      if (all.length === 1) void api('PUT', '/v1/admin/runtime-profiles/sse-live', { json: { description: 'second' } });
+      if (all.length === 1) void admin('PUT', '/v1/admin/runtime-profiles/sse-live', { json: { description: 'second', extensions: EXEC } });
       return all.length >= 2;
     },
   });
-  await api('PUT', '/v1/admin/runtime-profiles/sse-live', { json: { description: 'first' } });
+  await admin('PUT', '/v1/admin/runtime-profiles/sse-live', { json: { description: 'first', extensions: EXEC } });
   const got = await reading;
   t.same(got.events.map((e) => ((e.data as Json)['data'] as Json)['profile']).map((p) => (p as Json)['description']), ['first', 'second'], 'both upserts arrive, in order');
   t.ok(got.events.every((e) => (e.data as Json)['type'] === 'profile.upserted'), 'the types filter holds');
-  await api('DELETE', '/v1/admin/runtime-profiles/sse-live');
+  await admin('DELETE', '/v1/admin/runtime-profiles/sse-live');
   expectError(t, await api('GET', '/v1/events?from_seq=0'), 400, 'validation', 'from_seq 0');
 });
 

@@ -32,6 +32,8 @@ export interface HttpDaemon {
   url: string;
   /** The token of `http.token` ('' when the daemon does not use token auth). */
   token: string;
+  /** The admin token of `http.admin-token` (changes to the safe list need it). */
+  adminToken: string;
   dataDir: string;
   child: ChildProcess;
   output(): string;
@@ -76,7 +78,9 @@ export async function startHttpDaemon(t: Teardown, args: readonly string[] = [],
   const url = readFileSync(urlFile, 'utf8').trim();
   const tokenFile = join(dataDir, 'http.token');
   const token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
-  return { url, token, dataDir, child, output: () => out, stop };
+  const adminFile = join(dataDir, 'http.admin-token');
+  const adminToken = existsSync(adminFile) ? readFileSync(adminFile, 'utf8').trim() : '';
+  return { url, token, adminToken, dataDir, child, output: () => out, stop };
 }
 
 /** Runs `arpd serve` that is expected to refuse to start; resolves with its exit and output. */
@@ -127,9 +131,10 @@ export async function request(base: string, method: string, path: string, o: Req
   return { status: res.status, headers: res.headers, text, body: parsed };
 }
 
-/** A client bound to one daemon and its token. */
-export function clientOf(d: { url: string; token: string }) {
-  return (method: string, path: string, o: RequestOptions = {}): Promise<Answer> => request(d.url, method, path, { token: d.token, ...o });
+/** A client bound to one daemon and its token (the admin token with `admin`: for changes to the safe list). */
+export function clientOf(d: { url: string; token: string; adminToken?: string }, opts: { admin?: boolean } = {}) {
+  const token = opts.admin === true ? d.adminToken ?? '' : d.token;
+  return (method: string, path: string, o: RequestOptions = {}): Promise<Answer> => request(d.url, method, path, { token, ...o });
 }
 
 // ---- the spec as the oracle -----------------------------------------------------------------------

@@ -11,9 +11,10 @@ type Json = Record<string, unknown>;
 t.test('runs the typical flow over HTTP: profile, instance, run, result, trace, cleanup', async (t) => {
   const daemon = await startHttpDaemon(t);
   const api = clientOf(daemon);
+  const admin = clientOf(daemon, { admin: true });
   const body = (a: { body: unknown }): Json => (a.body ?? {}) as Json;
 
-  const profile = await api('PUT', '/v1/admin/runtime-profiles/jarvis-ref', {
+  const profile = await admin('PUT', '/v1/admin/runtime-profiles/jarvis-ref', {
     json: {
       runtime_name: 'arpd-reference-runtime',
       description: 'the reference runtime, as JARVIS would declare it',
@@ -55,7 +56,7 @@ t.test('runs the typical flow over HTTP: profile, instance, run, result, trace, 
 
   const delInstance = await api('DELETE', `/v1/instances/${instanceId}`);
   t.equal(delInstance.status, 204, 'delete the instance');
-  const delProfile = await api('DELETE', '/v1/admin/runtime-profiles/jarvis-ref');
+  const delProfile = await admin('DELETE', '/v1/admin/runtime-profiles/jarvis-ref');
   t.equal(delProfile.status, 204, 'delete the profile');
 
   const left = (body(await api('GET', '/v1/instances?all=true'))['instances'] as Json[]).find((x) => x['instance_id'] === instanceId);
