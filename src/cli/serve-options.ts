@@ -25,6 +25,7 @@ export const DAEMON_FLAGS: FlagSpec[] = [
   { flag: '--no-autostart-instances', key: 'autostartInstances', kind: 'bool', description: 'Never start an instance by itself for a queued run' },
   { flag: '--health-timeout <ms>', key: 'healthTimeout', kind: 'value', description: 'How long a new instance may take to become healthy (default: the profile, 30000)' },
   { flag: '--health-interval <ms>', key: 'healthInterval', kind: 'value', description: 'How often ready instances are health-checked (default 5000)' },
+  { flag: '--scale-down-grace <ms>', key: 'scaleDownGrace', kind: 'value', description: 'Stop an instance arpd started for waiting runs after this long idle, when another serves (default 60000)' },
   { flag: '--pip-index-url <url>', key: 'pipIndexUrl', kind: 'value', description: 'pip driver: the package index' },
   { flag: '--pip-extra-index-url <url>', key: 'pipExtraIndexUrl', kind: 'list', description: 'pip driver: an extra index (repeatable)' },
   { flag: '--pip-trusted-host <host>', key: 'pipTrustedHost', kind: 'list', description: 'pip driver: a trusted host (repeatable)' },
@@ -146,6 +147,7 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
       allowUnsafe: o['allowUnsafeRuntimeProfiles'] === true,
       healthTimeoutMs: int(o['healthTimeout'], '--health-timeout', 100, 3_600_000),
       healthIntervalMs: int(o['healthInterval'], '--health-interval', 50, 3_600_000),
+      scaleDownGraceMs: int(o['scaleDownGrace'], '--scale-down-grace', 0, 86_400_000),
       ...(Object.keys(pip).length === 0 ? {} : { pip }),
     },
     runs: {

@@ -4,6 +4,7 @@ import { InstanceOps } from '../features/instance-ops.js';
 import { ProfileOps } from '../features/profile-ops.js';
 import { RunOps } from '../features/run-ops.js';
 import { HealthMonitor } from '../instances/health-monitor.js';
+import { IdleReaper } from '../instances/idle-reaper.js';
 import { InstanceSupervisor } from '../instances/instance-supervisor.js';
 import { RunDeadlines } from '../runs/run-deadlines.js';
 import { RunDispatcher } from '../runs/run-dispatcher.js';
@@ -51,7 +52,7 @@ export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(
     version: ctx.version,
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
   });
-  const components: Component[] = [supervisor, health, dispatcher, router, deadlines];
+  const components: Component[] = [supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
   return { components, methods, http, ops };
 }

@@ -30,9 +30,29 @@ export class EventOps {
     return { events: page.events, next_seq: Math.min(page.last, head) + 1, head_seq: head };
   }
 
+  /**
+   * Ends a stream with the storage error once the log's writer fails (nothing more will come), or at once when it
+   * goes live after the failure: a follower is told why before its stream ends.
+   */
+  private endOnStorageFailure(handle: CatchUpHandle, hooks: StreamHooks): { live(): void; close(): void } {
+    let told = false;
+    const tell = (err: ArpdError): void => {
+      if (told || handle.closed) return;
+      told = true;
+      handle.close();
+      hooks.error?.(err);
+    };
+    const sub = this.ctx.log.failure$.subscribe(tell);
+    return {
+      live: () => { const f = this.ctx.log.failure; if (f !== undefined) tell(f); },
+      close: () => sub.unsubscribe(),
+    };
+  }
+
   /** The global log from `after` (0: from the start), then live. */
   subscribe(after: number, filter: EventFilter, consumer: StreamConsumer<StoredEvent>, hooks: StreamHooks = {}): CatchUpHandle {
-    return catchUpThenLive<StoredEvent>({
+    let guard: { live(): void; close(): void } | undefined;
+    const handle = catchUpThenLive<StoredEvent>({
       live$: this.ctx.events$,
       select: (e) => (matchesFilter(e, filter) ? e : undefined),
       position: (e) => e.seq,
@@ -40,7 +60,9 @@ export class EventOps {
         const page = await this.ctx.log.readPage(from, PAGE, filter);
         return { items: page.events, atEnd: page.atHead, scanned: page.last };
       },
-    }, after, consumer, hooks);
+    }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard?.live(); } });
+    guard = this.endOnStorageFailure(handle, hooks);
+    return { get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } };
   }
 
   /**
@@ -61,6 +83,7 @@ export class EventOps {
       queueMicrotask(() => { handle?.close(); hooks.end?.(); });
     };
     let lastSent = fromSeq - 1;
+    let guard: { live(): void; close(): void } | undefined;
     handle = catchUpThenLive<TraceLine>({
       live$: this.ctx.events$,
       select: (e) => (e.stream === stream ? traceLineOf(e, runId) : undefined),
@@ -83,9 +106,11 @@ export class EventOps {
       live: () => {
         hooks.live?.();
         if (finishedAt(lastSent)) finish();
+        else guard?.live();
       },
       ...(hooks.error === undefined ? {} : { error: hooks.error }),
     });
-    return { get closed() { return handle?.closed ?? true; }, close: () => handle?.close() };
+    guard = this.endOnStorageFailure(handle, hooks);
+    return { get closed() { return handle?.closed ?? true; }, close: () => { guard?.close(); handle?.close(); } };
   }
 }

@@ -8,7 +8,7 @@ import type { InstanceStateName, InstanceView } from '../projections/registry-ty
 import { arpStateOf } from '../policy/routing.js';
 import { validate } from '../schemas/index.js';
 import type { InstanceCreateResponse, InstanceListResponse, InstanceRegisterResponse, RuntimeInstance } from '../schemas/index.js';
-import { refuseWhileStopping } from './guards.js';
+import { refuseWhileStopping, unlessStorageFails } from './guards.js';
 import { toRuntimeInstance } from './views.js';
 
 const SETTLED: ReadonlySet<InstanceStateName> = new Set(['ready', 'busy', 'error', 'stopped']);
@@ -57,13 +57,13 @@ export class InstanceOps {
   private async waitUntil(ids: string[], done: (v: InstanceView | undefined) => boolean, timeoutMs: number): Promise<void> {
     const pending = new Set(ids.filter((id) => !done(this.state.instances.get(id))));
     if (pending.size === 0) return;
-    await firstValueFrom(this.ctx.events$.pipe(
+    await unlessStorageFails(this.ctx, firstValueFrom(this.ctx.events$.pipe(
       filter(() => {
         for (const id of [...pending]) if (done(this.state.instances.get(id))) pending.delete(id);
         return pending.size === 0;
       }),
       rxTimeout({ first: timeoutMs }),
-    )).catch(() => undefined);
+    )).catch(() => undefined));
   }
 
   async create(request: unknown, opts: CreateOptions): Promise<InstanceCreateResponse> {

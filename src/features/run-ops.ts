@@ -10,7 +10,7 @@ import { routingPolicyOf } from '../policy/routing.js';
 import { selectorOf } from '../policy/selector.js';
 import { validate } from '../schemas/index.js';
 import type { RunListResponse, RunResult, RunStatus, TraceResponse } from '../schemas/index.js';
-import { refuseWhileStopping } from './guards.js';
+import { refuseWhileStopping, unlessStorageFails } from './guards.js';
 import { toRunStatus } from './views.js';
 
 function encodeToken(order: number): string {
@@ -153,10 +153,10 @@ export class RunOps {
     const v = this.view(runId);
     if (isEnded(v)) return this.status(v);
     const stream = `run:${runId}`;
-    await firstValueFrom(this.ctx.events$.pipe(
+    await unlessStorageFails(this.ctx, firstValueFrom(this.ctx.events$.pipe(
       filter((e) => e.stream === stream && isEnded(this.state.runs.get(runId) ?? v)),
       rxTimeout({ first: timeoutMs }),
-    )).catch(() => undefined);
+    )).catch(() => undefined));
     return this.status(this.view(runId));
   }
 }

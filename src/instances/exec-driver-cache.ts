@@ -207,9 +207,9 @@ async function runInstall(plan: InstallPlan, signal: AbortSignal, progress: (lin
   ownedDirs.add(realDir);
   let log: InstallLog | undefined;
   try {
-    await mkdir(plan.root, { recursive: true });
+    await mkdir(plan.root, { recursive: true, mode: 0o700 });
     await removeLeftovers(plan);
-    await mkdir(realDir);
+    await mkdir(realDir, { mode: 0o700 });
     log = await InstallLog.create(paths.log);
     await log.line(`# arpd ${plan.driver} install of ${plan.spec} (key ${plan.key}) into ${realDir}, started ${new Date(started).toISOString()}`);
     await log.line(`# options ${JSON.stringify(plan.options)}`);
@@ -227,7 +227,7 @@ async function runInstall(plan: InstallPlan, signal: AbortSignal, progress: (lin
       versions,
     };
     const markerTmp = join(realDir, `${MARKER_FILE}.tmp`);
-    await writeFile(markerTmp, `${JSON.stringify(marker, null, 2)}\n`);
+    await writeFile(markerTmp, `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
     await rename(markerTmp, join(realDir, MARKER_FILE));
     const published = await publish(plan, realDir, marker);
     const seconds = (durationMs / 1000).toFixed(1);

@@ -31,7 +31,7 @@ export class InstallLog {
 
   /** Starts a fresh log at `path` (an earlier attempt's log is replaced). */
   static async create(path: string): Promise<InstallLog> {
-    return new InstallLog(path, await open(path, 'w+'));
+    return new InstallLog(path, await open(path, 'w+', 0o600));
   }
 
   async write(text: string): Promise<void> {

@@ -293,3 +293,27 @@ export function describeWait(state: ReadModel, run: RunView, policy: RoutingPoli
   }
   return `the run waited ${seconds} for ${what} and none took it (${parts.join('; ')})${hint}`;
 }
+
+/**
+ * Should an instance arpd started by itself for waiting runs be stopped now? When it has no run in flight, none is
+ * waiting that it could take, another instance of its profile is serving (one is always kept), and it has been idle
+ * for `graceMs` (since it became ready or its last run ended). Returns when to look again, or true.
+ */
+export function scaleDownCheck(state: ReadModel, inst: InstanceView, nowMs: number, graceMs: number): true | { lookAgainAt: number } | false {
+  if (!inst.managed || inst.reason_started !== 'autostart' || !isServing(inst) || inst.runtime_profile === undefined) return false;
+  if (state.activeRuns(inst.instance_id).size > 0) return false;
+  let others = 0;
+  for (const id of state.instanceIdsOfProfile(inst.runtime_profile)) {
+    const other = state.instances.get(id);
+    if (other !== undefined && id !== inst.instance_id && isServing(other)) others++;
+  }
+  if (others === 0) return false;
+  for (const key of [`i:${inst.instance_id}`, `p:${inst.runtime_profile}`, ...(inst.runtime_name === undefined ? [] : [`n:${inst.runtime_name}`]), '*']) {
+    for (const runId of state.queuedByKey(key)) {
+      const run = state.runs.get(runId);
+      if (run !== undefined && matchesSelector(inst, selectorOf(run.request))) return false;
+    }
+  }
+  const since = Math.max(Date.parse(inst.ready_at ?? inst.updated_at), Date.parse(state.lastRunEndedOn(inst.instance_id) ?? '1970-01-01T00:00:00Z'));
+  return nowMs - since >= graceMs ? true : { lookAgainAt: since + graceMs };
+}

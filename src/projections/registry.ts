@@ -40,6 +40,8 @@ export interface ReadModel {
   instanceIdsInState(state: InstanceStateName): ReadonlySet<string>;
   /** The stream's revision as folded here (0 for a stream never seen). */
   streamRev(stream: string): number;
+  /** When the instance last had no run in flight after having one (undefined while it has runs, or never had). */
+  lastRunEndedOn(instanceId: string): string | undefined;
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
@@ -64,6 +66,7 @@ export class Registry implements ReadModel {
   private readonly active = new Map<string, Set<string>>();
   private readonly waiting = new Set<string>();
   private readonly waitingByKey = new Map<string, Set<string>>();
+  private readonly lastEnded = new Map<string, string>();
   /** Revisions of streams whose view is gone (a deleted profile), so a later write knows where the stream is. */
   private readonly goneRevs = new Map<string, number>();
   private daemonRev = 0;
@@ -139,7 +142,10 @@ export class Registry implements ReadModel {
     // in flight on an instance
     const wasActive = prev !== undefined && (prev.phase === 'routed' || prev.phase === 'started') && prev.instance_id !== undefined;
     const isActive = (next.phase === 'routed' || next.phase === 'started') && next.instance_id !== undefined;
-    if (wasActive && (!isActive || prev.instance_id !== next.instance_id)) indexDelete(this.active, prev.instance_id as string, runId);
+    if (wasActive && (!isActive || prev.instance_id !== next.instance_id)) {
+      indexDelete(this.active, prev.instance_id as string, runId);
+      this.lastEnded.set(prev.instance_id as string, e.ts);
+    }
     if (isActive) indexAdd(this.active, next.instance_id as string, runId);
   }
 
@@ -157,6 +163,10 @@ export class Registry implements ReadModel {
       if (prev?.runtime_profile !== undefined) this.instancesByProfile.get(prev.runtime_profile)?.delete(id);
       if (next.runtime_profile !== undefined) indexAdd(this.instancesByProfile, next.runtime_profile, id);
     }
+  }
+
+  lastRunEndedOn(instanceId: string): string | undefined {
+    return this.lastEnded.get(instanceId);
   }
 
   progress(runId: string): RunProgress | undefined {

@@ -327,10 +327,10 @@ export class RunEngine {
       // The run id passed checkId at submit, so it is one safe path segment.
       const runDir = join(dir, run.runId);
       if (!run.traceDirMade) {
-        await mkdir(runDir, { recursive: true });
+        await mkdir(runDir, { recursive: true, mode: 0o700 });
         run.traceDirMade = true;
       }
-      await appendFile(join(runDir, this.traceFileName), `${JSON.stringify(line)}\n`);
+      await appendFile(join(runDir, this.traceFileName), `${JSON.stringify(line)}\n`, { mode: 0o600 });
     } catch (err) {
       run.traceFailed = true;
       this.opts.onTraceError?.(err, run.runId);

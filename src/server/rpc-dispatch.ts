@@ -5,6 +5,7 @@
  * business.
  */
 import { ArpdError } from '../errors/index.js';
+import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 
 export type RpcId = string | number | null;
 
@@ -106,6 +107,9 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
 
   async function handleLine(text: string, ctx: CallContext): Promise<string | null> {
     let message: unknown;
+    if (jsonTextTooDeep(text, MAX_REQUEST_DEPTH)) {
+      return errorResponseLine(null, new ArpdError('E_VALIDATION', `the request nests deeper than ${MAX_REQUEST_DEPTH} levels: flatten it`, { field: '', rule: 'max-depth', limit: MAX_REQUEST_DEPTH }));
+    }
     try {
       message = JSON.parse(text);
     } catch (err) {
