@@ -6,6 +6,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
 import { listLogFiles } from '../events/log-files.js';
 import { describeDamage, recoverLog } from '../events/log-recovery.js';
+import { planRepair, type RepairPlan } from '../events/log-repair.js';
 import { isValidId } from '../ids/id-rules.js';
 import { Projection } from '../projections/projection.js';
 import type { ResolvedGlobals } from './global-options.js';
@@ -72,6 +73,8 @@ export function logVerify(g: ResolvedGlobals): number {
   }
   const bytes = files.reduce((n, f) => n + statSync(f.path).size, 0);
   const ok = damage === undefined && runProblems.length === 0;
+  // what --repair would do (a dry run: nothing is changed), when there is damage before the last line
+  const plan: RepairPlan | undefined = damage !== undefined && (damage.data as { torn_tail?: boolean }).torn_tail !== true ? planRepair(root) : undefined;
   const summary = {
     ok,
     data_dir: root,
@@ -80,6 +83,7 @@ export function logVerify(g: ResolvedGlobals): number {
     events,
     runs_checked: runSeqs.size,
     ...(damage === undefined ? {} : { damage: { ...damage.data, message: damage.message } }),
+    ...(plan === undefined ? {} : { repair_plan: plan }),
     run_log_problems: runProblems,
   };
   if (g.json) {
@@ -89,12 +93,25 @@ export function logVerify(g: ResolvedGlobals): number {
     if (damage !== undefined) {
       const d = damage.data as { file?: string; line?: number; offset?: number; reason?: string };
       out(`global log: ${d.file !== undefined ? describeDamage({ file: d.file, line: d.line ?? 0, offset: d.offset ?? 0, reason: d.reason ?? '' }) : damage.message}`);
-      out("  way out: start the daemon with --repair to cut the log at that line (the file is copied aside first); a torn last line alone is cut at the next start without --repair");
+      if (plan === undefined) out('  a torn last line alone is cut at the next start, without --repair');
+      else printPlan(plan);
     }
     for (const p of runProblems.slice(0, 50)) out(`run log ${p.run_id}: ${p.problem}`);
     if (runProblems.length > 50) out(`… and ${runProblems.length - 50} more run log problems (use --json for all)`);
   }
   return ok ? 0 : 1;
+}
+
+/** What `--repair` would do, in words. */
+function printPlan(plan: RepairPlan): void {
+  out(`what 'arpd daemon start --repair' would do (nothing is changed now):`);
+  for (const d of plan.damaged) out(`  set aside ${d.bytes} damaged byte(s) of ${d.file} at offset ${d.offset} (${d.reason})${d.seqs.length > 0 ? `: they held seq ${d.seqs[0]}${d.seqs.length > 1 ? `–${d.seqs.at(-1)}` : ''}` : ''}`);
+  out(`  restore ${plan.restored.length} event(s) from run logs${plan.restored.length === 0 ? '' : `: ${plan.restored.slice(0, 10).map((r) => `seq ${r.seq} ${r.type} of ${r.stream}`).join(', ')}${plan.restored.length > 10 ? ', …' : ''}`}`);
+  out(`  record ${plan.lost.length} event(s) as lost${plan.lost.length === 0 ? '' : ` (seq ${plan.lost.slice(0, 10).map((l) => l.seq).join(', ')}${plan.lost.length > 10 ? ', …' : ''}): no run log holds them`}`);
+  out(`  fail ${plan.runsToFail.length} run(s) with E_LOG_REPAIRED rather than run them twice${plan.runsToFail.length === 0 ? '' : ':'}`);
+  for (const r of plan.runsToFail.slice(0, 20)) out(`    ${r.run_id}: ${r.why}`);
+  if (plan.runsToFail.length > 20) out(`    … and ${plan.runsToFail.length - 20} more (use --json for all)`);
+  out('  every run with an end in the log keeps it; no run is dispatched again');
 }
 
 /** `--until` is a seq (digits) or an ISO time. */

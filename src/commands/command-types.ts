@@ -27,6 +27,8 @@ export interface CommandDataMap {
   // daemon
   StartDaemon: { pid: number; version: string; boot_id: string; host: string };
   StopDaemon: { pid: number; reason: string; run_logs_complete: boolean };
+  /** After `--repair`: record what it did, and fail the runs it found in flight or with a lost history. */
+  RecordLogRepair: { restored: number; lost: number; copies: string[]; runs: Array<{ run_id: string; why: string }> };
   // profiles
   SeedDefaultProfile: { profile: JsonObject };
   UpsertProfile: { name: string; request: JsonObject };

@@ -1,6 +1,6 @@
 import type { ReadModel } from '../projections/registry.js';
 import type { Command } from './command-types.js';
-import { decideStartDaemon, decideStopDaemon } from './daemon-deciders.js';
+import { decideRecordLogRepair, decideStartDaemon, decideStopDaemon } from './daemon-deciders.js';
 import type { Decision } from './decision.js';
 import {
   decideCreateInstances,
@@ -31,6 +31,7 @@ export function decide(state: ReadModel, cmd: Command): Decision {
   switch (cmd.type) {
     case 'StartDaemon': return decideStartDaemon(cmd);
     case 'StopDaemon': return decideStopDaemon(cmd);
+    case 'RecordLogRepair': return decideRecordLogRepair(state, cmd);
     case 'SeedDefaultProfile': return decideSeedDefaultProfile(state, cmd);
     case 'UpsertProfile': return decideUpsertProfile(state, cmd);
     case 'DeleteProfile': return decideDeleteProfile(state, cmd);
@@ -68,6 +69,8 @@ export function keysOf(cmd: Command): string[] {
     case 'StartDaemon':
     case 'StopDaemon':
       return ['daemon'];
+    case 'RecordLogRepair':
+      return ['log', ...cmd.data.runs.map((r) => `run:${r.run_id}`)];
     case 'SeedDefaultProfile':
       return ['profile:default'];
     case 'UpsertProfile':

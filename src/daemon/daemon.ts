@@ -155,6 +155,11 @@ export class Daemon {
     });
     await this.bus.execute(ctx.command('StartDaemon', { pid: process.pid, version: ctx.version, boot_id: bootId(), host: hostname() }, 'daemon'));
     if (firstStart) await this.bus.execute(ctx.command('SeedDefaultProfile', { profile: DEFAULT_PROFILE }, 'daemon'));
+    if (store.repaired !== undefined) {
+      // before any reactor starts: runs the repair found in flight end now, and are never dispatched again
+      const { plan, copies } = store.repaired;
+      await this.bus.execute(ctx.command('RecordLogRepair', { restored: plan.restored.length, lost: plan.lost.length, copies, runs: plan.runsToFail }, 'repair'));
+    }
     // A stale socket (nobody answers) is removed; a live one is never unlinked.
     if (existsSync(paths.socket)) {
       if (await socketAnswers(paths.socket)) {

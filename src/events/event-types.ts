@@ -98,6 +98,11 @@ export interface RunSucceeded { run_id: string; result: JsonObject }
 export interface RunFailed { run_id: string; error: ErrorInfo; result?: JsonObject }
 export interface RunCanceled { run_id: string; reason: string }
 
+/** A line of the log was damaged beyond repair: its seq is kept by this event; the damaged bytes are in `copy`. */
+export interface LogLineLost { seq: number; file: string; offset: number; bytes: number; reason: string; copy: string }
+/** `--repair` ran: what it restored from the run logs, what it could not, and the runs it failed rather than run twice. */
+export interface LogRepaired { restored: number; lost: number; runs_failed: string[]; copies: string[] }
+
 export interface DaemonStarted { pid: number; version: string; boot_id: string; host: string }
 export interface DaemonStopped {
   pid: number;
@@ -130,6 +135,8 @@ export interface EventDataMap {
   'run.failed': RunFailed;
   'run.canceled': RunCanceled;
   'run.cancel_requested': RunCancelRequested;
+  'log.line_lost': LogLineLost;
+  'log.repaired': LogRepaired;
   'daemon.started': DaemonStarted;
   'daemon.stopped': DaemonStopped;
 }
@@ -144,6 +151,7 @@ export const EVENT_TYPES = [
   'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
   'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting',
   'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested',
+  'log.line_lost', 'log.repaired',
   'daemon.started', 'daemon.stopped',
 ] as const satisfies readonly EventType[];
 
@@ -158,6 +166,7 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   'instance.requested': 1, 'instance.starting': 2, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
   'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1, 'instance.restarting': 1,
   'run.accepted': 1, 'run.queued': 1, 'run.routed': 2, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1,
+  'log.line_lost': 1, 'log.repaired': 1,
   'daemon.started': 1, 'daemon.stopped': 1,
 };
 
@@ -189,6 +198,9 @@ export function streamOf(event: DomainEvent): string {
     case 'run.canceled':
     case 'run.cancel_requested':
       return `run:${event.data.run_id}`;
+    case 'log.line_lost':
+    case 'log.repaired':
+      return 'log';
     case 'daemon.started':
     case 'daemon.stopped':
       return 'daemon';

@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, statSync, truncateSync, constants } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, truncateSync, writeSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from './envelope.js';
@@ -10,9 +10,8 @@ import { decodeLine } from './line-codec.js';
  * Boot-time reading of the global log (etcd WAL / Redis AOF rules):
  * - a torn or damaged LAST line is copied aside (`<file>.broken-<timestamp>`), cut off, synced, and
  *   reported as a warning with its byte offset;
- * - damage BEFORE the last line, or a gap in seq, refuses the start with file, line and offset, unless
- *   `repair` is set: then the file is copied aside and cut at the first bad line (and later segments
- *   are moved aside).
+ * - damage BEFORE the last line, or a gap in seq, refuses the start with file, line and offset (the
+ *   way out is `--repair`, done before recovery by log-repair.ts: nothing is cut there).
  * Every good event is handed to `onEvent` in seq order, exactly once.
  */
 
@@ -40,7 +39,6 @@ export interface RecoveryResult {
 }
 
 export interface RecoveryOptions {
-  repair?: boolean;
   /** When false, nothing is changed on disk: damage of any kind is reported (used by `log verify`). */
   mutate?: boolean;
   bootId?: string;
@@ -61,10 +59,29 @@ function stampOf(clock: () => Date): string {
   return clock().toISOString().replace(/[:.]/g, '-');
 }
 
+/**
+ * Cuts a file at `offset`, keeping the cut bytes (only those: a full disk needs no room for a copy of the whole log)
+ * in `<file>.broken-<time>`.
+ */
 function cutAt(file: LogFile, offset: number, clock: () => Date): string {
   const aside = `${file.path}.broken-${stampOf(clock)}`;
-  copyFileSync(file.path, aside);
-  fsyncPath(aside);
+  const size = statSync(file.path).size;
+  const fd = openSync(file.path, 'r');
+  const out = openSync(aside, 'w', 0o600);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(size - offset, 1024 * 1024));
+    let at = offset;
+    while (at < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      if (n === 0) break;
+      writeSync(out, buf, 0, n);
+      at += n;
+    }
+    fsyncSync(out);
+  } finally {
+    closeSync(fd);
+    closeSync(out);
+  }
   truncateSync(file.path, offset);
   fsyncPath(file.path);
   fsyncPath(dirname(file.path), true);
@@ -96,22 +113,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     if (!existsSync(file.path)) continue;
     if (file.firstSeq !== undefined && file.firstSeq !== expectedSeq) {
       const damage: Damage = { file: file.path, line: 1, offset: 0, reason: `segment name promises seq ${file.firstSeq} but seq ${expectedSeq} comes next` };
-      if (!(opts.repair ?? false) || !mutate) {
-        throw new ArpdError('E_LOG_CORRUPT', `the event log has a gap: ${describeDamage(damage)}. Run 'arpd log verify' to see it; start with --repair to cut the log there (the files are copied aside first)`, { ...damage });
-      }
-      // repair: the log ends before the gap; this file and every later one are moved aside
-      for (let j = i; j < files.length; j++) {
-        const later = files[j] as LogFile;
-        if (!existsSync(later.path)) continue;
-        const aside = `${later.path}.broken-${stampOf(clock)}`;
-        renameSync(later.path, aside);
-        warnings.push({ message: `moved ${later.path} aside as ${aside}: ${damage.reason}`, details: { file: later.path, copy: aside, reason: damage.reason } });
-      }
-      fsyncPath(root, true);
-      cut = true;
-      activeFirstSeq = expectedSeq;
-      activeBytes = 0;
-      break;
+      throw new ArpdError('E_LOG_CORRUPT', `the event log has a gap: ${describeDamage(damage)}. Run 'arpd log verify' to see what --repair would do, then start with --repair`, { ...damage });
     }
     if (file.active) activeFirstSeq = expectedSeq;
     let bad: Damage | undefined;
@@ -160,21 +162,19 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     if (damage !== undefined) {
       const lastLineOnly = last && !lineAfterBad && !badIsGap;
       if (!lastLineOnly || !mutate) {
-        if (!(opts.repair ?? false) || !mutate) {
-          throw new ArpdError(
-            'E_LOG_CORRUPT',
-            `the event log is damaged before its last line: ${describeDamage(damage)}. Run 'arpd log verify' to see it; start with --repair to cut the log at that line (the file is copied aside first)`,
-            { ...damage },
-          );
-        }
+        throw new ArpdError(
+          'E_LOG_CORRUPT',
+          `the event log is damaged before its last line: ${describeDamage(damage)}. Run 'arpd log verify' to see what --repair would do (damaged lines set aside, run events restored from the run logs), then start with --repair`,
+          { ...damage },
+        );
       }
       cutOffset = damage.offset;
       reason = damage.reason;
     } else if (tail !== undefined) {
       if (!last || !mutate) {
         const d: Damage = { file: file.path, line: scanned.lines + 1, offset: tail.offset, reason: `${tail.bytes} bytes without a final newline` };
-        if (!last && !(opts.repair ?? false)) {
-          throw new ArpdError('E_LOG_CORRUPT', `the event log is damaged: ${describeDamage(d)}. Run 'arpd log verify'; start with --repair to cut it there`, { ...d });
+        if (!last) {
+          throw new ArpdError('E_LOG_CORRUPT', `the event log is damaged: ${describeDamage(d)}. Run 'arpd log verify' to see what --repair would do, then start with --repair`, { ...d });
         }
         if (!mutate) throw new ArpdError('E_LOG_CORRUPT', `the event log has a torn last line: ${describeDamage(d)} (the daemon cuts it off at its next start)`, { ...d, torn_tail: true });
       }
@@ -186,24 +186,9 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
       cut = true;
       const aside = cutAt(file, cutOffset, clock);
       warnings.push({
-        message: `cut the event log at byte offset ${cutOffset} of ${file.path}: ${reason}; the original is kept as ${aside}`,
+        message: `cut the event log at byte offset ${cutOffset} of ${file.path}: ${reason}; the cut bytes are kept as ${aside}`,
         details: { file: file.path, offset: cutOffset, reason, copy: aside },
       });
-      // anything after a repaired segment would leave a gap: move it aside too
-      for (let j = i + 1; j < files.length; j++) {
-        const later = files[j] as LogFile;
-        if (existsSync(later.path)) {
-          const laterAside = `${later.path}.broken-${stampOf(clock)}`;
-          renameSync(later.path, laterAside);
-          warnings.push({ message: `moved ${later.path} aside as ${laterAside} after repairing an earlier segment`, details: { file: later.path, copy: laterAside } });
-        }
-      }
-      if (!last) {
-        // the repaired segment becomes the end of the log: the next append starts a new active file
-        activeFirstSeq = expectedSeq;
-        activeBytes = 0;
-        break;
-      }
     }
     if (file.active) activeBytes = cutOffset ?? statSync(file.path).size;
   }

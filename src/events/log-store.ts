@@ -9,6 +9,7 @@ import { createEventIdFactory } from './event-id.js';
 import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
 import { ACTIVE_LOG, segmentName } from './log-files.js';
 import { fsyncPath, recoverLog, type RecoveryResult } from './log-recovery.js';
+import { applyRepair, planRepair, type RepairPlan } from './log-repair.js';
 import { reconcileRunLogs, type ReconcileResult } from './run-log-reconcile.js';
 import { RunLogWriter } from './run-logs.js';
 import { encodeTraceLine } from './trace-line.js';
@@ -34,7 +35,7 @@ export interface LogStoreOptions {
   /** Roll the active file into a segment past this size. Default 128 MiB. */
   segmentBytes?: number;
   maxLineBytes?: number;
-  /** Cut the log at the first damaged line instead of refusing to start. */
+  /** Repair a damaged log (log-repair.ts) instead of refusing to start. */
   repair?: boolean;
   io?: Partial<StoreIo>;
   clock?: () => Date;
@@ -117,8 +118,17 @@ export class LogStore implements EventStore {
   static open(opts: LogStoreOptions): LogStore {
     const root = opts.root;
     mkdirSync(root, { recursive: true, mode: 0o700 });
+    let repaired: LogStore['repaired'];
+    if (opts.repair === true) {
+      // damaged lines are set aside and what the run logs hold is restored, before recovery reads the log
+      const plan = planRepair(root);
+      if (!plan.clean) {
+        const { copies } = applyRepair(root, plan, opts.clock);
+        repaired = { plan, copies };
+        opts.onWarning?.(`repaired the event log: ${plan.damaged.length} damaged place(s), ${plan.restored.length} event(s) restored from run logs, ${plan.lost.length} lost, ${plan.runsToFail.length} run(s) to fail rather than run twice; the damaged bytes are kept in ${copies.join(', ')}`, { restored: plan.restored.length, lost: plan.lost.length, runs_to_fail: plan.runsToFail.map((r) => r.run_id), copies });
+      }
+    }
     const rec = recoverLog(root, {
-      repair: opts.repair ?? false,
       bootId: bootId(),
       ...(opts.clock === undefined ? {} : { clock: opts.clock }),
       ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
@@ -133,8 +143,13 @@ export class LogStore implements EventStore {
     const activePath = join(root, ACTIVE_LOG);
     const fd = openSync(activePath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     fsyncPath(root, true); // the active file may be new
-    return new LogStore(root, opts, rec, fd, reconciled);
+    const store = new LogStore(root, opts, rec, fd, reconciled);
+    store.repaired = repaired;
+    return store;
   }
+
+  /** Set when this open repaired the log (`repair: true` on a damaged log): what the daemon must record. */
+  repaired: { plan: RepairPlan; copies: string[] } | undefined;
 
   get seq(): number {
     return this.lastSeq;

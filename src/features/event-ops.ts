@@ -51,7 +51,6 @@ export class EventOps {
 
   /** The global log from `after` (0: from the start), then live. */
   subscribe(after: number, filter: EventFilter, consumer: StreamConsumer<StoredEvent>, hooks: StreamHooks = {}): CatchUpHandle {
-    let guard: { live(): void; close(): void } | undefined;
     const handle = catchUpThenLive<StoredEvent>({
       live$: this.ctx.events$,
       select: (e) => (matchesFilter(e, filter) ? e : undefined),
@@ -60,9 +59,9 @@ export class EventOps {
         const page = await this.ctx.log.readPage(from, PAGE, filter);
         return { items: page.events, atEnd: page.atHead, scanned: page.last };
       },
-    }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard?.live(); } });
-    guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } };
+    }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard.live(); } });
+    const guard = this.endOnStorageFailure(handle, hooks);
+    return { get closed() { return handle.closed; }, close: () => { guard.close(); handle.close(); } };
   }
 
   /**
@@ -71,7 +70,6 @@ export class EventOps {
    */
   followRun(runId: string, fromSeq: number, consumer: StreamConsumer<TraceLine>, hooks: StreamHooks = {}): CatchUpHandle {
     const stream = `run:${runId}`;
-    let handle: CatchUpHandle | undefined;
     let over = false;
     const finishedAt = (seq: number): boolean => {
       const run = this.ctx.state.runs.get(runId);
@@ -80,11 +78,10 @@ export class EventOps {
     const finish = (): void => {
       if (over) return;
       over = true;
-      queueMicrotask(() => { handle?.close(); hooks.end?.(); });
+      queueMicrotask(() => { handle.close(); hooks.end?.(); });
     };
     let lastSent = fromSeq - 1;
-    let guard: { live(): void; close(): void } | undefined;
-    handle = catchUpThenLive<TraceLine>({
+    const handle: CatchUpHandle = catchUpThenLive<TraceLine>({
       live$: this.ctx.events$,
       select: (e) => (e.stream === stream ? traceLineOf(e, runId) : undefined),
       position: (l) => l.seq,
@@ -106,11 +103,11 @@ export class EventOps {
       live: () => {
         hooks.live?.();
         if (finishedAt(lastSent)) finish();
-        else guard?.live();
+        else guard.live();
       },
       ...(hooks.error === undefined ? {} : { error: hooks.error }),
     });
-    guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle?.closed ?? true; }, close: () => { guard?.close(); handle?.close(); } };
+    const guard = this.endOnStorageFailure(handle, hooks);
+    return { get closed() { return handle.closed; }, close: () => { guard.close(); handle.close(); } };
   }
 }

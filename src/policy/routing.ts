@@ -278,7 +278,7 @@ export function describeWait(state: ReadModel, run: RunView, policy: RoutingPoli
     }
   }
   if (live.length > 5) parts.push(`and ${live.length - 5} more`);
-  let hint = '';
+  let hint: string;
   if (live.length === 0) {
     let failed: InstanceView | undefined;
     for (const id of state.instanceIdsInState('error')) {

@@ -70,6 +70,7 @@ export class Registry implements ReadModel {
   /** Revisions of streams whose view is gone (a deleted profile), so a later write knows where the stream is. */
   private readonly goneRevs = new Map<string, number>();
   private daemonRev = 0;
+  private logRev = 0;
   readonly daemon: DaemonView = { boots: 0 };
   lastSeq = 0;
   lastTs = '';
@@ -109,7 +110,9 @@ export class Registry implements ReadModel {
     if (t === 'daemon.stopped') {
       this.daemonRev = e.rev;
       this.daemon.stopped_at = e.ts;
+      return;
     }
+    if (t === 'log.line_lost' || t === 'log.repaired') this.logRev = Math.max(this.logRev, e.rev);
   }
 
   private applyRun(e: StoredEvent): void {
@@ -202,6 +205,7 @@ export class Registry implements ReadModel {
     if (stream.startsWith('instance:')) return this.instances.get(stream.slice(9))?.rev ?? 0;
     if (stream.startsWith('profile:')) return this.profiles.get(stream.slice(8))?.rev ?? this.goneRevs.get(stream) ?? 0;
     if (stream === 'daemon') return this.daemonRev;
+    if (stream === 'log') return this.logRev;
     return 0;
   }
 

@@ -68,7 +68,7 @@ t.test('cuts a damaged last line, warns with its offset and keeps a copy of the 
   const copy = cut?.details['copy'] as string;
   t.match(copy, /events\.jsonl\.broken-2024-05-01T12-00-00-000Z$/);
   t.ok(existsSync(copy), 'the copy exists');
-  t.same(readFileSync(copy), damaged, 'the copy holds the damaged file as it was');
+  t.same(readFileSync(copy), damaged.subarray(lastStart), 'the copy holds exactly the cut bytes (a full disk needs no room for a copy of the whole log)');
   t.equal(statSync(path).size, lastStart, 'the file ends where the damaged line began');
   const next = await store.append(sampleEvent(4, 0, 1));
   t.equal(next[0]?.seq, written.length, 'the next append takes the cut line\'s seq');
@@ -98,14 +98,15 @@ t.test('refuses to start on a damaged line before the last, naming file, line an
   t.same(readdirSync(root).filter((n) => n.includes('broken')), [], 'no copy was made');
 });
 
-t.test('with repair, starts from a log cut at the first damaged line', async (t) => {
+t.test('with repair, sets a damaged middle line aside and keeps every other line', async (t) => {
   const root = tempDir('repair');
   t.teardown(() => removeDir(root));
   const written = await buildLog(root, 30);
   const path = join(root, ACTIVE_LOG);
   const buf = readFileSync(path);
   const ends = lineEnds(buf);
-  const line = 12;
+  // line 12 holds an instance event (no run log keeps a copy): it is recorded as lost, keeping its seq
+  const line = written.findIndex((e, i) => i >= 10 && !e.stream.startsWith('run:')) + 1;
   const start = ends[line - 2] as number;
   const damaged = Buffer.from(buf);
   damaged[start + 30] = (damaged[start + 30] as number) ^ 0x80;
@@ -114,12 +115,35 @@ t.test('with repair, starts from a log cut at the first damaged line', async (t)
   const warnings: Array<Record<string, unknown>> = [];
   const recovered: StoredEvent[] = [];
   const store = LogStore.open({ root, repair: true, clock: FIXED_CLOCK, onEvent: (e) => recovered.push(e), onWarning: (_m, d) => warnings.push(d) });
-  t.same(recovered, written.slice(0, line - 1), 'the events before the damaged line');
-  t.equal(store.seq, line - 1);
-  t.match(warnings[0], { offset: start, file: path });
-  t.same(readFileSync(warnings[0]?.['copy'] as string), damaged, 'the original is kept aside');
-  t.equal(statSync(path).size, start);
-  t.equal((await store.append(sampleEvent(11, 0, 0)))[0]?.seq, line);
+  t.same(recovered.slice(0, line - 1), written.slice(0, line - 1), 'the events before the damaged line');
+  t.same(recovered.slice(line), written.slice(line), 'and every event after it, as they were');
+  t.match(recovered[line - 1], { seq: line, type: 'log.line_lost', stream: 'log', data: { seq: line, offset: start } }, 'the lost line keeps its seq');
+  t.equal(store.seq, written.length);
+  t.equal(store.repaired?.plan.lost.length, 1);
+  const copy = (warnings[0]?.['copies'] as string[])[0] as string;
+  t.same(readFileSync(copy), damaged.subarray(start, ends[line - 1]), 'only the damaged bytes are kept aside');
+  t.equal((await store.append(sampleEvent(11, 0, 0)))[0]?.seq, written.length + 1);
+  await store.close();
+});
+
+t.test('with repair, restores a damaged run event from its run log', async (t) => {
+  const root = tempDir('repair-run');
+  t.teardown(() => removeDir(root));
+  const written = await buildLog(root, 30);
+  const path = join(root, ACTIVE_LOG);
+  const buf = readFileSync(path);
+  const ends = lineEnds(buf);
+  const line = written.findIndex((e, i) => i >= 10 && e.type === 'run.accepted') + 1;
+  const start = ends[line - 2] as number;
+  const damaged = Buffer.from(buf);
+  damaged[start + 40] = (damaged[start + 40] as number) ^ 0x02;
+  writeFileSync(path, damaged);
+  const recovered: StoredEvent[] = [];
+  const store = LogStore.open({ root, repair: true, clock: FIXED_CLOCK, onEvent: (e) => recovered.push(e) });
+  const original = written[line - 1] as StoredEvent;
+  t.match(recovered[line - 1], { seq: original.seq, id: original.id, ts: original.ts, stream: original.stream, rev: original.rev, type: original.type, data: original.data, meta: { actor: 'repair' } }, 'the event is back as it was (its meta says it was restored)');
+  t.same(store.repaired?.plan.restored.map((r) => r.seq), [line]);
+  t.same(store.repaired?.plan.lost, []);
   await store.close();
 });
 
@@ -161,8 +185,11 @@ t.test('refuses a seq gap even in the last line, and a repeated line', async (t)
     t.equal(r.error?.data?.['line'], line, `${name}: line`);
     t.match(r.error?.data?.['reason'], reason);
     t.same(readFileSync(path), content, `${name}: file unchanged`);
-    const repaired = recoverOrError(root, { repair: true });
-    t.equal(repaired.result?.lastSeq, line - 1, `${name}: repair cuts before the gap`);
+    const store = LogStore.open({ root, repair: true, clock: FIXED_CLOCK });
+    t.equal(store.seq, 10, `${name}: repair keeps every line after the damage`);
+    t.same(readLogEvents(root).map((e) => e.seq), Array.from({ length: 10 }, (_, i) => i + 1), `${name}: the repaired log is one gap-free sequence`);
+    await store.close();
+    writeFileSync(path, buf);
   }
 });
 
@@ -207,21 +234,31 @@ t.test('reads across segments and refuses a gap between them', async (t) => {
   t.same(recoverOrError(root).events, written, 'the restored log reads whole again');
 });
 
-t.test('with repair, starts from a log cut before a gap between segments, as the message advises', async (t) => {
+t.test('with repair, fills a missing segment with what the run logs hold and keeps every later segment', async (t) => {
   const root = tempDir('segments-repair');
   t.teardown(() => removeDir(root));
   const written = await buildLog(root, 200, 2048);
   const segments = readdirSync(root).filter((n) => /^events-\d{12}\.jsonl$/.test(n)).sort();
   const gapAt = Number(/events-(\d+)/.exec(segments[2] as string)?.[1]);
+  const nextAt = Number(/events-(\d+)/.exec(segments[3] as string)?.[1]);
   unlinkSync(join(root, segments[2] as string));
   const refused = recoverOrError(root);
-  t.match(refused.error?.message, /start with --repair to cut the log there/, 'the message advises --repair');
-  const r = recoverOrError(root, { repair: true });
-  t.equal(r.error, undefined, `repair starts (got ${r.error?.message ?? 'no error'})`);
-  t.same(r.events, written.slice(0, gapAt - 1), 'every event before the gap is kept');
+  t.match(refused.error?.message, /--repair/, 'the message advises --repair');
+  const store = LogStore.open({ root, repair: true, clock: FIXED_CLOCK });
+  const events = readLogEvents(root);
+  t.same(events.map((e) => e.seq), written.map((e) => e.seq), 'one gap-free sequence, as long as before');
+  t.same(events.slice(0, gapAt - 1), written.slice(0, gapAt - 1), 'the events before the gap');
+  t.same(events.slice(nextAt - 1), written.slice(nextAt - 1), 'and after it');
+  for (let i = gapAt - 1; i < nextAt - 1; i++) {
+    const e = events[i] as StoredEvent;
+    const w = written[i] as StoredEvent;
+    if (w.stream.startsWith('run:')) t.match(e, { seq: w.seq, stream: w.stream, rev: w.rev, type: w.type }, `seq ${w.seq}: a run event is restored`);
+    else t.match(e, { seq: w.seq, type: 'log.line_lost' }, `seq ${w.seq}: another event is recorded lost`);
+  }
+  await store.close();
 });
 
-t.test('refuses a torn tail in a sealed segment, and with repair cuts it and moves later files aside', async (t) => {
+t.test('refuses a torn tail in a sealed segment, and with repair keeps every later segment', async (t) => {
   const root = tempDir('segment-torn');
   t.teardown(() => removeDir(root));
   const written = await buildLog(root, 120, 2048);
@@ -232,20 +269,12 @@ t.test('refuses a torn tail in a sealed segment, and with repair cuts it and mov
   writeFileSync(victim, buf.subarray(0, (ends[ends.length - 1] as number) - 7));
   const r = recoverOrError(root);
   t.match(r.error, { code: 'E_LOG_CORRUPT', data: { file: victim } });
-  const repaired = recoverOrError(root, { repair: true });
-  const firstOfVictim = Number(/events-(\d+)/.exec(segments[1] as string)?.[1]);
-  t.same(repaired.events, written.slice(0, firstOfVictim - 1 + ends.length - 1), 'the events up to the torn line');
-  t.equal(repaired.result?.activeFirstSeq, repaired.result === undefined ? -1 : repaired.result.lastSeq + 1);
-  t.equal(repaired.result?.activeBytes, 0);
-  t.notOk(existsSync(join(root, segments[2] as string)), 'a later segment was moved aside');
-  t.notOk(existsSync(join(root, ACTIVE_LOG)), 'the active file was moved aside');
-  t.ok(readdirSync(root).some((n) => n.startsWith(`${segments[2] as string}.broken-`)));
-  // the store starts on the repaired log and continues it
-  const store = LogStore.open({ root });
-  t.equal(store.seq, repaired.result?.lastSeq);
+  const store = LogStore.open({ root, repair: true, clock: FIXED_CLOCK });
+  t.equal(store.seq, written.length, 'nothing after the torn line is lost');
+  t.ok(existsSync(join(root, ACTIVE_LOG)), 'the active file stays');
   await store.append(sampleEvent(11, 0, 1));
   await store.close();
-  t.same(readLogEvents(root).map((e) => e.seq), Array.from({ length: (repaired.result?.lastSeq ?? 0) + 1 }, (_, i) => i + 1));
+  t.same(readLogEvents(root).map((e) => e.seq), Array.from({ length: written.length + 1 }, (_, i) => i + 1));
 });
 
 t.test('starts on an empty data dir and on an empty active file', async (t) => {

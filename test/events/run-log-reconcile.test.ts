@@ -132,23 +132,24 @@ t.test('rebuilds the run log of a run whose acknowledged last event was cut as a
   t.ok(existsSync(tracePath(root, 'a')));
 });
 
-t.test('empties the run log of a run whose every event was cut by repair', async (t) => {
-  // After `repair` cuts the global log, a run whose events were all after the cut has no stream
-  // left, so reconciliation never looks at it; its run log keeps lines of events that no longer
-  // exist, and a new run with the same id appends after them.
+t.test('keeps every run log whole after a repair sets a damaged line aside', async (t) => {
+  // Repair no longer cuts the log at the damage: the runs after a damaged line keep their events and their run logs,
+  // and the run logs agree with the repaired log line for line.
   const root = t.testdir();
   await write(root, [[trace('a', 1)], [trace('a', 2)], [{ type: 'profile.upserted', data: { runtime_profile: 'p', profile: {} } }], [trace('b', 1)], [trace('b', 2)]]);
   const path = join(root, ACTIVE_LOG);
+  const before = readFileSync(tracePath(root, 'b'), 'utf8');
   const buf = readFileSync(path);
   const third = buf.indexOf(0x0a, buf.indexOf(0x0a) + 1) + 1;
   buf[third + 25] = (buf[third + 25] as number) ^ 0x02;
   writeFileSync(path, buf);
   const events: StoredEvent[] = [];
   const store = LogStore.open({ root, repair: true, onEvent: (e) => events.push(e) });
-  t.equal(events.length, 2, 'the log was cut before the damaged third line');
-  t.same(runLogProblems(root, events), [], 'no run log holds events the log no longer has');
-  await store.append(trace('b', 1));
+  t.same(events.map((e) => e.type), ['run.trace', 'run.trace', 'log.line_lost', 'run.trace', 'run.trace'], 'only the damaged line is replaced');
+  t.same(runLogProblems(root, events), [], 'the run logs agree with the repaired log');
+  t.equal(readFileSync(tracePath(root, 'b'), 'utf8'), before, 'the run log of b is untouched');
+  await store.append(trace('b', 3));
   await store.close();
   const seqs = readFileSync(tracePath(root, 'b'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
-  t.same(seqs, [1], 'the new run b starts its run log at seq 1');
+  t.same(seqs, [1, 2, 3], 'and continues where it was');
 });

@@ -3,7 +3,7 @@
  * becomes healthy. Each ends in `error` with a reason a person can act on, and leaves no process.
  */
 import t from 'tap';
-import { oracleCheckWithout, groupGone, instanceDetails, oracleCheck, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
+import { oracleCheckWithout, groupGone, instanceDetails, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
 
 function commandProfile(argv: string[]): Json {
   return { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: argv } } };
