@@ -86,8 +86,8 @@ async function arpd(root: string): Promise<ReplayOutcome> {
   const projection = new Projection();
   let store: LogStore | undefined;
   const outcome = await measure(() => {
-    store = LogStore.open({ root, onEvent: (e) => projection.push(e) });
-    return { events: projection.lastSeq, streams: store.streamCount(), state: { projection, store }, runLogsChecked: store.reconciled.checked };
+    store = LogStore.open({ root, onEvent: (e) => projection.push(e), revOf: (s) => projection.registry.streamRev(s) });
+    return { events: projection.lastSeq, streams: projection.registry.runs.size + projection.registry.instances.size + projection.registry.profiles.size, state: { projection, store }, runLogsChecked: store.reconciled.checked };
   });
   await store?.close();
   return outcome;

@@ -29,6 +29,8 @@ export interface CommandDataMap {
   StopDaemon: { pid: number; reason: string; run_logs_complete: boolean };
   /** After `--repair`: record what it did, and fail the runs it found in flight or with a lost history. */
   RecordLogRepair: { restored: number; lost: number; copies: string[]; runs: Array<{ run_id: string; why: string }> };
+  /** `arpd runs prune --before DATE`: these ended runs' directories go (the ops picked them; the decider checks each). */
+  PruneRuns: { run_ids: string[]; before: string };
   // profiles
   SeedDefaultProfile: { profile: JsonObject };
   UpsertProfile: { name: string; request: JsonObject };

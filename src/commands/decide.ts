@@ -1,6 +1,6 @@
 import type { ReadModel } from '../projections/registry.js';
 import type { Command } from './command-types.js';
-import { decideRecordLogRepair, decideStartDaemon, decideStopDaemon } from './daemon-deciders.js';
+import { decidePruneRuns, decideRecordLogRepair, decideStartDaemon, decideStopDaemon } from './daemon-deciders.js';
 import type { Decision } from './decision.js';
 import {
   decideCreateInstances,
@@ -32,6 +32,7 @@ export function decide(state: ReadModel, cmd: Command): Decision {
     case 'StartDaemon': return decideStartDaemon(cmd);
     case 'StopDaemon': return decideStopDaemon(cmd);
     case 'RecordLogRepair': return decideRecordLogRepair(state, cmd);
+    case 'PruneRuns': return decidePruneRuns(state, cmd);
     case 'SeedDefaultProfile': return decideSeedDefaultProfile(state, cmd);
     case 'UpsertProfile': return decideUpsertProfile(state, cmd);
     case 'DeleteProfile': return decideDeleteProfile(state, cmd);
@@ -71,6 +72,8 @@ export function keysOf(cmd: Command): string[] {
       return ['daemon'];
     case 'RecordLogRepair':
       return ['log', ...cmd.data.runs.map((r) => `run:${r.run_id}`)];
+    case 'PruneRuns':
+      return ['log', ...cmd.data.run_ids.map((id) => `run:${id}`)];
     case 'SeedDefaultProfile':
       return ['profile:default'];
     case 'UpsertProfile':

@@ -50,7 +50,7 @@ export function decideSubmitRun(state: ReadModel, cmd: CommandOf<'SubmitRun'>): 
     const runId = checkId('run id', d.run_id, 'run_id');
     const request: JsonObject = { ...d.request, run_id: runId };
     const hash = requestHash(request);
-    const existing = state.runs.get(runId);
+    const existing = state.run(runId);
     if (existing !== undefined) {
       if (existing.request_hash === hash) return [];
       throw new ArpdError('E_CONFLICT', `run '${runId}' already exists with a different request: choose another run_id, or resend the same request to get its status`, { run_id: runId, arp_code: 'runs.conflict' });
@@ -157,7 +157,7 @@ export function decideEndRun(state: ReadModel, cmd: CommandOf<'EndRun'>): Decisi
 
 /** A waiting run is canceled at once; one in flight gets a cancel request (the runtime is asked; it ends when it confirms). */
 export function decideCancelRun(state: ReadModel, cmd: CommandOf<'CancelRun'>): Decision {
-  const run = state.runs.get(cmd.data.run_id);
+  const run = state.run(cmd.data.run_id);
   if (run === undefined) return runNotFound(cmd.data.run_id);
   if (isEnded(run)) return [];
   if (isWaiting(run)) return [{ type: 'run.canceled', data: { run_id: run.run_id, reason: cmd.data.reason } }];

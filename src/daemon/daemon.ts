@@ -10,10 +10,18 @@ import type { DaemonOptions } from '../config/daemon-options.js';
 import { dataPaths, type DataPaths } from '../config/data-dir.js';
 import { ArpdError, toArpdError } from '../errors/index.js';
 import { acquireLock, type HeldLock } from '../events/data-lock.js';
+import { StaleStartError } from '../events/log-recovery.js';
 import { LogStore } from '../events/log-store.js';
 import { DaemonOps } from '../features/daemon-ops.js';
+import { LogOps } from '../features/log-ops.js';
 import { DEFAULT_PROFILE } from '../features/profile-ops.js';
 import { Projection } from '../projections/projection.js';
+import { Registry } from '../projections/registry.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from '../retention/retention-policy.js';
+import { RunArchive } from '../retention/run-archive.js';
+import { RunRetention } from '../retention/run-retention.js';
+import { usableSnapshots, type LoadedSnapshot } from '../retention/snapshot-file.js';
+import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy } from '../retention/snapshotter.js';
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
 import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
@@ -28,6 +36,81 @@ import { daemonStatus } from './status.js';
 export const EXIT_LOCKED = 75;
 /** Exit status after a fatal error (an uncaught exception). */
 export const EXIT_FATAL = 70;
+
+/** What keeps the daemon's cost bound to its live state: retention, snapshots, compaction (src/retention). */
+export interface Housekeeping {
+  retention: RunRetention;
+  snapshotter: Snapshotter;
+  archive: RunArchive;
+  /** Events folded from the log at boot (after the snapshot, if one was used). */
+  replayed: number;
+}
+
+export function retentionPolicyOf(o: DaemonOptions): RetentionPolicy {
+  return { retainRuns: o.retention?.retainRuns ?? DEFAULT_RETENTION.retainRuns, retainDays: o.retention?.retainDays ?? DEFAULT_RETENTION.retainDays };
+}
+
+export function snapshotPolicyOf(o: DaemonOptions): SnapshotPolicy {
+  return {
+    everyEvents: o.retention?.snapshotEveryEvents ?? DEFAULT_SNAPSHOT_POLICY.everyEvents,
+    everyMs: o.retention?.snapshotEveryMs ?? DEFAULT_SNAPSHOT_POLICY.everyMs,
+    logBudgetBytes: o.retention?.logBudgetBytes,
+  };
+}
+
+/**
+ * Opens the log from the newest usable snapshot (its state, then only the log after it), falling back to an older
+ * snapshot, then to the whole log, each time with a warning. A full replay archives ended runs as it folds (memory
+ * stays bounded by retention whatever the history). `--repair` always replays the whole log, and a repair that
+ * changed the log drops the snapshots (their places in it are gone).
+ */
+function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logger): { store: LogStore; projection: Projection; archive: RunArchive; retention: RunRetention; loaded: LoadedSnapshot | undefined; replayed: number } {
+  const archive = new RunArchive(paths.runs);
+  const policy = retentionPolicyOf(options);
+  const warn = (message: string, details: Record<string, unknown> = {}): void => { logger.warn(details, message); };
+  const repair = options.repair ?? false;
+  const attempt = (registry: Registry, from: LoadedSnapshot | undefined): { store: LogStore; projection: Projection; retention: RunRetention; replayed: number } => {
+    registry.setArchive(archive);
+    const projection = new Projection(registry);
+    const retention = new RunRetention(registry, archive, policy, { events$: projection.events$, logger: logger.child({ part: 'retention' }), now: () => new Date() });
+    let replayed = 0;
+    const store = LogStore.open({
+      root: paths.root,
+      repair,
+      from: from?.position,
+      revOf: (stream) => projection.registry.streamRev(stream),
+      ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+      onEvent: (e) => {
+        projection.push(e);
+        if (++replayed % 10_000 === 0) retention.sweep();
+      },
+      onWarning: warn,
+    });
+    return { store, projection, retention, replayed };
+  };
+  if (!repair) {
+    for (const snap of usableSnapshots(paths.snapshots, (m) => warn(m))) {
+      let registry: Registry;
+      try {
+        registry = Registry.importState(snap.body.registry);
+        archive.importIndex(snap.body.archive);
+      } catch (err) {
+        warn(`snapshot ${snap.path} is not used: ${(err as Error).message}`);
+        continue;
+      }
+      try {
+        return { ...attempt(registry, snap), archive, loaded: snap };
+      } catch (err) {
+        if (!(err instanceof StaleStartError)) throw err;
+        warn(`snapshot ${snap.path} is not used: ${err.message}; trying an older snapshot or the whole log`);
+      }
+    }
+  }
+  archive.reset();
+  const full = attempt(new Registry(), undefined);
+  if (full.store.repaired !== undefined) rmSync(paths.snapshots, { recursive: true, force: true });
+  return { ...full, archive, loaded: undefined };
+}
 
 /** Is anybody listening on this Unix socket? */
 export function socketAnswers(path: string, timeoutMs = 500): Promise<boolean> {
@@ -78,6 +161,7 @@ export class Daemon {
     private readonly logFile: RotatingFile,
     version: string,
     readonly bootMs: number,
+    readonly housekeeping: Housekeeping,
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.bus = new CommandBus(store, projection);
@@ -114,20 +198,24 @@ export class Daemon {
     let store: LogStore | undefined;
     try {
       lock = acquireLock(paths.lock, { version });
-      const projection = new Projection();
       const t0 = Date.now();
-      store = LogStore.open({
-        root: paths.root,
-        repair: options.repair ?? false,
-        ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
-        onEvent: (e) => projection.push(e),
-        onWarning: (message, details) => logger.warn(details, message),
-      });
+      const opened = openFromSnapshot(options, paths, logger);
+      store = opened.store;
+      const { projection, archive, retention, loaded } = opened;
       projection.follow(store.live$);
+      // ended runs past retention leave memory before anything else starts (a full replay archives as it folds)
+      const archivedAtBoot = retention.sweepAll();
       const bootMs = Date.now() - t0;
-      logger.info({ events: store.seq, ms: bootMs, reconciled: store.reconciled }, 'log replayed');
+      logger.info({ events: store.seq, ms: bootMs, from_snapshot: loaded?.position.seq ?? null, replayed: opened.replayed, archived: archivedAtBoot, reconciled: store.reconciled }, 'log replayed');
       const firstStart = store.seq === 0;
-      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs);
+      const snapshotter = new Snapshotter(projection.registry, archive, store, paths.snapshots, snapshotPolicyOf(options), {
+        events$: projection.events$,
+        logger: logger.child({ part: 'snapshots' }),
+        now: () => new Date(),
+        loaded: loaded === undefined ? undefined : { seq: loaded.position.seq, path: loaded.path, bytes: loaded.bytes, ms: 0, taken_at: loaded.takenAt },
+        replayed: opened.replayed,
+      });
+      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs, { retention, snapshotter, archive, replayed: opened.replayed });
       daemon.booted = daemon.boot(firstStart);
       await daemon.booted;
       return daemon;
@@ -169,7 +257,13 @@ export class Daemon {
       logger.warn({ socket: paths.socket }, 'removed a stale socket nobody answered on');
     }
     // Reactors and HTTP start before the socket listens: once a client can connect, everything is up.
-    const parts = buildParts(ctx, { daemon: this.daemonOps, shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); } });
+    const { retention, snapshotter } = this.housekeeping;
+    const parts = buildParts(ctx, {
+      daemon: this.daemonOps,
+      housekeeping: [retention, snapshotter],
+      logOps: new LogOps(ctx, snapshotter),
+      shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); },
+    });
     this.parts = parts;
     const started: Component[] = [];
     try {
@@ -270,6 +364,13 @@ export class Daemon {
     this.ctx.client.close();
     // daemon.stopped goes out alone, after every pending append and run log line is written
     await this.bus.close(() => this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: store.runLogsComplete }, 'daemon'));
+    // the next boot starts from here and replays nothing
+    try {
+      await this.housekeeping.snapshotter.final();
+    } catch (err) {
+      logger.warn({ err }, 'no snapshot at shutdown: the next boot replays the log after the last one');
+    }
+    this.housekeeping.archive.close();
     removePidFile(this.paths.pid, process.pid);
     this.lock.release();
     logger.info({ reason }, 'stopped');

@@ -1,6 +1,7 @@
 import { DaemonOps } from '../features/daemon-ops.js';
 import { EventOps } from '../features/event-ops.js';
 import { InstanceOps } from '../features/instance-ops.js';
+import type { LogOps } from '../features/log-ops.js';
 import { ProfileOps } from '../features/profile-ops.js';
 import { RunOps } from '../features/run-ops.js';
 import { HealthMonitor } from '../instances/health-monitor.js';
@@ -22,7 +23,7 @@ export interface Parts {
   methods: MethodTable;
   http: HttpServer | undefined;
   /** The operations both transports call (in-process users and tests call them too). */
-  ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps };
+  ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps; log: LogOps };
 }
 
 /**
@@ -31,7 +32,13 @@ export interface Parts {
  * transports call, the socket's methods and the HTTP API (last: it starts once everything it serves
  * is up, and stops first).
  */
-export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(reason: string, keepInstances: boolean | undefined): void }): Parts {
+export function buildParts(ctx: DaemonContext, d: {
+  daemon: DaemonOps;
+  logOps: LogOps;
+  /** Retention and snapshots: started first (they only watch), stopped last. */
+  housekeeping: Component[];
+  shutdown(reason: string, keepInstances: boolean | undefined): void;
+}): Parts {
   const supervisor = new InstanceSupervisor(ctx);
   const health = new HealthMonitor(ctx);
   const dispatcher = new RunDispatcher(ctx);
@@ -43,6 +50,7 @@ export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(
     profiles: new ProfileOps(ctx),
     instances: new InstanceOps(ctx),
     runs: new RunOps(ctx),
+    log: d.logOps,
   };
   const methods = socketMethods({ ...ops, shutdown: d.shutdown });
   const httpOptions = ctx.options.http;
@@ -52,7 +60,7 @@ export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(
     version: ctx.version,
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
   });
-  const components: Component[] = [supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
+  const components: Component[] = [...d.housekeeping, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
   return { components, methods, http, ops };
 }

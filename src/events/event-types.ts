@@ -103,6 +103,9 @@ export interface LogLineLost { seq: number; file: string; offset: number; bytes:
 /** `--repair` ran: what it restored from the run logs, what it could not, and the runs it failed rather than run twice. */
 export interface LogRepaired { restored: number; lost: number; runs_failed: string[]; copies: string[] }
 
+/** `arpd runs prune`: ended runs whose run directories are deleted (their facts stay in the global log). */
+export interface RunsPruned { runs: Array<{ run_id: string; state: 'succeeded' | 'failed' | 'canceled' }>; before: string }
+
 export interface DaemonStarted { pid: number; version: string; boot_id: string; host: string }
 export interface DaemonStopped {
   pid: number;
@@ -137,6 +140,7 @@ export interface EventDataMap {
   'run.cancel_requested': RunCancelRequested;
   'log.line_lost': LogLineLost;
   'log.repaired': LogRepaired;
+  'runs.pruned': RunsPruned;
   'daemon.started': DaemonStarted;
   'daemon.stopped': DaemonStopped;
 }
@@ -151,7 +155,7 @@ export const EVENT_TYPES = [
   'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
   'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting',
   'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested',
-  'log.line_lost', 'log.repaired',
+  'log.line_lost', 'log.repaired', 'runs.pruned',
   'daemon.started', 'daemon.stopped',
 ] as const satisfies readonly EventType[];
 
@@ -166,7 +170,7 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   'instance.requested': 1, 'instance.starting': 2, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
   'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1, 'instance.restarting': 1,
   'run.accepted': 1, 'run.queued': 1, 'run.routed': 2, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1,
-  'log.line_lost': 1, 'log.repaired': 1,
+  'log.line_lost': 1, 'log.repaired': 1, 'runs.pruned': 1,
   'daemon.started': 1, 'daemon.stopped': 1,
 };
 
@@ -200,6 +204,7 @@ export function streamOf(event: DomainEvent): string {
       return `run:${event.data.run_id}`;
     case 'log.line_lost':
     case 'log.repaired':
+    case 'runs.pruned':
       return 'log';
     case 'daemon.started':
     case 'daemon.stopped':

@@ -1,8 +1,8 @@
 import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, truncateSync, writeSync, constants } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from './envelope.js';
-import { listLogFiles, type LogFile } from './log-files.js';
+import { listLogFiles, readHorizon, type LogFile } from './log-files.js';
 import { scanFile } from './log-scan.js';
 import { decodeLine } from './line-codec.js';
 
@@ -38,9 +38,30 @@ export interface RecoveryResult {
   warnings: Array<{ message: string; details: Record<string, unknown> }>;
 }
 
+/** Where to start reading: right after an event whose place a snapshot recorded. */
+export interface RecoveryStart {
+  /** The last event already folded. */
+  seq: number;
+  /** The file that goes on after it (by its first seq) and the byte offset there. */
+  fileFirstSeq: number;
+  offset: number;
+}
+
+/** The snapshot's place is not in the log as it is now (files moved, a repair): read the whole log instead. */
+export class StaleStartError extends Error {
+  override readonly name = 'StaleStartError';
+}
+
 export interface RecoveryOptions {
+  /** Read only the log after this place (a snapshot holds everything before it). */
+  from?: RecoveryStart | undefined;
   /** When false, nothing is changed on disk: damage of any kind is reported (used by `log verify`). */
   mutate?: boolean;
+  /**
+   * Read from the log's horizon (log-horizon.json) when old segments were removed, instead of refusing: for tools
+   * that check the log's integrity (`log verify`); a boot needs a snapshot that holds what was removed.
+   */
+  fromHorizon?: boolean;
   bootId?: string;
   clock?: () => Date;
   onEvent?: (event: StoredEvent) => void;
@@ -107,15 +128,46 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
   /** Anything cut means a run log may be ahead of the log: every run log is checked then. */
   let cut = false;
 
-  for (let i = 0; i < files.length; i++) {
+  let firstIndex = 0;
+  let fromOffset = 0;
+  const from = opts.from;
+  const horizon = readHorizon(root);
+  if (horizon !== undefined) {
+    if (from !== undefined && from.seq < horizon.first_seq - 1) throw new StaleStartError(`the snapshot at seq ${from.seq} is older than the log's start (seq ${horizon.first_seq})`);
+    if (from === undefined && opts.fromHorizon !== true) {
+      throw new ArpdError('E_LOG_CORRUPT', `the event log starts at seq ${horizon.first_seq} (older segments were removed by the disk budget, see ${join(root, 'log-horizon.json')}) and no usable snapshot holds the events before it: restore the newest snapshot under snapshots/ or the removed segments from a backup`, { first_seq: horizon.first_seq });
+    }
+    expectedSeq = horizon.first_seq;
+    runsSinceStart = undefined;
+    // files before the horizon (a compaction stopped after writing it) are not read
+    const at = files.findIndex((f) => f.active || (f.firstSeq as number) >= horizon.first_seq);
+    firstIndex = at === -1 ? files.length - 1 : at;
+  }
+  if (from !== undefined) {
+    // the file that goes on after the snapshot: the segment that starts there, or the active file
+    const seg = files.findIndex((f) => f.firstSeq === from.fileFirstSeq);
+    const activeIdx = files.findIndex((f) => f.active);
+    const lastSegFirst = files.filter((f) => f.firstSeq !== undefined).reduce((m, f) => Math.max(m, f.firstSeq as number), 0);
+    if (seg !== -1) firstIndex = seg;
+    else if (activeIdx !== -1 && lastSegFirst < from.fileFirstSeq) firstIndex = activeIdx;
+    else throw new StaleStartError(`no log file starts at seq ${from.fileFirstSeq}`);
+    expectedSeq = from.seq + 1;
+    fromOffset = from.offset;
+    runsSinceStart = new Set();
+    const f = files[firstIndex] as LogFile;
+    if (!existsSync(f.path) || (!f.compressed && statSync(f.path).size < fromOffset)) throw new StaleStartError(`${f.path} is shorter than the snapshot's place in it`);
+  }
+
+  for (let i = firstIndex; i < files.length; i++) {
     const file = files[i] as LogFile;
     const last = i === files.length - 1;
     if (!existsSync(file.path)) continue;
-    if (file.firstSeq !== undefined && file.firstSeq !== expectedSeq) {
+    const startAt = i === firstIndex ? fromOffset : 0;
+    if (file.firstSeq !== undefined && file.firstSeq !== expectedSeq && startAt === 0) {
       const damage: Damage = { file: file.path, line: 1, offset: 0, reason: `segment name promises seq ${file.firstSeq} but seq ${expectedSeq} comes next` };
       throw new ArpdError('E_LOG_CORRUPT', `the event log has a gap: ${describeDamage(damage)}. Run 'arpd log verify' to see what --repair would do, then start with --repair`, { ...damage });
     }
-    if (file.active) activeFirstSeq = expectedSeq;
+    if (file.active) activeFirstSeq = startAt > 0 && from !== undefined ? from.fileFirstSeq : expectedSeq;
     let bad: Damage | undefined;
     let badIsGap = false;
     let lineAfterBad = false;
@@ -128,10 +180,13 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
         }
         const r = decodeLine(buf, start, end);
         if (!r.ok) {
+          // the snapshot's place is not the start of a line any more (the log changed under it): replay whole instead
+          if (startAt > 0 && lineNo === 1) throw new StaleStartError(`${file.path} has no whole line at the snapshot's place (byte ${startAt})`);
           bad = { file: file.path, line: lineNo, offset, reason: r.reason };
           return true;
         }
         const e = r.event;
+        if (e.seq !== expectedSeq && startAt > 0 && lineNo === 1) throw new StaleStartError(`${file.path} has seq ${e.seq} at the snapshot's place, not ${expectedSeq}`);
         if (e.seq !== expectedSeq) {
           bad = { file: file.path, line: lineNo, offset, reason: `seq ${e.seq} where ${expectedSeq} was expected` };
           badIsGap = true;
@@ -154,7 +209,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
       tail(offset, bytes) {
         tail = { offset, bytes };
       },
-    });
+    }, { fromOffset: startAt });
 
     let cutOffset: number | undefined;
     let reason = '';
@@ -198,7 +253,14 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     activeFirstSeq,
     activeBytes,
     streamRevs,
-    runsToReconcile: sawStartOfThisBoot && !cut ? runsSinceStart : undefined,
+    // after a snapshot only the runs of the tail are checked (the daemon replays whole after an OS crash)
+    runsToReconcile: from !== undefined ? tailRuns(streamRevs) : sawStartOfThisBoot && !cut ? runsSinceStart : undefined,
     warnings,
   };
+}
+
+function tailRuns(streamRevs: Map<string, number>): Set<string> {
+  const out = new Set<string>();
+  for (const stream of streamRevs.keys()) if (stream.startsWith('run:')) out.add(stream.slice(4));
+  return out;
 }

@@ -1,14 +1,15 @@
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { isValidId } from '../ids/id-rules.js';
 import type { StoredEvent } from './envelope.js';
-import { CURRENT_VERSION, isEventType, type JsonObject } from './event-types.js';
+import { CURRENT_VERSION } from './event-types.js';
 import { createEventIdFactory } from './event-id.js';
 import { decodeLine, encodeLine } from './line-codec.js';
 import { listLogFiles, segmentName, type LogFile } from './log-files.js';
 import { fsyncPath } from './log-recovery.js';
 import { scanFile } from './log-scan.js';
-import type { TraceLine } from './trace-line.js';
+import { eventFromTraceLine, type TraceLine } from './trace-line.js';
 
 /**
  * Repairing a damaged log without losing more than the damage, and without ever running a run twice.
@@ -122,19 +123,6 @@ function findInRunLogs(root: string, seqs: ReadonlySet<number>): Map<number, { l
   return found;
 }
 
-/** The stored event a run-log line was made from (`traceLineOf` in reverse; the meta says it was restored). */
-export function eventFromTraceLine(line: TraceLine): StoredEvent | undefined {
-  const ref = line.extensions['arpd.event'];
-  if (!isEventType(ref.type) || !ref.type.startsWith('run.')) return undefined;
-  const data: JsonObject = ref.type === 'run.trace'
-    ? { run_id: line.run_id, level: line.level, type: line.type, data: line.data }
-    : (line.data as JsonObject);
-  return {
-    seq: ref.seq, id: ref.id, ts: line.time, stream: `run:${line.run_id}`, rev: line.seq, type: ref.type, v: CURRENT_VERSION[ref.type],
-    data, meta: { actor: 'repair' },
-  } as unknown as StoredEvent;
-}
-
 /** What `--repair` would do: read only. */
 export function planRepair(root: string): RepairPlan {
   const files = listLogFiles(root).filter((f) => existsSync(f.path));
@@ -244,7 +232,8 @@ export function applyRepair(root: string, plan: RepairPlan, clock: () => Date = 
   const byFile = new Map<string, DamagedSpan[]>();
   for (const d of plan.damaged) byFile.set(d.file, [...(byFile.get(d.file) ?? []), d]);
   for (const [path, spans] of byFile) {
-    const original = readFileSync(path);
+    const gz = path.endsWith('.gz');
+    const original = gz ? gunzipSync(readFileSync(path)) : readFileSync(path);
     const aside = `${path}.broken-${stamp}`;
     const damagedBytes = Buffer.concat(spans.map((s) => original.subarray(s.offset, s.offset + s.bytes)));
     writeFileSynced(aside, damagedBytes);
@@ -264,7 +253,9 @@ export function applyRepair(root: string, plan: RepairPlan, clock: () => Date = 
     const tmp = `${path}.repair-${process.pid}.tmp`;
     writeFileSynced(tmp, Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))));
     const first = spans.find((s) => s.line === 0 && s.seqs.length > 0);
-    const target = first !== undefined && /events-\d+\.jsonl$/.test(path) ? join(dirname(path), segmentName(first.seqs[0] as number)) : path;
+    // a compressed segment is written back plain (offsets are of its inflated bytes)
+    const plain = gz ? path.slice(0, -3) : path;
+    const target = first !== undefined && /events-\d+\.jsonl(\.gz)?$/.test(path) ? join(dirname(path), segmentName(first.seqs[0] as number)) : plain;
     renameSync(tmp, target);
     if (target !== path) rmSync(path, { force: true });
     fsyncPath(dirname(path), true);

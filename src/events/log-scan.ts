@@ -1,4 +1,6 @@
-import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { ArpdError } from '../errors/index.js';
 
 /**
  * Reads a log file line by line at the Buffer level (no per-chunk string decoding, no stream
@@ -14,7 +16,33 @@ export interface LineSink {
 
 const NL = 0x0a;
 
+/** A compressed segment (`.jsonl.gz`, see log-compact.ts) is inflated whole (a segment is at most its roll size). */
+export function scanBuffer(buf: Buffer, sink: LineSink, fromOffset = 0): { bytes: number; lines: number; stopped: boolean } {
+  let start = fromOffset;
+  let lineNo = 0;
+  let nl = buf.indexOf(NL, start);
+  while (nl !== -1) {
+    lineNo++;
+    if (sink.line(buf, start, nl, start, lineNo) === false) return { bytes: nl + 1, lines: lineNo, stopped: true };
+    start = nl + 1;
+    nl = buf.indexOf(NL, start);
+  }
+  if (start < buf.length) sink.tail?.(start, buf.length - start);
+  return { bytes: start, lines: lineNo, stopped: false };
+}
+
 export function scanFile(path: string, sink: LineSink, opts: { fromOffset?: number; chunkBytes?: number } = {}): { bytes: number; lines: number; stopped: boolean } {
+  if (path.endsWith('.gz')) {
+    let buf: Buffer;
+    try {
+      buf = gunzipSync(readFileSync(path));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES') throw err;
+      throw new ArpdError('E_LOG_CORRUPT', `the compressed log segment ${path} cannot be inflated (${(err as Error).message}): restore it from a backup, or move it aside and start from the newest snapshot`, { file: path });
+    }
+    return scanBuffer(buf, sink, opts.fromOffset ?? 0);
+  }
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;

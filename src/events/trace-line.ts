@@ -1,5 +1,5 @@
 import type { StoredEvent } from './envelope.js';
-import type { JsonObject } from './event-types.js';
+import { CURRENT_VERSION, isEventType, type JsonObject } from './event-types.js';
 
 /**
  * A run's own log, `runs/<run_id>/trace.jsonl`, holds that run's events in order, each in the ARP
@@ -29,4 +29,20 @@ export function traceLineOf(event: StoredEvent, runId: string): TraceLine {
 
 export function encodeTraceLine(event: StoredEvent, runId: string): string {
   return `${JSON.stringify(traceLineOf(event, runId))}\n`;
+}
+
+/**
+ * The stored event a run-log line was made from (`traceLineOf` in reverse): what a repair restores, and how an
+ * archived run is read back. The meta is not in the run log; the restored event's meta says where it came from.
+ */
+export function eventFromTraceLine(line: TraceLine, actor = 'repair'): StoredEvent | undefined {
+  const ref = line.extensions?.['arpd.event'];
+  if (ref === undefined || !isEventType(ref.type) || !ref.type.startsWith('run.')) return undefined;
+  const data: JsonObject = ref.type === 'run.trace'
+    ? { run_id: line.run_id, level: line.level, type: line.type, data: line.data }
+    : (line.data as JsonObject);
+  return {
+    seq: ref.seq, id: ref.id, ts: line.time, stream: `run:${line.run_id}`, rev: line.seq, type: ref.type, v: CURRENT_VERSION[ref.type],
+    data, meta: { actor },
+  } as unknown as StoredEvent;
 }

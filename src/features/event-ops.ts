@@ -72,7 +72,7 @@ export class EventOps {
     const stream = `run:${runId}`;
     let over = false;
     const finishedAt = (seq: number): boolean => {
-      const run = this.ctx.state.runs.get(runId);
+      const run = this.ctx.state.run(runId);
       return run !== undefined && isEnded(run) && seq >= (this.ctx.state.progress(runId)?.trace_lines ?? 0);
     };
     const finish = (): void => {

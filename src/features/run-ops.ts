@@ -48,9 +48,10 @@ export class RunOps {
     return this.ctx.state;
   }
 
+  /** A run in memory, or archived (read from disk: the same answer as before it left memory). */
   private view(runId: string): RunView {
     checkId('run id', runId, 'run_id');
-    const v = this.state.runs.get(runId);
+    const v = this.state.run(runId);
     if (v === undefined) throw runNotFound(runId);
     return v;
   }
@@ -103,17 +104,17 @@ export class RunOps {
   list(o: ListOptions): RunListResponse {
     const size = o.pageSize ?? 100;
     if (!Number.isSafeInteger(size) || size < 1 || size > 1000) throw new ArpdError('E_VALIDATION', `page_size must be from 1 to 1000, not ${String(o.pageSize)}`, { field: 'page_size' });
-    const order = this.state.runOrder;
+    const count = this.state.orderCount;
     const desc = o.order === 'desc';
-    const start = o.pageToken === undefined || o.pageToken === '' ? (desc ? order.length - 1 : 0) : decodeToken(o.pageToken);
+    const start = o.pageToken === undefined || o.pageToken === '' ? (desc ? count - 1 : 0) : decodeToken(o.pageToken);
     const runs: RunStatus[] = [];
     let i = start;
     const step = desc ? -1 : 1;
-    for (; i >= 0 && i < order.length && runs.length < size; i += step) {
-      const id = order[i] as string;
-      if (o.q !== undefined && !id.startsWith(o.q)) continue;
-      const v = this.state.runs.get(id);
+    // walks submission order: runs in memory and archived ones alike, so pages stay stable as runs leave memory
+    for (; i >= 0 && i < count && runs.length < size; i += step) {
+      const v = this.state.runAtOrder(i);
       if (v === undefined) continue;
+      if (o.q !== undefined && !v.run_id.startsWith(o.q)) continue;
       if (o.state !== undefined && v.state !== (o.state as RunStateName)) continue;
       if (o.instanceId !== undefined && v.instance_id !== o.instanceId) continue;
       if (o.profile !== undefined) {
@@ -122,7 +123,7 @@ export class RunOps {
       }
       runs.push(this.status(v));
     }
-    const more = i >= 0 && i < order.length;
+    const more = i >= 0 && i < count;
     return { runs, pagination: { page_size: size, ...(more ? { next_page_token: encodeToken(i) } : {}) } };
   }
 

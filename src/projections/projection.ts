@@ -8,7 +8,7 @@ import { Registry } from './registry.js';
  * (read-your-writes). Boot replay and live appends go through the very same pipeline.
  */
 export class Projection {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly input = new Subject<StoredEvent>();
   private readonly applied = new BehaviorSubject<number>(0);
   /** Every event after it has been applied to the registry. */
@@ -16,7 +16,10 @@ export class Projection {
   /** The last applied seq. */
   readonly applied$: Observable<number> = this.applied.asObservable();
 
-  constructor() {
+  /** Starts from an empty registry, or from one loaded from a snapshot. */
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    this.applied.next(registry.lastSeq);
     const out = new Subject<StoredEvent>();
     this.events$ = out.asObservable();
     this.input.pipe(map((e) => { this.registry.apply(e); return e; })).subscribe((e) => {

@@ -20,14 +20,32 @@ export interface DaemonView {
   boots: number;
 }
 
+/**
+ * Ended runs past retention leave memory (src/retention): they are kept on disk, and the registry reads them back
+ * through this when asked about one. Reading is synchronous (a small file per run).
+ */
+export interface RunArchiveReader {
+  /** The views of an archived run, rebuilt from its run log; undefined when none is archived under that id. */
+  load(runId: string): { view: RunView; progress: RunProgress } | undefined;
+  /** The view of the archived run at this place in submission order. */
+  viewAt(order: number): RunView | undefined;
+  /** A run was pruned (by the event at `seq`): its files go, nothing about it is answered any more. */
+  forget(runId: string, seq: number): void;
+}
+
 /** What deciders and reactors may read: the registry without its `apply`. */
 export interface ReadModel {
   readonly profiles: ReadonlyMap<string, ProfileView>;
   readonly instances: ReadonlyMap<string, InstanceView>;
+  /** The runs in memory: every run that has not ended, and the ended ones within retention. */
   readonly runs: ReadonlyMap<string, RunView>;
-  /** Run ids in submission order. */
-  readonly runOrder: readonly string[];
   readonly lastSeq: number;
+  /** Any run, in memory or archived (ended past retention; read from disk). */
+  run(runId: string): RunView | undefined;
+  /** How many runs were ever accepted (the next run's place in submission order). */
+  readonly orderCount: number;
+  /** The run at a place in submission order, in memory or archived. */
+  runAtOrder(order: number): RunView | undefined;
   progress(runId: string): RunProgress | undefined;
   /** Runs routed to the instance that have not ended. */
   activeRuns(instanceId: string): ReadonlySet<string>;
@@ -58,8 +76,17 @@ export class Registry implements ReadModel {
   readonly instances = new Map<string, InstanceView>();
   readonly runs = new Map<string, RunView>();
   private readonly progressOf = new Map<string, RunProgress>();
-  /** Run ids in submission order: pagination walks this, so pages are stable while runs arrive. */
-  readonly runOrder: string[] = [];
+  /** Place in submission order → run id, for the runs in memory (archived ones are found through the archive). */
+  private readonly orderIds = new Map<number, string>();
+  /** Runs ever accepted: the next run's place in submission order. */
+  orderCount = 0;
+  /** Ended runs in memory, in the order they ended (the oldest leave memory first). */
+  private readonly endedOrder = new Set<string>();
+  /** Runs that left memory, by state (counts stay whole). */
+  private readonly archivedCounts: Record<RunStateName, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
+  private archive: RunArchiveReader | undefined;
+  /** Runs pruned (their directories deleted): they count nowhere else. */
+  prunedCount = 0;
   private readonly runsByState = new Map<RunStateName, Set<string>>();
   private readonly instancesByProfile = new Map<string, Set<string>>();
   private readonly instancesByState = new Map<InstanceStateName, Set<string>>();
@@ -79,6 +106,11 @@ export class Registry implements ReadModel {
     this.lastSeq = e.seq;
     this.lastTs = e.ts;
     const t = e.type;
+    if (t === 'runs.pruned') {
+      this.logRev = Math.max(this.logRev, e.rev);
+      for (const r of e.data.runs) this.pruned(r.run_id, r.state, e.seq);
+      return;
+    }
     if (t.charCodeAt(0) === 0x72 /* run. */) {
       this.applyRun(e);
       return;
@@ -121,10 +153,14 @@ export class Registry implements ReadModel {
     if (prev === undefined && e.type !== 'run.accepted') return;
     this.progressOf.set(runId, evolveRunProgress(this.progressOf.get(runId), e));
     if (e.type === 'run.trace') return; // the lifecycle does not change
-    const next = evolveRun(prev, e, prev?.order ?? this.runOrder.length);
+    const next = evolveRun(prev, e, prev?.order ?? this.orderCount);
     if (next === undefined || next === prev) return;
-    if (prev === undefined) this.runOrder.push(runId);
+    if (prev === undefined) {
+      this.orderIds.set(next.order, runId);
+      this.orderCount++;
+    }
     this.runs.set(runId, next);
+    if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(runId);
     if (prev?.state !== next.state) {
       if (prev !== undefined) this.runsByState.get(prev.state)?.delete(runId);
       indexAdd(this.runsByState, next.state, runId);
@@ -168,12 +204,61 @@ export class Registry implements ReadModel {
     }
   }
 
+  /** Sets where archived runs are read from. */
+  setArchive(archive: RunArchiveReader | undefined): void {
+    this.archive = archive;
+  }
+
+  run(runId: string): RunView | undefined {
+    return this.runs.get(runId) ?? this.archive?.load(runId)?.view;
+  }
+
+  runAtOrder(order: number): RunView | undefined {
+    const id = this.orderIds.get(order);
+    if (id !== undefined) return this.runs.get(id);
+    return this.archive?.viewAt(order);
+  }
+
+  /** The run ids in memory, in submission order (tools and tests; O(runs)). */
+  get runOrder(): string[] {
+    return [...this.orderIds.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+  }
+
+  /** Ended runs in memory, oldest end first. */
+  endedInMemory(): ReadonlySet<string> {
+    return this.endedOrder;
+  }
+
+  /**
+   * An ended run leaves memory (its facts stay in the log and its run log; the archive answers for it from now on).
+   * Called by retention after the run was written to the archive.
+   */
+  forget(runId: string): boolean {
+    const v = this.runs.get(runId);
+    if (v === undefined || v.phase !== 'ended') return false;
+    this.runs.delete(runId);
+    this.progressOf.delete(runId);
+    this.orderIds.delete(v.order);
+    this.endedOrder.delete(runId);
+    this.runsByState.get(v.state)?.delete(runId);
+    this.archivedCounts[v.state]++;
+    return true;
+  }
+
+  /** A pruned run is gone from memory and from the archive's counts (its directory is deleted by the pruner). */
+  private pruned(runId: string, state: RunStateName, seq: number): void {
+    this.archive?.forget(runId, seq);
+    this.forget(runId); // when still in memory: it leaves memory as if archived, then leaves the counts below
+    if (this.archivedCounts[state] > 0) this.archivedCounts[state]--;
+    this.prunedCount++;
+  }
+
   lastRunEndedOn(instanceId: string): string | undefined {
     return this.lastEnded.get(instanceId);
   }
 
   progress(runId: string): RunProgress | undefined {
-    return this.progressOf.get(runId);
+    return this.progressOf.get(runId) ?? (this.runs.has(runId) ? undefined : this.archive?.load(runId)?.progress);
   }
 
   activeRuns(instanceId: string): ReadonlySet<string> {
@@ -201,7 +286,7 @@ export class Registry implements ReadModel {
   }
 
   streamRev(stream: string): number {
-    if (stream.startsWith('run:')) return this.progressOf.get(stream.slice(4))?.trace_lines ?? 0;
+    if (stream.startsWith('run:')) return this.progress(stream.slice(4))?.trace_lines ?? 0;
     if (stream.startsWith('instance:')) return this.instances.get(stream.slice(9))?.rev ?? 0;
     if (stream.startsWith('profile:')) return this.profiles.get(stream.slice(8))?.rev ?? this.goneRevs.get(stream) ?? 0;
     if (stream === 'daemon') return this.daemonRev;
@@ -210,12 +295,13 @@ export class Registry implements ReadModel {
   }
 
   countRunsByState(): Record<RunStateName, number> {
+    const a = this.archivedCounts;
     return {
-      queued: this.runIdsInState('queued').size,
-      running: this.runIdsInState('running').size,
-      succeeded: this.runIdsInState('succeeded').size,
-      failed: this.runIdsInState('failed').size,
-      canceled: this.runIdsInState('canceled').size,
+      queued: this.runIdsInState('queued').size + a.queued,
+      running: this.runIdsInState('running').size + a.running,
+      succeeded: this.runIdsInState('succeeded').size + a.succeeded,
+      failed: this.runIdsInState('failed').size + a.failed,
+      canceled: this.runIdsInState('canceled').size + a.canceled,
     };
   }
 
@@ -223,6 +309,72 @@ export class Registry implements ReadModel {
     const out = { starting: 0, ready: 0, busy: 0, stopping: 0, stopped: 0, error: 0 };
     for (const [state, ids] of this.instancesByState) out[state] = ids.size;
     return out;
+  }
+
+  /**
+   * The whole state as plain JSON (a snapshot's body): the views and what cannot be rebuilt from them; the indexes
+   * are rebuilt by `importState`. `importState(exportState())` gives a registry equal to this one.
+   */
+  exportState(): RegistryState {
+    return {
+      v: REGISTRY_STATE_VERSION,
+      lastSeq: this.lastSeq,
+      lastTs: this.lastTs,
+      orderCount: this.orderCount,
+      daemon: { ...this.daemon },
+      daemonRev: this.daemonRev,
+      logRev: this.logRev,
+      goneRevs: [...this.goneRevs],
+      archivedCounts: { ...this.archivedCounts },
+      prunedCount: this.prunedCount,
+      profiles: [...this.profiles.values()],
+      instances: [...this.instances.values()],
+      runs: [...this.runs.values()],
+      progress: [...this.progressOf],
+      lastEnded: [...this.lastEnded],
+      endedOrder: [...this.endedOrder],
+    };
+  }
+
+  /** A registry from `exportState` (throws on a state of another version: the caller replays the log instead). */
+  static importState(st: RegistryState): Registry {
+    if (st.v !== REGISTRY_STATE_VERSION) throw new Error(`registry state version ${String(st.v)}, this arpd reads ${REGISTRY_STATE_VERSION}`);
+    const r = new Registry();
+    r.lastSeq = st.lastSeq;
+    r.lastTs = st.lastTs;
+    r.orderCount = st.orderCount;
+    Object.assign(r.daemon, st.daemon);
+    r.daemonRev = st.daemonRev;
+    r.logRev = st.logRev;
+    for (const [k, v] of st.goneRevs) r.goneRevs.set(k, v);
+    Object.assign(r.archivedCounts, st.archivedCounts);
+    r.prunedCount = st.prunedCount;
+    for (const p of st.profiles) r.profiles.set(p.runtime_profile, p);
+    for (const i of st.instances) {
+      r.instances.set(i.instance_id, i);
+      indexAdd(r.instancesByState, i.state, i.instance_id);
+      if (i.runtime_profile !== undefined) indexAdd(r.instancesByProfile, i.runtime_profile, i.instance_id);
+    }
+    for (const [id, p] of st.progress) r.progressOf.set(id, p);
+    const byOrder = [...st.runs].sort((a, b) => a.order - b.order);
+    for (const v of byOrder) {
+      r.runs.set(v.run_id, v);
+      r.orderIds.set(v.order, v.run_id);
+      indexAdd(r.runsByState, v.state, v.run_id);
+      if (v.phase === 'accepted' || v.phase === 'queued') {
+        r.waiting.add(v.run_id);
+        indexAdd(r.waitingByKey, queueKeyOf(v.request), v.run_id);
+      }
+      if ((v.phase === 'routed' || v.phase === 'started') && v.instance_id !== undefined) indexAdd(r.active, v.instance_id, v.run_id);
+    }
+    for (const [id, ts] of st.lastEnded) r.lastEnded.set(id, ts);
+    for (const id of st.endedOrder) if (r.runs.has(id)) r.endedOrder.add(id);
+    return r;
+  }
+
+  private archivedTotal(): number {
+    const a = this.archivedCounts;
+    return a.queued + a.running + a.succeeded + a.failed + a.canceled;
   }
 
   /** A plain-JSON picture of the whole state (for `arpd log replay` and equality in tests). */
@@ -233,6 +385,8 @@ export class Registry implements ReadModel {
       profiles: [...this.profiles.values()].sort((a, b) => a.runtime_profile.localeCompare(b.runtime_profile)),
       instances: [...this.instances.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id)).map((i) => ({ ...i, active_runs: this.activeRuns(i.instance_id).size })),
       runs: this.runOrder.map((id) => ({ ...(this.runs.get(id) as RunView), ...(this.progressOf.get(id) as RunProgress) })),
+      ...(this.archivedTotal() === 0 ? {} : { archived: { ...this.archivedCounts } }),
+      ...(this.prunedCount === 0 ? {} : { pruned: this.prunedCount }),
       counts: { runs: this.countRunsByState(), instances: this.countInstancesByState(), profiles: this.profiles.size },
     };
   }
@@ -240,8 +394,34 @@ export class Registry implements ReadModel {
 
 export type RunSnapshotView = RunView & RunProgress;
 
+/** The version of `RegistryState`: a snapshot of another version is not used (the log is replayed instead). */
+export const REGISTRY_STATE_VERSION = 1;
+
+export interface RegistryState {
+  v: number;
+  lastSeq: number;
+  lastTs: string;
+  orderCount: number;
+  daemon: DaemonView;
+  daemonRev: number;
+  logRev: number;
+  goneRevs: Array<[string, number]>;
+  archivedCounts: Record<RunStateName, number>;
+  prunedCount: number;
+  profiles: ProfileView[];
+  instances: InstanceView[];
+  runs: RunView[];
+  progress: Array<[string, RunProgress]>;
+  lastEnded: Array<[string, string]>;
+  endedOrder: string[];
+}
+
 export interface RegistrySnapshot {
   last_seq: number;
+  /** Ended runs that left memory, by state (present once any did). */
+  archived?: Record<RunStateName, number>;
+  /** Runs pruned (present once any were). */
+  pruned?: number;
   daemon: DaemonView;
   profiles: ProfileView[];
   instances: Array<InstanceView & { active_runs: number }>;

@@ -49,7 +49,7 @@ export const PARAM_SCHEMAS = {
   'runs.follow': obj({ run_id: str(200), from_seq: int(1, Number.MAX_SAFE_INTEGER) }, ['run_id']),
   'runs.prune': obj({ before: str(40), dry_run: bool }, ['before']),
   'log.snapshot': obj({}),
-  'log.compact': obj({ dry_run: bool }),
+  'log.compact': obj({ budget_bytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER) }),
   'log.replay': obj({ until: str(40), runs_limit: int(0, 100_000) }),
 } as const;
 

@@ -11,6 +11,7 @@ import type { DaemonOps } from '../features/daemon-ops.js';
 import type { EventOps } from '../features/event-ops.js';
 import type { InstanceOps } from '../features/instance-ops.js';
 import type { ProfileOps } from '../features/profile-ops.js';
+import type { LogOps } from '../features/log-ops.js';
 import type { RunOps } from '../features/run-ops.js';
 import { checkParams, type ParamsName } from '../schemas/params.js';
 import { envelope, toHttpError } from './http-errors.js';
@@ -25,6 +26,7 @@ export interface HttpBackend {
   profiles: ProfileOps;
   instances: InstanceOps;
   runs: RunOps;
+  log: LogOps;
   /** An unexpected failure inside a stream (after the answer began), for the daemon log. */
   streamFailed(err: unknown, info: { url: string }): void;
 }
@@ -348,6 +350,26 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       method: 'GET', path: '/v1/admin/status',
       schema: op('admin', 'daemon_status', 'Daemon status (arpd)', { response: { 200: { description: 'The same object as `arpd daemon status --json`', type: 'object', additionalProperties: true } } }),
       handler: async (req) => { noQuery(req); return b.daemon.status(); },
+    },
+    {
+      method: 'POST', path: '/v1/admin/log:snapshot', admin: true,
+      schema: op('admin', 'log_snapshot', 'Take a snapshot of the projections now (arpd; needs admin credentials)', { response: { 200: { description: 'The snapshot written', type: 'object', additionalProperties: true } } }),
+      handler: async (req) => { noQuery(req); return b.log.snapshot(); },
+    },
+    {
+      method: 'POST', path: '/v1/admin/log:compact', admin: true,
+      schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', { response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } } }),
+      handler: async (req) => { const q = queryOf(req, 'log.compact'); return b.log.compact({ budgetBytes: opt<number>(q, 'budget_bytes') }); },
+    },
+    {
+      method: 'POST', path: '/v1/admin/runs:prune', admin: true,
+      schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', { response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } } }),
+      handler: async (req) => {
+        const q = queryOf(req, 'runs.prune');
+        const before = opt<string>(q, 'before');
+        if (before === undefined) throw new ArpdError('E_VALIDATION', "query parameter 'before' is required: the date runs must have ended before (e.g. ?before=2026-01-31)", { field: 'before', rule: 'required' });
+        return b.log.prune({ before, dryRun: opt<boolean>(q, 'dry_run') });
+      },
     },
   ];
 }

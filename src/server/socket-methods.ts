@@ -10,6 +10,7 @@ import type { DaemonOps } from '../features/daemon-ops.js';
 import type { EventOps } from '../features/event-ops.js';
 import type { InstanceOps } from '../features/instance-ops.js';
 import type { ProfileOps } from '../features/profile-ops.js';
+import type { LogOps } from '../features/log-ops.js';
 import type { RunOps } from '../features/run-ops.js';
 import type { CatchUpHandle } from '../events/catch-up.js';
 import { checkParams, type ParamsName } from '../schemas/params.js';
@@ -21,6 +22,7 @@ export interface SocketBackend {
   profiles: ProfileOps;
   instances: InstanceOps;
   runs: RunOps;
+  log: LogOps;
   /** Asks the daemon to stop (answers first, then stops). */
   shutdown(reason: string, keepInstances: boolean | undefined): void;
   /** Extra methods (log maintenance, retention) added by the parts that own them. */
@@ -101,6 +103,9 @@ export function socketMethods(b: SocketBackend): MethodTable {
     method('runs.cancel', (p) => b.runs.cancel(str(p, 'run_id')), true),
     method('runs.trace', (p) => b.runs.trace(str(p, 'run_id'), { fromSeq: opt(p, 'from_seq'), limit: opt(p, 'limit') }), true),
     method('runs.wait', (p) => b.runs.wait(str(p, 'run_id'), opt<number>(p, 'timeout_ms') ?? 3_600_000), true),
+    method('runs.prune', (p) => b.log.prune({ before: str(p, 'before'), dryRun: opt<boolean>(p, 'dry_run') })),
+    method('log.snapshot', () => b.log.snapshot()),
+    method('log.compact', (p) => b.log.compact({ budgetBytes: opt<number>(p, 'budget_bytes') })),
     method('runs.follow', (p, call) => {
       const runId = str(p, 'run_id');
       b.runs.get(runId); // an unknown run is refused before anything is streamed

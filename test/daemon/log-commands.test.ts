@@ -3,7 +3,7 @@
  * does to `arpd serve` (refuses; `--repair` cuts it after copying it aside). The steps share one data
  * dir, in order: healthy with a daemon, healthy without, damaged, repaired.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { daemonHarness, parseNdjson, waitGone, type EventLine } from '../helpers/daemon-harness.js';
@@ -105,18 +105,29 @@ t.test('a flipped byte in an earlier line: verify exits 1 naming line and offset
   t.equal(damage.line, lineNo);
   t.equal(damage.offset, offset);
 
+  // a boot from the snapshot taken at the last stop reads only the log after it: the damage is before it
+  const fromSnapshot = h.spawnCli(dir, ['serve', '--no-http']);
+  await fromSnapshot.waitForOutput('arpd ready', (_o, err) => /arpd ready: pid \d+/.test(err));
+  fromSnapshot.kill('SIGTERM');
+  t.equal((await fromSnapshot.exited).code, 0, 'it started and stopped cleanly');
+  t.same(readFileSync(log).subarray(0, at + 1), bytes.subarray(0, at + 1), 'a boot from a snapshot leaves the damaged line alone');
+  // without the snapshot the whole log is read, and the damage refuses the start
+  rmSync(join(dir, 'snapshots'), { recursive: true, force: true });
+  const damagedBytes = readFileSync(log);
   const serve = await h.cli(dir, ['serve', '--no-http']);
   t.not(serve.code, 0, 'serve refuses to start');
   t.notOk(serve.timedOut);
   t.match(serve.stderr, /arpd log verify/);
   t.match(serve.stderr, /--repair/);
-  t.same(readFileSync(log), bytes, 'the refused start changed nothing');
+  t.same(readFileSync(log), damagedBytes, 'the refused start changed nothing');
 
   const repaired = h.spawnCli(dir, ['serve', '--no-http', '--repair']);
   await repaired.waitForOutput('arpd ready', (_o, err) => /arpd ready: pid \d+/.test(err));
   t.ok(readdirSync(dir).some((n) => n.startsWith('events.jsonl.broken-')), 'a .broken- copy of the log exists');
   const copy = readdirSync(dir).find((n) => n.startsWith('events.jsonl.broken-')) as string;
-  t.same(readFileSync(join(dir, copy)), bytes, 'the copy is the damaged log as it was');
+  const copied = readFileSync(join(dir, copy)).toString('utf8');
+  const damagedLine = damagedBytes.toString('utf8').split('\n')[lineNo - 1] as string;
+  t.equal(copied.replace(/\n$/, ''), damagedLine, 'the copy holds the damaged line as it was, and only it');
   const kept = await h.events(dir);
   t.equal(kept[0]?.id, JSON.parse(lines[0] as string).id, 'the line before the damage is kept');
   t.equal((await h.status(dir))?.['pid'], repaired.pid, 'the repaired daemon serves');
