@@ -19,6 +19,8 @@ import { createAuthenticator, type Authenticator } from '../server/http-auth.js'
 import { createHttpApp, DEFAULT_HTTP_BODY_LIMIT } from '../server/http-app.js';
 import type { EventsSubscription, HttpBackend, LogEvent } from '../server/http-routes.js';
 import type { SseRegistry } from '../server/http-sse.js';
+import { defaultUiAssetsDir } from '../server/http-ui.js';
+import { registryReplayer } from './registry-replay.js';
 import { packageRoot } from '../version.js';
 import type { InstanceOps } from './instances-feature.js';
 import type { ProfileOps } from './profiles-feature.js';
@@ -210,6 +212,7 @@ export function httpFeature(options: HttpOptions, deps: HttpDeps): Feature {
         version: ctx.version,
         bodyLimit: options.bodyLimit ?? DEFAULT_HTTP_BODY_LIMIT,
         onInternalError: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP request'),
+        ui: { assetsDir: defaultUiAssetsDir(packageRoot()), instancesDir: ctx.paths.instances, replay: registryReplayer(ctx.paths.root) },
       });
       const requested = options.port;
       const port = requested ?? DEFAULT_HTTP_PORT;
