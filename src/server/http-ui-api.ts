@@ -196,7 +196,7 @@ export async function httpUiApi(app: FastifyInstance, o: HttpUiApiOptions): Prom
     return o.replay(until, { runs, instances, profiles: instances }, abort.signal);
   });
 
-  app.get('/v1/instances/:instance_id(^[^:/]+)/logs', {
+  app.get('/v1/instances/:instance_id/logs', {
     schema: {
       tags: ['instances'],
       operationId: 'instance_logs',
