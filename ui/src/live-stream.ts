@@ -99,9 +99,9 @@ export function liveStream(o: LiveStreamOptions): LiveStream {
         state('failed', env.error?.message ?? 'the stream failed');
         return;
       }
-      // a network error: the browser retries by itself (CONNECTING) unless it gave up (CLOSED)
-      if (source.readyState === EventSource.CLOSED) retryLater('the connection was refused');
-      else state('reconnecting', 'the connection was lost');
+      // a network error or a refusal: reconnect ourselves (after a check of the session), from the last seq;
+      // the browser's own retry is stopped so that there is one way back, the one tested
+      retryLater(source.readyState === EventSource.CLOSED ? 'the connection was refused' : 'the connection was lost');
     });
   };
 
