@@ -6,7 +6,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import t from 'tap';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { launchBrowser, login, newPage } from '../helpers/browser.js';
 import { clientOf, eventually, startHttpDaemon } from '../server/http-daemon.js';
 
@@ -51,9 +51,8 @@ async function shownEvents(page: Page): Promise<{ count: number; first: number; 
 t.test('the dashboard in a browser', async (t) => {
   const daemon = await startHttpDaemon(t, ['--no-autostart-instances']);
   const api = clientOf(daemon);
-  let browser: Browser | undefined;
-  t.teardown(async () => { await browser?.close(); });
-  browser = await launchBrowser();
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
   const { page, problems } = await newPage(browser);
 
   t.test('refuses a wrong token with a clear message, then logs in with the right one', async (t) => {
@@ -160,7 +159,7 @@ t.test('the dashboard in a browser', async (t) => {
 
   t.test('a live page that loses its connection resumes from the last seq: no gap, no repeat', async (t) => {
     const proxy = await cuttableProxy(t, new URL(daemon.url));
-    const p = await newPage(browser as Browser);
+    const p = await newPage(browser);
     t.teardown(() => p.context.close());
     await login(p.page, proxy.url, daemon.token);
     await p.page.goto(`${proxy.url}/ui/#/events`);
