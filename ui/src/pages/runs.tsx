@@ -51,7 +51,7 @@ function SubmitForm({ profiles }: { profiles: RuntimeProfile[] }) {
         <Field id="run-goal" label="Goal" error={errors.goal}>
           <input {...described('run-goal', errors.goal)} value={goal} placeholder="What is (19*23)?" onInput={(e) => { setGoal((e.target as HTMLInputElement).value); setErrors({}); }} />
         </Field>
-        <Field id="run-profile" label="Profile">
+        <Field id="run-profile" label="Profile to run on">
           <select {...described('run-profile', undefined)} value={profile} onChange={(e) => setProfile((e.target as HTMLSelectElement).value)}>
             <option value="">any (arpd picks)</option>
             {profiles.map((p) => <option key={p.runtime_profile} value={p.runtime_profile}>{p.runtime_profile}</option>)}
