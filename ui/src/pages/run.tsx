@@ -17,11 +17,18 @@ type Level = (typeof LEVELS)[number];
 const ROW_HEIGHT = 24;
 const LIFECYCLE = new Set(['routed', 'started', 'succeeded', 'failed', 'canceled', 'queued']);
 
+const summaries = new WeakMap<TraceLine, string>();
+
+/** The line's data in one short line (made once per line: rows are redrawn every frame while lines arrive). */
 function summary(l: TraceLine): string {
-  const d = l.data;
-  const inner = (d['data'] ?? d) as Record<string, unknown>;
-  const s = JSON.stringify(inner);
-  return s.length > 240 ? `${s.slice(0, 237)}…` : s;
+  let s = summaries.get(l);
+  if (s === undefined) {
+    const d = l.data;
+    s = JSON.stringify((d['data'] ?? d) as Record<string, unknown>);
+    if (s.length > 240) s = `${s.slice(0, 237)}…`;
+    summaries.set(l, s);
+  }
+  return s;
 }
 
 export function RunPage({ runId }: { runId: string }) {
