@@ -51,7 +51,12 @@ async function main(): Promise<void> {
       await page.getByLabel('Token or JWT').waitFor();
       await page.screenshot({ path: join(OUT, 'login.png') });
       await login(page, url, token);
-      await sleep(3500); // a few samples on the charts
+      // some traffic while the overview watches: the charts move
+      for (let i = 0; i < 12; i++) {
+        await call('POST', '/v1/runs', { input: { goal: `sleep:${400 + (i % 4) * 300} What is ${i}*${i + 1}?` } });
+        await sleep(250);
+      }
+      await sleep(4000);
       await page.screenshot({ path: join(OUT, 'overview.png'), fullPage: true });
       await page.goto(`${url}/ui/#/instances/${(await call('GET', '/v1/instances') as { instances: Array<{ instance_id: string }> }).instances[0]?.instance_id ?? ''}`);
       await page.getByTestId('log-text').waitFor();

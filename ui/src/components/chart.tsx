@@ -9,7 +9,7 @@ export interface ChartProps {
   xs: number[];
   ys: number[];
   id: string;
-  /** How many seconds the x axis spans (ending at the latest point). */
+  /** The most seconds the x axis spans (ending at the latest point; at least a minute). */
   windowS: number;
 }
 
@@ -26,9 +26,9 @@ export function Chart(p: ChartProps) {
       height: 160,
       legend: { show: false },
       cursor: { show: false },
-      scales: { x: { time: true, range: (_u, _min, max) => [max - p.windowS, max] }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
+      scales: { x: { time: true, range: (_u, min, max) => [Math.min(max - 60, Math.max(min, max - p.windowS)), max] }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
       axes: [
-        { stroke: '#374151', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d1d5db' } },
+        { stroke: '#374151', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d1d5db' }, space: 90, values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
         { stroke: '#374151', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d1d5db' }, size: 44 },
       ],
       series: [{}, { label: p.title, stroke: '#1d4ed8', width: 2, fill: 'rgba(29, 78, 216, 0.12)' }],
