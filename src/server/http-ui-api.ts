@@ -6,7 +6,7 @@
  *   point of the log (the fold of `arpd log replay --until`), bounded: newest runs first, at most `runs_limit`.
  * - `GET /v1/instances/{instance_id}/logs?stream=stdout|stderr&tail=N&follow=true` — the last N lines of a managed
  *   instance's output as text, or with `follow` as Server-Sent Events (`log` events, id = byte offset; resume
- *   with Last-Event-ID).
+ *   with Last-Event-ID or `from_offset`).
  *
  * The replay itself is an option (the daemon wires a function that folds the log off the event loop).
  */
@@ -209,12 +209,13 @@ export async function httpUiApi(app: FastifyInstance, o: HttpUiApiOptions): Prom
           stream: { type: 'string', enum: ['stdout', 'stderr'], default: 'stdout' },
           tail: { type: 'integer', minimum: 0, maximum: LOG_TAIL_LINES.max, default: LOG_TAIL_LINES.default },
           follow: { type: 'boolean' },
+          from_offset: { type: 'integer', minimum: 0, description: 'with follow: resume at this byte offset (the id of the last event received), as Last-Event-ID does' },
         },
       },
       response: { 200: { description: 'The lines (text/plain), or a text/event-stream with follow', content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } } }, ...errors },
     },
   }, async (req: FastifyRequest, reply: FastifyReply) => {
-    const q = queryOf(req, ['stream', 'tail', 'follow']);
+    const q = queryOf(req, ['stream', 'tail', 'follow', 'from_offset']);
     const id = checkId('instance id', String((req.params as { instance_id?: unknown }).instance_id ?? ''), 'instance_id');
     const stream = q['stream'] ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr') throw new ArpdError('E_VALIDATION', `stream must be stdout or stderr, not '${stream.slice(0, 40)}'`, { field: 'stream', rule: 'stdout|stderr' });
@@ -225,9 +226,11 @@ export async function httpUiApi(app: FastifyInstance, o: HttpUiApiOptions): Prom
       throw new ArpdError('E_NOT_FOUND', `no logs for instance '${id}': only managed instances started by this daemon have logs (see GET /v1/instances?all=true)`, { instance_id: id, arp_code: 'instances.not_found' });
     }
     const path = join(dir, `${stream}.log`);
-    const after = lastEventId(req.headers['last-event-id']);
+    // where to resume: the id of the last event received (Last-Event-ID), or from_offset for a new connection
+    const header = lastEventId(req.headers['last-event-id']);
+    const after = header ?? intOf(q, 'from_offset', 0, Number.MAX_SAFE_INTEGER);
     if (!follow) {
-      if (after !== undefined) throw new ArpdError('E_VALIDATION', 'Last-Event-ID is for follow=true: leave it out, or add follow=true', { field: 'Last-Event-ID' });
+      if (after !== undefined) throw new ArpdError('E_VALIDATION', `${header === undefined ? 'from_offset' : 'Last-Event-ID'} is for follow=true: leave it out, or add follow=true`, { field: header === undefined ? 'from_offset' : 'Last-Event-ID' });
       const { text } = tailFile(path, tail);
       return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
     }

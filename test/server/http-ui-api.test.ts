@@ -4,7 +4,7 @@
  * tail, and a followed SSE stream that resumes from Last-Event-ID), with their refusals.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ARPD, clientOf, eventually, expectError, readSse, request, startHttpDaemon } from './http-daemon.js';
@@ -141,6 +141,21 @@ t.test('replay and instance logs', async (t) => {
     appendFileSync(out, 'gamma\n');
     const resumed = await readSse(daemon.url, path, { token: daemon.token, headers: { 'last-event-id': lastId }, until: (m) => (m.data as { text: string }).text.includes('gamma') });
     t.equal(resumed.events.map((e) => (e.data as { text: string }).text).join(''), 'gamma\n', 'exactly what came after the last id');
+    const gammaId = resumed.events[resumed.events.length - 1]?.id ?? '';
+    appendFileSync(out, 'delta\n');
+    const byQuery = await readSse(daemon.url, `${path}&from_offset=${gammaId}`, { token: daemon.token, until: (m) => (m.data as { text: string }).text.includes('delta') });
+    t.equal(byQuery.events.map((e) => (e.data as { text: string }).text).join(''), 'delta\n', 'from_offset (a new connection) resumes the same way');
+    const deltaId = byQuery.events[byQuery.events.length - 1]?.id ?? '';
+    appendFileSync(out, 'epsilon\n');
+    const capped = await readSse(daemon.url, `${path}&from_offset=${deltaId}`, {
+      token: daemon.token,
+      until: (m) => {
+        const text = (m.data as { text?: string }).text;
+        if (text === 'epsilon\n') writeFileSync(out, 'fresh\n'); // the runtime's log was capped and started over
+        return text === 'fresh\n';
+      },
+    });
+    t.same(capped.events.map((e) => [e.event, e.id]), [['log', String(Number(deltaId) + 8)], ['truncated', '0'], ['log', '6']], 'a capped file restarts the offsets: truncated, then the new text');
   });
 
   t.test('refuses a bad instance id before touching a path, an unknown instance, a bad stream or tail', async (t) => {

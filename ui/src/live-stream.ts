@@ -20,6 +20,10 @@ export interface LiveStreamOptions {
   /** The stream's last event (`end` of a run): the stream is over. */
   onEnd?(data: unknown): void;
   onState?(state: StreamState, detail?: string): void;
+  /** The query that resumes after `last` (default `from_seq=<last + 1>`; a log follows by byte offset). */
+  resume?(last: number): string;
+  /** Event names whose id restarts the count (a log file that was capped and started over). */
+  resets?: readonly string[];
 }
 
 export interface LiveStream {
@@ -39,7 +43,7 @@ export function liveStream(o: LiveStreamOptions): LiveStream {
 
   const urlOf = (): string => {
     if (last === undefined) return o.path;
-    return `${o.path}${o.path.includes('?') ? '&' : '?'}from_seq=${last + 1}`;
+    return `${o.path}${o.path.includes('?') ? '&' : '?'}${o.resume === undefined ? `from_seq=${last + 1}` : o.resume(last)}`;
   };
 
   const state = (s: StreamState, detail?: string): void => o.onState?.(s, detail);
@@ -77,7 +81,7 @@ export function liveStream(o: LiveStreamOptions): LiveStream {
       source.addEventListener(kind, (ev) => {
         const m = ev as MessageEvent<string>;
         const seq = m.lastEventId === '' ? undefined : Number(m.lastEventId);
-        if (seq !== undefined && last !== undefined && seq <= last) return;
+        if (seq !== undefined && last !== undefined && seq <= last && o.resets?.includes(kind) !== true) return;
         if (seq !== undefined) last = seq;
         o.onEvent(kind, JSON.parse(m.data) as unknown, seq);
       });

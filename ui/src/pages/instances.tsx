@@ -62,6 +62,8 @@ function LogTail({ id }: { id: string }) {
     const s = liveStream({
       path: `/v1/instances/${enc(id)}/logs?stream=${which}&tail=200&follow=true`,
       kinds: ['log', 'truncated'],
+      resets: ['truncated'],
+      resume: (offset) => `from_offset=${offset}`,
       onEvent: (kind, data) => {
         if (kind === 'truncated') buf += '\n[the log was capped and started over]\n';
         else buf += (data as { text: string }).text;
