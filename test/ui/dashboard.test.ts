@@ -134,10 +134,40 @@ t.test('the dashboard in a browser', async (t) => {
     t.ok(await page.locator('#trace-list .lvl-error').count() > 0, 'the failure line is marked as an error');
     await page.getByRole('link', { name: 'All runs' }).click();
     await page.getByLabel('State').selectOption('failed');
-    await page.locator('tr[data-run]').first().waitFor();
+    await page.locator('tr[data-run] .badge-failed').first().waitFor();
     const failed = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { run: string } }).dataset.run));
     t.equal(failed.length, 1, 'the state filter shows the one failed run');
     t.notOk(failed.includes(runId), 'and not the succeeded one');
+  });
+
+  t.test('pages through runs newest first, searches by id prefix and filters by profile', async (t) => {
+    await api('PUT', '/v1/admin/runtime-profiles/idle', { json: { runtime_name: 'idle', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['true'] } } } });
+    for (let i = 1; i <= 27; i++) await api('POST', '/v1/runs', { json: { run_id: `page-${String(i).padStart(2, '0')}`, input: { goal: 'What is 1+1?' } } });
+    await eventually('the runs end', async () => ((((await api('GET', '/v1/runs?state=succeeded&page_size=1000')).body as { runs: Json[] }).runs.length >= 28) ? true : undefined));
+    await nav(page, 'Runs').click();
+    const ids = (): Promise<string[]> => page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { run: string } }).dataset.run));
+    await page.locator('tr[data-run="page-27"]').waitFor();
+    const first = await ids();
+    t.equal(first.length, 25, 'a page holds 25 runs');
+    t.same(first.slice(0, 3), ['page-27', 'page-26', 'page-25'], 'newest first');
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.locator('tr[data-run="page-02"]').waitFor();
+    const second = await ids();
+    t.same(second.slice(0, 2), ['page-02', 'page-01'], 'the next page goes on where the first stopped');
+    t.equal(second.filter((id) => first.includes(id)).length, 0, 'no run on both pages');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.getByLabel('Run id starts with').fill('page-1');
+    await page.locator('tr[data-run]').first().waitFor();
+    await eventually('the search applies', async () => ((await ids()).length === 10 ? true : undefined));
+    t.same(await ids(), ['page-19', 'page-18', 'page-17', 'page-16', 'page-15', 'page-14', 'page-13', 'page-12', 'page-11', 'page-10'], 'the id prefix search');
+    await page.getByLabel('Run id starts with').fill('');
+    await page.getByLabel('Profile', { exact: true }).selectOption('default');
+    await page.locator('tr[data-run="page-27"]').waitFor();
+    t.equal((await ids()).length, 25, 'the runs on default instances show');
+    await page.getByLabel('Profile', { exact: true }).selectOption('idle');
+    await page.getByText('No runs match.').waitFor();
+    t.same(await ids(), [], 'a profile no run went to shows none');
+    await page.getByLabel('Profile', { exact: true }).selectOption('');
   });
 
   t.test('travels back to before the run was submitted and does not find it', async (t) => {

@@ -16,6 +16,8 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: read
   const [error, setError] = useState<string | undefined>(undefined);
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
+  // other inputs (a filter changed): do not show the old answer as if it were the new one
+  useEffect(() => { setData(undefined); }, deps);
   useEffect(() => {
     const abort = new AbortController();
     setLoading(true);

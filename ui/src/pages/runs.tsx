@@ -87,7 +87,12 @@ export function RunsPage() {
   const runs = useLoad((signal) => fetchRuns(filter, PAGE_SIZE, token, signal), [key, token]);
   const profiles = useLoad((signal) => api<{ profiles: RuntimeProfile[] }>('GET', '/v1/admin/runtime-profiles', { signal }), []);
   const instances = useLoad((signal) => api<{ instances: RuntimeInstance[] }>('GET', '/v1/instances?all=true', { signal }), []);
-  const stream = useLogChanges('run.accepted,run.routed,run.started,run.succeeded,run.failed,run.canceled', runs.reload, 1000);
+  // one stream keeps the list and the filters' choices live
+  const stream = useLogChanges('run.accepted,run.routed,run.started,run.succeeded,run.failed,run.canceled,profile.,instance.requested,instance.registered', () => {
+    runs.reload();
+    profiles.reload();
+    instances.reload();
+  }, 1000);
 
   const setFilter = (k: keyof RunFilter, v: string): void => {
     const next = { ...filter, [k]: v };
