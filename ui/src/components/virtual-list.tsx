@@ -38,21 +38,23 @@ export function VirtualList(p: VirtualListProps) {
     return () => ro.disconnect();
   }, []);
 
-  // stick to the end when new rows come and the user was there
+  // while following, the view is the end: drawn from the count, then scrolled there (one render per frame)
+  const following = p.follow === true && atEnd.current;
+  const end = Math.max(0, p.count * p.rowHeight - height);
   useLayoutEffect(() => {
     const el = box.current;
-    if (el === null || p.follow !== true || !atEnd.current) return;
-    const end = Math.max(0, p.count * p.rowHeight - el.clientHeight);
+    if (el === null || !following) return;
     if (Math.abs(el.scrollTop - end) > 1) el.scrollTop = end;
-    setTop(el.scrollTop);
-  }, [p.count, p.follow, p.rowHeight]);
+  }, [following, end]);
 
   useEffect(() => () => { if (frame.current !== undefined) cancelAnimationFrame(frame.current); }, []);
 
   const onScroll = (): void => {
     const el = box.current;
     if (el === null) return;
+    const was = atEnd.current;
     atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - p.rowHeight;
+    if (p.follow === true && was && atEnd.current) return; // following: the end is drawn from the count
     if (frame.current !== undefined) return;
     frame.current = requestAnimationFrame(() => { frame.current = undefined; setTop(el.scrollTop); });
   };
@@ -84,8 +86,9 @@ export function VirtualList(p: VirtualListProps) {
     if (fn !== undefined) { e.preventDefault(); fn(); }
   };
 
-  const first = Math.max(0, Math.floor(top / p.rowHeight) - OVERSCAN);
-  const last = Math.min(p.count, Math.ceil((top + height) / p.rowHeight) + OVERSCAN);
+  const viewTop = following ? end : top;
+  const first = Math.max(0, Math.floor(viewTop / p.rowHeight) - OVERSCAN);
+  const last = Math.min(p.count, Math.ceil((viewTop + height) / p.rowHeight) + OVERSCAN);
   const rows = [];
   for (let i = first; i < last; i++) {
     const sel = i === p.selected;

@@ -31,6 +31,52 @@ function summary(l: TraceLine): string {
   return s;
 }
 
+interface TraceStore {
+  lines: TraceLine[];
+  /** Indexes into `lines` of the lines the level filter shows. */
+  shown: number[];
+  /** Told once per frame while lines arrive (only the list redraws, not the page). */
+  listeners: Set<() => void>;
+}
+
+function TraceList({ store, follow, selected, onSelect }: { store: TraceStore; follow: boolean; selected: number | undefined; onSelect(i: number): void }) {
+  const [, setFrame] = useState(0);
+  useEffect(() => {
+    const fn = (): void => setFrame((f) => f + 1);
+    store.listeners.add(fn);
+    return () => { store.listeners.delete(fn); };
+  }, [store]);
+  const line = (i: number): TraceLine | undefined => store.lines[store.shown[i] ?? -1];
+  return (
+    <>
+      <p class="muted trace-count" data-testid="trace-count" aria-live="off">{store.shown.length} of {store.lines.length} lines</p>
+      <VirtualList
+        id="trace-list"
+        label="Trace lines (arrow keys move, the selected line's JSON shows below)"
+        count={store.shown.length}
+        rowHeight={ROW_HEIGHT}
+        follow={follow}
+        selected={selected}
+        onSelect={onSelect}
+        rowLabel={(i) => { const l = line(i); return l === undefined ? '' : `line ${l.seq}, ${l.level}, ${l.type}`; }}
+        row={(i) => {
+          const l = line(i);
+          if (l === undefined) return null;
+          return (
+            <span class={`tline lvl-${l.level}`} data-seq={l.seq} data-time={l.time}>
+              <span class="tseq">{l.seq}</span>
+              <span class="ttime">{l.time.slice(11, 23)}</span>
+              <span class="tlvl">{l.level}</span>
+              <span class="ttype">{l.type}</span>
+              <span class="tdata">{summary(l)}</span>
+            </span>
+          );
+        }}
+      />
+    </>
+  );
+}
+
 export function RunPage({ runId }: { runId: string }) {
   const [status, setStatus] = useState<RunStatus | undefined>(undefined);
   const [result, setResult] = useState<unknown>(undefined);
@@ -40,16 +86,14 @@ export function RunPage({ runId }: { runId: string }) {
   const [levels, setLevels] = useState<Set<Level>>(new Set(LEVELS));
   const [follow, setFollow] = useState(true);
   const [selected, setSelected] = useState<number | undefined>(undefined);
-  const [, setFrame] = useState(0);
-  const lines = useRef<TraceLine[]>([]);
-  const shown = useRef<number[]>([]);
+  const store = useRef<TraceStore>({ lines: [], shown: [], listeners: new Set() }).current;
   const levelsRef = useRef(levels);
   const frame = useRef<number | undefined>(undefined);
   const [cancelMsg, setCancelMsg] = useState<string | undefined>(undefined);
 
   const redraw = (): void => {
     if (frame.current !== undefined) return;
-    frame.current = requestAnimationFrame(() => { frame.current = undefined; setFrame((f) => f + 1); });
+    frame.current = requestAnimationFrame(() => { frame.current = undefined; for (const fn of store.listeners) fn(); });
   };
 
   const loadStatus = async (): Promise<RunStatus | undefined> => {
@@ -68,8 +112,9 @@ export function RunPage({ runId }: { runId: string }) {
   };
 
   useEffect(() => {
-    lines.current = [];
-    shown.current = [];
+    store.lines = [];
+    store.shown = [];
+    redraw();
     setSelected(undefined);
     setResult(undefined);
     setStatus(undefined);
@@ -85,8 +130,8 @@ export function RunPage({ runId }: { runId: string }) {
       after: 0,
       onEvent: (_kind, data) => {
         const l = data as TraceLine;
-        const i = lines.current.push(l) - 1;
-        if (levelsRef.current.has(l.level)) shown.current.push(i);
+        const i = store.lines.push(l) - 1;
+        if (levelsRef.current.has(l.level)) store.shown.push(i);
         if (LIFECYCLE.has(l.type)) refreshStatus();
         redraw();
       },
@@ -100,8 +145,9 @@ export function RunPage({ runId }: { runId: string }) {
     const next = new Set(levels);
     if (next.has(l)) next.delete(l); else next.add(l);
     levelsRef.current = next;
-    shown.current = [];
-    lines.current.forEach((line, i) => { if (next.has(line.level)) shown.current.push(i); });
+    store.shown = [];
+    store.lines.forEach((line, i) => { if (next.has(line.level)) store.shown.push(i); });
+    redraw();
     setSelected(undefined);
     setLevels(next);
   };
@@ -113,8 +159,7 @@ export function RunPage({ runId }: { runId: string }) {
 
   const x = status?.extensions?.['arpd.run'] ?? {};
   const ended = status !== undefined && ['succeeded', 'failed', 'canceled'].includes(status.state);
-  const sel = selected === undefined ? undefined : lines.current[shown.current[selected] ?? -1];
-  const count = shown.current.length;
+  const sel = selected === undefined ? undefined : store.lines[store.shown[selected] ?? -1];
   const out = (result as { output?: { text?: string } } | undefined)?.output?.text;
   return (
     <>
@@ -153,32 +198,9 @@ export function RunPage({ runId }: { runId: string }) {
             {LEVELS.map((l) => <label key={l} class="check"><input type="checkbox" checked={levels.has(l)} onChange={() => toggle(l)} /> {l}</label>)}
           </fieldset>
           <label class="check"><input type="checkbox" checked={follow} onChange={(e) => setFollow((e.target as HTMLInputElement).checked)} /> Follow new lines</label>
-          <span class="muted" data-testid="trace-count" aria-live="off">{count} of {lines.current.length} lines</span>
         </div>
         {stream === 'failed' && streamDetail !== undefined ? <ErrorBox message={streamDetail} /> : null}
-        <VirtualList
-          id="trace-list"
-          label="Trace lines (arrow keys move, the selected line's JSON shows below)"
-          count={count}
-          rowHeight={ROW_HEIGHT}
-          follow={follow}
-          selected={selected}
-          onSelect={setSelected}
-          rowLabel={(i) => { const l = lines.current[shown.current[i] ?? -1]; return l === undefined ? '' : `line ${l.seq}, ${l.level}, ${l.type}`; }}
-          row={(i) => {
-            const l = lines.current[shown.current[i] ?? -1];
-            if (l === undefined) return null;
-            return (
-              <span class={`tline lvl-${l.level}`} data-seq={l.seq} data-time={l.time}>
-                <span class="tseq">{l.seq}</span>
-                <span class="ttime">{l.time.slice(11, 23)}</span>
-                <span class="tlvl">{l.level}</span>
-                <span class="ttype">{l.type}</span>
-                <span class="tdata">{summary(l)}</span>
-              </span>
-            );
-          }}
-        />
+        <TraceList store={store} follow={follow} selected={selected} onSelect={setSelected} />
         {sel === undefined ? <p class="muted">Pick a line (click it, or Tab to the list and use the arrow keys) to see its JSON.</p> : <Json value={sel} label={`Trace line ${sel.seq} as JSON`} />}
       </Section>
     </>
