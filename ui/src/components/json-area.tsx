@@ -1,6 +1,6 @@
 /**
- * A textarea for JSON that refuses a paste larger than the daemon takes (the page stays responsive and says
- * why), and a parser that names the line and column of a syntax error.
+ * A textarea for JSON that refuses text larger than the daemon takes, pasted or put there any other way (the
+ * page stays responsive and says why), and a parser that names the line and column of a syntax error.
  */
 import { formatBytes, MAX_BODY_BYTES } from '../api.js';
 import { described } from './common.js';
@@ -53,7 +53,17 @@ export function JsonArea(p: JsonAreaProps) {
       value={p.value}
       placeholder={p.placeholder}
       onPaste={onPaste}
-      onInput={(e) => p.onInput((e.target as HTMLTextAreaElement).value)}
+      onInput={(e) => {
+        const el = e.target as HTMLTextAreaElement;
+        if (el.value.length > MAX_BODY_BYTES) {
+          // typed, dropped or set some other way: put the old text back before the page lays 10 MB out
+          const size = formatBytes(new TextEncoder().encode(el.value).length);
+          el.value = p.value;
+          p.onRefused(`That text was refused: it is ${size}, and the daemon takes at most ${formatBytes(MAX_BODY_BYTES)} per request. Use something smaller.`);
+          return;
+        }
+        p.onInput(el.value);
+      }}
     />
   );
 }
