@@ -185,6 +185,13 @@ t.test('the dashboard in a browser', async (t) => {
     await replay.filter({ hasText: `As of event ${acceptedSeq}` }).waitFor();
     t.equal(await replay.locator(`tr[data-run="${runId}"] .badge`).textContent(), 'queued', 'at its submission it is there, queued');
     await page.getByRole('button', { name: 'Back to now' }).click();
+    await page.getByLabel('Types').fill('run.failed');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await eventually('the filter applies', async () => {
+      const types = await page.locator('#event-list .ttype').allTextContents();
+      return types.length > 0 && types.every((x) => x === 'run.failed') ? types : undefined;
+    });
+    t.pass('the type filter leaves only run.failed events');
   });
 
   t.test('a live page that loses its connection resumes from the last seq: no gap, no repeat', async (t) => {
@@ -214,6 +221,19 @@ t.test('the dashboard in a browser', async (t) => {
     const seqs = await p.page.locator('#event-list [data-seq]').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { seq: string } }).dataset.seq)));
     t.same(seqs, [...seqs].sort((a, b) => a - b).filter((s, i, all) => all.indexOf(s) === i), 'the rows in view are in order without repeats');
     t.same(p.problems.list.filter((m) => !/net::ERR_(INCOMPLETE_CHUNKED_ENCODING|CONNECTION_RESET|CONNECTION_CLOSED|EMPTY_RESPONSE)/.test(m)), [], 'no errors in the page but the cut connections');
+  });
+
+  t.test('stops and deletes an instance after a confirmation', async (t) => {
+    await nav(page, 'Instances').click();
+    const row = page.locator('tr[data-instance]').first();
+    await row.locator('.badge-ready').waitFor();
+    const id = (await row.getAttribute('data-instance')) ?? '';
+    await row.getByRole('button', { name: `Stop and delete ${id}` }).click();
+    t.equal(((await api('GET', `/v1/instances/${id}`)).body as Json)['state'], 'ready', 'the first click only asks');
+    await row.getByRole('button', { name: `Confirm: stop and delete ${id}` }).click();
+    await page.locator(`tr[data-instance="${id}"]`).waitFor({ state: 'detached' });
+    const after = await api('GET', `/v1/instances/${id}`);
+    t.ok(after.status === 404 || (after.body as Json)['state'] === 'stopped', 'the daemon stopped it');
   });
 
   t.test('the pages raised no errors and broke no Content-Security-Policy rule', async (t) => {

@@ -67,6 +67,17 @@ t.test('bad input in the forms', async (t) => {
     t.equal((await api('GET', '/v1/admin/runtime-profiles/fine')).status, 200, 'a good profile saves');
   });
 
+  t.test('deletes a profile after a confirmation', async (t) => {
+    await page.goto(`${daemon.url}/ui/#/profiles/fine`);
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    t.equal((await api('GET', '/v1/admin/runtime-profiles/fine')).status, 200, 'the first click only asks');
+    await page.getByRole('button', { name: 'Confirm delete fine' }).click();
+    await page.waitForURL(/#\/profiles$/);
+    t.equal((await api('GET', '/v1/admin/runtime-profiles/fine')).status, 404, 'the profile is gone');
+    await page.getByRole('link', { name: /^default/ }).waitFor();
+    t.equal(await page.getByRole('link', { name: /^fine/ }).count(), 0, 'and gone from the list');
+  });
+
   t.test('a 10 MB run request is refused before it is sent, and the page stays usable', async (t) => {
     await page.goto(`${daemon.url}/ui/#/runs`);
     await page.getByText('Or a whole RunRequest as JSON').click();
