@@ -11,6 +11,9 @@ import { RunDeadlines } from '../runs/run-deadlines.js';
 import { RunDispatcher } from '../runs/run-dispatcher.js';
 import { RunRouter } from '../runs/run-router.js';
 import { HttpServer } from '../server/http-server.js';
+import { defaultUiAssetsDir } from '../server/http-ui.js';
+import { registryReplayer } from '../features/registry-replay.js';
+import { packageRoot } from '../version.js';
 import type { MethodTable } from '../server/rpc-dispatch.js';
 import { socketMethods } from '../server/socket-methods.js';
 import type { Component, DaemonContext } from './daemon-context.js';
@@ -59,6 +62,7 @@ export function buildParts(ctx: DaemonContext, d: {
     logger: ctx.logger,
     version: ctx.version,
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
+    ui: { assetsDir: defaultUiAssetsDir(packageRoot()), instancesDir: ctx.paths.instances, replay: registryReplayer(ctx.paths.root) },
   });
   const components: Component[] = [...d.housekeeping, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);

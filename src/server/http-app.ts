@@ -16,6 +16,8 @@ import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod, type RouteDef } from './http-routes.js';
 import { SseRegistry } from './http-sse.js';
+import { httpUi, isUiPath, checkApiRequest, UiSessions } from './http-ui.js';
+import { httpUiApi, type HttpUiApiOptions } from './http-ui-api.js';
 
 export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024;
 
@@ -37,6 +39,8 @@ export interface HttpAppOptions {
   bodyLimit?: number;
   /** An E_INTERNAL happened: the full error, for the daemon log. */
   onInternalError(err: unknown, info: { method: string; url: string }): void;
+  /** The dashboard at /ui (http-ui.ts) and the API it needs (http-ui-api.ts). */
+  ui?: { assetsDir: string; instancesDir: string; replay: HttpUiApiOptions['replay'] };
 }
 
 /** The schemas the routes refer to by name (`{ $ref: 'RunStatus#' }`), components in the OpenAPI document. */
@@ -152,12 +156,14 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
 
+  const sessions = new UiSessions();
   app.addHook('onRequest', async (req) => {
     checkHostAndOrigin(req, o.hosts());
     const path = pathOf(req.url);
-    if (isPublicPath(path) || (o.metricsPublic === true && path === '/metrics')) return;
+    if (isPublicPath(path) || isUiPath(path) || (o.metricsPublic === true && path === '/metrics')) return;
     const config = (req.routeOptions?.config ?? {}) as { admin?: boolean };
-    await o.auth.check(req.headers.authorization, { admin: config.admin === true });
+    // a bearer header, or the dashboard's session cookie (with its CSRF header for a change)
+    await checkApiRequest(req, sessions, o.auth, { admin: config.admin === true });
   });
 
   app.addHook('preClose', async () => { streams.endAll(); });
@@ -184,6 +190,12 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   allow('/openapi.json', 'GET');
   for (const plugin of o.plugins ?? []) await plugin(app);
+  if (o.ui !== undefined) {
+    await app.register(httpUi, { auth: o.auth, sessions, assetsDir: o.ui.assetsDir, ...(o.authHint === undefined ? {} : { authHint: o.authHint }) });
+    await app.register(httpUiApi, { replay: o.ui.replay, instancesDir: o.ui.instancesDir, streams, streamFailed: (err, info) => o.onInternalError(err, { method: 'GET', ...info }) });
+    allow('/v1/admin/replay', 'GET');
+    allow('/v1/instances/{instance_id}/logs', 'GET');
+  }
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url);

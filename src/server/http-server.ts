@@ -12,7 +12,7 @@ import type { DataPaths } from '../config/data-dir.js';
 import type { HttpOptions } from '../config/daemon-options.js';
 import { ArpdError } from '../errors/index.js';
 import { createAuthenticator, type Authenticator } from './http-auth.js';
-import { createHttpApp, DEFAULT_HTTP_BODY_LIMIT } from './http-app.js';
+import { createHttpApp, DEFAULT_HTTP_BODY_LIMIT, type HttpAppOptions } from './http-app.js';
 import { hostPolicy, type HostPolicy } from './http-origin.js';
 import type { HttpBackend } from './http-routes.js';
 import type { SseRegistry } from './http-sse.js';
@@ -41,6 +41,8 @@ export interface HttpServerDeps {
   backend: HttpBackend;
   /** More routes (metrics, the UI), registered on the same app. */
   plugins?: Array<(app: FastifyInstance, auth: Authenticator) => Promise<void> | void>;
+  /** The dashboard at /ui and the API it needs (see http-ui.ts). */
+  ui?: HttpAppOptions['ui'];
 }
 
 export class HttpServer {
@@ -83,6 +85,7 @@ export class HttpServer {
       ...(o.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs: o.keepAliveTimeoutMs }),
       ...(o.metricsPublic === undefined ? {} : { metricsPublic: o.metricsPublic }),
       plugins: (this.deps.plugins ?? []).map((p) => (app: FastifyInstance) => p(app, auth)),
+      ...(this.deps.ui === undefined ? {} : { ui: this.deps.ui }),
       onInternalError: (err, info) => this.deps.logger.error({ err, ...info }, 'internal error in an HTTP request'),
     });
     const requested = o.port;
