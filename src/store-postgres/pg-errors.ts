@@ -28,6 +28,7 @@ export function isConnectionError(err: unknown): boolean {
   if (err === null || typeof err !== 'object') return false;
   const e = err as ErrorLike;
   if (Array.isArray(e.errors) && e.errors.some(isConnectionError)) return true; // AggregateError (dual-stack connect)
+  if ((err as { cause?: unknown }).cause !== undefined && e.code === undefined && isConnectionError((err as { cause?: unknown }).cause)) return true;
   const state = sqlState(err);
   if (state !== undefined) return state.startsWith('08') || UNAVAILABLE_SQLSTATES.has(state);
   if (typeof e.code === 'string' && NET_CODES.has(e.code)) return true;
@@ -38,6 +39,8 @@ export function isConnectionError(err: unknown): boolean {
 /** A short reason for messages: the SQLSTATE or socket code, else the message's first line. */
 export function reasonOf(err: unknown): string {
   const e = (err ?? {}) as ErrorLike;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  if (e.code === undefined && cause !== undefined && cause !== null) return reasonOf(cause);
   if (Array.isArray(e.errors) && e.errors.length > 0) return reasonOf(e.errors[0]);
   if (typeof e.code === 'string' && e.code !== '') return e.code;
   const msg = typeof e.message === 'string' ? e.message : String(err);

@@ -62,6 +62,7 @@ export interface StoreParts {
 }
 
 const SEQ_CACHE = 20_000;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The PostgreSQL adapter of the EventStore port (see ../events/event-store.ts for the contract).
@@ -190,7 +191,7 @@ export class PostgresEventStore implements EventStore {
           throw new ArpdError('E_VALIDATION', `unknown event type '${String((input as { type?: unknown } | null)?.type)}': use one of the types in src/events/event-types.ts`);
         }
         const stream = streamOf(input);
-        if (stream.includes('\u0000')) throw new ArpdError('E_VALIDATION', `stream name ${JSON.stringify(stream)} contains a NUL character: ids must not contain NUL`);
+        if (stream.includes('\u0000') || LONE_SURROGATE.test(stream)) throw new ArpdError('E_VALIDATION', `stream name ${JSON.stringify(stream)} contains a NUL character or a lone surrogate: ids must be plain text`);
         const exp = input.expectedRev;
         if (exp !== undefined && (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp < 0 || exp > 2 ** 31 - 2)) {
           throw new ArpdError('E_VALIDATION', `expectedRev must be a whole number >= 0 (got ${String(exp)})`, { stream });

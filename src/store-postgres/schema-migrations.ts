@@ -40,7 +40,8 @@ CREATE TABLE ${S}.streams (
 
 -- Appends one batch of groups (one group = one append call) in the calling transaction.
 -- p_batch: [{i, g, id, ts, stream, expected, type, v, data, meta}] with i = 1..n in order and each
--- group's events contiguous. Locks every stream of the batch (sorted, so writers never deadlock),
+-- group's events contiguous; data and meta are JSON texts inside JSON strings (so that any string
+-- JSON.stringify makes, lone surrogates included, passes through the batch unchanged). Locks every stream of the batch (sorted, so writers never deadlock),
 -- then per group: ids already stored (an earlier attempt whose outcome was unknown) are reported as
 -- 'exists' and not written again; a group whose expected revision does not match is reported as
 -- 'conflict' and writes nothing; the others are written. One group's conflict never affects another.
@@ -130,8 +131,8 @@ BEGIN
   RETURN QUERY
     WITH ins AS (
       INSERT INTO ${S}.events AS ev (tx, id, ts, stream, rev, type, v, data, meta)
-      SELECT v_tx, b.id, b.ts, b.stream, v_rev[b.i], b.type, b.v, b.data, b.meta
-        FROM json_to_recordset(p_batch) AS b(i integer, id uuid, ts timestamptz, stream text, type text, v integer, data json, meta json)
+      SELECT v_tx, b.id, b.ts, b.stream, v_rev[b.i], b.type, b.v, b.data::json, b.meta::json
+        FROM json_to_recordset(p_batch) AS b(i integer, id uuid, ts timestamptz, stream text, type text, v integer, data text, meta text)
        WHERE v_ok[b.i]
        ORDER BY b.i
       RETURNING ev.id, ev.seq, ev.rev, ev.stream

@@ -1,6 +1,18 @@
 import pg from 'pg';
 import { isConnectionError, sqlState } from './pg-errors.js';
 
+/** Connecting failed: no statement was sent on this attempt. `cause` is what the driver threw. */
+export class ConnectFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`connecting to PostgreSQL failed: ${(cause as Error | undefined)?.message ?? String(cause)}`);
+  }
+
+  /** The driver's code (ECONNREFUSED, 28P01, …) so callers sort it like the original error. */
+  get code(): unknown {
+    return (this.cause as { code?: unknown } | undefined)?.code;
+  }
+}
+
 /**
  * One connection kept for one job (the writer, the tail reader): connected on first use, dropped on
  * any error that is not a plain SQL error, and connected again on the next use. So a server that
@@ -18,11 +30,22 @@ export class DedicatedConnection {
     return (this.client as (pg.Client & { processID?: number }) | undefined)?.processID;
   }
 
+  /** Runs one statement; a failure to connect throws ConnectFailed (nothing was sent). */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    const c = await this.get();
+    let c: pg.Client;
+    try {
+      c = await this.get();
+    } catch (err) {
+      throw new ConnectFailed(err);
+    }
     try {
       return await c.query<R>(text, params);
     } catch (err) {
+      // node-postgres refuses a query on a connection it already knows is broken, before sending it
+      if (/not queryable/i.test(String((err as Error | undefined)?.message))) {
+        this.drop(c);
+        throw new ConnectFailed(err);
+      }
       if (isConnectionError(err) || sqlState(err) === undefined) this.drop(c);
       throw err;
     }
@@ -34,6 +57,7 @@ export class DedicatedConnection {
     this.connecting ??= (async () => {
       const c = new pg.Client(this.config);
       c.on('error', () => this.drop(c));
+      c.on('end', () => this.drop(c));
       try {
         await c.connect();
       } catch (err) {

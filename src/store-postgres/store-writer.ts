@@ -1,7 +1,7 @@
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { isConnectionError, reasonOf, sqlState, unavailable, unexpected } from './pg-errors.js';
-import type { DedicatedConnection } from './store-connection.js';
+import { ConnectFailed, type DedicatedConnection } from './store-connection.js';
 import type { StoreHealth } from './store-health.js';
 import type { StoreTarget } from './store-url.js';
 
@@ -153,7 +153,7 @@ export class StoreWriter {
     let i = 0;
     batch.forEach((group, g) => {
       group.events.forEach((e, k) => {
-        rows.push({ i: ++i, g, id: e.id, ts: e.ts, stream: e.stream, expected: group.expected[k] ?? null, type: e.type, v: e.v, data: e.data, meta: e.meta });
+        rows.push({ i: ++i, g, id: e.id, ts: e.ts, stream: e.stream, expected: group.expected[k] ?? null, type: e.type, v: e.v, data: JSON.stringify(e.data), meta: JSON.stringify(e.meta) });
       });
     });
     return JSON.stringify(rows);
@@ -163,11 +163,22 @@ export class StoreWriter {
     const json = this.batchJson(batch);
     let firstFailure: number | undefined;
     let retries = 0;
+    /** True once a statement of this batch may have reached the server. */
+    let maybeSent = false;
     for (;;) {
       let rows: OutcomeRow[];
       try {
         rows = (await this.o.conn.query<OutcomeRow>(this.sql, [json, `${this.o.lockTimeoutMs}ms`])).rows;
       } catch (err) {
+        if (!(err instanceof ConnectFailed)) maybeSent = true;
+        if (isConnectionError(err) && !maybeSent) {
+          // never sent: nothing was written
+          this.o.health.down(err, 'writer');
+          const failure = unavailable(this.o.target, err, 'the change was not recorded');
+          for (const g of batch) g.reject(failure);
+          this.failQueued(failure);
+          break;
+        }
         if (isConnectionError(err)) {
           // The statement may or may not have committed: keep the batch, fail what waits behind it.
           this.o.health.down(err, 'writer');
