@@ -4,7 +4,7 @@ import { MAX_LINE_BYTES } from '../events/line-codec.js';
 import { posOf, START, type Pos } from './event-rows.js';
 import { openError } from './pg-errors.js';
 import { PostgresEventStore, type PostgresStoreTuning } from './postgres-event-store.js';
-import { migrateSchema, missingPrivileges } from './schema-migrate.js';
+import { migrateSchema, missingPrivileges, missingPrivilegesError } from './schema-migrate.js';
 import type { Warn } from './store-health.js';
 import { parseStoreUrl, type StoreTarget } from './store-url.js';
 
@@ -100,9 +100,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     await serverChecks(c, target, warn);
     version = (await migrateSchema(c, schema, target)).to;
     const missing = await missingPrivileges(c, schema);
-    if (missing.length > 0) {
-      throw new ArpdError('E_FORBIDDEN', `PostgreSQL user '${target.user}' lacks ${missing.join(', ')} in database '${target.database}': grant them (e.g. GRANT USAGE ON SCHEMA ${schema} TO ${target.user}; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${target.user}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${target.user})`, { store: target.redacted, missing });
-    }
+    if (missing.length > 0) throw missingPrivilegesError(target, schema, missing);
     // the reader starts at the last event readable now; later ones arrive on live$
     const S = pg.escapeIdentifier(schema);
     const r = await c.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${S}.events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, seq DESC LIMIT 1`);

@@ -12,8 +12,24 @@ export interface SchemaState {
   to: number;
 }
 
-async function readVersion(client: pg.Client, schema: string): Promise<{ version: number; arpdVersion: string | undefined }> {
+/** E_FORBIDDEN listing the privileges the store's user lacks, with the GRANTs that give them. */
+export function missingPrivilegesError(target: StoreTarget, schema: string, missing: readonly string[]): ArpdError {
+  const u = pg.escapeIdentifier(target.user);
+  return new ArpdError(
+    'E_FORBIDDEN',
+    `PostgreSQL user '${target.user}' lacks ${missing.join(', ')} in database '${target.database}': grant them, e.g. GRANT USAGE ON SCHEMA ${schema} TO ${u}; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${u}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${u}`,
+    { store: target.redacted, schema, missing: [...missing] },
+  );
+}
+
+async function readVersion(client: pg.Client, schema: string, target: StoreTarget): Promise<{ version: number; arpdVersion: string | undefined }> {
   const S = pg.escapeIdentifier(schema);
+  const ns = await client.query<{ found: boolean; usage: boolean | null }>(
+    'SELECT to_regnamespace($1) IS NOT NULL AS found, CASE WHEN to_regnamespace($1) IS NULL THEN NULL ELSE has_schema_privilege($2, \'USAGE\') END AS usage',
+    [S, schema],
+  );
+  if (ns.rows[0]?.found !== true) return { version: 0, arpdVersion: undefined };
+  if (ns.rows[0]?.usage !== true) throw missingPrivilegesError(target, schema, [`USAGE on schema ${schema}`]);
   const has = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${S}.schema_version`]);
   if (has.rows[0]?.t === null || has.rows[0]?.t === undefined) return { version: 0, arpdVersion: undefined };
   const r = await client.query<{ version: number; arpd_version: string }>(`SELECT version, arpd_version FROM ${S}.schema_version ORDER BY version DESC LIMIT 1`);
@@ -32,7 +48,7 @@ export async function migrateSchema(client: pg.Client, schema: string, target: S
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`arpd-schema:${schema}`]);
-      const current = await readVersion(client, schema);
+      const current = await readVersion(client, schema, target);
       from ??= current.version;
       if (current.version > SCHEMA_VERSION) {
         throw new ArpdError(
@@ -48,8 +64,9 @@ export async function migrateSchema(client: pg.Client, schema: string, target: S
       const next = MIGRATIONS.find((m) => m.version === current.version + 1);
       if (next === undefined) throw new Error(`no migration to version ${current.version + 1}`);
       if (current.version === 0) {
-        const ns = await client.query<{ n: string | null }>('SELECT to_regnamespace($1)::text AS n', [S]);
-        if (ns.rows[0]?.n === null || ns.rows[0]?.n === undefined) await client.query(`CREATE SCHEMA ${S}`);
+        // CREATE SCHEMA IF NOT EXISTS would still need CREATE on the database: an owner may have made the schema for us
+        const ns = await client.query<{ found: boolean }>('SELECT to_regnamespace($1) IS NOT NULL AS found', [S]);
+        if (ns.rows[0]?.found !== true) await client.query(`CREATE SCHEMA ${S}`);
         await client.query(`CREATE TABLE ${S}.schema_version (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), arpd_version text NOT NULL)`);
       }
       await client.query(next.sql(S));
