@@ -6,7 +6,7 @@ import type { AppendInput, EventFilter, EventStore, EventSubscription, ReadPage,
 import { createEventIdFactory } from '../events/event-id.js';
 import { CURRENT_VERSION, isEventType, streamOf } from '../events/event-types.js';
 import { checkCount, checkFilter, comparePos, EVENT_COLUMNS, filterSql, posOf, START, toStoredEvent, type EventRow, type Pos } from './event-rows.js';
-import { isConnectionError, unavailable, unexpected } from './pg-errors.js';
+import { isConnectionError, sqlState, unavailable, unexpected } from './pg-errors.js';
 import { DedicatedConnection } from './store-connection.js';
 import { StoreHealth, type Warn } from './store-health.js';
 import { StoreListener } from './store-listener.js';
@@ -263,6 +263,7 @@ export class PostgresEventStore implements EventStore {
         this.health.down(err, 'reads');
         throw unavailable(this.target, err, `could not ${what}`);
       }
+      if (sqlState(err) !== undefined) this.health.up();
       throw unexpected(this.target, err, what);
     }
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /**
@@ -14,6 +15,8 @@ export class StoreListener {
   private again = false;
   private loop: Promise<void> | undefined;
   private wakeLoop: (() => void) | undefined;
+  /** This process's notifications carry it, so that it ignores its own (its writer wakes its reader directly). */
+  private readonly token = randomBytes(8).toString('hex');
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -35,7 +38,7 @@ export class StoreListener {
     }
     this.sending = true;
     const c = this.client;
-    c.query('SELECT pg_notify($1, $2)', [this.channel, String(process.pid)])
+    c.query('SELECT pg_notify($1, $2)', [this.channel, this.token])
       .catch(() => undefined)
       .finally(() => {
         this.sending = false;
@@ -57,7 +60,7 @@ export class StoreListener {
         });
         await c.connect();
         await c.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
-        c.on('notification', () => this.onWake());
+        c.on('notification', (m) => { if (m.payload !== this.token) this.onWake(); });
         this.client = c;
         this.onWake(); // anything committed while we were not listening
         await Promise.race([closed, new Promise<void>((resolve) => { this.wakeLoop = resolve; })]);

@@ -201,6 +201,7 @@ export class StoreWriter {
           await sleep(Math.min(1000, 50 * 2 ** Math.min(retries++, 5)));
           continue;
         }
+        this.o.health.up(); // the server answered (with an error about this statement)
         const state = sqlState(err);
         if ((state === '40P01' || state === '40001') && retries++ < 8) continue; // deadlock, serialization: nothing was written
         if (batch.length > 1) {

@@ -71,6 +71,8 @@ export function pgBinDir(): string {
   throw new Error('PostgreSQL server binaries were not found under /usr/lib/postgresql/<version>/bin: install them with `apt-get install -y postgresql` (or set ARPD_PG_BIN to a bin dir with initdb and postgres)');
 }
 
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
 function postgresIds(): { uid: number; gid: number } {
@@ -169,7 +171,18 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
   };
   const onExit = (): void => { if (!destroyed) cleanup(); };
+  // a test runner's timeout ends the process with a signal: take the server down with it
+  const onSignal = (sig: NodeJS.Signals): void => {
+    onExit();
+    detach();
+    process.kill(process.pid, sig);
+  };
+  const detach = (): void => {
+    process.removeListener('exit', onExit);
+    for (const sig of SIGNALS) process.removeListener(sig, onSignal);
+  };
   process.once('exit', onExit);
+  for (const sig of SIGNALS) process.once(sig, onSignal);
 
   const readPid = (): number | undefined => {
     try {
@@ -185,7 +198,7 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     run(join(bin, 'initdb'), ['-D', data, '--no-sync', '--no-instructions', '--auth-host=scram-sha-256', '--auth-local=trust', `--pwfile=${pwfile}`, '-U', 'postgres', '-E', 'UTF8', '--no-locale'], 'initdb');
   } catch (err) {
     destroyed = true;
-    process.removeListener('exit', onExit);
+    detach();
     cleanup();
     throw err;
   }
@@ -250,7 +263,7 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     started = true;
   } catch (err) {
     destroyed = true;
-    process.removeListener('exit', onExit);
+    detach();
     cleanup();
     throw err;
   }
@@ -306,7 +319,7 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     async destroy(): Promise<void> {
       if (destroyed) return;
       destroyed = true;
-      process.removeListener('exit', onExit);
+      detach();
       const pid = readPid();
       if (pid !== undefined && alive(pid)) {
         const kids = childrenOf(pid);

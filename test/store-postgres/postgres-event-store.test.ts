@@ -92,3 +92,16 @@ t.test('status and warnings never show the password', async (t) => {
   t.match(statusDown, /postgres:\*\*\*@/, 'the store URL is shown redacted');
   t.ok(warnings.some((w) => /unreachable/.test(w)) && warnings.some((w) => /answers again/.test(w)), 'the outage and the recovery were reported');
 });
+
+t.test('a retry after a lost commit acknowledgement finds its events by id: the append resolves, stored once', async (t) => {
+  // a poll interval of ten minutes: the retry, not the reader, learns the outcome
+  const store = await openStore(undefined, { pollIntervalMs: 600_000 });
+  t.teardown(() => store.close());
+  await store.append([traceEvent('once', 1)]);
+  const dropped = (proxies.get(store) as TcpProxy).loseAckAfter('.append($1::json');
+  const got = await store.append([traceEvent('once', 2), traceEvent('once', 3)]);
+  await dropped;
+  t.same(got.map((e) => e.rev), [2, 3], 'resolved with the revisions the first attempt wrote');
+  const rows = await cluster.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${store.schema}.events WHERE stream = 'run:once'`, [], db);
+  t.equal(rows.rows[0]?.n, 3, 'stored once');
+});
