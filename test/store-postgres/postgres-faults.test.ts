@@ -60,10 +60,13 @@ t.test('PostgreSQL killed and restarted under load: no acknowledged event lost, 
   await locker.query(`SELECT 1 FROM ${store.schema}.streams WHERE stream = 'run:locked' FOR UPDATE`);
   const inFlight = store.append([traceEvent('locked', 1, { step: 1 })]);
   await until(async () => (await cluster.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%.append(%'`)).rowCount === 1, 10_000, 'the append to wait on the lock');
-  await cluster.crash();
-  await locker.end().catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 300));
-  await cluster.start();
+  try {
+    await cluster.crash();
+    await locker.end().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await cluster.start(); // the other tests need it, whatever happened here
+  }
 
   const [locked] = await inFlight;
   const afterRestart = acked.length;
