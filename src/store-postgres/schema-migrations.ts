@@ -55,8 +55,14 @@ DECLARE
   v_revs integer[];
   v_trial integer[];
   v_g integer[];
+  v_id uuid[];
+  v_ts timestamptz[];
   v_stream text[];
   v_expected integer[];
+  v_type text[];
+  v_v integer[];
+  v_data text[];
+  v_meta text[];
   v_rev integer[];
   v_ok boolean[];
   v_done integer[];
@@ -74,28 +80,32 @@ BEGIN
     PERFORM set_config('synchronous_commit', 'on', true);
   END IF;
   PERFORM set_config('lock_timeout', p_lock_timeout, true);
-  v_tx := pg_current_xact_id();
 
-  SELECT array_agg(b.g ORDER BY b.i), array_agg(b.stream ORDER BY b.i), array_agg(b.expected ORDER BY b.i)
-    INTO v_g, v_stream, v_expected
-    FROM json_to_recordset(p_batch) AS b(i integer, g integer, stream text, expected integer);
+  -- the batch is parsed once
+  SELECT array_agg(b.g ORDER BY b.i), array_agg(b.id ORDER BY b.i), array_agg(b.ts ORDER BY b.i), array_agg(b.stream ORDER BY b.i),
+         array_agg(b.expected ORDER BY b.i), array_agg(b.type ORDER BY b.i), array_agg(b.v ORDER BY b.i),
+         array_agg(b.data ORDER BY b.i), array_agg(b.meta ORDER BY b.i)
+    INTO v_g, v_id, v_ts, v_stream, v_expected, v_type, v_v, v_data, v_meta
+    FROM json_to_recordset(p_batch) AS b(i integer, g integer, id uuid, ts timestamptz, stream text, expected integer, type text, v integer, data text, meta text);
   n := coalesce(array_length(v_g, 1), 0);
   IF n = 0 THEN RETURN; END IF;
+  v_tx := pg_current_xact_id();
 
-  WITH locked AS (
-    INSERT INTO ${S}.streams AS st (stream, rev)
-    SELECT DISTINCT s, 0 FROM unnest(v_stream) AS s ORDER BY 1
-    ON CONFLICT (stream) DO UPDATE SET rev = st.rev
-    RETURNING st.stream, st.rev
-  )
-  SELECT array_agg(l.stream ORDER BY l.stream), array_agg(l.rev ORDER BY l.stream) INTO v_streams, v_revs FROM locked l;
+  -- new streams get a row, then every stream row of the batch is locked, both in stream order
+  INSERT INTO ${S}.streams (stream, rev)
+  SELECT DISTINCT s, 0 FROM unnest(v_stream) AS s ORDER BY 1
+  ON CONFLICT (stream) DO NOTHING;
+  SELECT array_agg(l.stream ORDER BY l.stream), array_agg(l.rev ORDER BY l.stream) INTO v_streams, v_revs
+    FROM (SELECT st.stream, st.rev FROM ${S}.streams st WHERE st.stream = ANY (v_stream) ORDER BY st.stream FOR UPDATE) l;
 
-  -- events of this batch that an earlier attempt wrote
-  SELECT coalesce(array_agg(DISTINCT b.g), '{}') INTO v_done
-    FROM json_to_recordset(p_batch) AS b(g integer, id uuid) JOIN ${S}.events ev ON ev.id = b.id;
-  RETURN QUERY
-    SELECT 'exists'::text, b.g, ev.id, ev.seq, ev.rev, ev.tx, ev.stream, NULL::integer, NULL::integer
-    FROM json_to_recordset(p_batch) AS b(g integer, id uuid) JOIN ${S}.events ev ON ev.id = b.id;
+  -- events of this batch that an earlier attempt wrote (its outcome was not known): report, never write twice
+  SELECT coalesce(array_agg(DISTINCT u.g), '{}') INTO v_done
+    FROM unnest(v_id, v_g) AS u(id, g) JOIN ${S}.events ev ON ev.id = u.id;
+  IF cardinality(v_done) > 0 THEN
+    RETURN QUERY
+      SELECT 'exists'::text, u.g, ev.id, ev.seq, ev.rev, ev.tx, ev.stream, NULL::integer, NULL::integer
+      FROM unnest(v_id, v_g) AS u(id, g) JOIN ${S}.events ev ON ev.id = u.id;
+  END IF;
 
   v_rev := array_fill(NULL::integer, ARRAY[n]);
   v_ok := array_fill(false, ARRAY[n]);
@@ -131,10 +141,11 @@ BEGIN
   RETURN QUERY
     WITH ins AS (
       INSERT INTO ${S}.events AS ev (tx, id, ts, stream, rev, type, v, data, meta)
-      SELECT v_tx, b.id, b.ts, b.stream, v_rev[b.i], b.type, b.v, b.data::json, b.meta::json
-        FROM json_to_recordset(p_batch) AS b(i integer, id uuid, ts timestamptz, stream text, type text, v integer, data text, meta text)
-       WHERE v_ok[b.i]
-       ORDER BY b.i
+      SELECT v_tx, u.id, u.ts, u.stream, u.rev, u.type, u.v, u.data::json, u.meta::json
+        FROM unnest(v_id, v_ts, v_stream, v_rev, v_type, v_v, v_data, v_meta, v_ok) WITH ORDINALITY
+             AS u(id, ts, stream, rev, type, v, data, meta, ok, i)
+       WHERE u.ok
+       ORDER BY u.i
       RETURNING ev.id, ev.seq, ev.rev, ev.stream
     )
     SELECT 'ok'::text, NULL::integer, ins.id, ins.seq, ins.rev, v_tx, ins.stream, NULL::integer, NULL::integer FROM ins;

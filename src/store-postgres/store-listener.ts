@@ -5,7 +5,8 @@ import pg from 'pg';
  * LISTEN/NOTIFY, used only to wake readers early: the events table is the truth, and a reader that
  * missed a notification (this connection was down, a pooler dropped it) still finds every event on
  * its next poll. One connection: it LISTENs, and it also sends this process's NOTIFYs after each
- * commit (outside the writing transaction, so commits never queue on PostgreSQL's notify lock).
+ * commit, outside the writing transaction (so commits never queue on PostgreSQL's notify lock) and
+ * without waiting for a WAL flush (a notification need not survive a crash).
  * It reconnects by itself; each (re)connect wakes the reader, since notifications may have been lost.
  */
 export class StoreListener {
@@ -38,7 +39,7 @@ export class StoreListener {
     }
     this.sending = true;
     const c = this.client;
-    c.query('SELECT pg_notify($1, $2)', [this.channel, this.token])
+    c.query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [this.channel, this.token])
       .catch(() => undefined)
       .finally(() => {
         this.sending = false;
@@ -63,7 +64,8 @@ export class StoreListener {
         c.on('notification', (m) => { if (m.payload !== this.token) this.onWake(); });
         this.client = c;
         this.onWake(); // anything committed while we were not listening
-        await Promise.race([closed, new Promise<void>((resolve) => { this.wakeLoop = resolve; })]);
+        // stop() may have come while connecting: look again before waiting
+        if (!this.stopped) await Promise.race([closed, new Promise<void>((resolve) => { this.wakeLoop = resolve; })]);
       } catch {
         // unreachable: try again below
       }
@@ -73,6 +75,7 @@ export class StoreListener {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.retryMs);
         this.wakeLoop = () => { clearTimeout(t); resolve(); };
+        if (this.stopped) this.wakeLoop();
       });
     }
   }

@@ -163,12 +163,18 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     chownSync(pwfile, uid, gid);
   }
   let destroyed = false;
+  /** Synchronous (it runs at process exit): kill the server, wait for it to be gone, remove the dir. */
   const cleanup = (): void => {
     try {
       const pid = readPid();
-      if (pid !== undefined) killTree(pid);
+      if (pid !== undefined) {
+        const all = [pid, ...childrenOf(pid)];
+        killTree(pid);
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        for (let i = 0; i < 100 && all.some(alive); i++) Atomics.wait(pause, 0, 0, 20);
+      }
     } catch { /* not running */ }
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+    try { rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch { /* best effort */ }
   };
   const onExit = (): void => { if (!destroyed) cleanup(); };
   // a test runner's timeout ends the process with a signal: take the server down with it

@@ -105,3 +105,11 @@ t.test('a retry after a lost commit acknowledgement finds its events by id: the 
   const rows = await cluster.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${store.schema}.events WHERE stream = 'run:once'`, [], db);
   t.equal(rows.rows[0]?.n, 3, 'stored once');
 });
+
+t.test('a store closed right after it opened closes (its listener may still be connecting)', async (t) => {
+  for (let i = 0; i < 5; i++) {
+    const store = await openStore();
+    await store.close();
+  }
+  t.pass('every close returned');
+});

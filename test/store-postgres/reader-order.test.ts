@@ -133,7 +133,7 @@ t.test('every subscriber sees every committed event once, none rolled back, in t
   const store = await open();
   const other = await open();
   t.teardown(async () => { await store.close(); await other.close(); });
-  await fc.assert(fc.asyncProperty(scenarioArb, (sc) => check(store, other, sc)), { numRuns: 20, endOnFailure: true });
+  await fc.assert(fc.asyncProperty(scenarioArb, (sc) => check(store, other, sc)), { numRuns: 15, endOnFailure: true });
   t.pass('the property held');
 });
 
