@@ -105,8 +105,8 @@ export class StoreWriter {
     this.queue.push({ group, bytes });
     if (!this.running) {
       this.running = true;
-      // let appends made in the same tick join the first batch
-      setImmediate(() => void this.loop());
+      // appends made in the same synchronous run join the first batch
+      queueMicrotask(() => void this.loop());
     }
   }
 
