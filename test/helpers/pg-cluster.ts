@@ -338,7 +338,7 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
         }
         await waitGone(kids, 10_000).catch(() => undefined);
       }
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
   return cluster;
