@@ -21,6 +21,7 @@ const REGISTRY: Record<string, () => Promise<Bench>> = {
   'runs-rss': async () => (await import('./runs-rss.js')).bench,
   http: async () => (await import('./http.js')).bench,
   'ui-trace': async () => (await import('./ui-trace.js')).bench,
+  'pg-append': async () => (await import('./pg-append.js')).bench,
 };
 
 const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [--quick] [--profile <dir>] [--wait-idle <s>]

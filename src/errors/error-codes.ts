@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   E_DAEMON_NOT_RUNNING: { http: 503, rpc: -32005, exit: 3, summary: 'No daemon answers on the socket.' },
   E_SLOW_CONSUMER: { http: 503, rpc: -32018, exit: 1, summary: 'A subscriber fell too far behind and was dropped.' },
   E_INSTALL_FAILED: { http: 500, rpc: -32019, exit: 1, summary: 'Installing a runtime (pip or npm driver) failed; the install log tail is in the details.' },
+  E_STORE_SCHEMA: { http: 500, rpc: -32030, exit: 1, summary: 'The event store schema in PostgreSQL is newer than this arpd knows, or holds tables arpd did not make; upgrade arpd or use another database.' },
   E_INTERNAL: { http: 500, rpc: -32603, exit: 1, summary: 'An unexpected failure; the full error is in the daemon log.' },
   E_RUNTIME_STALLED: { http: 502, rpc: -32020, exit: 1, summary: 'A runtime stopped making progress on a run (no event for longer than the progress timeout).' },
   E_TRACE_LIMIT: { http: 502, rpc: -32021, exit: 1, summary: "A run's trace broke a limit (line size, nesting depth or total volume); the run was failed to protect the disk." },

@@ -4,7 +4,7 @@ import { Subject, type Observable } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
-import { CURRENT_VERSION, runIdOfStream, streamOf } from './event-types.js';
+import { CURRENT_VERSION, isEventType, runIdOfStream, streamOf } from './event-types.js';
 import { createEventIdFactory } from './event-id.js';
 import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
 import { ACTIVE_LOG, segmentName } from './log-files.js';
@@ -221,6 +221,11 @@ export class LogStore implements EventStore {
     let seq = this.lastSeq;
     try {
       for (const input of list) {
+        if (input === null || typeof input !== 'object' || !isEventType((input as { type?: unknown }).type)) {
+          throw new ArpdError('E_VALIDATION', `unknown event type '${String((input as { type?: unknown } | null)?.type)}': use one of the types in src/events/event-types.ts`);
+        }
+        const exp = input.expectedRev;
+        if (exp !== undefined && (!Number.isSafeInteger(exp) || exp < 0)) throw new ArpdError('E_VALIDATION', `expectedRev must be a whole number >= 0 (got ${String(exp)})`);
         const stream = streamOf(input);
         const current = localRevs.get(stream) ?? this.streamRev(stream);
         if (input.expectedRev !== undefined && input.expectedRev !== current) {
@@ -252,6 +257,8 @@ export class LogStore implements EventStore {
   // ---- reads (EventStore) -------------------------------------------------------------------------
 
   readPage(after: number, limit: number, filter?: EventFilter): Promise<ReadPage> {
+    if (!Number.isSafeInteger(after) || after < 0) return Promise.reject(new ArpdError('E_VALIDATION', `a read starts after a seq >= 0, not ${String(after)}`));
+    if (!Number.isSafeInteger(limit) || limit < 1) return Promise.reject(new ArpdError('E_VALIDATION', `a page holds at least 1 event, not ${String(limit)}`));
     const head = this.durableSeq;
     if (after >= head) return Promise.resolve({ events: [], last: after, atHead: true });
     const { events, nextSeq } = readEvents(this.root, { fromSeq: after + 1, toSeq: head, limit, ...(filter === undefined ? {} : { filter }) });
@@ -260,6 +267,7 @@ export class LogStore implements EventStore {
   }
 
   async readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ArpdError('E_VALIDATION', `a stream read returns at least 1 event, not ${String(limit)}`);
     const out: StoredEvent[] = [];
     let after = 0;
     for (;;) {

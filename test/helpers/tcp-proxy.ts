@@ -1,0 +1,104 @@
+/**
+ * A TCP proxy in front of a real server, for fault tests on real connections: `cut()` drops every
+ * connection and refuses new ones (a server that went away, a network cut) until `restore()`;
+ * `loseAckAfter(text)` lets the next request containing `text` reach the server, lets the server
+ * finish it, and then drops the connection before the client hears the answer (a commit whose
+ * outcome the client cannot know). Speaks nothing but bytes, except that it recognises the end of a
+ * PostgreSQL reply (a ReadyForQuery message) for `loseAckAfter`.
+ */
+import { createServer, Socket, type Server } from 'node:net';
+
+export interface TcpProxy {
+  readonly port: number;
+  cut(): void;
+  restore(): void;
+  /** Arms once: see the module comment. Resolves when the reply was dropped. */
+  loseAckAfter(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A PostgreSQL reply ends with ReadyForQuery: 'Z', length 5, the transaction status byte. */
+function endsReply(buf: Buffer): boolean {
+  const n = buf.length;
+  return n >= 6 && buf[n - 6] === 0x5a && buf.readUInt32BE(n - 5) === 5;
+}
+
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  const pairs = new Set<{ client: Socket; server: Socket }>();
+  let down = false;
+  let armed: { text: Buffer; dropped: () => void } | undefined;
+
+  const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = new Socket();
+    const pair = { client, server: upstream };
+    pairs.add(pair);
+    let doomed: (() => void) | undefined;
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+    upstream.connect(targetPort, targetHost);
+    client.on('data', (chunk: Buffer) => {
+      if (armed !== undefined && chunk.includes(armed.text)) {
+        doomed = armed.dropped;
+        armed = undefined;
+      }
+      upstream.write(chunk);
+    });
+    let held: Buffer[] = [];
+    upstream.on('data', (chunk: Buffer) => {
+      if (doomed !== undefined) {
+        held.push(chunk);
+        if (endsReply(Buffer.concat(held))) {
+          const cb = doomed;
+          doomed = undefined;
+          held = [];
+          end();
+          cb();
+        }
+        return;
+      }
+      client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+
+  return {
+    port,
+    cut(): void {
+      down = true;
+      for (const p of [...pairs]) {
+        p.client.destroy();
+        p.server.destroy();
+      }
+      pairs.clear();
+    },
+    restore(): void {
+      down = false;
+    },
+    loseAckAfter(text: string): Promise<void> {
+      return new Promise((resolve) => {
+        armed = { text: Buffer.from(text, 'utf8'), dropped: resolve };
+      });
+    },
+    async close(): Promise<void> {
+      down = true;
+      for (const p of [...pairs]) {
+        p.client.destroy();
+        p.server.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
