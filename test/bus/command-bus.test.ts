@@ -136,7 +136,7 @@ t.test('decides again on fresh state when the store answers E_CONFLICT', async (
   const out = await bus.execute(upsert('p', 'ours'));
   t.same(store.calls.map((c) => c.inputs.map((i) => i.expectedRev)), [[0], [1]], 'the retry is decided on the state that includes the other write');
   t.equal(out[0]?.rev, 2);
-  t.same(store.events.map((e) => (e.data as { profile: { description: string } }).profile.description), ['theirs', 'ours']);
+  t.same(store.events.map((e) => (e.data as unknown as { profile: { description: string } }).profile.description), ['theirs', 'ours']);
 });
 
 t.test('a retry that finds its change already made appends nothing', async (t) => {
@@ -157,7 +157,7 @@ t.test('gives up with E_CONFLICT after its retries', async (t) => {
   const err = await rejection(bus.execute(upsert('p', 'ours')));
   t.equal(err.code, 'E_CONFLICT');
   t.equal(store.calls.length, 3, 'one attempt and two retries');
-  t.notOk(store.events.some((e) => (e.data as { profile: { description: string } }).profile.description === 'ours'), 'nothing of ours was written');
+  t.notOk(store.events.some((e) => (e.data as unknown as { profile: { description: string } }).profile.description === 'ours'), 'nothing of ours was written');
   store.gate = undefined;
   t.equal((await bus.execute(upsert('p', 'ours')))[0]?.rev, 4, 'the key is free again afterwards');
 });
@@ -244,14 +244,14 @@ t.test('close(last) appends the last command alone, after every pending append',
 
 t.test('close(last) on the JSONL store writes the last event after every pending one', async (t) => {
   const root = t.testdir();
-  let hold: Promise<void> | undefined;
+  const writes: { held?: Promise<void> } = {};
   let letGo!: () => void;
-  const store = LogStore.open({ root, io: { write: async (fd, buf, off, len) => { await hold; return realWrite(fd, buf, off, len); } } });
+  const store = LogStore.open({ root, io: { write: async (fd, buf, off, len) => { await writes.held; return realWrite(fd, buf, off, len); } } });
   const projection = new Projection();
   projection.follow(store.live$);
   const bus = new CommandBus(store, projection);
   await bus.execute(command('StartDaemon', { pid: 1, version: 'v', boot_id: 'b', host: 'h' }));
-  hold = new Promise((resolve) => { letGo = resolve; });
+  writes.held = new Promise((resolve) => { letGo = resolve; });
   const pending = Array.from({ length: 20 }, (_, i) => bus.execute(upsert(`p${i}`)));
   await turn();
   const closed = bus.close(() => command('StopDaemon', { pid: 1, reason: 'test', run_logs_complete: store.runLogsComplete }));

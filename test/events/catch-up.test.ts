@@ -66,7 +66,7 @@ class Consumer implements StreamConsumer<number> {
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
-t.test('whatever the timing of live events, page reads and room, every item after the start arrives once, in order, without a gap', async (t) => {
+t.test('whatever the timing of live events, page reads and room, every item after the start arrives once, in order, without a gap', async () => {
   await fc.assert(fc.asyncProperty(
     fc.scheduler(),
     fc.record({

@@ -1,6 +1,6 @@
 /**
  * A reactor's world in one process, for unit tests of src/runs and src/instances reactors: a real
- * LogStore in a temp dir, the projection following it, the real command bus, and a minimal
+ * LogStore in a temp dir (or the in-memory store), the projection following it, the real command bus, and a minimal
  * DaemonContext around them. The test sends its own commands with `exec` (straight to the bus); the
  * reactor's commands go through `ctx.bus`, which records them in `sent` and can hold each one at a
  * `gate` (to choose when it reaches the bus). `idle()` resolves once no reactor command is in flight.
@@ -13,8 +13,10 @@ import { dataPaths } from '../../src/config/data-dir.js';
 import type { DaemonOptions } from '../../src/config/daemon-options.js';
 import type { DaemonContext, DaemonNotifications } from '../../src/daemon/daemon-context.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
+import type { EventStore } from '../../src/events/event-store.js';
 import { LogStore } from '../../src/events/log-store.js';
 import { Projection } from '../../src/projections/projection.js';
+import { MemoryEventStore } from './memory-event-store.js';
 
 export interface RigOptions {
   options?: Partial<DaemonOptions>;
@@ -22,6 +24,8 @@ export interface RigOptions {
   now?: () => Date;
   /** Awaited before a reactor's command reaches the bus. */
   gate?: (cmd: Command) => Promise<void>;
+  /** The in-memory store instead of the JSONL log (no disk I/O: every step is a promise reaction a scheduler can order). */
+  memory?: boolean;
 }
 
 export class ReactorRig {
@@ -33,7 +37,7 @@ export class ReactorRig {
   private readonly inflight = new Set<Promise<unknown>>();
   private ids = 0;
 
-  private constructor(readonly store: LogStore, readonly projection: Projection, readonly bus: CommandBus, readonly root: string, opts: RigOptions) {
+  private constructor(readonly store: EventStore, readonly projection: Projection, readonly bus: CommandBus, readonly root: string, opts: RigOptions) {
     const now = opts.now ?? ((): Date => new Date('2026-01-01T00:00:00.000Z'));
     const command = <K extends CommandType>(type: K, data: CommandDataMap[K], actor: string, extra: { correlation_id?: string; causation_id?: string } = {}): Extract<Command, { type: K }> =>
       ({ type, data, meta: { now: now().toISOString(), actor, ...extra } }) as unknown as Extract<Command, { type: K }>;
@@ -76,7 +80,9 @@ export class ReactorRig {
 
   static open(root: string, opts: RigOptions = {}): ReactorRig {
     const projection = new Projection();
-    const store = LogStore.open({ root, onEvent: (e) => projection.push(e), ...(opts.now === undefined ? {} : { clock: opts.now }) });
+    const store = opts.memory === true
+      ? new MemoryEventStore(opts.now)
+      : LogStore.open({ root, onEvent: (e) => projection.push(e), ...(opts.now === undefined ? {} : { clock: opts.now }) });
     projection.follow(store.live$);
     return new ReactorRig(store, projection, new CommandBus(store, projection), root, opts);
   }

@@ -21,7 +21,7 @@ const { json } = fc.letrec<{ json: Json }>((tie) => ({
   ),
 }));
 
-t.test('the text, byte and value depth checks agree with a recursive reference on any JSON', async (t) => {
+t.test('the text, byte and value depth checks agree with a recursive reference on any JSON', async () => {
   fc.assert(fc.property(json, fc.integer({ min: 0, max: 14 }), fc.boolean(), (value, max, pretty) => {
     const depth = referenceDepth(value);
     const text = pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value);

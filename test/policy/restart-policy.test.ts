@@ -33,7 +33,7 @@ t.test('does not restart, and says why', async (t) => {
   }
 });
 
-t.test('restarts exactly restart_max times, each backoff twice the one before', async (t) => {
+t.test('restarts exactly restart_max times, each backoff twice the one before', async () => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 600_000 }), (max, backoff) => {
     const rt: Rt = { restart: 'on-failure', restartMax: max, restartBackoffMs: backoff };
     const delays: number[] = [];

@@ -25,7 +25,7 @@ t.test('an instance is found under its id, profile, runtime name and the catch-a
   t.same(queueKeysFor({ instance_id: 'i' }), ['i:i', '*']);
 });
 
-t.test('every run an instance can take waits under one of the keys the instance is looked up by', async (t) => {
+t.test('every run an instance can take waits under one of the keys the instance is looked up by', async () => {
   const value = fc.constantFrom('a', 'b');
   const selector = fc.record({ instance_id: value, runtime_profile: value, runtime_name: value }, { requiredKeys: [] });
   const instance = fc.record({ instance_id: value, runtime_profile: value, runtime_name: value }, { requiredKeys: ['instance_id'] })

@@ -51,7 +51,7 @@ class PopDue implements fc.Command<Model, DeadlineHeap<string>> {
   toString = (): string => `popDue(${this.now})`;
 }
 
-t.test('behaves like a map of key → time with a sorted scan (push, re-push, delete, popDue, peekAt)', async (t) => {
+t.test('behaves like a map of key → time with a sorted scan (push, re-push, delete, popDue, peekAt)', async () => {
   const key = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
   const time = fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 0, max: 30 }) }, { weight: 1, arbitrary: fc.constantFrom(Infinity, -Infinity, NaN) });
   const commands = [

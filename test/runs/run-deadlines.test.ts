@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Command } from '../../src/commands/command-types.js';
 import { ArpdError } from '../../src/errors/index.js';
 import type { JsonObject } from '../../src/events/event-types.js';
@@ -24,7 +24,7 @@ interface World {
 }
 
 /** A profile with one starting instance (runs may wait for it), the deadlines reactor on fake timers. */
-async function world(t: Tap.Test, runs: { progressTimeoutMs?: number; defaultRunTimeoutMs?: number } = {}, startReactor = true, gate?: (cmd: Command) => Promise<void>): Promise<World> {
+async function world(t: Test, runs: { progressTimeoutMs?: number; defaultRunTimeoutMs?: number } = {}, startReactor = true, gate?: (cmd: Command) => Promise<void>): Promise<World> {
   const timers = new FakeTimers(T0);
   const uninstall = timers.install();
   const root = tempDir('deadlines');

@@ -79,7 +79,7 @@ t.test("runs are batched apart: one run's slow write does not hold another's", a
   t.same(rec.calls.map((c) => [c.runId, c.lines]), [['slow', [1]], ['fast', [10]], ['slow', [2]]]);
 });
 
-t.test('whatever the timing of writes, every line is recorded once, in order, and a flush covers what was pushed before it', async (t) => {
+t.test('whatever the timing of writes, every line is recorded once, in order, and a flush covers what was pushed before it', async () => {
   await fc.assert(fc.asyncProperty(fc.scheduler(), fc.array(fc.constantFrom('a', 'b'), { minLength: 1, maxLength: 30 }), async (s, pushes) => {
     const recorded = new Map<string, number[]>();
     const b = new TraceBatcher((runId, lines) => s.schedule(Promise.resolve()).then(() => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { identityOf, isAlive, type ProcessIdentity } from '../../src/system/process-identity.js';
 import { signalRecorded, stopRecordedProcess, waitIdentityGone } from '../../src/system/process-stop.js';
 
@@ -28,7 +28,7 @@ interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-async function start(t: Tap.Test, script: string, detached = false): Promise<Child> {
+async function start(t: Test, script: string, detached = false): Promise<Child> {
   const proc = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'], detached });
   const exited = once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
