@@ -219,3 +219,37 @@ t.test('the end of the live source ends a live stream', async (t) => {
   t.equal(ended, 1);
   t.ok(handle.closed);
 });
+
+t.test('a live source that ends during catch-up ends the stream once catch-up is done', async (t) => {
+  const storage = new Storage(4, 2);
+  const consumer = new Consumer();
+  consumer.room = false;
+  let ended = 0;
+  const handle = catchUpThenLive(storage.source(), 0, consumer, { end: () => { ended++; } });
+  await turn();
+  storage.append();
+  storage.live$.complete(); // the store closed while the consumer was still catching up
+  consumer.setRoom(true);
+  for (let i = 0; i < 10 && !handle.closed; i++) await turn();
+  t.same(consumer.got, [1, 2, 3, 4, 5], 'everything stored is delivered');
+  t.equal(ended, 1, 'and then the stream ends');
+  t.ok(handle.closed);
+});
+
+t.test('a live source that ends while items wait for room ends the stream after they are delivered', async (t) => {
+  const storage = new Storage(1, 2);
+  const consumer = new Consumer();
+  let ended = 0;
+  let live = false;
+  const handle = catchUpThenLive(storage.source(), 0, consumer, { live: () => { live = true; }, end: () => { ended++; } });
+  for (let i = 0; i < 5 && !live; i++) await turn();
+  consumer.setRoom(false);
+  storage.append();
+  storage.append();
+  storage.live$.complete();
+  t.equal(ended, 0, 'not while items wait');
+  consumer.setRoom(true);
+  for (let i = 0; i < 10 && !handle.closed; i++) await turn();
+  t.same(consumer.got, [1, 2, 3]);
+  t.equal(ended, 1);
+});
