@@ -16,6 +16,7 @@ import type { StoredEvent } from '../../src/events/envelope.js';
 import type { EventStore } from '../../src/events/event-store.js';
 import { LogStore } from '../../src/events/log-store.js';
 import { Projection } from '../../src/projections/projection.js';
+import type { RuntimeClient } from '../../src/runtime-client/runtime-client.js';
 import { MemoryEventStore } from './memory-event-store.js';
 
 export interface RigOptions {
@@ -24,6 +25,8 @@ export interface RigOptions {
   now?: () => Date;
   /** Awaited before a reactor's command reaches the bus. */
   gate?: (cmd: Command) => Promise<void>;
+  /** The runtime client the reactor talks to runtimes with (only the methods the test needs). */
+  client?: Partial<RuntimeClient>;
   /** The in-memory store instead of the JSONL log (no disk I/O: every step is a promise reaction a scheduler can order). */
   memory?: boolean;
 }
@@ -65,7 +68,7 @@ export class ReactorRig {
       logger: pino({ level: 'silent' }),
       version: 'test',
       startedAt: now(),
-      client: undefined as never,
+      client: (opts.client ?? {}) as RuntimeClient,
       notifications: new EventEmitter<DaemonNotifications>(),
       now,
       newId: (prefix) => `${prefix}_${++this.ids}`,
