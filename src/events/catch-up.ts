@@ -44,6 +44,8 @@ export interface CatchUpHandle {
 export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consumer: StreamConsumer<T>, hooks: { live?(): void; error?(err: ArpdError): void; end?(): void } = {}, maxBuffered = 10_000): CatchUpHandle {
   let last = after;
   let live = false;
+  let announced = false;
+  let sourceDone = false;
   let closed = false;
   let draining = false;
   const buffered: T[] = [];
@@ -68,6 +70,13 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
     if (!consumer.send(item)) { stop(); return false; }
     return true;
   };
+  // the live source completed (the store closed): end once everything before it was delivered
+  const endIfDone = (): void => {
+    if (sourceDone && announced && !closed && !draining && buffered.length === 0) {
+      stop();
+      hooks.end?.();
+    }
+  };
   const flush = async (): Promise<void> => {
     if (draining) return;
     draining = true;
@@ -78,6 +87,7 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
       }
     } finally {
       draining = false;
+      endIfDone();
     }
   };
   const sub = src.live$.subscribe({
@@ -92,7 +102,7 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
       }
       if (live) void flush();
     },
-    complete: () => { if (live && !closed) { stop(); hooks.end?.(); } },
+    complete: () => { sourceDone = true; endIfDone(); },
   });
   void (async () => {
     try {
@@ -109,6 +119,8 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
       live = true;
       await flush();
       if (!closed) hooks.live?.();
+      announced = true;
+      endIfDone();
     } catch (err) {
       fail(err instanceof ArpdError ? err : new ArpdError('E_UNAVAILABLE', `reading stored events failed: ${(err as Error).message}: try again; if it persists run 'arpd log verify'`, undefined, { cause: err }));
     }

@@ -12,8 +12,14 @@ export class DeadlineHeap<K> {
 
   push(at: number, key: K): void {
     if (!Number.isFinite(at)) return;
-    if (this.live.get(key) === at) return;
+    const prev = this.live.get(key);
+    if (prev === at) return;
     this.live.set(key, at);
+    // the key's old entry went stale: rebuild (from the live times, this one included) when stale ones outnumber live ones
+    if (prev !== undefined && this.items.length > 2 * this.live.size + 1024) {
+      this.rebuild();
+      return;
+    }
     const items = this.items;
     items.push({ at, key });
     let i = items.length - 1;
