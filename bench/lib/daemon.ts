@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type RpcClient } from '../../src/client/index.js';
+import { connect, type RpcClient } from '../../src/client/rpc-client.js';
 import { MAX_SOCKET_PATH_BYTES } from '../../src/server/socket-server.js';
 import { makeTempDir, removeTempDir } from './temp-dir.js';
 import { cpuMsOf, rssOf, waitExit, waitForLine } from './proc.js';
