@@ -42,9 +42,12 @@ class Followed<T, R> implements AsyncIterableIterator<T, R, undefined> {
   readonly done: Promise<R>;
   private settle!: { resolve: (v: R) => void; reject: (e: unknown) => void };
   private started = false;
+  private readonly gen: AsyncGenerator<T, R, undefined>;
+  private readonly abort = new AbortController();
 
-  /** `release` runs once, when the stream ends, fails or is closed. */
-  constructor(private readonly gen: AsyncGenerator<T, R, undefined>, release: () => void) {
+  /** `release` runs once, when the stream ends, fails or is closed; `make` gets the signal that close() aborts. */
+  constructor(make: (signal: AbortSignal) => AsyncGenerator<T, R, undefined>, release: () => void) {
+    this.gen = make(this.abort.signal);
     this.done = new Promise<R>((resolve, reject) => { this.settle = { resolve, reject }; });
     this.done.then(release, release);
   }
@@ -63,7 +66,10 @@ class Followed<T, R> implements AsyncIterableIterator<T, R, undefined> {
 
   async return(): Promise<IteratorResult<T, R>> {
     this.started = true;
-    this.settle.reject(new ArpdError('E_CANCELED', 'the stream was closed before it ended'));
+    const canceled = new ArpdError('E_CANCELED', 'the stream was closed before it ended');
+    this.settle.reject(canceled);
+    // a next() in flight (waiting for the daemon) must end first: the abort makes it reject at once
+    this.abort.abort(canceled);
     await this.gen.return(undefined as unknown as R).catch(() => undefined);
     return { done: true, value: undefined as unknown as R };
   }
@@ -126,7 +132,7 @@ export class Client implements ArpdClient {
       cancel: (runId, o) => call('runs.cancel', { run_id: runId }, opts(o)),
       trace: (runId, q = {}, o) => call('runs.trace', { run_id: runId, from_seq: q.fromSeq, limit: q.limit }, opts(o)),
       wait: (runId, o = {}) => this.wait(runId, o),
-      follow: (runId, o = {}) => this.track((release) => new RunFollowImpl(this.follow(runId, o.fromSeq ?? 1), release)),
+      follow: (runId, o = {}) => this.track((release) => new RunFollowImpl((signal) => this.follow(runId, o.fromSeq ?? 1, signal), release)),
     };
     this.instances = {
       list: (q = {}, o) => call('instances.list', { all: q.all, runtime_profile: q.runtimeProfile, state: q.state }, opts(o)),
@@ -147,7 +153,7 @@ export class Client implements ArpdClient {
     };
     this.events = {
       read: (q = {}, o) => call('events.read', { from_seq: q.fromSeq, limit: q.limit, types: q.types, stream: q.stream }, opts(o)),
-      subscribe: (q = {}) => this.track((release) => new EventSubscriptionImpl(t.subscribeEvents(q), release)),
+      subscribe: (q = {}) => this.track((release) => new EventSubscriptionImpl((signal) => t.subscribeEvents(q, signal), release)),
     };
     this.daemon = {
       status: (o) => call('daemon.status', {}, opts(o)),
@@ -181,11 +187,11 @@ export class Client implements ArpdClient {
   }
 
   /** The trace from `fromSeq`; a stream the daemon ends before the run did is taken up again where it stopped. */
-  private async *follow(runId: string, fromSeq: number): AsyncGenerator<TraceEvent, RunStatus, undefined> {
+  private async *follow(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
     let next = fromSeq;
     for (let idle = 0; ; ) {
       const before = next;
-      const stream = this.t.followRun(runId, next);
+      const stream = this.t.followRun(runId, next, signal);
       let end: RunStatus;
       try {
         let r = await stream.next();

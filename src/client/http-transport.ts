@@ -115,8 +115,8 @@ export class HttpTransport implements Transport {
     return this.call('instances.create', params, options);
   }
 
-  followRun(runId: string, fromSeq: number): AsyncGenerator<TraceEvent, RunStatus, undefined> {
-    return this.runEvents(runId, fromSeq);
+  followRun(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
+    return this.runEvents(runId, fromSeq, signal);
   }
 
   /** GET /v1/runs/{id}/events: the trace lines, then the `end` status. `signal` aborts the request. */
@@ -140,9 +140,9 @@ export class HttpTransport implements Transport {
     }
   }
 
-  async *subscribeEvents(q: EventFilter & { fromSeq?: number | undefined }): AsyncGenerator<LogEvent, void, undefined> {
+  async *subscribeEvents(q: EventFilter & { fromSeq?: number | undefined }, signal: AbortSignal): AsyncGenerator<LogEvent, void, undefined> {
     const method = 'events.subscribe';
-    const ac = this.track();
+    const ac = this.track(signal);
     try {
       const path = `/v1/events${query({ from_seq: q.fromSeq, types: q.types?.join(','), stream: q.stream })}`;
       const res = await this.request(method, 'GET', path, ac.signal, undefined, 'text/event-stream');

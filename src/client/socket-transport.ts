@@ -32,9 +32,9 @@ export class SocketTransport implements Transport {
     });
   }
 
-  async *followRun(runId: string, fromSeq: number): AsyncGenerator<TraceEvent, RunStatus, undefined> {
+  async *followRun(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
     const rpc = await this.dedicated();
-    const stream = this.streamOn<TraceEvent, RunStatus>(rpc);
+    const stream = this.streamOn<TraceEvent, RunStatus>(rpc, signal);
     rpc.onNotification('runs.trace', (p) => {
       const { run_id: id, line } = p as { run_id?: unknown; line?: TraceEvent };
       if (id === runId && line !== undefined) stream.push(line);
@@ -50,9 +50,9 @@ export class SocketTransport implements Transport {
     }
   }
 
-  async *subscribeEvents(query: EventFilter & { fromSeq?: number | undefined }): AsyncGenerator<LogEvent, void, undefined> {
+  async *subscribeEvents(query: EventFilter & { fromSeq?: number | undefined }, signal: AbortSignal): AsyncGenerator<LogEvent, void, undefined> {
     const rpc = await this.dedicated();
-    const stream = this.streamOn<LogEvent, void>(rpc);
+    const stream = this.streamOn<LogEvent, void>(rpc, signal);
     rpc.onNotification('events.event', (p) => {
       const event = (p as { event?: LogEvent }).event;
       if (event !== undefined) stream.push(event);
@@ -64,7 +64,7 @@ export class SocketTransport implements Transport {
     };
     rpc.call('events.subscribe', params, { timeoutMs: this.options.timeoutMs ?? 30_000 }).catch((e: unknown) => stream.fail(e));
     try {
-      yield* stream;
+      for (let r = await stream.next(); r.done !== true; r = await stream.next()) yield r.value;
     } finally {
       await rpc.close();
     }
@@ -96,11 +96,17 @@ export class SocketTransport implements Transport {
     return openRpc(this.rpc.socketPath, { ...this.options, retries: 0, timeoutMs: 0 });
   }
 
-  /** A bounded queue fed by the connection's notifications; a lost or dropped connection fails it. */
-  private streamOn<T, R>(rpc: RpcClient): PushStream<T, R> {
+  /** A bounded queue fed by the connection's notifications; a lost or dropped connection, or `signal`, fails it. */
+  private streamOn<T, R>(rpc: RpcClient, signal: AbortSignal): PushStream<T, R> {
     const stream = new PushStream<T, R>({ pause: () => rpc.pause(), resume: () => rpc.resume(), cancel: () => { void rpc.close(); } });
     rpc.onNotification('rpc.dropped', (p) => stream.fail(ArpdError.fromWire(p)));
     rpc.onDisconnect((err) => stream.fail(err));
+    const abort = (): void => {
+      stream.fail(signal.reason instanceof ArpdError ? signal.reason : new ArpdError('E_CANCELED', 'the stream was closed by its reader'));
+      void rpc.close();
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
     return stream;
   }
 }

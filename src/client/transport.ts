@@ -12,10 +12,13 @@ export interface Transport {
   /** The socket path or the daemon URL. */
   readonly target: string;
   call<T>(method: string, params: Record<string, unknown>, options?: TransportCallOptions): Promise<T>;
-  /** A run's trace lines from `fromSeq`, then live; returns the status the daemon ended the stream with. */
-  followRun(runId: string, fromSeq: number): AsyncGenerator<TraceEvent, RunStatus, undefined>;
+  /**
+   * A run's trace lines from `fromSeq`, then live; returns the status the daemon ended the stream with.
+   * Aborting `signal` ends it at once (a pending next() rejects with E_CANCELED).
+   */
+  followRun(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined>;
   /** The event log from `fromSeq` (undefined: what comes next), then live; never returns by itself. */
-  subscribeEvents(query: EventFilter & { fromSeq?: number | undefined }): AsyncGenerator<LogEvent, void, undefined>;
+  subscribeEvents(query: EventFilter & { fromSeq?: number | undefined }, signal: AbortSignal): AsyncGenerator<LogEvent, void, undefined>;
   /** `instances.create`, with its progress lines where the transport has them. */
   createInstances(params: Record<string, unknown>, onProgress: ((p: InstanceProgress) => void) | undefined, options: TransportCallOptions): Promise<unknown>;
   close(): Promise<void>;
