@@ -44,7 +44,7 @@ async function run(handler: (o: Opts) => Promise<number>, o: Opts): Promise<neve
     code = await handler(merged);
   } catch (err) {
     const { reportError } = await import('../src/cli/output.js');
-    code = reportError(err);
+    code = reportError(err, merged['json'] === true);
   }
   process.exit(code);
 }
@@ -364,7 +364,7 @@ function valueFlagsOf(cmds: readonly Command[]): Set<string> {
 
 async function fail(err: unknown): Promise<never> {
   const { reportError } = await import('../src/cli/output.js');
-  process.exit(reportError(err));
+  process.exit(reportError(err, process.argv.includes('--json')));
 }
 
 async function usage(message: string, data: Record<string, unknown> = {}): Promise<never> {

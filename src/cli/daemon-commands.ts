@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { probeStatus, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { info, out, printJson, style } from './output.js';
+import { info, out, printJson, style, writeStdout } from './output.js';
 
 /** `arpd daemon start|stop|restart|logs|purge|exec` (`status` is in daemon-status.ts, kept small). */
 
@@ -59,7 +59,7 @@ export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lin
     const buf = readFileSync(path).subarray(offset, size);
     const lastNl = buf.lastIndexOf(0x0a);
     if (lastNl === -1) continue;
-    process.stdout.write(buf.subarray(0, lastNl + 1));
+    writeStdout(buf.subarray(0, lastNl + 1));
     offset += lastNl + 1;
   }
 }

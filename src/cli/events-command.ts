@@ -5,7 +5,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
 import { connect, type LogEvent } from '../client/index.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { info, out, style } from './output.js';
+import { info, out, style, writeStdout } from './output.js';
 
 /**
  * `arpd events [--follow]`: the event log, read from the files (no daemon needed), then, with
@@ -25,6 +25,7 @@ async function ndjsonSink(): Promise<Sink> {
   const ndjson = (await import('ndjson')).default;
   const serializer: Transform = ndjson.stringify();
   serializer.pipe(process.stdout, { end: false });
+  serializer.once('data', () => writeStdout(''));
   return {
     async write(e) {
       if (!serializer.write(e)) await once(serializer, 'drain');

@@ -17,8 +17,16 @@ export const style = {
   yellow: (t: string, s: NodeJS.WriteStream = process.stderr) => paint('33', t, s),
 };
 
+let stdoutUsed = false;
+
+/** Everything a command prints as its result goes through here (so an error knows whether a result began). */
+export function writeStdout(data: string | Uint8Array): void {
+  stdoutUsed = true;
+  process.stdout.write(data);
+}
+
 export function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  writeStdout(`${line}\n`);
 }
 
 export function info(line: string): void {
@@ -26,7 +34,7 @@ export function info(line: string): void {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeStdout(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** A table of rows (already strings) with a header, columns padded. */
@@ -41,10 +49,12 @@ export function printTable(header: string[], rows: string[][]): void {
  * Prints an error the way every command does, as exactly one line on stderr,
  * `arpd: error: <message> [CODE]`, and returns the exit code its code maps to. A message that
  * spans lines is folded onto one. The stack of an unexpected error is printed only with ARPD_DEBUG.
- * (`_json` is ignored: with --json too, errors go to stderr as this one line.)
+ * With `json` (--json), stdout also gets the error as `{"error": {code, message, data}}` when the
+ * command printed no result there, so stdout holds one JSON document: the result or the error.
  */
-export function reportError(err: unknown, _json = false): number {
+export function reportError(err: unknown, json = false): number {
   const e = toArpdError(err);
+  if (json && !stdoutUsed) printJson({ error: e.toWire() });
   const message = e.message.split(/\s*\n\s*/).filter((l) => l !== '').join('; ');
   process.stderr.write(`${style.red('arpd: error:')} ${message} ${style.dim(`[${e.code}]`, process.stderr)}\n`);
   const debug = process.env['ARPD_DEBUG'];

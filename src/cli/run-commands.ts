@@ -3,7 +3,7 @@ import { ArpdError, isErrorCode } from '../errors/index.js';
 import { withArpd } from './connection.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { readJsonObject } from './json-file.js';
-import { info, out, printJson, printSortedJson, printTable, style } from './output.js';
+import { info, out, printJson, printSortedJson, printTable, style, writeStdout } from './output.js';
 
 /**
  * `arpd runs submit|list|status|result|trace|cancel`, and the JARVIS spellings `arpd run|runs|status|result|trace`
@@ -16,7 +16,7 @@ type Json = Record<string, unknown>;
 export interface Spelling { jarvis: boolean }
 
 function printTraceLine(line: TraceEvent, json: boolean): void {
-  if (json) { process.stdout.write(`${JSON.stringify(line)}\n`); return; }
+  if (json) { writeStdout(`${JSON.stringify(line)}\n`); return; }
   let data = JSON.stringify(line.data ?? {});
   if (data.length > 140) data = `${data.slice(0, 137)}...`;
   const lvl = line.level === 'error' ? style.red(line.level, process.stdout) : style.dim(line.level);

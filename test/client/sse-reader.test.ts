@@ -24,7 +24,7 @@ async function all(it: AsyncIterable<SseMessage>): Promise<SseMessage[]> {
 }
 
 /** How the daemon writes an event (src/server/http-sse.ts): optional id, event name, one data line of JSON. */
-function encode(events: Array<{ event: string; data: unknown; id?: number }>, comments = true): string {
+function encode(events: Array<{ event: string; data: unknown; id?: number | undefined }>, comments = true): string {
   return `${comments ? ': trace of run x\n\n' : ''}${events.map((e) => `${e.id === undefined ? '' : `id: ${e.id}\n`}event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`).join(comments ? ': keep-alive\n\n' : '')}`;
 }
 
