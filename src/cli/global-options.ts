@@ -3,11 +3,11 @@ import { ArpdError } from '../errors/index.js';
 
 /** The options every command takes. */
 export interface GlobalOptions {
-  dataDir?: string;
-  socket?: string;
+  dataDir?: string | string[];
+  socket?: string | string[];
   autostart?: boolean;
   json?: boolean;
-  timeout?: number | string;
+  timeout?: number | string | string[];
   /** Talk to this daemon over HTTP instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL). */
   daemonUrl?: string | string[];
   /** Bearer token for --daemon-url (also ARPD_TOKEN; default: the data dir's http.token). */
@@ -33,18 +33,19 @@ function nonEmpty(v: unknown): string | undefined {
 }
 
 export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ResolvedGlobals {
-  const dataDir = resolveDataDir(o.dataDir, env);
+  const dataDir = resolveDataDir(nonEmpty(o.dataDir), env);
   const envNoAuto = env['ARPD_NO_AUTOSTART'];
   const autostart = o.autostart !== false && !(envNoAuto !== undefined && envNoAuto !== '' && envNoAuto !== '0');
-  const t = o.timeout === undefined ? 30 : Number(o.timeout);
+  const given: unknown = Array.isArray(o.timeout) ? o.timeout[o.timeout.length - 1] : o.timeout;
+  const t = given === undefined ? 30 : Number(given);
   if (!Number.isFinite(t) || t <= 0 || t > 86_400) {
-    throw new ArpdError('E_VALIDATION', `--timeout takes a number of seconds above 0 (at most 86400), not '${String(o.timeout)}'`, { field: '--timeout', usage: true });
+    throw new ArpdError('E_VALIDATION', `--timeout takes a number of seconds above 0 (at most 86400), not '${String(given)}'`, { field: '--timeout', usage: true });
   }
   const daemonUrl = nonEmpty(o.daemonUrl) ?? nonEmpty(env['ARP_DAEMON_URL']) ?? nonEmpty(env['JARVIS_DAEMON_URL']);
   const token = nonEmpty(o.token) ?? nonEmpty(env['ARPD_TOKEN']);
   return {
     dataDir,
-    paths: dataPaths(dataDir, o.socket),
+    paths: dataPaths(dataDir, nonEmpty(o.socket)),
     autostart,
     json: o.json === true,
     timeoutMs: Math.round(t * 1000),
