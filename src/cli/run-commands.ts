@@ -68,8 +68,10 @@ async function toTheEnd(arpd: ArpdClient, g: ResolvedGlobals, runId: string, fol
   const result = await arpd.runs.result(runId);
   if (g.json) printJson({ status: end, result });
   else {
-    info(style.dim(`run ${runId} ${end.state}`, process.stderr));
-    if (end.state === 'succeeded') out(resultText(result));
+    if (end.state === 'succeeded') {
+      info(style.dim(`run ${runId} ${end.state}`, process.stderr));
+      out(resultText(result));
+    }
   }
   if (end.state !== 'succeeded') throw runFailure(runId, end.state, (result.error as Json | undefined) ?? (((end.extensions as Json | undefined)?.['arpd.run'] as Json | undefined)?.['error'] as Json | undefined));
   return 0;
