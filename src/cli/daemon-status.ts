@@ -5,8 +5,9 @@ import type { ResolvedGlobals } from './global-options.js';
 import { EXIT, info, out, printJson, style } from './output.js';
 
 /**
- * `arpd daemon status`: 0 running, 3 not running (LSB / systemctl), as a query, not a failure. It
- * loads only the socket client (it is the command people and scripts run most): no HTTP, no daemon.
+ * `arpd daemon status`: 0 running, 3 not running (LSB / systemctl), as a query, not a failure. On the
+ * socket it loads only the JSON-RPC client (it is the command people and scripts run most); with
+ * --daemon-url it asks over HTTP.
  */
 
 function human(status: DaemonStatus): void {
@@ -39,7 +40,28 @@ async function notRunning(g: ResolvedGlobals): Promise<number> {
   return EXIT.NOT_RUNNING;
 }
 
+/** With --daemon-url: the status over HTTP (`GET /v1/admin/status`). */
+async function remoteStatus(g: ResolvedGlobals): Promise<DaemonStatus | undefined> {
+  const { withArpd } = await import('./connection.js');
+  try {
+    return await withArpd(g, (arpd) => arpd.daemon.status({ timeoutMs: Math.min(g.timeoutMs, 5000) }));
+  } catch (err) {
+    if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING') return undefined;
+    throw err;
+  }
+}
+
 export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
+  if (g.daemonUrl !== undefined) {
+    const status = await remoteStatus(g);
+    if (status === undefined) {
+      if (g.json) printJson({ state: 'not running', daemon_url: g.daemonUrl });
+      else out(`no arpd daemon answers at ${g.daemonUrl}`);
+      return EXIT.NOT_RUNNING;
+    }
+    if (g.json) printJson(status); else human(status);
+    return 0;
+  }
   const timeoutMs = Math.min(g.timeoutMs, 5000);
   let client: RpcClient | undefined;
   let status: DaemonStatus;
