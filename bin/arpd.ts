@@ -8,6 +8,8 @@
  */
 import { cac, type CAC, type Command } from 'cac';
 import { checkConflicts, flagSpec, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
+// every command needs these two (small, no packages): imported with the entry point, not one after the other
+import { resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
 
 type Opts = Record<string, unknown>;
 type Cmd = ReturnType<CAC['command']>;
@@ -49,8 +51,7 @@ async function run(handler: (o: Opts) => Promise<number>, o: Opts): Promise<neve
   process.exit(code);
 }
 
-async function g(o: Opts) {
-  const { resolveGlobals } = await import('../src/cli/global-options.js');
+async function g(o: Opts): Promise<ResolvedGlobals> {
   return resolveGlobals(o as never);
 }
 
@@ -91,7 +92,11 @@ function registerFlags(o: Opts) {
 
 interface Group {
   description: string;
-  build(cli: CAC, spelling: { jarvis: boolean }): void | Promise<void>;
+  /**
+   * Declares the group's commands. `sub` is the subcommand the command line names (if known): a group
+   * may leave out what the others need (the daemon group imports the daemon's flags for start/restart only).
+   */
+  build(cli: CAC, spelling: { jarvis: boolean }, sub: string | undefined): void | Promise<void>;
   /** Conflicting options by subcommand name. */
   conflicts?: Record<string, Conflict[]>;
 }
@@ -100,15 +105,17 @@ const groups: Record<string, Group> = {
   daemon: {
     description: 'Start, stop and inspect the daemon',
     conflicts: { start: NO_HTTP_CONFLICTS, restart: NO_HTTP_CONFLICTS },
-    async build(cli) {
-      (await daemonFlags(cli.command('start', 'Start the daemon in the background; returns once it is ready')))
+    async build(cli, _s, sub) {
+      const withFlags = sub === undefined || sub === 'start' || sub === 'restart';
+      const flagged = async (cmd: Cmd): Promise<Cmd> => (withFlags ? daemonFlags(cmd) : cmd);
+      (await flagged(cli.command('start', 'Start the daemon in the background; returns once it is ready')))
         .action((o: Opts) => run(async (o) => (await daemon()).daemonStartCommand(await g(o), await serveArgs(o)), o));
       cli.command('stop', 'Stop the daemon (asks, then SIGTERM, then SIGKILL)')
         .option('--keep-instances', 'Leave managed runtime instances running for the next start to adopt')
         .action((o: Opts) => run(async (o) => (await daemon()).daemonStopCommand(await g(o), o['keepInstances'] === true), o));
       cli.command('status', 'Show the daemon state (exit 0 running, 3 not running)')
         .action((o: Opts) => run(async (o) => (await import('../src/cli/daemon-status.js')).daemonStatusCommand(await g(o)), o));
-      (await daemonFlags(cli.command('restart', 'Stop and start the daemon (--keep-instances leaves runtimes running across it)')))
+      (await flagged(cli.command('restart', 'Stop and start the daemon (--keep-instances leaves runtimes running across it)')))
         .action((o: Opts) => run(async (o) => (await daemon()).daemonRestartCommand(await g(o), o['keepInstances'] === true, await serveArgs(o)), o));
       cli.command('logs', 'Print the daemon log')
         .option('-f, --follow', 'Keep printing as the log grows')
@@ -401,9 +408,11 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
 }
 
 /** `arpd --host H --port P …` with no command is JARVIS's server mode: `arpd serve --http-host H --http-port P …`. */
-function jarvisServe(argv: string[], top: CAC): string[] | undefined {
+async function jarvisServe(argv: string[]): Promise<string[] | undefined> {
   const has = (f: string): boolean => argv.some((a) => a === f || a.startsWith(`${f}=`));
   if (!has('--host') && !has('--port')) return undefined;
+  const top = globals(cac('arpd'));
+  await topLevel(top);
   const serve = top.commands.find((c) => c.name === 'serve');
   const values = valueFlagsOf([top.globalCommand, ...(serve === undefined ? [] : [serve])]);
   values.add('--host');
@@ -413,23 +422,36 @@ function jarvisServe(argv: string[], top: CAC): string[] | undefined {
   return [argv[0] ?? 'node', argv[1] ?? 'arpd', 'serve', ...rest];
 }
 
-async function main(argv: string[]): Promise<void> {
+/** The top-level program (built only when the command is not in a group: groups are a program each). */
+async function topProgram(): Promise<CAC> {
   const top = globals(cac('arpd'));
   await topLevel(top);
   top.usage('<command> [options]   (arpd --version prints the version)');
   noNegatedDefaults(top);
-  argv = jarvisServe(argv, top) ?? argv;
-  const at = firstWord(argv, 2, valueFlagsOf([top.globalCommand]));
+  return top;
+}
+
+async function main(argv: string[]): Promise<void> {
+  argv = (await jarvisServe(argv)) ?? argv;
+  const at = firstWord(argv, 2, valueFlagsOf([globals(cac('arpd')).globalCommand]));
   const word = at === -1 ? undefined : argv[at];
   const alias = word === undefined ? undefined : ALIASES[word];
   const groupName = alias?.group ?? word;
   const group = groupName === undefined ? undefined : groups[groupName];
   if (word !== undefined && group !== undefined) {
     const label = `arpd ${word}`;
-    const cli = globals(cac(label));
-    await group.build(cli, { jarvis: alias?.jarvis ?? false });
-    noNegatedDefaults(cli);
     const rest = [...argv.slice(2, at), ...argv.slice(at + 1)];
+    const program = async (hint: string | undefined): Promise<CAC> => {
+      const p = globals(cac(label));
+      await group.build(p, { jarvis: alias?.jarvis ?? false }, hint);
+      noNegatedDefaults(p);
+      return p;
+    };
+    // a first guess at the subcommand, knowing only the global options' values, lets the group skip the rest
+    const guessAt = firstWord(rest, 0, valueFlagsOf([globals(cac(label)).globalCommand]));
+    const guess = guessAt === -1 ? undefined : rest[guessAt];
+    let cli = await program(guess);
+    if (guess !== undefined && !cli.commands.some((c) => c.isMatched(guess))) cli = await program(undefined);
     const subAt = firstWord(rest, 0, valueFlagsOf([cli.globalCommand, ...cli.commands]));
     const sub = subAt === -1 ? undefined : rest[subAt];
     const cmd = sub === undefined ? cli.commands.find((c) => c.isDefaultCommand) : cli.commands.find((c) => c.isMatched(sub));
@@ -444,6 +466,7 @@ async function main(argv: string[]): Promise<void> {
     const subLabel = cmd.isDefaultCommand ? label : `${label} ${cmd.name}`;
     return parseAndRun(cli, [argv[0] ?? 'node', label, ...rest], cmd, subLabel, group.conflicts?.[cmd.name] ?? []);
   }
+  const top = await topProgram();
   if (word === undefined) {
     const tokens = argv.slice(2);
     if (tokens.includes('-v') || tokens.includes('--version')) {
