@@ -320,3 +320,20 @@ t.test('an idempotent call waits out a daemon restart within its retries', async
   t.teardown(() => b.server.close());
   t.same(await call, ['later']);
 });
+
+t.test('pause() holds notifications back and resume() delivers them all, in order', async (t) => {
+  const { socketPath } = await setup(t);
+  const client = await connect(socketPath);
+  t.teardown(() => client.close());
+  const ticks: number[] = [];
+  client.onNotification('tick', (p) => ticks.push((p as { n: number }).n));
+  const last = new Promise<void>((resolve) => client.onNotification('other', () => resolve()));
+  client.pause();
+  const started = client.call('stream', { count: 50 });
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(ticks, [], 'nothing is read while paused');
+  client.resume();
+  t.same(await started, { started: true });
+  await last;
+  t.same(ticks, Array.from({ length: 50 }, (_, i) => i), 'every notification, once, in order');
+});
