@@ -324,8 +324,16 @@ export class HttpTransport implements Transport {
    */
   private async readEvents(p: Json, signal: AbortSignal): Promise<EventPage> {
     const method = 'events.read';
-    const from = typeof p['from_seq'] === 'number' ? p['from_seq'] : 1;
-    const limit = typeof p['limit'] === 'number' ? p['limit'] : 1000;
+    // the socket method's own rules (src/daemon/core-methods.ts), so both transports refuse the same
+    const whole = (field: string, fallback: number, max: number): number => {
+      const v = p[field] ?? fallback;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
+        throw new ArpdError('E_VALIDATION', `field '${field}' must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`, { field, min: 1, max });
+      }
+      return v;
+    };
+    const from = whole('from_seq', 1, Number.MAX_SAFE_INTEGER);
+    const limit = whole('limit', 1000, 10_000);
     const filter: EventFilter = {
       ...(Array.isArray(p['types']) ? { types: p['types'] as string[] } : {}),
       ...(typeof p['stream'] === 'string' ? { stream: p['stream'] } : {}),

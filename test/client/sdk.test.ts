@@ -167,6 +167,7 @@ t.test('gives the same ArpdError (code, message, data) over the socket and over 
     ['an unknown instance', (a: ArpdClient) => a.instances.get('inst_nope')],
     ['an unknown profile', (a: ArpdClient) => a.profiles.get('nope')],
     ['a bad run request', (a: ArpdClient) => a.runs.submit({ input: {} } as never)],
+    ['an event page over the limit', (a: ArpdClient) => a.events.read({ limit: 10_001 })],
   ] as const) {
     const a = await rejection(call(socket));
     const b = await rejection(call(http));
