@@ -379,13 +379,16 @@ async function usage(message: string, data: Record<string, unknown> = {}): Promi
   return fail(new ArpdError('E_VALIDATION', message, { usage: true, ...data }));
 }
 
-/**
- * Checks the options of the command line against `cmd`, then lets cac parse it and run the action.
- * `words` are the argv indexes of the command words (not options).
- */
+/** Whether the options (before any `--`) ask for help. */
+function asksHelp(tokens: readonly string[]): boolean {
+  const end = tokens.indexOf('--');
+  return (end === -1 ? tokens : tokens.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** Checks the options of the command line against `cmd`, then lets cac parse it and run the action. */
 async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string, conflicts: readonly Conflict[]): Promise<void> {
   const tokens = argv.slice(2);
-  if (tokens.includes('--help') || tokens.includes('-h')) {
+  if (asksHelp(tokens)) {
     cli.parse(argv, { run: false });
     return;
   }
@@ -456,11 +459,14 @@ async function main(argv: string[]): Promise<void> {
     const sub = subAt === -1 ? undefined : rest[subAt];
     const cmd = sub === undefined ? cli.commands.find((c) => c.isDefaultCommand) : cli.commands.find((c) => c.isMatched(sub));
     if (cmd === undefined) {
-      if (sub === undefined) {
-        cli.outputHelp();
-        process.exit(rest.length === 0 || rest.includes('--help') || rest.includes('-h') ? 0 : 2);
-      }
       const names = cli.commands.filter((c) => !c.isDefaultCommand).map((c) => c.name).join(', ');
+      if (sub === undefined) {
+        if (rest.length === 0 || asksHelp(rest)) {
+          cli.outputHelp();
+          process.exit(0);
+        }
+        return usage(`'${label}' needs a command: one of ${names} (see '${label} --help')`, { command: label });
+      }
       return usage(`unknown command '${sub}' for '${label}': it has ${names} (see '${label} --help')`, { command: label });
     }
     const subLabel = cmd.isDefaultCommand ? label : `${label} ${cmd.name}`;
@@ -473,7 +479,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`arpd/${(await import('../src/version.js')).VERSION}\n`);
       process.exit(0);
     }
-    if (tokens.length === 0 || tokens.includes('--help') || tokens.includes('-h')) {
+    if (tokens.length === 0 || asksHelp(tokens)) {
       top.outputHelp();
       process.exit(0);
     }

@@ -45,6 +45,7 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
     ['unknown command', ['nope'], 'E_VALIDATION', /unknown command 'nope'/],
     ['unknown subcommand', ['runs', 'nope'], 'E_VALIDATION', /unknown command 'nope' for 'arpd runs': it has submit, list/],
     ['no command', ['--json'], 'E_VALIDATION', /no command given/],
+    ['a group without its command', ['daemon', '--timeout', '5'], 'E_VALIDATION', /'arpd daemon' needs a command: one of start, stop, status/],
     ['unknown flag', ['runs', 'list', '--bogus'], 'E_VALIDATION', /unknown option '--bogus' for 'arpd runs list': it takes --state/],
     ['a flag of another command', ['instances', 'list', '--goal', 'x'], 'E_VALIDATION', /unknown option '--goal' for 'arpd instances list': it takes --all/],
     ['a missing value', ['runs', 'list', '--state'], 'E_VALIDATION', /--state needs a value/],
