@@ -32,7 +32,7 @@ const GLOBAL_CONFLICTS: Conflict[] = [
   ['--daemon-url', '--socket', '--daemon-url talks HTTP to a daemon, --socket names a local one: give one'],
   ['--token', '--socket', '--token is for a daemon reached over HTTP (--daemon-url), not the local socket'],
 ];
-const NO_HTTP_CONFLICTS: Conflict[] = ['--http-host', '--http-port', '--http-auth', '--jwt-issuer', '--jwt-audience', '--jwt-jwks-file', '--jwt-secret-file']
+const NO_HTTP_CONFLICTS: Conflict[] = ['--http-host', '--http-port', '--host', '--port', '--http-auth', '--jwt-issuer', '--jwt-audience', '--jwt-jwks-file', '--jwt-secret-file']
   .map((f) => ['--no-http', f, `${f} configures the HTTP API that --no-http turns off`] as const);
 const SUBMIT_CONFLICTS: Conflict[] = [['--goal', '--request-json', 'the run is either the file or the goal: put the goal in the file, or leave the file out']];
 

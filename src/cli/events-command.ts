@@ -14,7 +14,7 @@ import { info, out, style, writeStdout } from './output.js';
  * waiting for it to drain so a slow reader slows the reading rather than filling memory.
  */
 
-export interface EventsOptions { from?: number | undefined; types?: string[] | undefined; stream?: string | undefined; follow: boolean }
+interface EventsOptions { from?: number | undefined; types?: string[] | undefined; stream?: string | undefined; follow: boolean }
 
 interface Sink {
   write(e: StoredEvent | LogEvent): Promise<void>;

@@ -19,8 +19,8 @@ import { info, out, printJson, style } from './output.js';
 
 type Json = Record<string, unknown>;
 
-export interface ImportedProfile { runtime_profile: string; action: 'imported' | 'unchanged' | 'failed'; reason?: string; code?: string }
-export interface ImportedInstance {
+interface ImportedProfile { runtime_profile: string; action: 'imported' | 'unchanged' | 'failed'; reason?: string; code?: string }
+interface ImportedInstance {
   jarvis_instance_id: string | null;
   runtime_api_endpoint: string | null;
   action: 'registered' | 'already_registered' | 'skipped' | 'failed';
@@ -34,7 +34,7 @@ export interface ImportReport { source: string; profiles: ImportedProfile[]; ins
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The profiles of runtime_profiles.json, whatever its shape; entries that are not objects are refused by name. */
-export function profilesOf(raw: unknown, file: string): Array<{ name: string; body: Json } | { name: string; error: string }> {
+function profilesOf(raw: unknown, file: string): Array<{ name: string; body: Json } | { name: string; error: string }> {
   let entries: Array<[string | undefined, unknown]>;
   if (Array.isArray(raw)) entries = raw.map((p) => [undefined, p]);
   else if (isObject(raw) && Array.isArray(raw['profiles'])) entries = (raw['profiles'] as unknown[]).map((p) => [undefined, p]);
@@ -53,7 +53,7 @@ export function profilesOf(raw: unknown, file: string): Array<{ name: string; bo
 }
 
 /** The instances of instances.json, whatever its shape. */
-export function instancesOf(raw: unknown, file: string): unknown[] {
+function instancesOf(raw: unknown, file: string): unknown[] {
   if (Array.isArray(raw)) return raw;
   if (isObject(raw) && Array.isArray(raw['instances'])) return raw['instances'] as unknown[];
   throw new ArpdError('E_VALIDATION', `${file} holds neither a list of instances nor {"instances": [...]}`, { path: file, usage: true });

@@ -28,7 +28,7 @@ function instanceRows(list: RuntimeInstance[]): string[][] {
 const HEADER = ['INSTANCE', 'STATE', 'PROFILE', 'KIND', 'ENDPOINT', 'REASON'];
 
 /** Why an instance is not ready, as the ArpdError to report (its recorded code, else E_RUNTIME_ERROR). */
-export function instanceFailure(i: RuntimeInstance): ArpdError {
+function instanceFailure(i: RuntimeInstance): ArpdError {
   const d = detailsOf(i);
   const err = (d['error'] ?? {}) as Json;
   const code = isErrorCode(err['code']) ? err['code'] : 'E_RUNTIME_ERROR';
@@ -64,7 +64,7 @@ function parseEnv(list: readonly string[]): Record<string, string> {
   return env;
 }
 
-export interface StartFlags { profile?: string | undefined; count?: number | undefined; env: readonly string[]; args: readonly string[]; toolRegistryUrl?: string | undefined; wait: boolean }
+interface StartFlags { profile?: string | undefined; count?: number | undefined; env: readonly string[]; args: readonly string[]; toolRegistryUrl?: string | undefined; wait: boolean }
 
 export async function instancesStart(g: ResolvedGlobals, o: StartFlags, s: Spelling): Promise<number> {
   if (o.profile === undefined) throw new ArpdError('E_VALIDATION', 'say which profile to start: --profile <name> (see arpd profiles list)', { field: 'profile', usage: true });
@@ -90,7 +90,7 @@ export async function instancesStart(g: ResolvedGlobals, o: StartFlags, s: Spell
   });
 }
 
-export interface RegisterFlags { endpoint?: string | undefined; profile?: string | undefined; name?: string | undefined }
+interface RegisterFlags { endpoint?: string | undefined; profile?: string | undefined; name?: string | undefined }
 
 export async function instancesRegister(g: ResolvedGlobals, o: RegisterFlags, s: Spelling): Promise<number> {
   if (o.endpoint === undefined) throw new ArpdError('E_VALIDATION', 'give the runtime endpoint: --endpoint http://host:port', { field: 'endpoint', usage: true });

@@ -32,7 +32,7 @@ export async function profilesGet(g: ResolvedGlobals, name: string): Promise<num
   return withArpd(g, async (arpd) => { printJson(await arpd.profiles.get(name)); return 0; });
 }
 
-export interface UpsertFlags { requestJson?: string; runtimeName?: string; description?: string; command?: string[] }
+interface UpsertFlags { requestJson?: string; runtimeName?: string; description?: string; command?: string[] }
 
 export async function profilesUpsert(g: ResolvedGlobals, name: string, o: UpsertFlags, s: Spelling): Promise<number> {
   if (o.requestJson === undefined && o.command === undefined && o.runtimeName === undefined && o.description === undefined) {

@@ -24,7 +24,7 @@ function printTraceLine(line: TraceEvent, json: boolean): void {
 }
 
 /** The ArpdError for a run that ended other than `succeeded`: its own code when it is one of arpd's. */
-export function runFailure(runId: string, state: string, error: Json | undefined): ArpdError {
+function runFailure(runId: string, state: string, error: Json | undefined): ArpdError {
   const code = state === 'canceled' ? 'E_CANCELED' : isErrorCode(error?.['code']) ? error['code'] : 'E_RUNTIME_ERROR';
   const own = error?.['code'] !== undefined && !isErrorCode(error['code']) ? ` (runtime code '${String(error['code'])}')` : '';
   const message = typeof error?.['message'] === 'string' && error['message'] !== '' ? error['message'] : 'no reason given';
@@ -37,7 +37,7 @@ function resultText(r: RunResult): string {
   return JSON.stringify(output ?? r, null, 2);
 }
 
-export interface SubmitFlags {
+interface SubmitFlags {
   requestJson?: string | undefined; goal?: string | undefined; profile?: string | undefined; instance?: string | undefined;
   runId?: string | undefined; timeoutMs?: number | undefined; wait: boolean; follow: boolean;
 }
@@ -98,7 +98,7 @@ function intOf(v: number | undefined, flag: string, min: number, max: number): n
   return v;
 }
 
-export interface ListFlags { state?: string | undefined; pageSize?: number | undefined; pageToken?: string | undefined }
+interface ListFlags { state?: string | undefined; pageSize?: number | undefined; pageToken?: string | undefined }
 
 export async function runsList(g: ResolvedGlobals, o: ListFlags, s: Spelling): Promise<number> {
   const pageSize = intOf(o.pageSize, '--page-size', 1, 1000);

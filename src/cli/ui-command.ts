@@ -14,7 +14,7 @@ import { info, out, printJson } from './output.js';
 const OPENER_GRACE_MS = 3000;
 
 /** Runs the platform's opener on `url`; resolves whether it (probably) opened it. */
-export function openInBrowser(url: string): Promise<boolean> {
+function openInBrowser(url: string): Promise<boolean> {
   const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
   return new Promise((resolve) => {
     let settled = false;

@@ -31,7 +31,7 @@ export interface StartResult {
  * beside this file: `dist/bin/arpd.js`, or `bin/arpd.ts` when arpd runs from its sources under a
  * TypeScript loader, whose flags are then passed on).
  */
-export function daemonCommand(): { cmd: string; args: string[] } {
+function daemonCommand(): { cmd: string; args: string[] } {
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = fileURLToPath(new URL(fromSources ? '../../bin/arpd.ts' : '../../bin/arpd.js', import.meta.url));
   return { cmd: process.execPath, args: [...(fromSources ? process.execArgv : []), entry] };
@@ -73,7 +73,7 @@ export function startFailure(bootText: string, bootLog: string, exit: { code: nu
       return new ArpdError(m[2], `the daemon could not start: ${m[1] ?? ''}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
     }
   }
-  return new ArpdError('E_UNAVAILABLE', `the daemon exited before it was ready (${how}) and said nothing: see ${bootLog}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
+  return new ArpdError('E_UNAVAILABLE', `the daemon exited before it was ready (${how}) without an error line: see ${bootLog}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
 }
 
 /**

@@ -12,9 +12,9 @@ import type { EventFilter, EventPage, InstanceProgress, LogEvent } from './clien
 import { readSse } from './sse-reader.js';
 import type { Transport, TransportCallOptions } from './transport.js';
 
-export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
+const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 /** The largest JSON answer read into memory. */
-export const MAX_HTTP_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_HTTP_BODY_BYTES = 64 * 1024 * 1024;
 
 export interface HttpTransportOptions {
   /** The bearer token (arpd token or a JWT); none sends no Authorization header. */
@@ -33,7 +33,7 @@ const BY_STATUS: Record<number, ErrorCode> = {
 };
 
 /** Parses a daemon URL: http(s) only. */
-export function parseDaemonUrl(value: string): URL {
+function parseDaemonUrl(value: string): URL {
   let url: URL;
   try {
     url = new URL(value);
@@ -62,7 +62,7 @@ function query(entries: Record<string, unknown>): string {
 }
 
 /** What the server sent as an error, as the ArpdError it was. */
-export function errorFromEnvelope(status: number, body: unknown, method: string): ArpdError {
+function errorFromEnvelope(status: number, body: unknown, method: string): ArpdError {
   const err = (body as { error?: unknown } | null)?.error as Json | undefined;
   if (err !== undefined && err !== null && typeof err === 'object' && typeof err['message'] === 'string') {
     const details = (err['details'] !== null && typeof err['details'] === 'object' ? err['details'] : {}) as Json;

@@ -9,13 +9,13 @@ import { ArpdError } from '../errors/index.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../protocol/ndjson-framer.js';
 import { checkSocketPath } from '../protocol/socket-path.js';
 
-export const DEFAULT_TIMEOUT_MS = 30_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-export const DEFAULT_RETRIES = 5;
-export const DEFAULT_RETRY_DELAY_MS = 100;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_RETRIES = 5;
+const DEFAULT_RETRY_DELAY_MS = 100;
 const MAX_RETRY_DELAY_MS = 2_000;
 /** Answers can be much larger than requests (a page of events); a line over this ends the connection. */
-export const DEFAULT_MAX_RESPONSE_LINE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_LINE_BYTES = 64 * 1024 * 1024;
 
 export interface ConnectOptions {
   /** Default time limit of a call, retries included. 0 means none. Default 30 s. */

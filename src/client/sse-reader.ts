@@ -8,7 +8,7 @@ export interface SseMessage {
 }
 
 /** The largest event (or unfinished line) held in memory; the daemon's largest is one trace line. */
-export const DEFAULT_MAX_SSE_EVENT_CHARS = 16 * 1024 * 1024;
+const DEFAULT_MAX_SSE_EVENT_CHARS = 16 * 1024 * 1024;
 
 /**
  * Reads a text/event-stream body as events, pulling a chunk only when the reader asks for the next
