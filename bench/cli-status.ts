@@ -71,11 +71,11 @@ async function importCosts(dir: string, runs: number): Promise<string[]> {
   const dist = (p: string): string => new URL(`../src/${p}`, import.meta.url).href;
   const steps: Array<[string, string]> = [
     ['cac (bin/arpd.js)', import.meta.resolve('cac')],
-    ['src/version.js', dist('version.js')],
-    ['rxjs (the whole CommonJS build, imported by src/client/rpc-client.js)', import.meta.resolve('rxjs')],
-    ['src/client/index.js (without rxjs)', dist('client/index.js')],
-    ['src/cli/global-options.js', dist('cli/global-options.js')],
-    ['src/cli/daemon-commands.js (and the rest of its imports)', dist('cli/daemon-commands.js')],
+    ['src/cli/argv-check.js (and src/errors)', dist('cli/argv-check.js')],
+    ['src/cli/serve-options.js (the daemon group declares start/restart flags)', dist('cli/serve-options.js')],
+    ['src/cli/global-options.js (and src/config, src/ids)', dist('cli/global-options.js')],
+    ['src/client/rpc-client.js (and src/protocol)', dist('client/rpc-client.js')],
+    ['src/cli/daemon-status.js (and src/cli/output.js)', dist('cli/daemon-status.js')],
   ];
   const trials: Array<Array<[string, number]>> = [];
   for (let i = 0; i < runs; i++) {

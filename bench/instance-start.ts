@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import type { RpcClient } from '../src/client/index.js';
+import type { RpcClient } from '../src/client/rpc-client.js';
 import type { Bench, BenchContext } from './lib/bench.js';
 import { REFERENCE_RUNTIME, startDaemon, waitExit, waitForLine, type Daemon } from './lib/daemon.js';
 import { figure, type BenchResult } from './lib/report.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { RpcClient } from '../src/client/index.js';
+import type { RpcClient } from '../src/client/rpc-client.js';
 import type { Bench, BenchContext } from './lib/bench.js';
 import { startBaseline, type Baseline } from './lib/baseline-server.js';
 import { formatHot, readCpuProfile, topSelfTime } from './lib/cpu-profile.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type RpcClient } from '../../src/client/index.js';
+import { connect, type RpcClient } from '../../src/client/rpc-client.js';
 import { MAX_SOCKET_PATH_BYTES } from '../../src/server/socket-server.js';
 import { makeTempDir, removeTempDir } from './temp-dir.js';
 import { cpuMsOf, rssOf, waitExit, waitForLine } from './proc.js';
@@ -73,7 +73,7 @@ function readOptional(path: string): string | undefined {
   }
 }
 
-/** Starts `arpd serve --data-dir <dir> --http-port 0 [args]` and resolves once it printed "arpd ready". */
+/** Starts `arpd serve --data-dir <dir> --http-port 0 [args]` (no --http-port with --no-http: the CLI refuses the pair) and resolves once it printed "arpd ready". */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   if (!exitHook) {
     exitHook = true;
@@ -86,7 +86,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   }
   const scratch = opts.dataDir === undefined ? daemonDir() : undefined;
   const dataDir = opts.dataDir ?? (scratch as { dir: string }).dir;
-  const args = [...(opts.execArgv ?? []), ARPD_CLI, 'serve', '--data-dir', dataDir, '--http-port', '0', ...(opts.args ?? [])];
+  const http = opts.args?.includes('--no-http') === true ? [] : ['--http-port', '0'];
+  const args = [...(opts.execArgv ?? []), ARPD_CLI, 'serve', '--data-dir', dataDir, ...http, ...(opts.args ?? [])];
   const t0 = nowMs();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   // keep reading stderr (the daemon logs there in the foreground) so the pipe never fills

@@ -1,22 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { connect, type RpcClient } from '../client/index.js';
-import { HttpClient } from '../client/http-client.js';
+import { openTransport as openClientTransport, type ConnectOptions } from '../client/connect.js';
+import { connect, type ArpdClient } from '../client/index.js';
+import type { Transport } from '../client/transport.js';
 import { ArpdError } from '../errors/index.js';
-import { startDetached } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info } from './output.js';
 
 /**
  * Connects to the daemon of the data dir, starting it first when none answers (unless
  * `--no-autostart` / `ARPD_NO_AUTOSTART=1`), runs `fn`, and closes the connection. With a daemon URL
- * (`--daemon-url` / `ARP_DAEMON_URL`) it talks to that daemon over HTTP instead, and never starts one.
+ * (`--daemon-url` / `ARP_DAEMON_URL` / `JARVIS_DAEMON_URL`) it talks to that daemon over HTTP instead,
+ * and never starts one.
  */
-export async function withClient<T>(g: ResolvedGlobals, fn: (client: RpcClient) => Promise<T>): Promise<T> {
-  const client = await openClient(g);
+export async function withArpd<T>(g: ResolvedGlobals, fn: (arpd: ArpdClient) => Promise<T>): Promise<T> {
+  const arpd = await openArpd(g);
   try {
-    return await fn(client);
+    return await fn(arpd);
   } finally {
-    await client.close().catch(() => undefined);
+    await arpd.close().catch(() => undefined);
   }
 }
 
@@ -31,18 +32,37 @@ function clientToken(g: ResolvedGlobals): string | undefined {
   }
 }
 
-export async function openClient(g: ResolvedGlobals): Promise<RpcClient> {
-  if (g.daemonUrl !== undefined) return new HttpClient(g.daemonUrl, { token: clientToken(g), timeoutMs: g.timeoutMs });
-  const opts = { timeoutMs: g.timeoutMs, connectTimeoutMs: 5000 };
-  try {
-    return await connect(g.paths.socket, opts);
-  } catch (err) {
-    if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
-    if (!g.autostart) {
-      throw new ArpdError('E_DAEMON_NOT_RUNNING', `no arpd daemon is running for ${g.dataDir} (auto-start is off): start it with 'arpd daemon start --data-dir ${g.dataDir}'`, { data_dir: g.dataDir });
-    }
+/** How the globals say to reach the daemon. */
+function connectOptions(g: ResolvedGlobals): ConnectOptions {
+  if (g.daemonUrl !== undefined) return { url: g.daemonUrl, token: clientToken(g), timeoutMs: g.timeoutMs };
+  return { dataDir: g.dataDir, socketPath: g.paths.socket, autostart: g.autostart, timeoutMs: g.timeoutMs, startTimeoutMs: Math.max(g.timeoutMs, 30_000) };
+}
+
+/** A daemon that is not running, said the way the CLI says it (how to start it). */
+function explained(g: ResolvedGlobals, err: unknown): unknown {
+  if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING' && g.daemonUrl === undefined && !g.autostart) {
+    return new ArpdError('E_DAEMON_NOT_RUNNING', `no arpd daemon is running for ${g.dataDir} (auto-start is off): start it with 'arpd daemon start --data-dir ${g.dataDir}'`, { data_dir: g.dataDir });
   }
-  const started = await startDetached({ paths: g.paths, timeoutMs: Math.max(g.timeoutMs, 30_000) });
-  if (!started.alreadyRunning && !g.json) info(`arpd: started the daemon (pid ${String(started.status['pid'])}) for ${g.dataDir}`);
-  return connect(g.paths.socket, opts);
+  return err;
+}
+
+export async function openArpd(g: ResolvedGlobals): Promise<ArpdClient> {
+  try {
+    const arpd = await connect(connectOptions(g));
+    if (arpd.startedDaemon !== undefined && !g.json) info(`arpd: started the daemon (pid ${String(arpd.startedDaemon.pid)}) for ${g.dataDir}`);
+    return arpd;
+  } catch (err) {
+    throw explained(g, err);
+  }
+}
+
+/** The raw transport, for `arpd daemon exec` (method names and params as the socket takes them). */
+export async function openTransport(g: ResolvedGlobals): Promise<Transport> {
+  try {
+    const { transport, startedDaemon } = await openClientTransport(connectOptions(g));
+    if (startedDaemon !== undefined && !g.json) info(`arpd: started the daemon (pid ${String(startedDaemon.pid)}) for ${g.dataDir}`);
+    return transport;
+  } catch (err) {
+    throw explained(g, err);
+  }
 }

@@ -1,49 +1,11 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RpcClient } from '../client/index.js';
 import { ArpdError } from '../errors/index.js';
-import { readPidFile } from '../daemon/pid-file.js';
-import { isSameProcess } from '../system/process-identity.js';
 import { probeStatus, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { EXIT, info, out, printJson, style } from './output.js';
+import { info, out, printJson, style, writeStdout } from './output.js';
 
-function human(status: Record<string, unknown>): void {
-  const counts = status['counts'] as { profiles: number; instances: Record<string, number>; runs: Record<string, number> } | undefined;
-  const line = (k: string, v: unknown): void => out(`${style.bold(k.padEnd(10))} ${String(v)}`);
-  line('state', status['state']);
-  line('pid', status['pid']);
-  line('version', status['version']);
-  line('uptime', `${String(status['uptime_s'])}s (since ${String(status['started_at'])})`);
-  line('data dir', status['data_dir']);
-  line('socket', status['socket']);
-  if (status['http_url'] !== undefined) line('http', status['http_url']);
-  line('clients', status['clients']);
-  if (counts !== undefined) {
-    line('profiles', counts.profiles);
-    line('instances', Object.entries(counts.instances).map(([k, v]) => `${v} ${k}`).join(', '));
-    line('runs', Object.entries(counts.runs).map(([k, v]) => `${v} ${k}`).join(', '));
-  }
-  line('log', `seq ${String(status['last_seq'])}, ${String(status['log_bytes'])} bytes`);
-  if (status['idle_timeout_s'] !== null && status['idle_timeout_s'] !== undefined) line('idle exit', `after ${String(status['idle_timeout_s'])}s idle`);
-  const warnings = status['warnings'];
-  if (Array.isArray(warnings)) for (const w of warnings) info(style.yellow(`warning: ${String(w)}`));
-}
-
-/** `arpd daemon status`: 0 running, 3 not running (LSB / systemctl). */
-export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
-  const status = await probeStatus(g.paths, Math.min(g.timeoutMs, 5000));
-  if (status === undefined) {
-    const pid = readPidFile(g.paths.pid);
-    const stale = pid !== undefined && !isSameProcess(pid);
-    if (g.json) printJson({ state: 'not running', data_dir: g.dataDir, socket: g.paths.socket, ...(stale ? { stale_pid_file: pid.pid } : {}) });
-    else out(`arpd is not running for ${g.dataDir}${stale ? ` (stale pid file for pid ${pid.pid}; the next start cleans it up)` : ''}`);
-    return EXIT.NOT_RUNNING;
-  }
-  if (g.json) printJson(status);
-  else human(status);
-  return 0;
-}
+/** `arpd daemon start|stop|restart|logs|purge|exec` (`status` is in daemon-status.ts, kept small). */
 
 export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]): Promise<number> {
   const r = await startDetached({ paths: g.paths, timeoutMs: g.timeoutMs, serveArgs });
@@ -79,8 +41,9 @@ export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lin
   }
   const path = g.paths.daemonLog;
   if (!existsSync(path)) {
-    info(`no daemon log yet at ${path}`);
-    return follow ? 0 : EXIT.NOT_FOUND;
+    if (!follow) throw new ArpdError('E_NOT_FOUND', `no daemon log yet at ${path}: the daemon of ${g.dataDir} has never run`, { path });
+    info(`no daemon log yet at ${path}: waiting for one (Ctrl-C to stop)`);
+    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 250));
   }
   const text = readFileSync(path, 'utf8');
   const all = text.split('\n').filter((l) => l !== '');
@@ -96,7 +59,7 @@ export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lin
     const buf = readFileSync(path).subarray(offset, size);
     const lastNl = buf.lastIndexOf(0x0a);
     if (lastNl === -1) continue;
-    process.stdout.write(buf.subarray(0, lastNl + 1));
+    writeStdout(buf.subarray(0, lastNl + 1));
     offset += lastNl + 1;
   }
 }
@@ -114,12 +77,11 @@ export async function daemonPurgeCommand(g: ResolvedGlobals, force: boolean): Pr
     else {
       out(`arpd daemon purge would stop the daemon and delete ALL state of ${g.dataDir}:`);
       for (const p of list) out(`  ${p}`);
-      info('nothing was deleted: run again with --force to do it');
     }
-    return 1;
+    throw new ArpdError('E_VALIDATION', 'nothing was deleted: run again with --force to stop the daemon and delete it all', { usage: true, data_dir: g.dataDir });
   }
   await stopDaemon(g.paths, { graceMs: Math.max(g.timeoutMs, 5000) });
-  const still = await probeStatus(g.paths, 1000);
+  const still = await probeStatus(g.paths.socket, 1000);
   if (still !== undefined) throw new ArpdError('E_CONFLICT', `the daemon (pid ${String(still['pid'])}) is still running: nothing was deleted`);
   for (const p of list) rmSync(p, { recursive: true, force: true });
   rmSync(g.paths.socket, { force: true });
@@ -128,7 +90,7 @@ export async function daemonPurgeCommand(g: ResolvedGlobals, force: boolean): Pr
   return 0;
 }
 
-export async function daemonExecCommand(g: ResolvedGlobals, method: string, paramsJson: string | undefined, openClient: (g: ResolvedGlobals) => Promise<RpcClient>): Promise<number> {
+export async function daemonExecCommand(g: ResolvedGlobals, method: string, paramsJson: string | undefined): Promise<number> {
   let params: unknown;
   if (paramsJson !== undefined) {
     try {
@@ -136,13 +98,16 @@ export async function daemonExecCommand(g: ResolvedGlobals, method: string, para
     } catch (err) {
       throw new ArpdError('E_VALIDATION', `params must be JSON (e.g. '{"limit": 10}'): ${(err as Error).message}`, { field: 'params', usage: true });
     }
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+      throw new ArpdError('E_VALIDATION', `params must be a JSON object of named fields (e.g. '{"limit": 10}'), not ${paramsJson.slice(0, 40)}`, { field: 'params', usage: true });
+    }
   }
-  const client = await openClient(g);
+  const { openTransport } = await import('./connection.js');
+  const transport = await openTransport(g);
   try {
-    const result = await client.call(method, params as Record<string, unknown> | undefined);
-    printJson(result);
+    printJson(await transport.call(method, (params ?? {}) as Record<string, unknown>));
     return 0;
   } finally {
-    await client.close();
+    await transport.close();
   }
 }

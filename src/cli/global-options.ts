@@ -1,13 +1,14 @@
 import { dataPaths, resolveDataDir, type DataPaths } from '../config/data-dir.js';
+import { ArpdError } from '../errors/index.js';
 
 /** The options every command takes. */
 export interface GlobalOptions {
-  dataDir?: string;
-  socket?: string;
+  dataDir?: string | string[];
+  socket?: string | string[];
   autostart?: boolean;
   json?: boolean;
-  timeout?: number | string;
-  /** Talk to this daemon over HTTP instead of the local socket (also ARP_DAEMON_URL). */
+  timeout?: number | string | string[];
+  /** Talk to this daemon over HTTP instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL). */
   daemonUrl?: string | string[];
   /** Bearer token for --daemon-url (also ARPD_TOKEN; default: the data dir's http.token). */
   token?: string | string[];
@@ -32,18 +33,22 @@ function nonEmpty(v: unknown): string | undefined {
 }
 
 export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ResolvedGlobals {
-  const dataDir = resolveDataDir(o.dataDir, env);
+  const dataDir = resolveDataDir(nonEmpty(o.dataDir), env);
   const envNoAuto = env['ARPD_NO_AUTOSTART'];
   const autostart = o.autostart !== false && !(envNoAuto !== undefined && envNoAuto !== '' && envNoAuto !== '0');
-  const t = o.timeout === undefined ? 30 : Number(o.timeout);
-  const daemonUrl = nonEmpty(o.daemonUrl) ?? nonEmpty(env['ARP_DAEMON_URL']);
+  const given: unknown = Array.isArray(o.timeout) ? o.timeout[o.timeout.length - 1] : o.timeout;
+  const t = given === undefined ? 30 : Number(given);
+  if (!Number.isFinite(t) || t <= 0 || t > 86_400) {
+    throw new ArpdError('E_VALIDATION', `--timeout takes a number of seconds above 0 (at most 86400), not '${String(given)}'`, { field: '--timeout', usage: true });
+  }
+  const daemonUrl = nonEmpty(o.daemonUrl) ?? nonEmpty(env['ARP_DAEMON_URL']) ?? nonEmpty(env['JARVIS_DAEMON_URL']);
   const token = nonEmpty(o.token) ?? nonEmpty(env['ARPD_TOKEN']);
   return {
     dataDir,
-    paths: dataPaths(dataDir, o.socket),
+    paths: dataPaths(dataDir, nonEmpty(o.socket)),
     autostart,
     json: o.json === true,
-    timeoutMs: Number.isFinite(t) && t > 0 ? t * 1000 : 30_000,
+    timeoutMs: Math.round(t * 1000),
     ...(daemonUrl === undefined ? {} : { daemonUrl }),
     ...(token === undefined ? {} : { token }),
   };

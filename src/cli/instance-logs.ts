@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { checkId } from '../ids/id-rules.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { out } from './output.js';
+import { out, writeStdout } from './output.js';
 
 /** `arpd instances logs <id> [-f]`: reads `<data-dir>/instances/<id>/{stdout,stderr}.log` directly. */
 export async function instanceLogs(g: ResolvedGlobals, id: string, o: { follow: boolean; stdout: boolean; stderr: boolean }): Promise<number> {
@@ -16,7 +16,7 @@ export async function instanceLogs(g: ResolvedGlobals, id: string, o: { follow: 
     if (!existsSync(f)) continue;
     const text = readFileSync(f, 'utf8');
     if (files.length > 1 && text !== '') out(`==> ${f} <==`);
-    process.stdout.write(text);
+    writeStdout(text);
     offsets.set(f, Buffer.byteLength(text));
   }
   if (!o.follow) return 0;
@@ -28,7 +28,7 @@ export async function instanceLogs(g: ResolvedGlobals, id: string, o: { follow: 
       let from = offsets.get(f) ?? 0;
       if (size < from) from = 0; // capped and restarted
       if (size === from) continue;
-      process.stdout.write(readFileSync(f).subarray(from, size));
+      writeStdout(readFileSync(f).subarray(from, size));
       offsets.set(f, size);
     }
   }

@@ -1,20 +1,19 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from '../client/index.js';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
-import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
+import { forEachEvent } from '../events/log-read.js';
 import { listLogFiles } from '../events/log-files.js';
 import { describeDamage, recoverLog } from '../events/log-recovery.js';
 import { planRepair, type RepairPlan } from '../events/log-repair.js';
 import { isValidId } from '../ids/id-rules.js';
 import { Projection } from '../projections/projection.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { info, out, printJson, printTable, style } from './output.js';
+import { out, printJson, printTable, style } from './output.js';
 
 /**
- * Debugging from the log, read-only and without a daemon: `arpd log verify`, `arpd log replay`,
- * `arpd events`. None of these take the lock or change a file.
+ * Debugging from the log, read-only and without a daemon: `arpd log verify`, `arpd log replay`
+ * (`arpd events` is in events-command.ts). None of these take the lock or change a file.
  */
 
 interface RunLogProblem { run_id: string; problem: string }
@@ -99,7 +98,9 @@ export function logVerify(g: ResolvedGlobals): number {
     for (const p of runProblems.slice(0, 50)) out(`run log ${p.run_id}: ${p.problem}`);
     if (runProblems.length > 50) out(`… and ${runProblems.length - 50} more run log problems (use --json for all)`);
   }
-  return ok ? 0 : 1;
+  if (ok) return 0;
+  const what = damage !== undefined ? 'the event log is damaged' : `${runProblems.length} run log(s) disagree with the event log`;
+  throw new ArpdError('E_LOG_CORRUPT', `${what} (details above): ${damage !== undefined ? "'arpd serve --repair' cuts the log at the first bad line after copying it aside" : 'the daemon completes run logs that are behind at its next start'}`, { data_dir: root });
 }
 
 /** What `--repair` would do, in words. */
@@ -157,50 +158,4 @@ export function logReplay(g: ResolvedGlobals, until: string | undefined): number
     if (snap.runs.length > shown.length) out(style.dim(`  (last ${shown.length} shown; --json prints all)`));
   }
   return 0;
-}
-
-function printEvent(e: StoredEvent, json: boolean): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify(e)}\n`);
-    return;
-  }
-  let data = JSON.stringify(e.data);
-  if (data.length > 160) data = `${data.slice(0, 157)}...`;
-  out(`${String(e.seq).padStart(6)}  ${style.dim(e.ts)}  ${e.type.padEnd(20)} ${e.stream.padEnd(28)} ${data}`);
-}
-
-export interface EventsOptions { from?: number | undefined; types?: string[] | undefined; stream?: string | undefined; follow: boolean }
-
-export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promise<number> {
-  const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
-  let last = (o.from ?? 1) - 1;
-  forEachEvent(g.dataDir, (e) => {
-    last = e.seq;
-    if (matchesFilter(e, filter)) printEvent(e, g.json);
-  }, { fromSeq: last + 1 });
-  if (!o.follow) return 0;
-  // Follow through the daemon when one runs (pushed as it appends), else by watching the files.
-  try {
-    const client = await connect(g.paths.socket, { connectTimeoutMs: 1000, timeoutMs: 0 });
-    if (!g.json) info(style.dim('following through the daemon (Ctrl-C to stop)', process.stderr));
-    const done = new Promise<number>((resolve) => {
-      client.onNotification('events.event', (p) => {
-        const e = (p as { event: StoredEvent }).event;
-        if (e.seq > last) { last = e.seq; printEvent(e, g.json); }
-      });
-      client.disconnects$.subscribe(() => resolve(0));
-    });
-    await client.call('events.subscribe', { from_seq: last + 1, ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) });
-    return await done;
-  } catch (err) {
-    if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
-  }
-  if (!g.json) info(style.dim('no daemon running: following the log files (Ctrl-C to stop)', process.stderr));
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 250));
-    forEachEvent(g.dataDir, (e) => {
-      last = e.seq;
-      if (matchesFilter(e, filter)) printEvent(e, g.json);
-    }, { fromSeq: last + 1 });
-  }
 }

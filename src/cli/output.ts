@@ -17,8 +17,16 @@ export const style = {
   yellow: (t: string, s: NodeJS.WriteStream = process.stderr) => paint('33', t, s),
 };
 
+let stdoutUsed = false;
+
+/** Everything a command prints as its result goes through here (so an error knows whether a result began). */
+export function writeStdout(data: string | Uint8Array): void {
+  stdoutUsed = true;
+  process.stdout.write(data);
+}
+
 export function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  writeStdout(`${line}\n`);
 }
 
 export function info(line: string): void {
@@ -26,7 +34,7 @@ export function info(line: string): void {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeStdout(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** A table of rows (already strings) with a header, columns padded. */
@@ -37,18 +45,36 @@ export function printTable(header: string[], rows: string[][]): void {
   for (const r of rows) out(fmt(r));
 }
 
-/** Prints an error the way every command does and returns the exit code it maps to. */
-export function reportError(err: unknown, json: boolean): number {
+/**
+ * Prints an error the way every command does, as exactly one line on stderr,
+ * `arpd: error: <message> [CODE]`, and returns the exit code its code maps to. A message that
+ * spans lines is folded onto one. The stack of an unexpected error is printed only with ARPD_DEBUG.
+ * With `json` (--json), stdout also gets the error as `{"error": {code, message, data}}` when the
+ * command printed no result there, so stdout holds one JSON document: the result or the error.
+ */
+export function reportError(err: unknown, json = false): number {
   const e = toArpdError(err);
-  if (json) {
-    process.stderr.write(`${JSON.stringify({ error: e.toWire() })}\n`);
-  } else {
-    process.stderr.write(`${style.red('arpd: error:')} ${e.message} ${style.dim(`[${e.code}]`, process.stderr)}\n`);
-    if (e.code === 'E_INTERNAL' && e.cause !== undefined && process.env['ARPD_DEBUG'] !== undefined) {
-      process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);
-    }
+  if (json && !stdoutUsed) printJson({ error: e.toWire() });
+  const message = e.message.split(/\s*\n\s*/).filter((l) => l !== '').join('; ');
+  process.stderr.write(`${style.red('arpd: error:')} ${message} ${style.dim(`[${e.code}]`, process.stderr)}\n`);
+  const debug = process.env['ARPD_DEBUG'];
+  if (debug !== undefined && debug !== '' && debug !== '0') {
+    const cause = e.code === 'E_INTERNAL' && e.cause !== undefined ? e.cause : e;
+    process.stderr.write(`${String((cause as Error).stack ?? cause)}\n`);
   }
   return e.exitCode;
+}
+
+/** JSON the way JARVIS's CLI prints it (`json.dumps(..., indent=2, sort_keys=True)`): keys sorted at every level. */
+export function printSortedJson(value: unknown): void {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+    }
+    return v;
+  };
+  printJson(sort(value));
 }
 
 export function usageError(message: string): ArpdError {

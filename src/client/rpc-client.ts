@@ -1,21 +1,21 @@
 /**
- * The JSON-RPC 2.0 client the CLI (and anyone importing 'arpd/client') uses to talk to the daemon
- * over its Unix socket: NDJSON lines, requests matched to answers by id, server notifications as an
- * RxJS stream. Errors come back as ArpdError with the daemon's stable code and data.
+ * The JSON-RPC 2.0 transport under the typed client: NDJSON lines on the daemon's Unix socket,
+ * requests matched to answers by id, server notifications to callbacks. Errors come back as ArpdError
+ * with the daemon's stable code and data. Node built-ins and arpd's own files only: it runs in every
+ * short-lived CLI process.
  */
 import net from 'node:net';
-import { Subject, filter, type Observable } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
-import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../server/ndjson-framer.js';
-import { checkSocketPath } from '../server/socket-server.js';
+import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../protocol/ndjson-framer.js';
+import { checkSocketPath } from '../protocol/socket-path.js';
 
-export const DEFAULT_TIMEOUT_MS = 30_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-export const DEFAULT_RETRIES = 5;
-export const DEFAULT_RETRY_DELAY_MS = 100;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_RETRIES = 5;
+const DEFAULT_RETRY_DELAY_MS = 100;
 const MAX_RETRY_DELAY_MS = 2_000;
 /** Answers can be much larger than requests (a page of events); a line over this ends the connection. */
-export const DEFAULT_MAX_RESPONSE_LINE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_LINE_BYTES = 64 * 1024 * 1024;
 
 export interface ConnectOptions {
   /** Default time limit of a call, retries included. 0 means none. Default 30 s. */
@@ -50,13 +50,19 @@ export interface RpcClient {
   readonly socketPath: string;
   /** Calls `method`; resolves to its result (unchecked: validate it if you do not trust the shape). */
   call<T = unknown>(method: string, params?: RpcParams, options?: CallOptions): Promise<T>;
-  /** Every notification the daemon sends, across reconnects; completes on close(). */
-  readonly notifications$: Observable<RpcNotification>;
-  /** Emits when an open connection is lost (subscriptions made on it are gone); completes on close(). */
-  readonly disconnects$: Observable<ArpdError>;
+  /** Calls `cb` with every notification the daemon sends, across reconnects; returns the function that stops it. */
+  onAnyNotification(cb: (n: RpcNotification) => void): () => void;
   /** Calls `cb` with the params of each notification named `method`; returns the function that stops it. */
   onNotification(method: string, cb: (params: unknown) => void): () => void;
-  /** Rejects calls still waiting with E_CANCELED and closes the connection. */
+  /** Calls `cb` when an open connection is lost (subscriptions made on it are gone); returns the function that stops it. */
+  onDisconnect(cb: (err: ArpdError) => void): () => void;
+  /**
+   * Stops reading from the socket (answers and notifications wait in the kernel and then in the daemon,
+   * which drops a connection that falls too far behind). For a connection that carries one stream.
+   */
+  pause(): void;
+  resume(): void;
+  /** Rejects calls still waiting with E_CANCELED and closes the connection; no callback runs after it. */
   close(): Promise<void>;
 }
 
@@ -96,10 +102,9 @@ interface Link {
 }
 
 class Client implements RpcClient {
-  readonly notifications$: Observable<RpcNotification>;
-  readonly disconnects$: Observable<ArpdError>;
-  private readonly notificationSubject = new Subject<RpcNotification>();
-  private readonly disconnectSubject = new Subject<ArpdError>();
+  private readonly notificationListeners = new Set<(n: RpcNotification) => void>();
+  private readonly disconnectListeners = new Set<(err: ArpdError) => void>();
+  private paused = false;
   private link: Link | undefined;
   private linking: Promise<Link> | undefined;
   private nextId = 1;
@@ -110,17 +115,38 @@ class Client implements RpcClient {
     private readonly options: ConnectOptions,
   ) {
     checkSocketPath(socketPath);
-    this.notifications$ = this.notificationSubject.asObservable();
-    this.disconnects$ = this.disconnectSubject.asObservable();
   }
 
   async open(): Promise<void> {
     await this.ensureLink();
   }
 
+  onAnyNotification(cb: (n: RpcNotification) => void): () => void {
+    const listener = (n: RpcNotification): void => cb(n);
+    this.notificationListeners.add(listener);
+    return () => this.notificationListeners.delete(listener);
+  }
+
   onNotification(method: string, cb: (params: unknown) => void): () => void {
-    const sub = this.notifications$.pipe(filter((n) => n.method === method)).subscribe((n) => cb(n.params));
-    return () => sub.unsubscribe();
+    return this.onAnyNotification((n) => {
+      if (n.method === method) cb(n.params);
+    });
+  }
+
+  onDisconnect(cb: (err: ArpdError) => void): () => void {
+    const listener = (err: ArpdError): void => cb(err);
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.link?.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.link?.socket.resume();
   }
 
   async call<T = unknown>(method: string, params?: RpcParams, options: CallOptions = {}): Promise<T> {
@@ -175,8 +201,8 @@ class Client implements RpcClient {
         await gone;
       }
     }
-    this.notificationSubject.complete();
-    this.disconnectSubject.complete();
+    this.notificationListeners.clear();
+    this.disconnectListeners.clear();
   }
 
   /** One try: sends the request on the current link (opening one if needed) and waits for its answer. */
@@ -258,6 +284,7 @@ class Client implements RpcClient {
         const link: Link = { socket, pending: new Map(), lost: false };
         this.attach(link);
         this.link = link;
+        if (this.paused) socket.pause();
         resolve(link);
       });
     });
@@ -290,7 +317,7 @@ class Client implements RpcClient {
         link.pending.delete(id);
         pending.reject(lostReason ?? lostError(this.socketPath, pending.method));
       }
-      if (!this.closed) this.disconnectSubject.next(err);
+      if (!this.closed) for (const cb of [...this.disconnectListeners]) cb(err);
     });
   }
 
@@ -311,7 +338,8 @@ class Client implements RpcClient {
         if (Object.hasOwn(msg, 'error')) pending.reject(errorFromResponse(msg.error, pending.method));
         else pending.resolve(msg.result);
       } else if (typeof msg.method === 'string' && !Object.hasOwn(msg, 'id')) {
-        this.notificationSubject.next({ method: msg.method, params: msg.params });
+        const n: RpcNotification = { method: msg.method, params: msg.params };
+        for (const cb of [...this.notificationListeners]) cb(n);
       }
     }
   }

@@ -13,11 +13,13 @@ import { unlinkSync, lstatSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { NdjsonFramer, type FrameItem } from './ndjson-framer.js';
+import { NdjsonFramer, type FrameItem } from '../protocol/ndjson-framer.js';
+import { checkSocketPath } from '../protocol/socket-path.js';
 import { errorResponseLine, type CallContext, type Dispatcher } from './rpc-dispatch.js';
 
-/** sun_path holds 108 bytes on Linux, the last of which is the terminating NUL. */
-export const MAX_SOCKET_PATH_BYTES = 107;
+/** Moved to src/protocol; re-exported here until the server's callers import it from there. */
+export { checkSocketPath, MAX_SOCKET_PATH_BYTES } from '../protocol/socket-path.js';
+
 export const DEFAULT_MAX_QUEUED_BYTES_PER_CONNECTION = 8 * 1024 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 export const DEFAULT_END_GRACE_MS = 2000;
@@ -43,21 +45,6 @@ export interface SocketServer {
   connections(): number;
   /** Stops accepting, lets running requests answer, ends every connection and removes the socket file. */
   close(): Promise<void>;
-}
-
-/** Throws E_VALIDATION if the path does not fit in a Unix socket address. */
-export function checkSocketPath(socketPath: string): void {
-  const bytes = Buffer.byteLength(socketPath);
-  if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new ArpdError(
-      'E_VALIDATION',
-      `socket path is ${bytes} bytes, over the ${MAX_SOCKET_PATH_BYTES}-byte limit for Unix sockets: use --socket with a shorter path`,
-      { field: 'socketPath', bytes, limit: MAX_SOCKET_PATH_BYTES },
-    );
-  }
-  if (bytes === 0) {
-    throw new ArpdError('E_VALIDATION', 'socket path is empty: use --socket with a file path', { field: 'socketPath' });
-  }
 }
 
 interface Limits {

@@ -92,7 +92,7 @@ t.test('exits 4 for an unknown run, as over the socket', async (t) => {
   t.equal((await cli([...socket, 'runs', 'status', 'run_nope'])).code, 4, 'the same code over the socket');
   const json = await cli([...remote, 'runs', 'result', 'run_nope', '--json']);
   t.equal(json.code, 4);
-  t.match(JSON.parse(json.stderr), { error: { code: 'E_NOT_FOUND', data: { arp_code: 'runs.not_found', run_id: 'run_nope' } } }, 'the error comes back as the same ArpdError');
+  t.match(JSON.parse(json.stdout), { error: { code: 'E_NOT_FOUND', data: { arp_code: 'runs.not_found', run_id: 'run_nope' } } }, 'the error comes back as the same ArpdError');
 });
 
 t.test('takes the URL and token from ARP_DAEMON_URL and ARPD_TOKEN', async (t) => {

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { firstValueFrom, take, toArray } from 'rxjs';
 import t from 'tap';
-import { ArpdError, callOnce, connect, type RpcNotification } from '../../src/client/index.js';
+import { callOnce, connect, type RpcNotification } from '../../src/client/rpc-client.js';
+import { ArpdError } from '../../src/errors/index.js';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors/index.js';
 import { createDispatcher, type MethodTable } from '../../src/server/rpc-dispatch.js';
 import { startSocketServer, type SocketServerOptions } from '../../src/server/socket-server.js';
@@ -202,13 +202,19 @@ t.test('refuses a socket path over 107 bytes', async (t) => {
   await t.rejects(connect(`/tmp/${'x'.repeat(120)}.sock`), { code: 'E_VALIDATION', message: /over the 107-byte limit/ });
 });
 
-t.test('delivers server notifications on notifications$ and to onNotification', async (t) => {
+t.test('delivers server notifications to onAnyNotification and to onNotification', async (t) => {
   const { socketPath } = await setup(t);
   const client = await connect(socketPath);
   t.teardown(() => client.close());
   const ticks: unknown[] = [];
   const stop = client.onNotification('tick', (params) => ticks.push(params));
-  const all = firstValueFrom(client.notifications$.pipe(take(4), toArray()));
+  const all = new Promise<RpcNotification[]>((resolve) => {
+    const seen: RpcNotification[] = [];
+    const off = client.onAnyNotification((n) => {
+      seen.push(n);
+      if (seen.length === 4) { off(); resolve(seen); }
+    });
+  });
   const last = new Promise<unknown>((resolve) => client.onNotification('other', resolve));
   t.same(await client.call('stream', { count: 3 }), { started: true });
   t.same(await all, [
@@ -226,15 +232,15 @@ t.test('delivers server notifications on notifications$ and to onNotification', 
   t.equal(ticks.length, 3, 'a stopped listener gets nothing more');
 });
 
-t.test('close rejects waiting calls with E_CANCELED and completes the streams', async (t) => {
+t.test('close rejects waiting calls with E_CANCELED and calls no listener after it', async (t) => {
   const { socketPath } = await setup(t);
   const client = await connect(socketPath);
   const pending = t.rejects(client.call('hang'), { code: 'E_CANCELED' });
-  let completed = false;
-  client.notifications$.subscribe({ complete: () => (completed = true) });
+  const lost: ArpdError[] = [];
+  client.onDisconnect((e) => lost.push(e));
   await client.close();
   await pending;
-  t.ok(completed);
+  t.same(lost, [], 'closing is not losing the connection');
   await t.rejects(client.call('echo', []), { code: 'E_UNAVAILABLE', message: /client is closed/ });
 });
 
@@ -258,7 +264,7 @@ async function restartDuringCall(t: Teardown, method: 'stuck' | 'hang', idempote
   const client = await connect(socketPath, { retryDelayMs: 20 });
   t.teardown(() => client.close());
   const lost: ArpdError[] = [];
-  client.disconnects$.subscribe((e) => lost.push(e));
+  client.onDisconnect((e) => lost.push(e));
   const call = client.call(method, undefined, { idempotent });
   call.catch(() => {});
   while ((a.calls[method] ?? 0) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -313,4 +319,21 @@ t.test('an idempotent call waits out a daemon restart within its retries', async
   const b = await startTestServer(socketPath);
   t.teardown(() => b.server.close());
   t.same(await call, ['later']);
+});
+
+t.test('pause() holds notifications back and resume() delivers them all, in order', async (t) => {
+  const { socketPath } = await setup(t);
+  const client = await connect(socketPath);
+  t.teardown(() => client.close());
+  const ticks: number[] = [];
+  client.onNotification('tick', (p) => ticks.push((p as { n: number }).n));
+  const last = new Promise<void>((resolve) => client.onNotification('other', () => resolve()));
+  client.pause();
+  const started = client.call('stream', { count: 50 });
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(ticks, [], 'nothing is read while paused');
+  client.resume();
+  t.same(await started, { started: true });
+  await last;
+  t.same(ticks, Array.from({ length: 50 }, (_, i) => i), 'every notification, once, in order');
 });

@@ -17,7 +17,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { callOnce, type ArpdError } from '../../src/client/index.js';
+import { callOnce } from '../../src/client/rpc-client.js';
+import type { ArpdError } from '../../src/errors/index.js';
 import type { Test } from 'tap';
 import type { SchemaName } from '../../src/schemas/index.js';
 import { ORACLE_FILE, oracleFor } from '../schemas/oracle.js';
@@ -277,9 +278,12 @@ export class RuntimeHarness {
 
   /** The `{"error":{…}}` line a failed `--json` command prints on stderr. */
   static errorOf(r: CliResult): { code?: string; message?: string; data?: Json } {
-    const line = r.stderr.split('\n').find((l) => l.startsWith('{"error"'));
-    if (line === undefined) return {};
-    return (JSON.parse(line) as { error: { code?: string; message?: string; data?: Json } }).error;
+    // with --json the CLI prints the error as {"error": …} on stdout (stderr has its one `arpd: error:` line)
+    try {
+      const parsed = JSON.parse(r.stdout) as { error?: { code?: string; message?: string; data?: Json } };
+      if (parsed.error !== undefined) return parsed.error;
+    } catch { /* not a JSON error */ }
+    return {};
   }
 
   /** One JSON-RPC call over the data dir's socket (connect, call, close). */

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import t from 'tap';
-import { connect } from '../../src/client/index.js';
+import { connect } from '../../src/client/rpc-client.js';
 import { runtimeHarness, type Json, type TraceFileLine } from '../helpers/runtime-harness.js';
 
 interface Followed { lines: TraceFileLine[]; end: Json }

@@ -1,0 +1,104 @@
+import { ArpdError } from '../errors/index.js';
+
+/**
+ * The check every command line passes before its handler runs: each option must be one the command
+ * declares (under the name `--help` shows, kebab-case), each value-taking option gets its value, and
+ * options that cannot both apply are refused. It reads the tokens the way cac's parser (mri) does, and
+ * keeps every value as the exact text typed (mri turns `--run-id 007` into the number 7).
+ */
+
+/** One declared option, from its cac spelling (`-n, --lines <n>`, `--no-autostart`). */
+export interface FlagSpec {
+  /** As typed: `--lines`, `-n`, `--no-autostart`. */
+  readonly spellings: readonly string[];
+  /** The name help shows first (the long one). */
+  readonly display: string;
+  readonly takesValue: boolean;
+  /** The keys cac stores its value under (camelCase names and aliases). */
+  readonly keys: readonly string[];
+}
+
+export function flagSpec(rawName: string, keys: readonly string[]): FlagSpec {
+  const takesValue = rawName.includes('<') || rawName.includes('[');
+  const spellings = rawName.split(',').map((part) => (part.trim().split(/[\s<[]/)[0] ?? '').trim()).filter((s) => s !== '');
+  const display = spellings.find((s) => s.startsWith('--')) ?? spellings[0] ?? rawName;
+  return { spellings, display, takesValue, keys };
+}
+
+export interface ScannedArgv {
+  /** Each option given, by its display name, with the texts of its values (empty for a switch). */
+  readonly given: ReadonlyMap<string, readonly string[]>;
+  /** The values to hand the command, under cac's keys, as typed (several: a list). */
+  readonly values: Readonly<Record<string, string | string[]>>;
+}
+
+function usage(message: string, data: Record<string, unknown> = {}): ArpdError {
+  return new ArpdError('E_VALIDATION', message, { usage: true, ...data });
+}
+
+const squash = (s: string): string => s.replace(/^-+/, '').replace(/[-_]/g, '').toLowerCase();
+
+function unknownOption(token: string, command: string, own: readonly FlagSpec[], globals: readonly FlagSpec[]): ArpdError {
+  const all = [...own, ...globals];
+  const near = all.find((f) => f.spellings.some((s) => s.startsWith('--') && squash(s) === squash(token)));
+  const ownList = own.filter((f) => f.display !== '--help').map((f) => f.display);
+  const globalList = globals.filter((f) => f.display !== '--help' && f.display !== '--version').map((f) => f.display);
+  const takes = ownList.length === 0 ? 'it takes no options of its own' : `it takes ${ownList.join(', ')}`;
+  const hint = near === undefined ? '' : ` (did you mean ${near.display}?)`;
+  return usage(`unknown option '${token}' for '${command}'${hint}: ${takes}, and the global options ${globalList.join(', ')}`, { option: token, command });
+}
+
+/**
+ * Reads the options of `tokens` (the arguments after the command words) against the command's own
+ * options and the global ones. Throws E_VALIDATION (exit 2) for an option the command does not take,
+ * naming the ones it does, and for a missing value.
+ */
+export function scanArgv(tokens: readonly string[], command: string, own: readonly FlagSpec[], globals: readonly FlagSpec[]): ScannedArgv {
+  const bySpelling = new Map<string, FlagSpec>();
+  for (const f of [...globals, ...own]) for (const s of f.spellings) bySpelling.set(s, f);
+  const given = new Map<string, string[]>();
+  const values: Record<string, string | string[]> = {};
+  const record = (f: FlagSpec, value: string | undefined): void => {
+    const list = given.get(f.display) ?? [];
+    if (value !== undefined) list.push(value);
+    given.set(f.display, list);
+    if (value === undefined) return;
+    for (const k of f.keys) values[k] = list.length === 1 ? (list[0] as string) : [...list];
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (token === '--') break;
+    if (!token.startsWith('-') || token === '-') continue;
+    const long = token.startsWith('--');
+    const eq = long ? token.indexOf('=') : -1;
+    const names = long ? [eq === -1 ? token : token.slice(0, eq)] : [...token.slice(1)].map((c) => `-${c}`);
+    for (let n = 0; n < names.length; n++) {
+      const name = names[n] as string;
+      const f = bySpelling.get(name);
+      if (f === undefined) throw unknownOption(long ? name : token, command, own, globals);
+      const last = n === names.length - 1;
+      if (!f.takesValue) {
+        if (eq !== -1) throw usage(`option ${f.display} takes no value: give it as ${f.display} alone, not '${token}'`, { option: f.display, command });
+        record(f, undefined);
+        continue;
+      }
+      if (!last) throw usage(`option ${name} needs a value, so it cannot be grouped in '${token}': give it on its own`, { option: f.display, command });
+      let value: string | undefined;
+      if (eq !== -1) value = token.slice(eq + 1);
+      else if (i + 1 < tokens.length && !(tokens[i + 1] as string).startsWith('-')) value = tokens[++i];
+      if (value === undefined || value === '') throw usage(`option ${f.display} needs a value: ${f.display} <value>`, { option: f.display, command });
+      record(f, value);
+    }
+  }
+  return { given, values };
+}
+
+/** Two options that cannot both apply, and why. */
+export type Conflict = readonly [string, string, string];
+
+/** Throws E_VALIDATION (exit 2) for the first pair of options given together that cannot both apply. */
+export function checkConflicts(given: ReadonlyMap<string, unknown>, conflicts: readonly Conflict[], command: string): void {
+  for (const [a, b, why] of conflicts) {
+    if (given.has(a) && given.has(b)) throw usage(`${a} and ${b} cannot be used together in '${command}': ${why}`, { options: [a, b], command });
+  }
+}

@@ -1,0 +1,80 @@
+import type { DaemonStatus } from '../client/client-types.js';
+import { connect, type RpcClient } from '../client/rpc-client.js';
+import { ArpdError } from '../errors/index.js';
+import type { ResolvedGlobals } from './global-options.js';
+import { EXIT, info, out, printJson, style } from './output.js';
+
+/**
+ * `arpd daemon status`: 0 running, 3 not running (LSB / systemctl), as a query, not a failure. On the
+ * socket it loads only the JSON-RPC client (it is the command people and scripts run most); with
+ * --daemon-url it asks over HTTP.
+ */
+
+function human(status: DaemonStatus): void {
+  const counts = status.counts as DaemonStatus['counts'] | undefined;
+  const line = (k: string, v: unknown): void => out(`${style.bold(k.padEnd(10))} ${String(v)}`);
+  line('state', status.state);
+  line('pid', status.pid);
+  line('version', status.version);
+  line('uptime', `${String(status.uptime_s)}s (since ${String(status.started_at)})`);
+  line('data dir', status.data_dir);
+  line('socket', status.socket);
+  if (status.http_url !== undefined) line('http', status.http_url);
+  line('clients', status.clients);
+  if (counts !== undefined) {
+    line('profiles', counts.profiles);
+    line('instances', Object.entries(counts.instances).map(([k, v]) => `${v} ${k}`).join(', '));
+    line('runs', Object.entries(counts.runs).map(([k, v]) => `${v} ${k}`).join(', '));
+  }
+  line('log', `seq ${String(status.last_seq)}, ${String(status.log_bytes)} bytes`);
+  if (status.idle_timeout_s !== null && status.idle_timeout_s !== undefined) line('idle exit', `after ${String(status.idle_timeout_s)}s idle`);
+  if (Array.isArray(status.warnings)) for (const w of status.warnings) info(style.yellow(`warning: ${String(w)}`));
+}
+
+async function notRunning(g: ResolvedGlobals): Promise<number> {
+  const [{ readPidFile }, { isSameProcess }] = await Promise.all([import('../daemon/pid-file.js'), import('../system/process-identity.js')]);
+  const pid = readPidFile(g.paths.pid);
+  const stale = pid !== undefined && !isSameProcess(pid);
+  if (g.json) printJson({ state: 'not running', data_dir: g.dataDir, socket: g.paths.socket, ...(stale ? { stale_pid_file: pid.pid } : {}) });
+  else out(`arpd is not running for ${g.dataDir}${stale ? ` (stale pid file for pid ${pid.pid}; the next start cleans it up)` : ''}`);
+  return EXIT.NOT_RUNNING;
+}
+
+/** With --daemon-url: the status over HTTP (`GET /v1/admin/status`). */
+async function remoteStatus(g: ResolvedGlobals): Promise<DaemonStatus | undefined> {
+  const { withArpd } = await import('./connection.js');
+  try {
+    return await withArpd(g, (arpd) => arpd.daemon.status({ timeoutMs: Math.min(g.timeoutMs, 5000) }));
+  } catch (err) {
+    if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING') return undefined;
+    throw err;
+  }
+}
+
+export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
+  if (g.daemonUrl !== undefined) {
+    const status = await remoteStatus(g);
+    if (status === undefined) {
+      if (g.json) printJson({ state: 'not running', daemon_url: g.daemonUrl });
+      else out(`no arpd daemon answers at ${g.daemonUrl}`);
+      return EXIT.NOT_RUNNING;
+    }
+    if (g.json) printJson(status); else human(status);
+    return 0;
+  }
+  const timeoutMs = Math.min(g.timeoutMs, 5000);
+  let client: RpcClient | undefined;
+  let status: DaemonStatus;
+  try {
+    client = await connect(g.paths.socket, { connectTimeoutMs: timeoutMs, timeoutMs, retries: 0 });
+    status = await client.call<DaemonStatus>('daemon.status', {});
+  } catch (err) {
+    if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING') return notRunning(g);
+    throw err;
+  } finally {
+    void client?.close();
+  }
+  if (g.json) printJson(status);
+  else human(status);
+  return 0;
+}

@@ -1,0 +1,102 @@
+import { once } from 'node:events';
+import type { Transform } from 'node:stream';
+import { ArpdError } from '../errors/index.js';
+import type { StoredEvent } from '../events/envelope.js';
+import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
+import { connect, type LogEvent } from '../client/index.js';
+import type { ResolvedGlobals } from './global-options.js';
+import { info, out, style, writeStdout } from './output.js';
+
+/**
+ * `arpd events [--follow]`: the event log, read from the files (no daemon needed), then, with
+ * --follow, live through the daemon (`events.subscribe`) or, with none running, by watching the files.
+ * With --json each event is one NDJSON line, written through `ndjson.stringify()` piped to stdout,
+ * waiting for it to drain so a slow reader slows the reading rather than filling memory.
+ */
+
+interface EventsOptions { from?: number | undefined; types?: string[] | undefined; stream?: string | undefined; follow: boolean }
+
+interface Sink {
+  write(e: StoredEvent | LogEvent): Promise<void>;
+  end(): Promise<void>;
+}
+
+async function ndjsonSink(): Promise<Sink> {
+  const ndjson = (await import('ndjson')).default;
+  const serializer: Transform = ndjson.stringify();
+  serializer.pipe(process.stdout, { end: false });
+  serializer.once('data', () => writeStdout(''));
+  return {
+    async write(e) {
+      if (!serializer.write(e)) await once(serializer, 'drain');
+    },
+    async end() {
+      serializer.end();
+      await once(serializer, 'end');
+      if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain');
+    },
+  };
+}
+
+function textSink(): Sink {
+  return {
+    write(e) {
+      let data = JSON.stringify(e.data);
+      if (data.length > 160) data = `${data.slice(0, 157)}...`;
+      out(`${String(e.seq).padStart(6)}  ${style.dim(e.ts)}  ${e.type.padEnd(20)} ${e.stream.padEnd(28)} ${data}`);
+      return Promise.resolve();
+    },
+    end: () => Promise.resolve(),
+  };
+}
+
+/** The events of the files from `from`, in pages (so a slow stdout is waited for between pages). */
+async function fromFiles(root: string, from: number, filter: EventFilter, sink: Sink): Promise<number> {
+  let last = from - 1;
+  for (;;) {
+    const page: StoredEvent[] = [];
+    forEachEvent(root, (e) => {
+      last = e.seq;
+      if (matchesFilter(e, filter)) page.push(e);
+      return page.length < 500;
+    }, { fromSeq: last + 1 });
+    for (const e of page) await sink.write(e);
+    if (page.length < 500) return last;
+  }
+}
+
+export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promise<number> {
+  if (o.from !== undefined && (!Number.isSafeInteger(o.from) || o.from < 1)) {
+    throw new ArpdError('E_VALIDATION', `--from takes a seq number (1 or more), not '${String(o.from)}'`, { field: '--from', usage: true });
+  }
+  const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
+  const sink = g.json ? await ndjsonSink() : textSink();
+  let last = await fromFiles(g.dataDir, o.from ?? 1, filter, sink);
+  if (!o.follow) { await sink.end(); return 0; }
+  // Follow through the daemon when one runs (pushed as it appends), else by watching the files.
+  let arpd;
+  try {
+    arpd = await connect({ dataDir: g.dataDir, socketPath: g.paths.socket, connectTimeoutMs: 1000, timeoutMs: 0 });
+  } catch (err) {
+    if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
+  }
+  if (arpd !== undefined) {
+    if (!g.json) info(style.dim('following through the daemon (Ctrl-C to stop)', process.stderr));
+    try {
+      for await (const e of arpd.events.subscribe({ fromSeq: last + 1, ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) })) {
+        if (e.seq > last) { last = e.seq; await sink.write(e); }
+      }
+    } catch (err) {
+      if (!(err instanceof ArpdError) || (err.code !== 'E_UNAVAILABLE' && err.code !== 'E_DAEMON_NOT_RUNNING')) throw err;
+      if (!g.json) info(style.dim('the daemon went away: following the log files (Ctrl-C to stop)', process.stderr));
+    } finally {
+      await arpd.close();
+    }
+  } else if (!g.json) {
+    info(style.dim('no daemon running: following the log files (Ctrl-C to stop)', process.stderr));
+  }
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    last = await fromFiles(g.dataDir, last + 1, filter, sink);
+  }
+}

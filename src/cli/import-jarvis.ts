@@ -1,0 +1,159 @@
+import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ArpdClient, RuntimeProfile, RuntimeProfileUpsertRequest } from '../client/index.js';
+import { ArpdError, isErrorCode, toArpdError } from '../errors/index.js';
+import { withArpd } from './connection.js';
+import type { ResolvedGlobals } from './global-options.js';
+import { readJson } from './json-file.js';
+import { info, out, printJson, style } from './output.js';
+
+/**
+ * `arpd import-jarvis [DIR]`: takes over a JARVIS daemon's data dir (default `~/.arp/daemon`) through the
+ * normal API, so everything it does is recorded as events and doing it twice changes nothing:
+ * `runtime_profiles.json` (`{"profiles": [...]}`, a list, or an object of profiles by name) becomes
+ * profile upserts (an identical profile records nothing), and the external instances of
+ * `instances.json` (`{"instances": [...]}` or a list) are registered by endpoint (a live endpoint
+ * answers with its instance). Managed JARVIS instances are skipped: their processes belong to JARVIS.
+ */
+
+type Json = Record<string, unknown>;
+
+interface ImportedProfile { runtime_profile: string; action: 'imported' | 'unchanged' | 'failed'; reason?: string; code?: string }
+interface ImportedInstance {
+  jarvis_instance_id: string | null;
+  runtime_api_endpoint: string | null;
+  action: 'registered' | 'already_registered' | 'skipped' | 'failed';
+  instance_id?: string;
+  state?: string;
+  reason?: string;
+  code?: string;
+}
+export interface ImportReport { source: string; profiles: ImportedProfile[]; instances: ImportedInstance[] }
+
+const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The profiles of runtime_profiles.json, whatever its shape; entries that are not objects are refused by name. */
+function profilesOf(raw: unknown, file: string): Array<{ name: string; body: Json } | { name: string; error: string }> {
+  let entries: Array<[string | undefined, unknown]>;
+  if (Array.isArray(raw)) entries = raw.map((p) => [undefined, p]);
+  else if (isObject(raw) && Array.isArray(raw['profiles'])) entries = (raw['profiles'] as unknown[]).map((p) => [undefined, p]);
+  else if (isObject(raw)) entries = Object.entries(raw);
+  else throw new ArpdError('E_VALIDATION', `${file} holds neither a list of profiles nor an object of them`, { path: file, usage: true });
+  return entries.map(([key, p], i) => {
+    if (!isObject(p)) return { name: key ?? `#${i + 1}`, error: 'not a JSON object' };
+    const named = typeof p['runtime_profile'] === 'string' ? p['runtime_profile'] : key;
+    if (named === undefined || named === '') return { name: `#${i + 1}`, error: "it has no 'runtime_profile' name" };
+    if (key !== undefined && typeof p['runtime_profile'] === 'string' && p['runtime_profile'] !== key) {
+      return { name: key, error: `its key '${key}' and its runtime_profile '${p['runtime_profile']}' differ` };
+    }
+    const { runtime_profile: _name, ...body } = p;
+    return { name: named, body };
+  });
+}
+
+/** The instances of instances.json, whatever its shape. */
+function instancesOf(raw: unknown, file: string): unknown[] {
+  if (Array.isArray(raw)) return raw;
+  if (isObject(raw) && Array.isArray(raw['instances'])) return raw['instances'] as unknown[];
+  throw new ArpdError('E_VALIDATION', `${file} holds neither a list of instances nor {"instances": [...]}`, { path: file, usage: true });
+}
+
+/** Key order does not make two profiles different. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+const sameProfile = (existing: RuntimeProfile, body: Json): boolean => {
+  const { runtime_profile: _n, ...rest } = existing as unknown as Json;
+  return canonical(rest) === canonical(body);
+};
+
+async function importProfiles(arpd: ArpdClient, file: string): Promise<ImportedProfile[]> {
+  const wanted = profilesOf(readJson(file, 'JARVIS profiles', 'DIR'), file);
+  const existing = new Map((await arpd.profiles.list()).profiles.map((p) => [p.runtime_profile, p]));
+  const report: ImportedProfile[] = [];
+  for (const p of wanted) {
+    if ('error' in p) { report.push({ runtime_profile: p.name, action: 'failed', reason: p.error, code: 'E_VALIDATION' }); continue; }
+    const before = existing.get(p.name);
+    if (before !== undefined && sameProfile(before, p.body)) { report.push({ runtime_profile: p.name, action: 'unchanged' }); continue; }
+    try {
+      await arpd.profiles.upsert(p.name, p.body as RuntimeProfileUpsertRequest);
+      report.push({ runtime_profile: p.name, action: 'imported' });
+    } catch (err) {
+      const e = toArpdError(err);
+      report.push({ runtime_profile: p.name, action: 'failed', reason: e.message, code: e.code });
+    }
+  }
+  return report;
+}
+
+async function importInstances(arpd: ArpdClient, file: string): Promise<ImportedInstance[]> {
+  const items = instancesOf(readJson(file, 'JARVIS instances', 'DIR'), file);
+  const live = new Map<string, string>();
+  for (const i of (await arpd.instances.list()).instances) {
+    if (i.managed === false) live.set(i.runtime_api_endpoint.replace(/\/+$/, ''), i.instance_id);
+  }
+  const report: ImportedInstance[] = [];
+  for (const item of items) {
+    const jarvisId = isObject(item) && typeof item['instance_id'] === 'string' ? item['instance_id'] : null;
+    const endpoint = isObject(item) && typeof item['runtime_api_endpoint'] === 'string' && item['runtime_api_endpoint'].trim() !== '' ? item['runtime_api_endpoint'].trim() : null;
+    const base = { jarvis_instance_id: jarvisId, runtime_api_endpoint: endpoint };
+    if (!isObject(item) || endpoint === null) { report.push({ ...base, action: 'skipped', reason: 'it has no runtime_api_endpoint' }); continue; }
+    if (item['managed'] !== false) {
+      const pid = typeof item['pid'] === 'number' ? ` (pid ${item['pid']})` : '';
+      const profile = typeof item['runtime_profile'] === 'string' ? item['runtime_profile'] : '<profile>';
+      report.push({ ...base, action: 'skipped', reason: `a managed JARVIS instance${pid}: its process belongs to JARVIS; start arpd's own with 'arpd instances start --profile ${profile}'` });
+      continue;
+    }
+    const known = live.get(endpoint.replace(/\/+$/, ''));
+    try {
+      const r = await arpd.instances.register({
+        runtime_api_endpoint: endpoint,
+        ...(typeof item['runtime_profile'] === 'string' ? { runtime_profile: item['runtime_profile'] } : {}),
+        ...(typeof item['runtime_name'] === 'string' ? { runtime_name: item['runtime_name'] } : {}),
+        ...(isObject(item['metadata']) ? { metadata: item['metadata'] } : {}),
+      });
+      report.push({ ...base, action: known === undefined ? 'registered' : 'already_registered', instance_id: r.instance.instance_id, state: r.instance.state });
+    } catch (err) {
+      const e = toArpdError(err);
+      report.push({ ...base, action: 'failed', reason: e.message, code: e.code });
+    }
+  }
+  return report;
+}
+
+export async function importJarvis(g: ResolvedGlobals, dir: string | undefined): Promise<number> {
+  const source = resolve(dir ?? join(homedir(), '.arp', 'daemon'));
+  if (!existsSync(source) || !statSync(source).isDirectory()) {
+    throw new ArpdError('E_NOT_FOUND', `no JARVIS data dir at ${source}: give the directory that holds runtime_profiles.json and instances.json`, { path: source });
+  }
+  const profilesFile = join(source, 'runtime_profiles.json');
+  const instancesFile = join(source, 'instances.json');
+  if (!existsSync(profilesFile) && !existsSync(instancesFile)) {
+    throw new ArpdError('E_NOT_FOUND', `${source} holds neither runtime_profiles.json nor instances.json: is it a JARVIS daemon's data dir?`, { path: source });
+  }
+  const report: ImportReport = await withArpd(g, async (arpd) => ({
+    source,
+    profiles: existsSync(profilesFile) ? await importProfiles(arpd, profilesFile) : [],
+    instances: existsSync(instancesFile) ? await importInstances(arpd, instancesFile) : [],
+  }));
+  if (g.json) printJson(report);
+  else {
+    out(`imported from ${source}:`);
+    for (const p of report.profiles) out(`  profile  ${p.runtime_profile.padEnd(24)} ${p.action}${p.reason === undefined ? '' : `: ${p.reason}`}`);
+    for (const i of report.instances) {
+      const where = i.runtime_api_endpoint ?? i.jarvis_instance_id ?? '?';
+      out(`  instance ${where.padEnd(24)} ${i.action}${i.instance_id === undefined ? '' : ` as ${i.instance_id} (${i.state ?? '?'})`}${i.reason === undefined ? '' : `: ${i.reason}`}`);
+    }
+    if (report.profiles.length === 0 && report.instances.length === 0) info(style.dim('nothing to import', process.stderr));
+  }
+  const failed = [...report.profiles, ...report.instances].filter((x) => x.action === 'failed');
+  if (failed.length > 0) {
+    const first = failed[0]?.code;
+    throw new ArpdError(isErrorCode(first) ? first : 'E_VALIDATION', `${failed.length} of ${report.profiles.length + report.instances.length} entries could not be imported (see the reasons above); the others were`, { failed: failed.length });
+  }
+  return 0;
+}

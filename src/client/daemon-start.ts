@@ -1,0 +1,114 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { DataPaths } from '../config/data-dir.js';
+import { ArpdError, isErrorCode } from '../errors/index.js';
+import { checkSocketPath } from '../protocol/socket-path.js';
+import type { DaemonStatus } from './client-types.js';
+import { probeStatus } from './probe-status.js';
+
+/** The exit status a daemon uses when another one holds the lock (see src/daemon/daemon.ts). */
+const EXIT_LOCKED = 75;
+/** The most of the boot log read back to explain a failed start. */
+const BOOT_LOG_TAIL_BYTES = 64 * 1024;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface StartOptions {
+  paths: DataPaths;
+  timeoutMs: number;
+  /** Extra `arpd serve` flags (idle timeout, HTTP options, …). */
+  serveArgs?: string[];
+}
+
+export interface StartResult {
+  alreadyRunning: boolean;
+  status: DaemonStatus;
+}
+
+/**
+ * The command that starts `arpd serve`: this same node, running arpd's own CLI entry point (found
+ * beside this file: `dist/bin/arpd.js`, or `bin/arpd.ts` when arpd runs from its sources under a
+ * TypeScript loader, whose flags are then passed on).
+ */
+function daemonCommand(): { cmd: string; args: string[] } {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = fileURLToPath(new URL(fromSources ? '../../bin/arpd.ts' : '../../bin/arpd.js', import.meta.url));
+  return { cmd: process.execPath, args: [...(fromSources ? process.execArgv : []), entry] };
+}
+
+function sizeOf(path: string): number {
+  try { return statSync(path).size; } catch { return 0; }
+}
+
+/** What a file gained since `from` (at most the last BOOT_LOG_TAIL_BYTES of it). */
+function readSince(path: string, from: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = statSync(path).size;
+    const start = Math.max(from, size - BOOT_LOG_TAIL_BYTES);
+    const buf = Buffer.alloc(Math.max(0, size - start));
+    readSync(fd, buf, 0, buf.length, start);
+    return buf.toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+const ERROR_LINE = /^arpd: error: (.*) \[(E_[A-Z_]+)\]\s*$/;
+
+/**
+ * Why a daemon exited before it was ready, as one ArpdError: the `arpd: error: … [CODE]` line it
+ * printed (its code and message, not wrapped in another), else where to look.
+ */
+export function startFailure(bootText: string, bootLog: string, exit: { code: number | null; signal: NodeJS.Signals | null }): ArpdError {
+  const how = exit.signal ?? `exit code ${String(exit.code)}`;
+  const lines = bootText.split('\n').map((l) => l.trimEnd()).reverse();
+  for (const line of lines) {
+    const m = ERROR_LINE.exec(line);
+    if (m !== null && isErrorCode(m[2])) {
+      return new ArpdError(m[2], `the daemon could not start: ${m[1] ?? ''}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
+    }
+  }
+  return new ArpdError('E_UNAVAILABLE', `the daemon exited before it was ready (${how}) without an error line: see ${bootLog}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
+}
+
+/**
+ * Starts the daemon detached (own session, stdio to `logs/boot.log`) and returns once it is ready
+ * (lock held, log replayed, socket answering). Several starters at once yield one daemon: the losers'
+ * daemons exit with EXIT_LOCKED and their starters wait for the winner's socket.
+ */
+export async function startDetached(o: StartOptions): Promise<StartResult> {
+  checkSocketPath(o.paths.socket);
+  const existing = await probeStatus(o.paths.socket);
+  if (existing !== undefined) return { alreadyRunning: true, status: existing };
+  mkdirSync(o.paths.root, { recursive: true, mode: 0o700 });
+  mkdirSync(o.paths.logs, { recursive: true, mode: 0o700 });
+  const bootLog = `${o.paths.logs}/boot.log`;
+  const bootFrom = sizeOf(bootLog);
+  const fd = openSync(bootLog, 'a', 0o600);
+  const self = daemonCommand();
+  const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...(o.serveArgs ?? [])];
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  try {
+    const child = spawn(self.cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+    child.once('exit', (code, signal) => { exited = { code, signal }; });
+    child.once('error', () => { exited = { code: -1, signal: null }; });
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+  const deadline = Date.now() + o.timeoutMs;
+  let delay = 20;
+  while (Date.now() < deadline) {
+    const status = await probeStatus(o.paths.socket, 1000);
+    if (status !== undefined) return { alreadyRunning: exited !== undefined, status };
+    if (exited !== undefined && exited.code !== EXIT_LOCKED) throw startFailure(readSince(bootLog, bootFrom), bootLog, exited);
+    await sleep(delay);
+    delay = Math.min(delay * 2, 200);
+  }
+  throw new ArpdError('E_TIMEOUT', `the daemon did not become ready within ${Math.round(o.timeoutMs / 1000)}s: see ${bootLog} and ${o.paths.daemonLog}`, { boot_log: bootLog });
+}

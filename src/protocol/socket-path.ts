@@ -1,0 +1,19 @@
+import { ArpdError } from '../errors/index.js';
+
+/** sun_path holds 108 bytes on Linux, the last of which is the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Throws E_VALIDATION if the path does not fit in a Unix socket address. */
+export function checkSocketPath(socketPath: string): void {
+  const bytes = Buffer.byteLength(socketPath);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new ArpdError(
+      'E_VALIDATION',
+      `socket path is ${bytes} bytes, over the ${MAX_SOCKET_PATH_BYTES}-byte limit for Unix sockets: use --socket with a shorter path`,
+      { field: 'socketPath', bytes, limit: MAX_SOCKET_PATH_BYTES },
+    );
+  }
+  if (bytes === 0) {
+    throw new ArpdError('E_VALIDATION', 'socket path is empty: use --socket with a file path', { field: 'socketPath' });
+  }
+}

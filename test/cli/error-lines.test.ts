@@ -1,0 +1,162 @@
+/**
+ * Every failure path of the CLI ends the same way: exactly one `arpd: error: <message> [CODE]` line on
+ * stderr (no JSON log line, no second code, no stack) and the exit code the error table gives that code.
+ * The table covers usage errors (no daemon needed), a data dir with no daemon, a daemon that refuses
+ * to start, and a real daemon (socket and HTTP) that answers with errors.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { ERROR_CODES, type ErrorCode } from '../../src/errors/index.js';
+import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { startHttpDaemon } from '../server/http-daemon.js';
+
+const h = daemonHarness(t);
+const files = mkdtempSync(join(tmpdir(), 'arpd-errors-'));
+t.teardown(() => rmSync(files, { recursive: true, force: true }));
+const file = (name: string, text: string): string => {
+  const p = join(files, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+/**
+ * Checks the one-line rule (progress lines such as "starting 1 instance(s)…" may come before it, as
+ * diagnostics do; nothing may come after it); returns the message.
+ */
+function oneErrorLine(t: Test, r: CliResult, code: ErrorCode, what: string): string {
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  t.equal(r.code, ERROR_CODES[code].exit, `${what}: exit ${ERROR_CODES[code].exit} (${code}); stderr: ${r.stderr}`);
+  t.equal(lines.filter((l) => l.startsWith('arpd: error:')).length, 1, `${what}: one error line: ${r.stderr}`);
+  t.equal(lines.filter((l) => /^\s*[{[]/.test(l)).length, 0, `${what}: no JSON (log) line on stderr: ${r.stderr}`);
+  t.equal(r.stderr.match(/\[E_[A-Z_]+\]/g)?.length, 1, `${what}: one code in all of stderr: ${r.stderr}`);
+  const m = /^arpd: error: (.+) \[(E_[A-Z_]+)\]$/.exec(lines.at(-1) ?? '');
+  t.ok(m, `${what}: the last line is 'arpd: error: <message> [CODE]': ${lines.at(-1) ?? ''}`);
+  t.equal(m?.[2], code, `${what}: the code`);
+  return m?.[1] ?? '';
+}
+
+type Case = [what: string, args: string[], code: ErrorCode, message?: RegExp | undefined];
+
+t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) => {
+  const dir = h.newDataDir();
+  const cases: Case[] = [
+    ['unknown command', ['nope'], 'E_VALIDATION', /unknown command 'nope'/],
+    ['unknown subcommand', ['runs', 'nope'], 'E_VALIDATION', /unknown command 'nope' for 'arpd runs': it has submit, list/],
+    ['no command', ['--json'], 'E_VALIDATION', /no command given/],
+    ['a group without its command', ['daemon', '--timeout', '5'], 'E_VALIDATION', /'arpd daemon' needs a command: one of start, stop, status/],
+    ['unknown flag', ['runs', 'list', '--bogus'], 'E_VALIDATION', /unknown option '--bogus' for 'arpd runs list': it takes --state/],
+    ['a flag of another command', ['instances', 'list', '--goal', 'x'], 'E_VALIDATION', /unknown option '--goal' for 'arpd instances list': it takes --all/],
+    ['a missing value', ['runs', 'list', '--state'], 'E_VALIDATION', /--state needs a value/],
+    ['a missing argument', ['runs', 'status'], 'E_VALIDATION', /'arpd runs status' needs <id>/],
+    ['an extra argument', ['runs', 'status', 'a', 'b'], 'E_VALIDATION', /takes no more arguments/],
+    ['a bad page size', ['runs', 'list', '--page-size', '0'], 'E_VALIDATION', /--page-size takes a whole number from 1 to 1000/],
+    ['a bad --timeout', ['runs', 'list', '--timeout', 'soon'], 'E_VALIDATION', /--timeout takes a number of seconds/],
+    ['a bad -n', ['daemon', 'logs', '-n', 'many'], 'E_VALIDATION', /-n takes a whole number/],
+    ['a bad --from', ['events', '--from', 'x'], 'E_VALIDATION', /--from takes a seq number/],
+    ['a bad --until', ['log', 'replay', '--until', 'someday'], 'E_VALIDATION', /--until takes a seq number or an ISO-8601 time/],
+    ['a bad --env', ['instances', 'start', '--profile', 'p', '--env', 'NOEQUALS'], 'E_VALIDATION', /--env takes KEY=VALUE/],
+    ['a request file that is not there', ['runs', 'submit', '--request-json', join(files, 'none.json')], 'E_VALIDATION', /cannot read run request file/],
+    ['a request file that is not JSON', ['runs', 'submit', '--request-json', file('bad.json', '{nope')], 'E_VALIDATION', /is not JSON/],
+    ['a request file that is a list', ['runs', 'submit', '--request-json', file('list.json', '[]')], 'E_VALIDATION', /must hold a JSON object, not a list/],
+    ['--goal with --request-json', ['runs', 'submit', '--goal', 'x', '--request-json', file('run.json', '{}')], 'E_VALIDATION', /--goal and --request-json cannot be used together/],
+    ['--goal with --request-json (JARVIS run)', ['run', '--goal', 'x', '--request-json', file('run2.json', '{}')], 'E_VALIDATION', /cannot be used together in 'arpd run'/],
+    ['--stdout with --stderr', ['instances', 'logs', 'x', '--stdout', '--stderr'], 'E_VALIDATION', /--stdout and --stderr cannot be used together/],
+    ['--profile with --runtime-profile', ['instances', 'start', '--profile', 'a', '--runtime-profile', 'b'], 'E_VALIDATION', /--profile and --runtime-profile cannot be used together/],
+    ['--limit with --page-size', ['runs', 'list', '--limit', '1', '--page-size', '2'], 'E_VALIDATION', /--limit and --page-size cannot be used together/],
+    ['--daemon-url with --socket', ['--daemon-url', 'http://127.0.0.1:9', '--socket', '/tmp/x.sock', 'runs', 'list'], 'E_VALIDATION', /--daemon-url and --socket cannot be used together/],
+    ['--no-http with --http-port', ['serve', '--no-http', '--http-port', '1'], 'E_VALIDATION', /--no-http and --http-port cannot be used together/],
+    ['a URL that is not http', ['--daemon-url', 'ftp://x', 'runs', 'list'], 'E_VALIDATION', /must be an http:\/\/ or https:\/\/ URL/],
+    ['purge without --force', ['daemon', 'purge'], 'E_VALIDATION', /nothing was deleted: run again with --force/],
+    ['not running, auto-start off', ['runs', 'list'], 'E_DAEMON_NOT_RUNNING', /no arpd daemon is running for .* \(auto-start is off\): start it with 'arpd daemon start/],
+    ['not running (JARVIS spelling)', ['status', 'run_x'], 'E_DAEMON_NOT_RUNNING'],
+    ['not running (ui)', ['ui'], 'E_DAEMON_NOT_RUNNING'],
+    ['no daemon at the URL', ['--daemon-url', 'http://127.0.0.1:9', 'runs', 'list'], 'E_DAEMON_NOT_RUNNING', /no arpd daemon answers at http:\/\/127\.0\.0\.1:9/],
+    ['no instance logs', ['instances', 'logs', 'inst_nope'], 'E_NOT_FOUND', /no logs for instance 'inst_nope'/],
+    ['no daemon log', ['daemon', 'logs'], 'E_NOT_FOUND', /no daemon log yet/],
+    ['no JARVIS dir', ['import-jarvis', join(files, 'no-such-dir')], 'E_NOT_FOUND', /no JARVIS data dir at/],
+  ];
+  for (const [what, args, code, message] of cases) {
+    const r = await h.cli(dir, [...args, '--no-autostart']);
+    const m = oneErrorLine(t, r, code, what);
+    if (message !== undefined) t.match(m, message, `${what}: the message`);
+  }
+});
+
+t.test('daemon status is a query: exit 3 and "not running" on stdout, no error line', async (t) => {
+  const dir = h.newDataDir();
+  const r = await h.cli(dir, ['daemon', 'status']);
+  t.equal(r.code, 3);
+  t.match(r.stdout, /arpd is not running/);
+  t.equal(r.stderr, '');
+});
+
+t.test('with --json the error is also on stdout as {"error": …}, and stderr keeps its one line', async (t) => {
+  const dir = h.newDataDir();
+  const r = await h.cli(dir, ['runs', 'list', '--json', '--no-autostart']);
+  oneErrorLine(t, r, 'E_DAEMON_NOT_RUNNING', '--json');
+  t.match(JSON.parse(r.stdout), { error: { code: 'E_DAEMON_NOT_RUNNING', data: { data_dir: dir } } });
+});
+
+t.test('a damaged log: log verify and a daemon that cannot start each give one line with one code', async (t) => {
+  const dir = h.newDataDir();
+  writeFileSync(join(dir, 'events.jsonl'), 'garbage\nmore garbage\n');
+  const verify = await h.cli(dir, ['log', 'verify']);
+  oneErrorLine(t, verify, 'E_LOG_CORRUPT', 'log verify');
+  t.match(verify.stdout, /damaged/, 'the report is on stdout');
+  const start = await h.cli(dir, ['daemon', 'start', '--no-http']);
+  const m = oneErrorLine(t, start, 'E_LOG_CORRUPT', 'daemon start');
+  t.match(m, /^the daemon could not start: the event log is damaged/);
+  const auto = await h.cli(dir, ['runs', 'list']);
+  oneErrorLine(t, auto, 'E_LOG_CORRUPT', 'a command that starts the daemon');
+});
+
+t.test('a real daemon: errors it answers over the socket and over HTTP', async (t) => {
+  const d = await startHttpDaemon(t, ['--no-autostart-instances']);
+  const dir = d.dataDir;
+  const remote = ['--daemon-url', d.url, '--token', d.token];
+  const okRun = await h.cli(dir, ['instances', 'start', '--profile', 'default', '--wait', '--no-autostart']);
+  t.equal(okRun.code, 0, okRun.stderr);
+  const badProfile = file('bad-profile.json', JSON.stringify({ extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/nonexistent/arpd-runtime', '--port', '{port}'] } } }));
+  t.equal((await h.cli(dir, ['profiles', 'upsert', 'broken', '--request-json', badProfile, '--no-autostart'])).code, 0);
+  const cases: Array<[...Case, string[]?]> = [
+    ['not found', ['runs', 'status', 'run_nope'], 'E_NOT_FOUND', /no run 'run_nope'/],
+    ['not found over HTTP', ['runs', 'status', 'run_nope'], 'E_NOT_FOUND', /no run 'run_nope'/, remote],
+    ['not found (JARVIS spelling)', ['result', 'run_nope'], 'E_NOT_FOUND'],
+    ['a profile in use', ['profiles', 'delete', 'default'], 'E_CONFLICT'],
+    ['validation by the daemon', ['runs', 'submit', '--request-json', file('no-goal.json', '{"input":{}}')], 'E_VALIDATION'],
+    ['validation by the daemon over HTTP', ['runs', 'submit', '--request-json', file('no-goal2.json', '{"input":{}}')], 'E_VALIDATION', undefined, remote],
+    ['an unreachable register', ['instances', 'register', '--endpoint', 'http://127.0.0.1:9'], 'E_RUNTIME_LOST', /the runtime at http:\/\/127\.0\.0\.1:9 was registered as ext_\S+ but is error/],
+    ['an unreachable register (JARVIS spelling)', ['register', '--runtime-api-endpoint', 'http://127.0.0.1:9'], 'E_RUNTIME_LOST'],
+    ['a failed instances start --wait', ['instances', 'start', '--profile', 'broken', '--wait'], 'E_RUNTIME_LOST', /instance inst_\S+ of profile broken is error, not ready: .*see 'arpd instances logs/],
+    ['a failed JARVIS start', ['start', '--runtime-profile', 'broken'], 'E_RUNTIME_LOST'],
+    ['a failed run, waited for', ['runs', 'submit', '--goal', 'fail:it broke', '--wait'], 'E_RUNTIME_ERROR', /run \S+ failed: it broke/],
+    ['a wrong token', ['runs', 'list'], 'E_UNAUTHORIZED', undefined, ['--daemon-url', d.url, '--token', 'wrong']],
+    ['shutdown over HTTP', ['daemon', 'exec', 'daemon.shutdown'], 'E_METHOD_NOT_FOUND', /no shutdown route/, remote],
+    ['an unknown method', ['daemon', 'exec', 'no.such.method'], 'E_METHOD_NOT_FOUND'],
+    ['params that are not JSON', ['daemon', 'exec', 'runs.list', '{nope'], 'E_VALIDATION', /params must be JSON/],
+  ];
+  const withSleeper: Array<[...Case, string[]?]> = [
+    ['a conflict', ['runs', 'submit', '--goal', 'something else', '--run-id', 'sleeper'], 'E_CONFLICT'],
+    ['a conflict over HTTP', ['runs', 'submit', '--goal', 'something else', '--run-id', 'sleeper'], 'E_CONFLICT', undefined, remote],
+    ['a result not ready', ['runs', 'result', 'sleeper'], 'E_NOT_READY', /has not ended yet/],
+  ];
+  const check = async ([what, args, code, message, pre]: [...Case, string[]?]): Promise<void> => {
+    const r = await h.cli(dir, [...(pre ?? []), ...args, '--no-autostart'], { withDataDir: pre === undefined });
+    const m = oneErrorLine(t, r, code, what);
+    if (message !== undefined) t.match(m, message, `${what}: the message`);
+  };
+  for (const c of cases) await check(c);
+  // a run that stays running (after the failed run above, so that one had the instance to itself)
+  const sleeper = await h.cli(dir, ['runs', 'submit', '--goal', 'sleep:600000 What is 1+1?', '--run-id', 'sleeper', '--no-autostart']);
+  t.equal(sleeper.code, 0, sleeper.stderr);
+  t.teardown(() => h.cli(dir, ['runs', 'cancel', 'sleeper', '--no-autostart']));
+  for (const c of withSleeper) await check(c);
+  const failed = await h.cli(dir, ['runs', 'list', '--state', 'failed', '--json', '--no-autostart']);
+  const runId = (JSON.parse(failed.stdout) as { runs: Array<{ run_id: string }> }).runs[0]?.run_id ?? '';
+  oneErrorLine(t, await h.cli(dir, ['runs', 'result', runId, '--no-autostart']), 'E_RUNTIME_ERROR', 'the result of a failed run');
+  const jarvis = await h.cli(dir, ['result', runId, '--no-autostart']);
+  t.equal(jarvis.code, 0, 'JARVIS\'s result prints a failed result and exits 0, as JARVIS does');
+  t.equal((JSON.parse(jarvis.stdout) as { ok: boolean }).ok, false);
+});

@@ -1,0 +1,166 @@
+/**
+ * Every flag `--help` shows works under the name it shows. The table is read from the help output
+ * itself: `arpd --help` lists the commands and the groups, `arpd <group> --help` the subcommands, and
+ * each command's `--help` its options; so a new command or flag is covered without touching this file.
+ * Each command then runs with its flags (each with a value that fits its placeholder), against a data
+ * dir with no daemon and `--no-autostart`: a flag is accepted when the command does not stop with an
+ * unknown-option or missing-value usage error (it goes on to fail with exit 3, or to do its work).
+ * Commands run with all their own flags at once, then with all the global ones: the check reads every
+ * option before anything else, so the first one it refuses is named.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+
+const h = daemonHarness(t);
+const dir = h.newDataDir();
+const files = mkdtempSync(join(tmpdir(), 'arpd-help-'));
+t.teardown(() => rmSync(files, { recursive: true, force: true }));
+const jsonFile = join(files, 'request.json');
+writeFileSync(jsonFile, '{}');
+/** A data dir that cannot exist (its parent is a file), so a daemon started on it fails at once. */
+const blocked = join(jsonFile, 'data');
+
+interface Flag { spellings: string[]; placeholder: string | undefined }
+interface Cmd { words: string[]; args: string[]; flags: Flag[]; globals: Flag[] }
+
+/** The rows of one section of cac's help (`Commands:`, `Options:`): [left column, description]. */
+function section(help: string, title: string): Array<[string, string]> {
+  const at = help.indexOf(`\n${title}:\n`);
+  if (at === -1) return [];
+  const rows: Array<[string, string]> = [];
+  for (const line of help.slice(at + title.length + 3).split('\n')) {
+    if (!line.startsWith('  ')) break;
+    const m = /^ {2}(.*?)(?: {2,}(.*))?$/.exec(line);
+    if (m !== null) rows.push([(m[1] ?? '').trim(), (m[2] ?? '').trim()]);
+  }
+  return rows;
+}
+
+function flagOf(left: string): Flag {
+  const placeholder = /<([^>]+)>|\[([^\]]+)\]/.exec(left);
+  return { spellings: left.replace(/[<[].*$/, '').split(',').map((s) => s.trim()).filter((s) => s !== ''), placeholder: placeholder?.[1] ?? placeholder?.[2] };
+}
+
+/** A value that fits the placeholder (wrong values are refused later and more plainly than unknown options). */
+function valueFor(f: Flag): string {
+  const p = f.placeholder ?? '';
+  if (f.spellings.includes('--data-dir')) return dir;
+  if (f.spellings.includes('--socket')) return join(dir, 'arpd.sock');
+  if (/^(n|ms|seconds|seq|seqOrTime)$/.test(p)) return '1';
+  if (p === 'port') return '0';
+  if (p === 'url') return 'http://127.0.0.1:9';
+  if (p === 'file') return jsonFile;
+  if (p === 'dir') return files;
+  if (p === 'host') return '127.0.0.1';
+  if (p === 'KEY=VALUE') return 'A=1';
+  if (p === 'state') return 'queued';
+  if (p === 'mode') return 'token';
+  return 'x1';
+}
+
+function argsOf(f: Flag): string[] {
+  const name = f.spellings.find((s) => s.startsWith('--')) ?? f.spellings[0] ?? '';
+  return f.placeholder === undefined ? [name] : [name, valueFor(f)];
+}
+
+async function help(words: string[]): Promise<string> {
+  const r = await h.cli(dir, [...words, '--help'], { withDataDir: false });
+  if (r.code !== 0 || !r.stdout.includes('Usage:')) throw new Error(`arpd ${words.join(' ')} --help exited ${String(r.code)}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function commands(): Promise<Cmd[]> {
+  const out: Cmd[] = [];
+  const add = async (words: string[], usage: string): Promise<void> => {
+    const text = await help(words);
+    const flags = section(text, 'Options').map(([left]) => flagOf(left)).filter((f) => !f.spellings.includes('--help'));
+    const args = [...usage.matchAll(/<([^>]+)>/g)].map(() => 'x1');
+    out.push({ words, args, flags: flags.filter((f) => !GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')), globals: flags.filter((f) => GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')) });
+  };
+  const top = await help([]);
+  for (const [f] of section(top, 'Options')) GLOBAL_NAMES.add(flagOf(f).spellings.at(-1) ?? '');
+  GLOBAL_NAMES.delete('--help');
+  for (const [left] of section(top, 'Commands')) {
+    const [name = '', ...rest] = left.split(' ');
+    if (rest.join(' ') === '<command>') {
+      for (const [sub] of section(await help([name]), 'Commands')) {
+        const [subName = '', ...subRest] = sub.split(' ');
+        await add(subName === '' ? [name] : [name, subName], subRest.join(' '));
+      }
+    } else {
+      await add([name], rest.join(' '));
+    }
+  }
+  return out;
+}
+
+const GLOBAL_NAMES = new Set<string>();
+
+/** Commands that would start a daemon: they get a data dir where none can start. */
+const STARTS_A_DAEMON = /^(serve|daemon start|daemon restart)$/;
+
+function refused(r: CliResult): string | undefined {
+  const m = /(unknown option '[^']+'|option \S+ needs a value|option \S+ takes no value|Unknown option \S+)/.exec(r.stderr);
+  return r.code === 2 && m !== null ? m[1] : undefined;
+}
+
+async function runWith(c: Cmd, flags: string[]): Promise<CliResult> {
+  const startsDaemon = STARTS_A_DAEMON.test(c.words.join(' '));
+  const given = startsDaemon ? flags.map((a) => (a === dir ? blocked : a)) : flags;
+  const dataDir = given.includes('--data-dir') ? [] : ['--data-dir', startsDaemon ? blocked : dir];
+  const auto = given.includes('--no-autostart') ? [] : ['--no-autostart'];
+  return h.cli(dir, [...c.words, ...c.args, ...given, ...dataDir, ...auto], { withDataDir: false, timeoutMs: 8000 });
+}
+
+const table = await commands();
+
+t.test('the help output lists the commands and their options', async (t) => {
+  const names = table.map((c) => c.words.join(' '));
+  for (const expected of ['serve', 'runs', 'runs list', 'runs submit', 'instances register', 'daemon status', 'import-jarvis', 'ui', 'events', 'runtime-profiles']) {
+    if (expected === 'runtime-profiles') continue; // an alias: `arpd runtime-profiles --help` is tested below
+    t.ok(names.includes(expected), `${expected} is in the table`);
+  }
+  t.ok(table.length >= 35, `${table.length} commands`);
+  t.same([...GLOBAL_NAMES].sort(), ['--daemon-url', '--data-dir', '--json', '--no-autostart', '--socket', '--timeout', '--token']);
+  t.match(await help(['runtime-profiles']), /upsert <name>/, 'the JARVIS spelling of the profiles group has its help');
+});
+
+t.test('no help says "(default: true)" for a --no- switch', async (t) => {
+  for (const c of table) {
+    const text = await help(c.words);
+    for (const line of text.split('\n').filter((l) => /^\s+--no-/.test(l))) t.notMatch(line, /\(default: true\)/, `${c.words.join(' ')}: ${line.trim()}`);
+  }
+});
+
+for (const c of table) {
+  const name = `arpd ${c.words.join(' ')}`;
+  t.test(`${name}: accepts every option its help shows`, async (t) => {
+    if (c.flags.length > 0) {
+      const r = await runWith(c, c.flags.flatMap(argsOf));
+      t.equal(refused(r), undefined, `its own options ${c.flags.map((f) => f.spellings.join('/')).join(' ')}: ${r.stderr}`);
+      t.ok(r.timedOut || (r.stdout + r.stderr).trim() !== '', `it did something or said why not: exit ${String(r.code)}`);
+    }
+    const local = c.globals.filter((f) => !['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? ''));
+    const r = await runWith(c, local.flatMap(argsOf));
+    t.equal(refused(r), undefined, `the global options ${local.map((f) => f.spellings.join('/')).join(' ')}: ${r.stderr}`);
+    const remote = c.globals.filter((f) => ['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? ''));
+    const rr = await runWith(c, remote.flatMap(argsOf));
+    t.equal(refused(rr), undefined, `--daemon-url and --token: ${rr.stderr}`);
+    t.ok(rr.timedOut || rr.code !== 2 || !/daemon-url|token/.test(rr.stderr), rr.stderr);
+  });
+}
+
+t.test('refuses an option a command does not take, naming the ones it does (exit 2)', async (t) => {
+  const r = await h.cli(dir, ['runs', 'list', '--goal', 'x', '--no-autostart']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /^arpd: error: unknown option '--goal' for 'arpd runs list': it takes --state, --page-size, --limit, --page-token, and the global options .* \[E_VALIDATION\]\n$/);
+  const camel = await h.cli(dir, ['runs', 'list', '--pageSize', '2', '--no-autostart']);
+  t.equal(camel.code, 2);
+  t.match(camel.stderr, /did you mean --page-size\?/);
+  const bare = await h.cli(dir, ['runs', '--page-size', '2', '--no-autostart']);
+  t.equal(bare.code, 3, 'arpd runs --page-size 2 lists runs (here: no daemon, so exit 3)');
+  t.match(bare.stderr, /no arpd daemon is running/);
+});

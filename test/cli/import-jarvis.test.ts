@@ -1,0 +1,103 @@
+/**
+ * `arpd import-jarvis [DIR]` against a REAL daemon and a REAL external runtime, from a JARVIS data dir
+ * written here in JARVIS's own shapes (`{"profiles": [...]}` and `{"instances": [...]}`, a plain list,
+ * or an object of profiles by name): profiles become upserts, external instances are registered by
+ * endpoint, managed ones are skipped with the reason, refusals are reported; a second import changes
+ * nothing (no new event in the log).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { ImportReport } from '../../src/cli/import-jarvis.js';
+import { runtimeHarness, type Json } from '../helpers/runtime-harness.js';
+
+const r = runtimeHarness(t);
+const dir = r.newDataDir();
+await r.startDaemon(dir, ['--no-autostart-instances']);
+const external = await r.startExternalRuntime();
+
+const command = { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '0'] };
+const jarvisDir = join(r.newDataDir(), 'daemon');
+mkdirSync(jarvisDir);
+
+function write(name: string, value: unknown): void {
+  writeFileSync(join(jarvisDir, name), JSON.stringify(value, null, 2));
+}
+
+write('runtime_profiles.json', {
+  profiles: [
+    { runtime_profile: 'jarvis-local', description: 'from JARVIS', defaults: { env: { A: '1' } }, extensions: { 'arp.jarvis.exec': command } },
+    { runtime_profile: 'jarvis-unpinned', extensions: { 'arp.jarvis.exec': { driver: 'pip', pip_spec: 'some-runtime', entrypoint: 'some-runtime' } } },
+  ],
+});
+write('instances.json', {
+  instances: [
+    { instance_id: 'ext_jarvis1', managed: false, state: 'ready', runtime_api_endpoint: external.url, runtime_name: 'jarvis-external' },
+    { instance_id: 'inst_jarvis2', managed: true, state: 'ready', pid: 4242, runtime_profile: 'jarvis-local', runtime_api_endpoint: 'http://127.0.0.1:43121' },
+    { instance_id: 'broken' },
+  ],
+});
+
+async function importOnce(_t: Test, args: string[] = []): Promise<{ code: number | null; report: ImportReport; stderr: string }> {
+  const res = await r.cli(dir, ['import-jarvis', jarvisDir, '--json', ...args]);
+  return { code: res.code, report: JSON.parse(res.stdout) as ImportReport, stderr: res.stderr };
+}
+
+t.test('imports the profiles and the external instances, skips the managed ones and reports refusals', async (t) => {
+  const { code, report, stderr } = await importOnce(t);
+  t.equal(report.source, jarvisDir);
+  t.match(report.profiles, [
+    { runtime_profile: 'jarvis-local', action: 'imported' },
+    { runtime_profile: 'jarvis-unpinned', action: 'failed', code: 'E_VALIDATION', reason: /pip_spec/ },
+  ]);
+  t.match(report.instances, [
+    { jarvis_instance_id: 'ext_jarvis1', runtime_api_endpoint: external.url, action: 'registered', state: 'ready', instance_id: /^ext_/ },
+    { jarvis_instance_id: 'inst_jarvis2', action: 'skipped', reason: /managed JARVIS instance \(pid 4242\).*arpd instances start --profile jarvis-local/ },
+    { jarvis_instance_id: 'broken', action: 'skipped', reason: /no runtime_api_endpoint/ },
+  ]);
+  t.equal(code, 2, 'a refused entry makes it fail, with the code of the refusal');
+  t.match(stderr, /^arpd: error: 1 of 5 entries could not be imported.*\[E_VALIDATION\]\n$/);
+  const profile = await r.call(dir, 'profiles.get', { runtime_profile: 'jarvis-local' });
+  t.match(profile, { runtime_profile: 'jarvis-local', description: 'from JARVIS', defaults: { env: { A: '1' } } });
+  const instances = await r.call<{ instances: Json[] }>(dir, 'instances.list', {});
+  t.equal(instances.instances.filter((i) => i['runtime_api_endpoint'] === external.url).length, 1, 'the external runtime is registered once');
+});
+
+t.test('a second import changes nothing: the same profile is unchanged, the endpoint already registered', async (t) => {
+  const before = (await r.events(dir)).length;
+  const { report } = await importOnce(t);
+  t.match(report.profiles, [{ runtime_profile: 'jarvis-local', action: 'unchanged' }, { action: 'failed' }]);
+  t.match(report.instances[0], { action: 'already_registered', state: 'ready' });
+  t.equal((await r.events(dir)).length, before, 'no event was recorded');
+});
+
+t.test('reads a plain list and an object of profiles by name, as JARVIS accepts both', async (t) => {
+  write('runtime_profiles.json', [{ runtime_profile: 'from-list', extensions: { 'arp.jarvis.exec': command } }]);
+  write('instances.json', []);
+  const list = await importOnce(t);
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.report.profiles, [{ runtime_profile: 'from-list', action: 'imported' }]);
+  write('runtime_profiles.json', { 'from-object': { description: 'keyed by name', extensions: { 'arp.jarvis.exec': command } } });
+  const obj = await importOnce(t);
+  t.equal(obj.code, 0, obj.stderr);
+  t.match(obj.report.profiles, [{ runtime_profile: 'from-object', action: 'imported' }]);
+  t.match(await r.call(dir, 'profiles.get', { runtime_profile: 'from-object' }), { description: 'keyed by name' });
+});
+
+t.test('prints a readable report without --json', async (t) => {
+  const res = await r.cli(dir, ['import-jarvis', jarvisDir]);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, new RegExp(`^imported from ${jarvisDir}:\\n  profile  from-object\\s+unchanged\\n$`));
+});
+
+t.test('refuses a directory without JARVIS files, and files that are not JSON', async (t) => {
+  const empty = r.newDataDir();
+  const none = await r.cli(dir, ['import-jarvis', empty]);
+  t.equal(none.code, 4);
+  t.match(none.stderr, /holds neither runtime_profiles\.json nor instances\.json.*\[E_NOT_FOUND\]/);
+  write('runtime_profiles.json', '{not json');
+  writeFileSync(join(jarvisDir, 'runtime_profiles.json'), '{not json');
+  const bad = await r.cli(dir, ['import-jarvis', jarvisDir]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /runtime_profiles\.json' is not JSON.*\[E_VALIDATION\]/);
+});

@@ -1,0 +1,35 @@
+/**
+ * Why a detached daemon did not start, told once: startFailure reads the boot log the daemon wrote
+ * (JSON log lines and its own `arpd: error: … [CODE]` line) and gives that one error, not a wrapper
+ * around it with a second code and the raw log.
+ */
+import t from 'tap';
+import { startFailure } from '../../src/client/daemon-start.js';
+
+const exit = { code: 1, signal: null };
+
+t.test('takes the daemon\'s own error line, its code and message, and leaves the log lines out', async (t) => {
+  const boot = [
+    '{"level":50,"time":"2026-01-01T00:00:00.000Z","msg":"the event log is damaged","code":"E_LOG_CORRUPT"}',
+    'arpd: error: the event log is damaged before its last line: events.jsonl line 1 [E_LOG_CORRUPT]',
+    '',
+  ].join('\n');
+  const e = startFailure(boot, '/d/logs/boot.log', exit);
+  t.equal(e.code, 'E_LOG_CORRUPT');
+  t.equal(e.message, 'the daemon could not start: the event log is damaged before its last line: events.jsonl line 1');
+  t.same(e.data, { exit_code: 1, signal: null, boot_log: '/d/logs/boot.log' });
+});
+
+t.test('takes the last error line when an earlier start left one too', async (t) => {
+  const e = startFailure('arpd: error: old [E_LOCKED]\nsomething\narpd: error: new problem [E_STORAGE]\n', 'b', exit);
+  t.equal(e.code, 'E_STORAGE');
+  t.match(e.message, /new problem$/);
+});
+
+t.test('without an error line (or with a code that is not one of arpd\'s) it says where to look', async (t) => {
+  for (const text of ['', '{"level":60,"msg":"boom"}\n', 'arpd: error: odd [E_NOT_A_CODE]\n']) {
+    const e = startFailure(text, '/d/logs/boot.log', { code: null, signal: 'SIGKILL' });
+    t.equal(e.code, 'E_UNAVAILABLE');
+    t.equal(e.message, 'the daemon exited before it was ready (SIGKILL) without an error line: see /d/logs/boot.log');
+  }
+});
