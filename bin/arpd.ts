@@ -231,6 +231,10 @@ const groups: Record<string, Group> = {
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsTrace(await g(o), id, o['follow'] === true, arpd), o));
       cli.command('cancel <id>', 'Cancel a run')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsCancel(await g(o), id), o));
+      cli.command('prune', 'Delete the run directories of runs that ended before a date (recorded as events; they are then no longer answered)')
+        .option('--before <date>', 'ISO-8601 date or time (e.g. 2026-01-31)')
+        .option('--dry-run', 'Only count them')
+        .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).runsPrune(await g(o), str(o['before']), o['dryRun'] === true), o));
     },
   },
   runtime: {
@@ -256,13 +260,18 @@ const groups: Record<string, Group> = {
     },
   },
   log: {
-    description: 'Check and replay the event log (read-only, no daemon needed)',
+    description: 'Check and replay the event log (verify and replay are read-only and need no daemon), snapshot and compact it',
     build(cli) {
       cli.command('verify', 'Check every line (checksum, seq continuity, run logs); exit 1 on damage')
         .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logVerify(await g(o)), o));
       cli.command('replay', 'Rebuild the state from the log (up to a point) and print it')
         .option('--until <seqOrTime>', 'Stop at this seq, or at this ISO-8601 time')
         .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logReplay(await g(o), str(o['until'])), o));
+      cli.command('snapshot', 'Checkpoint the state now (the daemon does it every 50,000 events, every 10 minutes and at stop)')
+        .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logSnapshot(await g(o)), o));
+      cli.command('compact', 'Compress sealed log segments a snapshot holds; with a budget, remove the oldest ones the oldest snapshot holds')
+        .option('--budget-bytes <n>', 'Keep the log under this size (default: the daemon\'s --log-budget-bytes, else compress only)')
+        .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logCompact(await g(o), num(o['budgetBytes'])), o));
     },
   },
 };

@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { forEachEvent } from '../events/log-read.js';
-import { listLogFiles } from '../events/log-files.js';
+import { listLogFiles, readHorizon } from '../events/log-files.js';
 import { describeDamage, recoverLog } from '../events/log-recovery.js';
 import { planRepair, type RepairPlan } from '../events/log-repair.js';
 import { isValidId } from '../ids/id-rules.js';
 import { Projection } from '../projections/projection.js';
+import { Registry } from '../projections/registry.js';
+import { usableSnapshots } from '../retention/snapshot-file.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { out, printJson, printTable, style } from './output.js';
 
@@ -49,8 +51,11 @@ export function logVerify(g: ResolvedGlobals): number {
   try {
     const rec = recoverLog(root, {
       mutate: false,
+      fromHorizon: true,
       onEvent: (e) => {
         events++;
+        // a pruned run's log is gone on purpose (a later run that reuses the id starts a new one)
+        if (e.type === 'runs.pruned') for (const r of e.data.runs) runSeqs.delete(r.run_id);
         if (e.stream.startsWith('run:')) {
           const id = e.stream.slice(4);
           let list = runSeqs.get(id);
@@ -127,14 +132,32 @@ function untilPredicate(until: string | undefined): (e: StoredEvent) => boolean 
   return (e) => Date.parse(e.ts) <= t;
 }
 
+/**
+ * Where a replay starts: seq 1, or, once old segments were removed by the disk budget (log-horizon.json), the
+ * oldest usable snapshot that holds what was removed.
+ */
+function replayStart(root: string, untilSeq: number | undefined): { projection: Projection; fromSeq: number } {
+  const horizon = readHorizon(root);
+  if (horizon === undefined) return { projection: new Projection(), fromSeq: 1 };
+  const snaps = [...usableSnapshots(join(root, 'snapshots'), () => undefined)].filter((s) => s.position.seq >= horizon.first_seq - 1);
+  const oldest = snaps.at(-1);
+  if (oldest === undefined) {
+    throw new ArpdError('E_LOG_CORRUPT', `the log starts at seq ${horizon.first_seq} (older segments were removed by the disk budget) and no usable snapshot holds what came before: restore a snapshot under ${join(root, 'snapshots')}`, { first_seq: horizon.first_seq });
+  }
+  if (untilSeq !== undefined && untilSeq < oldest.position.seq) {
+    throw new ArpdError('E_VALIDATION', `the history before seq ${horizon.first_seq} was removed by the disk budget: a replay can stop no earlier than seq ${oldest.position.seq} (the oldest snapshot)`, { field: 'until', usage: true });
+  }
+  return { projection: new Projection(Registry.importState(oldest.body.registry)), fromSeq: oldest.position.seq + 1 };
+}
+
 export function logReplay(g: ResolvedGlobals, until: string | undefined): number {
   const keep = untilPredicate(until);
-  const projection = new Projection();
+  const { projection, fromSeq } = replayStart(g.dataDir, until !== undefined && /^\d+$/.test(until) ? Number(until) : undefined);
   forEachEvent(g.dataDir, (e) => {
     if (!keep(e)) return false;
     projection.push(e);
     return true;
-  });
+  }, { fromSeq });
   const snap = projection.registry.snapshot();
   if (g.json) {
     printJson(snap);
@@ -157,5 +180,42 @@ export function logReplay(g: ResolvedGlobals, until: string | undefined): number
     printTable(['  RUN', 'STATE', 'INSTANCE', 'ACCEPTED', 'ENDED'], shown.map((r) => [`  ${r.run_id}`, r.state, r.instance_id ?? '-', r.accepted_at, r.ended_at ?? '-']));
     if (snap.runs.length > shown.length) out(style.dim(`  (last ${shown.length} shown; --json prints all)`));
   }
+  return 0;
+}
+
+/** The daemon's maintenance methods (socket: the owner's; over HTTP they need the admin token). */
+async function maintenance<T>(g: ResolvedGlobals, method: string, params: Record<string, unknown>): Promise<T> {
+  const { openTransport } = await import('./connection.js');
+  const transport = await openTransport(g);
+  try {
+    return await transport.call<T>(method, params, { timeoutMs: 0 });
+  } finally {
+    await transport.close().catch(() => undefined);
+  }
+}
+
+/** `arpd log snapshot`: the state checkpointed now; the next boot replays only what comes after. */
+export async function logSnapshot(g: ResolvedGlobals): Promise<number> {
+  const r = await maintenance<{ seq: number; path: string; bytes: number; ms: number }>(g, 'log.snapshot', {});
+  if (g.json) printJson(r);
+  else out(`snapshot at seq ${r.seq}: ${r.path} (${r.bytes} bytes, ${r.ms} ms)`);
+  return 0;
+}
+
+/** `arpd log compact`: a snapshot, then sealed segments it holds compressed; past a budget the oldest removed. */
+export async function logCompact(g: ResolvedGlobals, budgetBytes: number | undefined): Promise<number> {
+  const r = await maintenance<{ compressed: number; removed: number; bytes_before: number; bytes_after: number; over_budget: boolean; log_starts_at_seq?: number }>(g, 'log.compact', budgetBytes === undefined ? {} : { budget_bytes: budgetBytes });
+  if (g.json) { printJson(r); return 0; }
+  out(`log: ${r.bytes_before} → ${r.bytes_after} bytes; ${r.compressed} segment(s) compressed, ${r.removed} removed${r.log_starts_at_seq === undefined ? '' : `; the log now starts at seq ${r.log_starts_at_seq}`}`);
+  if (r.over_budget) out('still over the budget: the rest is the active file or not held by any snapshot yet (it is never removed)');
+  return 0;
+}
+
+/** `arpd runs prune --before DATE`: run directories of runs that ended before it go, recorded as events. */
+export async function runsPrune(g: ResolvedGlobals, before: string | undefined, dryRun: boolean): Promise<number> {
+  if (before === undefined || before === '') throw new ArpdError('E_VALIDATION', "--before is required: the date runs must have ended before (e.g. 'arpd runs prune --before 2026-01-31')", { field: 'before', usage: true });
+  const r = await maintenance<{ before: string; runs: number; run_ids?: string[] }>(g, 'runs.prune', { before, ...(dryRun ? { dry_run: true } : {}) });
+  if (g.json) { printJson(r); return 0; }
+  out(dryRun ? `${r.runs} run(s) ended before ${r.before} and would be pruned (nothing changed)` : `pruned ${r.runs} run(s) that ended before ${r.before}`);
   return 0;
 }

@@ -51,6 +51,7 @@ export const DAEMON_FLAGS: FlagSpec[] = [
   { flag: '--retain-runs <n>', key: 'retainRuns', kind: 'value', description: 'Ended runs kept in memory (older ones are read from disk; default 10000)' },
   { flag: '--retain-days <days>', key: 'retainDays', kind: 'value', description: 'Ended runs older than this leave memory (default 7)' },
   { flag: '--log-budget-bytes <n>', key: 'logBudgetBytes', kind: 'value', description: 'Keep the event log under this size: sealed segments a snapshot holds are compressed, the oldest removed (never what no snapshot holds)' },
+  { flag: '--segment-bytes <n>', key: 'segmentBytes', kind: 'value', description: 'Seal the active log file into a segment past this size (default 128 MiB)' },
   { flag: '--snapshot-every <events>', key: 'snapshotEvery', kind: 'value', description: 'Snapshot the state after this many events (default 50000; also every 10 minutes and at a clean stop)' },
   { flag: '--otlp-endpoint <url>', key: 'otlpEndpoint', kind: 'value', description: 'Export one OpenTelemetry trace per run to <url>/v1/traces (also OTEL_EXPORTER_OTLP_ENDPOINT)' },
   { flag: '--store <url>', key: 'store', kind: 'value', description: 'Event store: postgres://… shares it with other daemons (also ARPD_STORE_URL; default: the JSONL log in the data dir)' },
@@ -142,6 +143,7 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
     repair: o['repair'] === true,
     keepInstances: o['keepInstances'] === true,
     maxLineBytes: int(o['maxLineBytes'], '--max-line-bytes', 1024, 64 * 1024 * 1024),
+    segmentBytes: int(o['segmentBytes'], '--segment-bytes', 4096, 16 * 1024 ** 3),
     logLevel,
     defaultProfile: str(o['defaultProfile']),
     instances: {
