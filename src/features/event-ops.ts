@@ -22,7 +22,24 @@ export interface StreamHooks {
  * `runs.follow`, SSE `/v1/runs/{id}/events`), all on the one catch-up-then-live engine.
  */
 export class EventOps {
+  /** Streams handed out; closed ones are let go when counted or when the set doubles. */
+  private readonly streams = new Set<CatchUpHandle>();
+  private pruneAt = 64;
+
   constructor(private readonly ctx: DaemonContext) {}
+
+  /** Streams open now, on any transport (metrics). */
+  openStreams(): number {
+    for (const h of this.streams) if (h.closed) this.streams.delete(h);
+    this.pruneAt = Math.max(64, this.streams.size * 2);
+    return this.streams.size;
+  }
+
+  private track(h: CatchUpHandle): CatchUpHandle {
+    this.streams.add(h);
+    if (this.streams.size >= this.pruneAt) this.openStreams();
+    return h;
+  }
 
   async read(o: { fromSeq: number; limit: number; filter: EventFilter }): Promise<{ events: StoredEvent[]; next_seq: number; head_seq: number }> {
     const head = this.ctx.log.head;
@@ -62,7 +79,7 @@ export class EventOps {
       },
     }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard?.live(); } });
     guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } };
+    return this.track({ get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } });
   }
 
   /**
@@ -111,6 +128,6 @@ export class EventOps {
       ...(hooks.error === undefined ? {} : { error: hooks.error }),
     });
     guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle?.closed ?? true; }, close: () => { guard?.close(); handle?.close(); } };
+    return this.track({ get closed() { return handle?.closed ?? true; }, close: () => { guard?.close(); handle?.close(); } });
   }
 }
