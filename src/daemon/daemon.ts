@@ -17,6 +17,7 @@ import { Projection } from '../projections/projection.js';
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
 import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
+import { createMetrics, type ArpdMetrics } from '../telemetry/index.js';
 import { bootId, identityOf } from '../system/process-identity.js';
 import type { Component, DaemonContext, DaemonNotifications } from './daemon-context.js';
 import { createDaemonLogger, type RotatingFile } from './daemon-logger.js';
@@ -78,6 +79,7 @@ export class Daemon {
     private readonly logFile: RotatingFile,
     version: string,
     readonly bootMs: number,
+    private readonly metrics: ArpdMetrics,
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.bus = new CommandBus(store, projection);
@@ -115,6 +117,8 @@ export class Daemon {
     try {
       lock = acquireLock(paths.lock, { version });
       const projection = new Projection();
+      // made before the log opens: the boot's own commits are counted too
+      const metrics = createMetrics(version);
       const t0 = Date.now();
       store = LogStore.open({
         root: paths.root,
@@ -122,12 +126,13 @@ export class Daemon {
         ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
         onEvent: (e) => projection.push(e),
         onWarning: (message, details) => logger.warn(details, message),
+        onCommit: (stats) => metrics.onCommit(stats),
       });
       projection.follow(store.live$);
       const bootMs = Date.now() - t0;
       logger.info({ events: store.seq, ms: bootMs, reconciled: store.reconciled }, 'log replayed');
       const firstStart = store.seq === 0;
-      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs);
+      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs, metrics);
       daemon.booted = daemon.boot(firstStart);
       await daemon.booted;
       return daemon;
@@ -164,7 +169,11 @@ export class Daemon {
       logger.warn({ socket: paths.socket }, 'removed a stale socket nobody answered on');
     }
     // Reactors and HTTP start before the socket listens: once a client can connect, everything is up.
-    const parts = buildParts(ctx, { daemon: this.daemonOps, shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); } });
+    const parts = buildParts(ctx, {
+      daemon: this.daemonOps,
+      shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); },
+      telemetry: { metrics: this.metrics, bootMs: this.bootMs, socketConnections: () => this.server?.connections() ?? 0 },
+    });
     this.parts = parts;
     const started: Component[] = [];
     try {
@@ -174,6 +183,7 @@ export class Daemon {
       }
       const dispatcher = createDispatcher(parts.methods, {
         onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
+        onRequest: parts.telemetry.onSocketRequest,
       });
       // the pid file names us before anyone can connect: a `daemon stop` right after start finds it
       this.writePid();

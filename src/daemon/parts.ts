@@ -12,6 +12,7 @@ import { RunRouter } from '../runs/run-router.js';
 import { HttpServer } from '../server/http-server.js';
 import type { MethodTable } from '../server/rpc-dispatch.js';
 import { socketMethods } from '../server/socket-methods.js';
+import { telemetryParts, type TelemetryDeps, type TelemetryParts } from '../telemetry/index.js';
 import type { Component, DaemonContext } from './daemon-context.js';
 
 /** What a running daemon is made of, wired once. */
@@ -21,6 +22,8 @@ export interface Parts {
   /** The socket's JSON-RPC methods. */
   methods: MethodTable;
   http: HttpServer | undefined;
+  /** Metrics and traces: the hooks the daemon passes on (the socket's onRequest). */
+  telemetry: TelemetryParts;
   /** The operations both transports call (in-process users and tests call them too). */
   ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps };
 }
@@ -31,12 +34,7 @@ export interface Parts {
  * transports call, the socket's methods and the HTTP API (last: it starts once everything it serves
  * is up, and stops first).
  */
-export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(reason: string, keepInstances: boolean | undefined): void }): Parts {
-  const supervisor = new InstanceSupervisor(ctx);
-  const health = new HealthMonitor(ctx);
-  const dispatcher = new RunDispatcher(ctx);
-  const router = new RunRouter(ctx);
-  const deadlines = new RunDeadlines(ctx, router.policy);
+export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(reason: string, keepInstances: boolean | undefined): void; telemetry: Omit<TelemetryDeps, 'openStreams'> }): Parts {
   const ops = {
     daemon: d.daemon,
     events: new EventOps(ctx),
@@ -44,6 +42,12 @@ export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(
     instances: new InstanceOps(ctx),
     runs: new RunOps(ctx),
   };
+  const telemetry = telemetryParts(ctx, { ...d.telemetry, openStreams: () => ops.events.openStreams() });
+  const supervisor = new InstanceSupervisor(ctx);
+  const health = new HealthMonitor(ctx, { onCheck: telemetry.onHealthCheck });
+  const dispatcher = new RunDispatcher(ctx);
+  const router = new RunRouter(ctx);
+  const deadlines = new RunDeadlines(ctx, router.policy);
   const methods = socketMethods({ ...ops, shutdown: d.shutdown });
   const httpOptions = ctx.options.http;
   const http = httpOptions === undefined || httpOptions === false ? undefined : new HttpServer(httpOptions, {
@@ -51,8 +55,10 @@ export function buildParts(ctx: DaemonContext, d: { daemon: DaemonOps; shutdown(
     logger: ctx.logger,
     version: ctx.version,
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
+    plugins: telemetry.httpPlugins,
   });
-  const components: Component[] = [supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
+  // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
+  const components: Component[] = [...telemetry.components, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
-  return { components, methods, http, ops };
+  return { components, methods, http, ops, telemetry };
 }
