@@ -79,7 +79,7 @@ t.test('the dispatcher tells every request answered, under bounded method names 
 
 t.test('a gauge whose value is unknown shows no sample, and one once it is known', async (t) => {
   const m = new ArpdMetrics({ version: '9.9.9', defaultMetrics: false });
-  let age: number | undefined;
+  let age: number | undefined = undefined;
   m.bind({
     state: new Registry(), head: () => 7, now: () => 0, socketConnections: () => 2, openStreams: () => 3,
     logSizeBytes: () => undefined, snapshotAgeMs: () => age,
