@@ -21,7 +21,7 @@ export class RunTracer implements Component {
   private readonly drafts = new Map<string, RunTraceDraft>();
   private sub: Subscription | undefined;
   private sink: SpanSink | undefined;
-  private exported = 0;
+  private ended = 0;
   private readonly log: Logger;
 
   constructor(private readonly ctx: DaemonContext, private readonly o: { endpoint: string; loadSink: () => Promise<SpanSink> }) {
@@ -61,7 +61,7 @@ export class RunTracer implements Component {
   }
 
   status(): Record<string, unknown> {
-    return { tracing: { endpoint: this.o.endpoint, runs_traced: this.drafts.size, traces_exported: this.exported } };
+    return { tracing: { endpoint: this.o.endpoint, runs_in_flight: this.drafts.size, traces_sent_to_exporter: this.ended } };
   }
 
   private async readHistory(d: RunTraceDraft): Promise<void> {
@@ -98,7 +98,7 @@ export class RunTracer implements Component {
       };
       try {
         this.sink?.export(planSpans(d, end));
-        this.exported++;
+        this.ended++;
       } catch (err) {
         this.log.error({ err, run_id: runId }, 'could not export the spans of a run');
       }
