@@ -123,6 +123,9 @@ t.test('exports one trace per run: the span tree under the caller\'s traceparent
     const s = body(await api('GET', `/v1/runs/${runId}`));
     return ['succeeded', 'failed', 'canceled'].includes(String(s['state'])) ? s : undefined;
   });
+  // a caller that did not sample its trace: arpd follows its decision (this run ends before the others start)
+  const unsampled = await submit('What is 3*3?', { traceparent: `00-${'1'.repeat(32)}-${SID}-00` });
+  t.equal((await ended(unsampled))['state'], 'succeeded');
   const traced = await submit('What is (19*23)?', { traceparent: `00-${TID}-${SID}-01`, tracestate: 'acme=1' });
   const failing = await submit('fail:boom');
   const ok = await ended(traced);
@@ -132,6 +135,7 @@ t.test('exports one trace per run: the span tree under the caller\'s traceparent
   await eventually('both traces are exported', async () => (rootArrived(receiver.spans, traced) === true && rootArrived(receiver.spans, failing) === true ? true : undefined));
   t.same(spansOf(receiver.spans, failing).map((r) => r.span.name).sort(), SPAN_NAMES, 'the failed run has the four spans');
   t.same(receiver.problems, [], 'every export is a POST of OTLP JSON to /v1/traces');
+  t.same(spansOf(receiver.spans, unsampled), [], 'a run under an unsampled caller is not exported (its spans would have come first)');
 
   // the traced run: a root under the caller's span, three children under the root
   const spans = spansOf(receiver.spans, traced).map((r) => r.span);
@@ -140,6 +144,7 @@ t.test('exports one trace per run: the span tree under the caller\'s traceparent
   const root = byName.get('arpd.run') as OtlpSpan;
   t.equal(root.traceId, TID, 'the caller\'s trace');
   t.equal(root.parentSpanId, SID, 'the root hangs under the caller\'s span');
+  t.equal((root as OtlpSpan & { traceState?: string }).traceState, 'acme=1', 'the caller\'s tracestate goes on');
   for (const name of ['arpd.run.queued', 'arpd.run.routed', 'arpd.run.running']) {
     const s = byName.get(name) as OtlpSpan;
     t.equal(s.traceId, TID, `${name}: same trace`);
@@ -182,7 +187,9 @@ t.test('exports one trace per run: the span tree under the caller\'s traceparent
 
   // the runtime was told where each run's spans hang: its root span
   const posts = proxy.seen.filter((r) => r.method === 'POST' && r.path === '/v1/runs').map((r) => r.traceparent);
-  t.same(posts.sort(), [`00-${TID}-${root.spanId}-01`, `00-${failRoot.traceId}-${failRoot.spanId}-01`].sort(), 'POST /v1/runs carried each run\'s traceparent');
+  t.equal(posts.length, 3, 'three runs sent');
+  t.same(posts.slice(1).sort(), [`00-${TID}-${root.spanId}-01`, `00-${failRoot.traceId}-${failRoot.spanId}-01`].sort(), 'POST /v1/runs carried each run\'s traceparent');
+  t.match(posts[0], new RegExp(`^00-${'1'.repeat(32)}-[0-9a-f]{16}-00$`), 'unsampled: the caller\'s trace and decision are passed on');
   const follow = proxy.seen.filter((r) => r.path.startsWith(`/v1/runs/${traced}`));
   t.ok(follow.length > 0 && follow.every((r) => r.traceparent === `00-${TID}-${root.spanId}-01`), `every call about the run carried it (${follow.map((r) => `${r.method} ${r.path}`).join(', ')})`);
 
