@@ -20,6 +20,7 @@ const REGISTRY: Record<string, () => Promise<Bench>> = {
   runs: async () => (await import('./runs.js')).bench,
   'runs-rss': async () => (await import('./runs-rss.js')).bench,
   http: async () => (await import('./http.js')).bench,
+  'metrics-overhead': async () => (await import('./metrics-overhead.js')).bench,
 };
 
 const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [--quick] [--profile <dir>] [--wait-idle <s>]
