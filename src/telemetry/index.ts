@@ -1,10 +1,9 @@
-/** What the daemon wires (src/daemon): the metrics registry, the telemetry parts, the run trace context. */
+/** What the daemon wires (src/daemon): the metrics registry, the telemetry parts. */
 import { ArpdMetrics } from './arpd-metrics.js';
 
-export { ArpdMetrics, type CommitStats, type MetricsSources } from './arpd-metrics.js';
+export { ArpdMetrics } from './arpd-metrics.js';
 export { metricsPlugin } from './metrics-plugin.js';
-export { checkOtlpEndpoint, telemetryParts, type TelemetryDeps, type TelemetryParts } from './telemetry-parts.js';
-export { runtimeTraceparent, withTraceparent, withoutTraceContext, traceExtensionProblem, TRACE_EXTENSION } from './trace-context.js';
+export { telemetryParts, type TelemetryDeps, type TelemetryParts } from './telemetry-parts.js';
 
 /** The daemon's metrics; made before the log is opened, so the store's `onCommit` can feed it from the first commit. */
 export function createMetrics(version: string): ArpdMetrics {

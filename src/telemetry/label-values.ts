@@ -7,10 +7,10 @@
 import { ERROR_CODES } from '../errors/index.js';
 
 /** The label value of a run that names no profile and reached no instance. */
-export const NO_PROFILE = 'none';
+const NO_PROFILE = 'none';
 /** The label value past the cap. */
-export const OTHER = 'other';
-export const DEFAULT_PROFILE_CAP = 100;
+const OTHER = 'other';
+const DEFAULT_PROFILE_CAP = 100;
 
 /** Profile names as label values: the first `cap` distinct names seen keep their own series, later ones are `other`. */
 export class ProfileLabels {

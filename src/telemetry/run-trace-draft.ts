@@ -16,7 +16,7 @@ import { runTraceIds, spanIdOf, type RunTraceIds, type RunTraceKey, type TracePa
 /** Runtime events kept as span events: the first HEAD, then one in STRIDE, never more than MAX (errors too while under MAX). */
 export const EVENT_SAMPLING = { head: 64, stride: 50, max: 256 } as const;
 /** A span event's copy of the line's data is cut to this many characters. */
-export const EVENT_DATA_CHARS = 1024;
+const EVENT_DATA_CHARS = 1024;
 
 /** A line of the run's trace, as the run log and `traceLineOf` give it. */
 export interface TraceLineLike {
@@ -28,7 +28,7 @@ export interface TraceLineLike {
   extensions: { 'arpd.event': { type: string } };
 }
 
-export interface SampledEvent {
+interface SampledEvent {
   seq: number;
   time: string;
   level: string;
@@ -132,7 +132,7 @@ export function foldHistoryLine(d: RunTraceDraft, line: TraceLineLike, runtimeIn
   if (type === 'run.queued' || type === 'run.started' || type === 'run.cancel_requested') foldLine(d, line);
 }
 
-export type Attributes = Record<string, string | number | boolean>;
+type Attributes = Record<string, string | number | boolean>;
 
 export interface PlannedSpan {
   name: string;

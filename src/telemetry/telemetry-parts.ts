@@ -34,7 +34,7 @@ export interface TelemetryParts {
 }
 
 /** `--otlp-endpoint` as the exporter will use it, or an error that says what to give. */
-export function checkOtlpEndpoint(value: string): string {
+function checkOtlpEndpoint(value: string): string {
   let u: URL | undefined;
   try { u = new URL(value); } catch { u = undefined; }
   if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {

@@ -4,13 +4,13 @@
  * It also reports what breaks the format instead of skipping it (a sample before its TYPE, a bad label name).
  */
 
-export interface Sample {
+interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
 }
 
-export interface Family {
+interface Family {
   name: string;
   help?: string;
   type?: string;
