@@ -19,15 +19,16 @@ const RULES = {
   events: { allow: ['errors', 'ids', 'system', 'config'] },
   projections: { allow: ['events'] },
   policy: { allow: ['errors', 'ids', 'events', 'projections', 'instances/exec-config', 'config'], node: [] },
-  commands: { allow: ['errors', 'ids', 'events', 'projections', 'policy', 'schemas', 'instances/exec-config'], node: ['node:crypto'] },
+  commands: { allow: ['errors', 'ids', 'events', 'projections', 'policy', 'schemas', 'instances/exec-config', 'telemetry/trace-context'], node: ['node:crypto'] },
   bus: { allow: ['errors', 'events', 'projections', 'commands'], node: [] },
   'runtime-client': { allow: ['errors', 'policy', 'schemas'] },
   instances: { allow: ['errors', 'ids', 'system', 'config', 'events', 'projections', 'policy', 'schemas', 'runtime-client'], types: ['commands', 'daemon'] },
-  runs: { allow: ['errors', 'ids', 'events', 'projections', 'policy', 'schemas', 'runtime-client'], types: ['commands', 'daemon'] },
+  runs: { allow: ['errors', 'ids', 'events', 'projections', 'policy', 'schemas', 'runtime-client', 'telemetry/trace-context'], types: ['commands', 'daemon'] },
   features: { allow: ['errors', 'ids', 'config', 'events', 'projections', 'policy', 'schemas', 'commands', 'instances/exec-config', 'version'], types: ['daemon', 'server'] },
-  server: { allow: ['errors', 'ids', 'config', 'schemas', 'protocol', 'policy', 'events/catch-up', 'events/event-store', 'events/trace-line', 'events/envelope'], types: ['features'] },
+  server: { allow: ['errors', 'ids', 'config', 'schemas', 'protocol', 'policy', 'events/catch-up', 'events/event-store', 'events/trace-line', 'events/envelope', 'telemetry/trace-context'], types: ['features'] },
   client: { allow: ['errors', 'protocol', 'config', 'version'], types: ['schemas', 'events/envelope', 'events/trace-line'] },
   runtime: { allow: ['errors', 'ids', 'schemas'] },
+  telemetry: { allow: ['errors', 'events', 'projections'], types: ['daemon'] },
 };
 
 function boundary(folder, rule) {

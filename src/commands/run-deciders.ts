@@ -10,6 +10,7 @@ import { describeWait, hasRoom, submitRoute } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { matchesSelector, selectorOf } from '../policy/selector.js';
 import type { CommandOf } from './command-types.js';
+import { traceExtensionProblem, withoutTraceContext } from '../telemetry/trace-context.js';
 import { attempt, type Decision } from './decision.js';
 
 /** Pure decisions about runs. Ids and times arrive in the command. A run ends exactly once. */
@@ -49,7 +50,10 @@ export function decideSubmitRun(state: ReadModel, cmd: CommandOf<'SubmitRun'>): 
     const d = cmd.data;
     const runId = checkId('run id', d.run_id, 'run_id');
     const request: JsonObject = { ...d.request, run_id: runId };
-    const hash = requestHash(request);
+    const traceProblem = traceExtensionProblem(request);
+    if (traceProblem !== undefined) throw new ArpdError('E_VALIDATION', traceProblem.message, { field: traceProblem.field });
+    // the trace context is not part of the request's identity: each attempt of a traced client has a new span id
+    const hash = requestHash(withoutTraceContext(request));
     const existing = state.run(runId);
     if (existing !== undefined) {
       if (existing.request_hash === hash) return [];

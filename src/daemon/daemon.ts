@@ -11,7 +11,7 @@ import { dataPaths, type DataPaths } from '../config/data-dir.js';
 import { ArpdError, toArpdError } from '../errors/index.js';
 import { acquireLock, type HeldLock } from '../events/data-lock.js';
 import { StaleStartError } from '../events/log-recovery.js';
-import { LogStore } from '../events/log-store.js';
+import { LogStore, type CommitStats } from '../events/log-store.js';
 import { DaemonOps } from '../features/daemon-ops.js';
 import { LogOps } from '../features/log-ops.js';
 import { DEFAULT_PROFILE } from '../features/profile-ops.js';
@@ -25,6 +25,7 @@ import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy } from '../re
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
 import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
+import { createMetrics, type ArpdMetrics } from '../telemetry/index.js';
 import { bootId, identityOf } from '../system/process-identity.js';
 import type { Component, DaemonContext, DaemonNotifications } from './daemon-context.js';
 import { createDaemonLogger, type RotatingFile } from './daemon-logger.js';
@@ -64,7 +65,7 @@ export function snapshotPolicyOf(o: DaemonOptions): SnapshotPolicy {
  * stays bounded by retention whatever the history). `--repair` always replays the whole log, and a repair that
  * changed the log drops the snapshots (their places in it are gone).
  */
-function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logger): { store: LogStore; projection: Projection; archive: RunArchive; retention: RunRetention; loaded: LoadedSnapshot | undefined; replayed: number } {
+function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logger, onCommit: (stats: CommitStats) => void): { store: LogStore; projection: Projection; archive: RunArchive; retention: RunRetention; loaded: LoadedSnapshot | undefined; replayed: number } {
   const archive = new RunArchive(paths.runs);
   const policy = retentionPolicyOf(options);
   const warn = (message: string, details: Record<string, unknown> = {}): void => { logger.warn(details, message); };
@@ -85,6 +86,7 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
         if (++replayed % 10_000 === 0) retention.sweep();
       },
       onWarning: warn,
+      onCommit,
     });
     return { store, projection, retention, replayed };
   };
@@ -110,6 +112,12 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
   const full = attempt(new Registry(), undefined);
   if (full.store.repaired !== undefined) rmSync(paths.snapshots, { recursive: true, force: true });
   return { ...full, archive, loaded: undefined };
+}
+
+/** How old the newest snapshot is (metrics), undefined before the first. */
+function snapshotAge(s: Snapshotter): number | undefined {
+  const at = s.last?.taken_at;
+  return at === undefined || at === '' ? undefined : Date.now() - Date.parse(at);
 }
 
 /** Is anybody listening on this Unix socket? */
@@ -162,6 +170,7 @@ export class Daemon {
     version: string,
     readonly bootMs: number,
     readonly housekeeping: Housekeeping,
+    private readonly metrics: ArpdMetrics,
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.bus = new CommandBus(store, projection);
@@ -198,8 +207,10 @@ export class Daemon {
     let store: LogStore | undefined;
     try {
       lock = acquireLock(paths.lock, { version });
+      // made before the log opens: the boot's own commits are counted too
+      const metrics = createMetrics(version);
       const t0 = Date.now();
-      const opened = openFromSnapshot(options, paths, logger);
+      const opened = openFromSnapshot(options, paths, logger, (stats) => metrics.onCommit(stats));
       store = opened.store;
       const { projection, archive, retention, loaded } = opened;
       projection.follow(store.live$);
@@ -215,7 +226,7 @@ export class Daemon {
         loaded: loaded === undefined ? undefined : { seq: loaded.position.seq, path: loaded.path, bytes: loaded.bytes, ms: 0, taken_at: loaded.takenAt },
         replayed: opened.replayed,
       });
-      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs, { retention, snapshotter, archive, replayed: opened.replayed });
+      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs, { retention, snapshotter, archive, replayed: opened.replayed }, metrics);
       daemon.booted = daemon.boot(firstStart);
       await daemon.booted;
       return daemon;
@@ -263,6 +274,7 @@ export class Daemon {
       housekeeping: [retention, snapshotter],
       logOps: new LogOps(ctx, snapshotter),
       shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); },
+      telemetry: { metrics: this.metrics, bootMs: this.bootMs, socketConnections: () => this.server?.connections() ?? 0, snapshotAgeMs: () => snapshotAge(snapshotter) },
     });
     this.parts = parts;
     const started: Component[] = [];
@@ -273,6 +285,7 @@ export class Daemon {
       }
       const dispatcher = createDispatcher(parts.methods, {
         onInternalError: (err, info) => logger.error({ err, method: info.method }, 'internal error in a request'),
+        onRequest: parts.telemetry.onSocketRequest,
       });
       // the pid file names us before anyone can connect: a `daemon stop` right after start finds it
       this.writePid();

@@ -16,6 +16,7 @@ import { registryReplayer } from '../features/registry-replay.js';
 import { packageRoot } from '../version.js';
 import type { MethodTable } from '../server/rpc-dispatch.js';
 import { socketMethods } from '../server/socket-methods.js';
+import { telemetryParts, type TelemetryDeps, type TelemetryParts } from '../telemetry/index.js';
 import type { Component, DaemonContext } from './daemon-context.js';
 
 /** What a running daemon is made of, wired once. */
@@ -25,6 +26,8 @@ export interface Parts {
   /** The socket's JSON-RPC methods. */
   methods: MethodTable;
   http: HttpServer | undefined;
+  /** Metrics and traces: the hooks the daemon passes on (the socket's onRequest). */
+  telemetry: TelemetryParts;
   /** The operations both transports call (in-process users and tests call them too). */
   ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps; log: LogOps };
 }
@@ -41,12 +44,8 @@ export function buildParts(ctx: DaemonContext, d: {
   /** Retention and snapshots: started first (they only watch), stopped last. */
   housekeeping: Component[];
   shutdown(reason: string, keepInstances: boolean | undefined): void;
+  telemetry: Omit<TelemetryDeps, 'openStreams'>;
 }): Parts {
-  const supervisor = new InstanceSupervisor(ctx);
-  const health = new HealthMonitor(ctx);
-  const dispatcher = new RunDispatcher(ctx);
-  const router = new RunRouter(ctx);
-  const deadlines = new RunDeadlines(ctx, router.policy);
   const ops = {
     daemon: d.daemon,
     events: new EventOps(ctx),
@@ -55,6 +54,12 @@ export function buildParts(ctx: DaemonContext, d: {
     runs: new RunOps(ctx),
     log: d.logOps,
   };
+  const telemetry = telemetryParts(ctx, { ...d.telemetry, openStreams: () => ops.events.openStreams() });
+  const supervisor = new InstanceSupervisor(ctx);
+  const health = new HealthMonitor(ctx, { onCheck: telemetry.onHealthCheck });
+  const dispatcher = new RunDispatcher(ctx);
+  const router = new RunRouter(ctx);
+  const deadlines = new RunDeadlines(ctx, router.policy);
   const methods = socketMethods({ ...ops, shutdown: d.shutdown });
   const httpOptions = ctx.options.http;
   const http = httpOptions === undefined || httpOptions === false ? undefined : new HttpServer(httpOptions, {
@@ -63,8 +68,10 @@ export function buildParts(ctx: DaemonContext, d: {
     version: ctx.version,
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
     ui: { assetsDir: defaultUiAssetsDir(packageRoot()), instancesDir: ctx.paths.instances, replay: registryReplayer(ctx.paths.root) },
+    plugins: telemetry.httpPlugins,
   });
-  const components: Component[] = [...d.housekeeping, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
+  // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
+  const components: Component[] = [...telemetry.components, ...d.housekeeping, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
-  return { components, methods, http, ops };
+  return { components, methods, http, ops, telemetry };
 }

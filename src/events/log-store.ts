@@ -61,6 +61,17 @@ export interface LogStoreOptions {
    * Without it the store keeps every stream's revision itself (tools and tests that have no projections).
    */
   revOf?: ((stream: string) => number) | undefined;
+  /** Called after each group commit is durable and acknowledged (metrics): what it wrote and what it cost. */
+  onCommit?: (stats: CommitStats) => void;
+}
+
+/** One group commit: events and bytes written, the write and fdatasync times, and each append's time to its ack. */
+export interface CommitStats {
+  events: number;
+  bytes: number;
+  writeMs: number;
+  syncMs: number;
+  ackMs: number[];
 }
 
 /** A place in the log: right after `seq`, in the file that starts at `fileFirstSeq`, at byte `offset`. */
@@ -76,7 +87,7 @@ import type { TraceLine } from './trace-line.js';
 interface Pending {
   buf: string[];
   events: StoredEvent[];
-  waiters: Array<{ resolve: (events: StoredEvent[]) => void; reject: (err: unknown) => void; events: StoredEvent[] }>;
+  waiters: Array<{ resolve: (events: StoredEvent[]) => void; reject: (err: unknown) => void; events: StoredEvent[]; at: number }>;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
@@ -119,6 +130,7 @@ export class LogStore implements EventStore {
   private readonly runLogs: RunLogWriter;
   private durableSeq: number;
   private runLogWriteFailures = 0;
+  private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
   private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult) {
     this.fd = fd;
@@ -134,6 +146,7 @@ export class LogStore implements EventStore {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
     this.runLogs = new RunLogWriter(join(root, 'runs'));
+    this.onCommit = opts.onCommit;
   }
 
   /**
@@ -249,7 +262,7 @@ export class LogStore implements EventStore {
       const p = this.pending;
       for (const l of lines) p.buf.push(l);
       for (const e of staged) p.events.push(e);
-      p.waiters.push({ resolve, reject, events: staged });
+      p.waiters.push({ resolve, reject, events: staged, at: this.onCommit === undefined ? 0 : performance.now() });
       this.schedule();
     });
   }
@@ -324,11 +337,19 @@ export class LogStore implements EventStore {
       while (this.pending.waiters.length > 0 && this.failed === undefined) {
         const batch = this.pending;
         this.pending = { buf: [], events: [], waiters: [] };
+        let bytes = 0;
+        let t0 = 0;
+        let t1 = 0;
+        let t2 = 0;
         try {
           const buf = Buffer.from(batch.buf.join(''), 'utf8');
+          bytes = buf.length;
+          t0 = performance.now();
           let off = 0;
           while (off < buf.length) off += await this.io.write(this.fd, buf, off, buf.length - off);
+          t1 = performance.now();
           await this.io.fdatasync(this.fd);
+          t2 = performance.now();
           this.activeBytes += buf.length;
         } catch (err) {
           this.fail(err, batch);
@@ -342,6 +363,12 @@ export class LogStore implements EventStore {
           for (const e of batch.events) if (this.revs.get(e.stream) === e.rev) this.revs.delete(e.stream);
         }
         for (const w of batch.waiters) w.resolve(w.events);
+        if (this.onCommit !== undefined) {
+          const now = performance.now();
+          try {
+            this.onCommit({ events: batch.events.length, bytes, writeMs: t1 - t0, syncMs: t2 - t1, ackMs: batch.waiters.map((w) => now - w.at) });
+          } catch { /* an observer never stops the writer */ }
+        }
         if (this.activeBytes >= this.segmentBytes) {
           try {
             this.roll();

@@ -22,7 +22,24 @@ export interface StreamHooks {
  * `runs.follow`, SSE `/v1/runs/{id}/events`), all on the one catch-up-then-live engine.
  */
 export class EventOps {
+  /** Streams handed out; closed ones are let go when counted or when the set doubles. */
+  private readonly streams = new Set<CatchUpHandle>();
+  private pruneAt = 64;
+
   constructor(private readonly ctx: DaemonContext) {}
+
+  /** Streams open now, on any transport (metrics). */
+  openStreams(): number {
+    for (const h of this.streams) if (h.closed) this.streams.delete(h);
+    this.pruneAt = Math.max(64, this.streams.size * 2);
+    return this.streams.size;
+  }
+
+  private track(h: CatchUpHandle): CatchUpHandle {
+    this.streams.add(h);
+    if (this.streams.size >= this.pruneAt) this.openStreams();
+    return h;
+  }
 
   async read(o: { fromSeq: number; limit: number; filter: EventFilter }): Promise<{ events: StoredEvent[]; next_seq: number; head_seq: number }> {
     const head = this.ctx.log.head;
@@ -51,6 +68,8 @@ export class EventOps {
 
   /** The global log from `after` (0: from the start), then live. */
   subscribe(after: number, filter: EventFilter, consumer: StreamConsumer<StoredEvent>, hooks: StreamHooks = {}): CatchUpHandle {
+    // eslint-disable-next-line prefer-const -- set once the handle it guards exists; the hooks above read it later
+    let guard: { live(): void; close(): void } | undefined;
     const handle = catchUpThenLive<StoredEvent>({
       live$: this.ctx.events$,
       select: (e) => (matchesFilter(e, filter) ? e : undefined),
@@ -59,9 +78,9 @@ export class EventOps {
         const page = await this.ctx.log.readPage(from, PAGE, filter);
         return { items: page.events, atEnd: page.atHead, scanned: page.last };
       },
-    }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard.live(); } });
-    const guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle.closed; }, close: () => { guard.close(); handle.close(); } };
+    }, after, consumer, { ...hooks, live: () => { hooks.live?.(); guard?.live(); } });
+    guard = this.endOnStorageFailure(handle, hooks);
+    return this.track({ get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } });
   }
 
   /**
@@ -81,9 +100,18 @@ export class EventOps {
       queueMicrotask(() => { handle.close(); hooks.end?.(); });
     };
     let lastSent = fromSeq - 1;
+    // eslint-disable-next-line prefer-const -- set once the handle it guards exists; the hooks above read it later
+    let guard: { live(): void; close(): void } | undefined;
     const handle: CatchUpHandle = catchUpThenLive<TraceLine>({
       live$: this.ctx.events$,
-      select: (e) => (e.stream === stream ? traceLineOf(e, runId) : undefined),
+      select: (e) => {
+        if (e.stream !== stream) return undefined;
+        // a follower that asked from past the last line never gets one: the run's end must still end the stream
+        if (e.rev < fromSeq && (e.type === 'run.succeeded' || e.type === 'run.failed' || e.type === 'run.canceled')) {
+          queueMicrotask(() => { if (finishedAt(Math.max(lastSent, fromSeq - 1))) finish(); });
+        }
+        return traceLineOf(e, runId);
+      },
       position: (l) => l.seq,
       readPage: async (after) => {
         const lines = await this.ctx.log.readRunTrace(runId, after + 1, PAGE);
@@ -103,11 +131,11 @@ export class EventOps {
       live: () => {
         hooks.live?.();
         if (finishedAt(lastSent)) finish();
-        else guard.live();
+        else guard?.live();
       },
       ...(hooks.error === undefined ? {} : { error: hooks.error }),
     });
-    const guard = this.endOnStorageFailure(handle, hooks);
-    return { get closed() { return handle.closed; }, close: () => { guard.close(); handle.close(); } };
+    guard = this.endOnStorageFailure(handle, hooks);
+    return this.track({ get closed() { return handle.closed; }, close: () => { guard?.close(); handle.close(); } });
   }
 }

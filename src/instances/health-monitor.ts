@@ -6,6 +6,11 @@ import { toArpdError } from '../errors/index.js';
 import { LIVE_INSTANCE_STATES, SERVING_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
 import { isSameProcess, parentPid } from '../system/process-identity.js';
 
+/** Told of each health check's latency and outcome (metrics). */
+export interface HealthObserver {
+  onCheck?(ms: number, ok: boolean): void;
+}
+
 /**
  * Health checks, as a reactor: ready managed instances are checked every `health interval` (their
  * process must still be the recorded one, and GET /v1/health must answer as an ARP runtime; three
@@ -25,7 +30,7 @@ export class HealthMonitor implements Component {
   private readonly log: Logger;
   private readonly intervalMs: number;
 
-  constructor(private readonly ctx: DaemonContext) {
+  constructor(private readonly ctx: DaemonContext, private readonly observer: HealthObserver = {}) {
     this.log = ctx.logger.child({ part: 'health' });
     this.intervalMs = ctx.options.instances?.healthIntervalMs ?? 5000;
   }
@@ -53,6 +58,17 @@ export class HealthMonitor implements Component {
       const e = toArpdError(err);
       if (e.code !== 'E_UNAVAILABLE' && e.code !== 'E_STORAGE') this.log.error({ err, command: cmd.type }, 'could not record a health check');
     });
+  }
+
+  /** A health call, its latency and outcome told to the observer. */
+  private timed<T>(call: () => Promise<T>): Promise<T> {
+    const onCheck = this.observer.onCheck;
+    if (onCheck === undefined) return call();
+    const t0 = performance.now();
+    return call().then(
+      (v) => { onCheck(performance.now() - t0, true); return v; },
+      (err: unknown) => { onCheck(performance.now() - t0, false); throw err; },
+    );
   }
 
   private due(id: string, now: number): boolean {
@@ -91,7 +107,7 @@ export class HealthMonitor implements Component {
     if (inst.runtime_api_endpoint === undefined) return;
     this.checking.add(id);
     try {
-      await this.ctx.client.health(inst.runtime_api_endpoint, 2000);
+      await this.timed(() => this.ctx.client.health(inst.runtime_api_endpoint as string, 2000));
       this.streak.delete(id);
     } catch (err) {
       const n = (this.streak.get(id) ?? 0) + 1;
@@ -112,7 +128,7 @@ export class HealthMonitor implements Component {
     this.checking.add(id);
     this.lastCheck.set(id, Date.now());
     try {
-      await this.ctx.client.health(inst.runtime_api_endpoint, 2000);
+      await this.timed(() => this.ctx.client.health(inst.runtime_api_endpoint as string, 2000));
       this.streak.delete(id);
       if (!SERVING_INSTANCE_STATES.has(inst.state)) {
         const v = await this.ctx.client.version(inst.runtime_api_endpoint, 2000);

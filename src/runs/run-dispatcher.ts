@@ -8,6 +8,7 @@ import type { ErrorInfo, JsonObject } from '../events/event-types.js';
 import { isEnded, isServing } from '../projections/registry.js';
 import type { RunView } from '../projections/registry-types.js';
 import type { JsonRecord } from '../runtime-client/runtime-client.js';
+import { runtimeTraceparent } from '../telemetry/trace-context.js';
 import { followRun, type FollowOutcome } from './run-follower.js';
 import { TraceBatcher } from './trace-batcher.js';
 
@@ -161,11 +162,14 @@ export class RunDispatcher implements Component {
     if (run === undefined || isEnded(run) || this.flights.has(runId) || run.runtime_api_endpoint === undefined) return;
     const f: Flight = { runId, endpoint: run.runtime_api_endpoint, instanceId: run.instance_id, abort: new AbortController(), recording: false };
     this.flights.set(runId, f);
+    // W3C trace context on every call about the run, so a runtime's own spans join the run's trace
+    const traceparent = runtimeTraceparent(run, this.ctx.options.telemetry?.otlpEndpoint !== undefined);
+    const traced = traceparent === undefined ? {} : { traceparent };
     try {
       if (run.phase === 'routed') {
         try {
           // not aborted from here: once sent, the runtime may have it, and an end decided meanwhile must cancel it there
-          await this.ctx.client.createRun(f.endpoint, run.request);
+          await this.ctx.client.createRun(f.endpoint, run.request, traced);
         } catch (err) {
           const e = toArpdError(err);
           // after a restart the runtime may already have it: follow it then
@@ -190,6 +194,7 @@ export class RunDispatcher implements Component {
         maxEventBytes: this.limits.max_line_bytes + 4096,
         maxDepth: this.limits.max_depth,
         ...(this.ctx.options.runs?.reconnectDelayMs === undefined ? {} : { reconnectDelayMs: this.ctx.options.runs.reconnectDelayMs }),
+        ...traced,
       });
       await this.batcher.flush(runId);
       if (outcome === undefined || f.abort.signal.aborted) return;

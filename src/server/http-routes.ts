@@ -14,6 +14,7 @@ import type { ProfileOps } from '../features/profile-ops.js';
 import type { LogOps } from '../features/log-ops.js';
 import type { RunOps } from '../features/run-ops.js';
 import { checkParams, type ParamsName } from '../schemas/params.js';
+import { withTraceparent } from '../telemetry/trace-context.js';
 import { envelope, toHttpError } from './http-errors.js';
 import { lastEventId, openSse, type SseRegistry } from './http-sse.js';
 
@@ -250,7 +251,8 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       schema: op('runs', 'submit_run', 'Submit run (async)', { body: ref('RunRequest'), response: { 202: { description: 'Run accepted', ...ref('RunStatus') } } }),
       handler: async (req, reply) => {
         noQuery(req);
-        const status = await b.runs.submit(bodyOf(req, 'RunRequest'));
+        // a caller's W3C trace context becomes the run's, in its data (extensions["arpd.trace"])
+        const status = await b.runs.submit(withTraceparent(bodyOf(req, 'RunRequest'), req.headers['traceparent'], req.headers['tracestate']));
         return reply.code(202).send(status);
       },
     },

@@ -40,6 +40,11 @@ export interface InternalErrorInfo {
 export interface DispatcherOptions {
   /** Gets the full error of every unexpected failure (the caller only sees a short E_INTERNAL). Default: console.error. */
   onInternalError?: (err: unknown, info: InternalErrorInfo) => void;
+  /**
+   * Told of every request answered (metrics): the method (`(unknown)` for a method that does not exist,
+   * `(invalid)` for a request that is not valid JSON-RPC), `ok` or the arpd error code, and the time it took.
+   */
+  onRequest?: (method: string, outcome: string, ms: number) => void;
 }
 
 export interface Dispatcher {
@@ -75,12 +80,28 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
     return Object.hasOwn(methods, name) ? methods[name] : undefined;
   };
 
+  const onRequest = options.onRequest;
+
   async function invoke(message: unknown, ctx: CallContext): Promise<Outcome> {
+    if (onRequest === undefined) return invokeMethod(message, ctx);
+    const t0 = performance.now();
+    const told = { method: '(invalid)', outcome: 'ok' };
+    const outcome = await invokeMethod(message, ctx, told);
+    onRequest(told.method, told.outcome, performance.now() - t0);
+    return outcome;
+  }
+
+  async function invokeMethod(message: unknown, ctx: CallContext, told?: { method: string; outcome: string }): Promise<Outcome> {
     const checked = checkRequest(message);
-    if (!checked.ok) return answer(errorResponseLine(checked.id, checked.error));
+    if (!checked.ok) {
+      if (told !== undefined) told.outcome = checked.error.code;
+      return answer(errorResponseLine(checked.id, checked.error));
+    }
     const { id, isNotification, method, params } = checked;
     const def = lookup(method);
+    if (told !== undefined) told.method = def === undefined ? '(unknown)' : method;
     if (def === undefined) {
+      if (told !== undefined) told.outcome = 'E_METHOD_NOT_FOUND';
       if (isNotification) return SILENT;
       return answer(
         errorResponseLine(
@@ -94,6 +115,7 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
       result = await def.handler(params, ctx);
     } catch (err) {
       const wireError = toWireError(err, (e) => onInternalError(e, { connectionId: ctx.connectionId, method }));
+      if (told !== undefined) told.outcome = wireError.code;
       return isNotification ? SILENT : answer(errorResponseLine(id, wireError));
     }
     if (isNotification) return SILENT;
@@ -101,6 +123,7 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
       return answer(JSON.stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result }));
     } catch (err) {
       onInternalError(err, { connectionId: ctx.connectionId, method });
+      if (told !== undefined) told.outcome = 'E_INTERNAL';
       return answer(errorResponseLine(id, internalError()));
     }
   }
@@ -108,12 +131,14 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
   async function handleLine(text: string, ctx: CallContext): Promise<string | null> {
     let message: unknown;
     if (jsonTextTooDeep(text, MAX_REQUEST_DEPTH)) {
+      onRequest?.('(invalid)', 'E_VALIDATION', 0);
       return errorResponseLine(null, new ArpdError('E_VALIDATION', `the request nests deeper than ${MAX_REQUEST_DEPTH} levels: flatten it`, { field: '', rule: 'max-depth', limit: MAX_REQUEST_DEPTH }));
     }
     try {
       message = JSON.parse(text);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
+      onRequest?.('(invalid)', 'E_PARSE', 0);
       return errorResponseLine(
         null,
         new ArpdError('E_PARSE', `request is not valid JSON (${why}): send one JSON-RPC 2.0 object per line`),
@@ -125,6 +150,7 @@ export function createDispatcher(methods: MethodTable, options: DispatcherOption
         return outcome.kind === 'answer' ? outcome.line : null;
       }
       if (message.length === 0) {
+        onRequest?.('(invalid)', 'E_PROTOCOL', 0);
         return errorResponseLine(
           null,
           new ArpdError('E_PROTOCOL', 'a batch is an empty array: send at least one request in it', { field: 'batch' }),

@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import type { ArpdMetrics } from './arpd-metrics.js';
+
+/**
+ * The HTTP side of the metrics, as a plugin of the daemon's HTTP app (`HttpServer`'s `plugins`):
+ * - `GET /metrics`: the exposition in the Prometheus text format. It is behind the same auth as every route (the
+ *   app's hook checks the token, or JWT); with `--metrics-public` the app lets this one path through without.
+ * - every answer is counted by method, route pattern (`/v1/runs/{run_id}`: never the raw URL, so ids and query
+ *   strings make no series; `unmatched` when no route matched) and status, with its latency;
+ * - open HTTP connections are counted.
+ */
+export function metricsPlugin(metrics: ArpdMetrics): (app: FastifyInstance) => void {
+  return (app) => {
+    app.server.on('connection', (socket) => {
+      metrics.httpConnectionOpened();
+      socket.once('close', () => metrics.httpConnectionClosed());
+    });
+
+    app.addHook('onResponse', (req, reply, done) => {
+      const config = req.routeOptions.config as { openapiPath?: unknown } | undefined;
+      const route = typeof config?.openapiPath === 'string' ? config.openapiPath : req.routeOptions.url ?? 'unmatched';
+      const method = req.method;
+      metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
+      metrics.httpDuration.observe({ method, route }, reply.elapsedTime / 1000);
+      done();
+    });
+
+    app.get('/metrics', {
+      schema: {
+        tags: ['arpd'],
+        summary: 'Prometheus metrics (arpd)',
+        description: 'arpd\'s metrics in the Prometheus text format (docs/observability.md lists them). Needs the token like every route, unless the daemon runs with --metrics-public.',
+      },
+    }, async (_req, reply) => {
+      const text = await metrics.exposition();
+      return reply.type(metrics.contentType).send(text);
+    });
+  };
+}
