@@ -212,7 +212,7 @@ t.test(`cuts exactly the torn part of a half-written commit after ${TEARS} real 
       const recoveredBytes = statSync(join(dir, ACTIVE_LOG)).size;
       const again = await store.append({ type: 'profile.upserted', data: { runtime_profile: 'after-tear', profile: { i } } });
       t.same({
-        'the torn file': { bytes: active.length, 'ends inside a line': active[active.length - 1] !== 0x0a, 'last whole line ends inside the torn commit': wholeEnd >= torn.before },
+        'the torn file': { bytes: active.length, 'ends inside a line': active[active.length - 1] !== 0x0a, 'whole lines reach at least to the torn commit': wholeEnd >= torn.before },
         'cut at': cuts.map((c) => c['offset']),
         'file bytes after recovery': recoveredBytes,
         'copy kept aside as it was': cuts[0] !== undefined && readFileSync(cuts[0]['copy'] as string).equals(active),
@@ -222,7 +222,7 @@ t.test(`cuts exactly the torn part of a half-written commit after ${TEARS} real 
         'run log problems': runLogProblems(dir, events),
         'seq of the next append': again[0]?.seq,
       }, {
-        'the torn file': { bytes: torn.before + torn.written, 'ends inside a line': true, 'last whole line ends inside the torn commit': true },
+        'the torn file': { bytes: torn.before + torn.written, 'ends inside a line': true, 'whole lines reach at least to the torn commit': true },
         'cut at': [wholeEnd],
         'file bytes after recovery': wholeEnd,
         'copy kept aside as it was': true,
