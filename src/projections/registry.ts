@@ -173,6 +173,8 @@ export class Registry implements ReadModel {
       if (isWaiting) {
         this.waiting.add(runId);
         indexAdd(this.waitingByKey, key, runId);
+        // a run sent back to the queue after it was routed waits in its submission place again (rare: O(queue))
+        if (prev !== undefined) this.putBackInOrder(key);
       } else if (prev !== undefined) {
         this.waiting.delete(runId);
         indexDelete(this.waitingByKey, queueKeyOf(prev.request), runId);
@@ -186,6 +188,16 @@ export class Registry implements ReadModel {
       this.lastEnded.set(prev.instance_id as string, e.ts);
     }
     if (isActive) indexAdd(this.active, next.instance_id as string, runId);
+  }
+
+  private putBackInOrder(key: string): void {
+    const byOrder = (a: string, b: string): number => (this.runs.get(a)?.order ?? 0) - (this.runs.get(b)?.order ?? 0);
+    for (const set of [this.waiting, this.waitingByKey.get(key)]) {
+      if (set === undefined) continue;
+      const ids = [...set].sort(byOrder);
+      set.clear();
+      for (const id of ids) set.add(id);
+    }
   }
 
   private applyInstance(e: StoredEvent): void {

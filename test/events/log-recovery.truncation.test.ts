@@ -1,7 +1,9 @@
 /**
- * Truncation at every byte offset of a 64 KiB log: recovery keeps exactly the events whose line,
- * newline included, is whole before the offset. The sweep runs in two child processes (see
- * test/fixtures-helpers/recovery-sweep.ts for why), each over half of the offsets.
+ * Truncation at every byte offset of a log: recovery keeps exactly the events whose line, newline
+ * included, is whole before the offset. The sweep runs in two child processes (see
+ * test/fixtures-helpers/recovery-sweep.ts for why), each over half of the offsets. `npm test` sweeps
+ * a 4 KiB log (every kind of stream, a few thousand offsets), `npm run soak` (ARPD_SOAK=1) a 64 KiB
+ * one; ARPD_TRUNCATION_KIB sets the size by hand.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,15 +12,18 @@ import { ACTIVE_LOG } from '../../src/events/log-files.js';
 import { LogStore } from '../../src/events/log-store.js';
 import { REUSE_LARGE_BUFFERS, runHelperJson } from '../fixtures-helpers/child.js';
 import { readLogEvents, removeDir, sampleEvent, tempDir } from '../fixtures-helpers/events.js';
+import { soakCount } from '../helpers/soak.js';
+
+const LOG_BYTES = soakCount('ARPD_TRUNCATION_KIB', { ci: 4, soak: 64 }) * 1024;
 
 interface SweepResult { checked: number; refused: number; cut: number; failures: string[] }
 
-t.test('keeps exactly the whole lines before any truncation offset of a 64 KiB log, at every offset', async (t) => {
+t.test(`keeps exactly the whole lines before any truncation offset of a ${LOG_BYTES / 1024} KiB log, at every offset`, async (t) => {
   const source = tempDir('trunc-src');
   t.teardown(() => removeDir(source));
   const store = LogStore.open({ root: source });
   let n = 0;
-  while (statSync(join(source, ACTIVE_LOG)).size < 64 * 1024) {
+  while (statSync(join(source, ACTIVE_LOG)).size < LOG_BYTES) {
     const batch = Array.from({ length: 1 + (n % 3) }, (_, j) => sampleEvent(n + j, (n + j) >> 2, n + j, 'x'.repeat((n * 7 + j) % 40)));
     await store.append(batch);
     n += batch.length;
@@ -27,7 +32,7 @@ t.test('keeps exactly the whole lines before any truncation offset of a 64 KiB l
   const log = join(source, ACTIVE_LOG);
   const size = statSync(log).size;
   const events = readLogEvents(source);
-  t.ok(size >= 64 * 1024, `the log is ${size} bytes, ${events.length} events`);
+  t.ok(size >= LOG_BYTES, `the log is ${size} bytes, ${events.length} events`);
   const streams = new Set(events.map((e) => e.stream.split(':')[0]));
   t.same([...streams].sort(), ['instance', 'profile', 'run'], 'runs, instances and profiles');
   t.equal(readFileSync(log).filter((b) => b === 0x0a).length, events.length);

@@ -68,10 +68,13 @@ function rec<T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbi
   return fc.record(model, { requiredKeys: required, noNullPrototype: true }) as unknown as fc.Arbitrary<T>;
 }
 
-/** Any domain event over small id pools, in no particular order (events of unknown entities included). */
-export const domainEvent: fc.Arbitrary<DomainEvent> = fc.oneof(
+const profileAndDaemonEvents: Array<fc.Arbitrary<DomainEvent>> = [
   fc.record({ runtime_profile: profileIds, profile: smallObject }).map((data): DomainEvent => ({ type: 'profile.upserted', data })),
   fc.record({ runtime_profile: profileIds }).map((data): DomainEvent => ({ type: 'profile.deleted', data })),
+  fc.record({ pid: fc.nat(9999), version: fc.constant('1'), boot_id: fc.constant('b'), host: fc.constant('h') }).map((data): DomainEvent => ({ type: 'daemon.started', data })),
+  fc.record({ pid: fc.nat(9999), reason: fc.constant('stop') }).map((data): DomainEvent => ({ type: 'daemon.stopped', data })),
+];
+const instanceEvents: Array<fc.Arbitrary<DomainEvent>> = [
   rec({ instance_id: instanceIds, runtime_profile: profileIds, overrides: smallObject, metadata: smallObject, reason: fc.constant('auto') }, ['instance_id', 'runtime_profile']).map((data): DomainEvent => ({ type: 'instance.requested', data } as DomainEvent)),
   rec({ instance_id: instanceIds, pid: fc.nat(9999), pid_start_time: fc.constant('123'), argv: fc.constant<string[]>(['node']), attempt: fc.nat(3) }, ['instance_id', 'pid', 'argv']).map((data): DomainEvent => ({ type: 'instance.starting', data } as DomainEvent)),
   rec({ instance_id: instanceIds, runtime_api_endpoint: fc.constant('http://127.0.0.1:1/'), runtime_name: fc.constant('rt'), runtime_version: fc.constant('1') }, ['instance_id', 'runtime_api_endpoint']).map((data): DomainEvent => ({ type: 'instance.ready', data } as DomainEvent)),
@@ -82,17 +85,23 @@ export const domainEvent: fc.Arbitrary<DomainEvent> = fc.oneof(
   rec({ instance_id: instanceIds, code: fc.constant('E_RUNTIME_LOST'), reason: fc.constant('crashed'), stderr_tail: fc.constant('oops') }, ['instance_id', 'code', 'reason']).map((data): DomainEvent => ({ type: 'instance.failed', data } as DomainEvent)),
   rec({ instance_id: instanceIds, runtime_api_endpoint: fc.constant('http://127.0.0.1:2/'), runtime_profile: profileIds }, ['instance_id', 'runtime_api_endpoint']).map((data): DomainEvent => ({ type: 'instance.registered', data } as DomainEvent)),
   fc.record({ instance_id: instanceIds }).map((data): DomainEvent => ({ type: 'instance.deregistered', data })),
-  fc.record({ run_id: runIds, request: smallObject, request_hash: fc.constant('h') }).map((data): DomainEvent => ({ type: 'run.accepted', data })),
+  fc.record({ instance_id: instanceIds, attempt: fc.integer({ min: 1, max: 3 }), reason: fc.constant('crashed') }).map((data): DomainEvent => ({ type: 'instance.restarting', data })),
+];
+const runAccepted: fc.Arbitrary<DomainEvent> = fc.record({ run_id: runIds, request: smallObject, request_hash: fc.constant('h') }).map((data): DomainEvent => ({ type: 'run.accepted', data }));
+const runEvents: Array<fc.Arbitrary<DomainEvent>> = [
+  runAccepted,
   rec({ run_id: runIds, deadline: fc.constant('2024-05-01T13:00:00.000Z') }, ['run_id']).map((data): DomainEvent => ({ type: 'run.queued', data } as DomainEvent)),
-  fc.record({ run_id: runIds, instance_id: instanceIds, runtime_api_endpoint: fc.constant('http://127.0.0.1:1/') }).map((data): DomainEvent => ({ type: 'run.routed', data })),
-  fc.record({ run_id: runIds, instance_id: instanceIds }).map((data): DomainEvent => ({ type: 'run.started', data })),
-  fc.record({ run_id: runIds, level: fc.constantFrom('debug', 'info', 'warn', 'error'), type: fc.constant('step') }).map((data): DomainEvent => ({ type: 'run.trace', data })),
+  rec({ run_id: runIds, instance_id: instanceIds, runtime_api_endpoint: fc.constantFrom('http://127.0.0.1:1/', 'http://127.0.0.1:3/'), deadline: fc.constant('2024-05-01T14:00:00.000Z') }, ['run_id', 'runtime_api_endpoint']).map((data): DomainEvent => ({ type: 'run.routed', data } as DomainEvent)),
+  rec({ run_id: runIds, instance_id: instanceIds }, ['run_id']).map((data): DomainEvent => ({ type: 'run.started', data } as DomainEvent)),
+  rec({ run_id: runIds, level: fc.constantFrom('debug', 'info', 'warn', 'error'), type: fc.constant('step'), data: fc.record({ seq: fc.nat(50) }), bytes: fc.nat(64) }, ['run_id', 'level', 'type']).map((data): DomainEvent => ({ type: 'run.trace', data } as DomainEvent)),
+  fc.record({ run_id: runIds, reason: fc.constant('user') }).map((data): DomainEvent => ({ type: 'run.cancel_requested', data })),
   fc.record({ run_id: runIds, result: smallObject }).map((data): DomainEvent => ({ type: 'run.succeeded', data })),
   fc.record({ run_id: runIds, error: fc.constant({ code: 'E_RUNTIME_ERROR', message: 'boom' }) }).map((data): DomainEvent => ({ type: 'run.failed', data })),
   fc.record({ run_id: runIds, reason: fc.constant('user') }).map((data): DomainEvent => ({ type: 'run.canceled', data })),
-  fc.record({ pid: fc.nat(9999), version: fc.constant('1'), boot_id: fc.constant('b'), host: fc.constant('h') }).map((data): DomainEvent => ({ type: 'daemon.started', data })),
-  fc.record({ pid: fc.nat(9999), reason: fc.constant('stop') }).map((data): DomainEvent => ({ type: 'daemon.stopped', data })),
-);
+];
+
+/** Any domain event over small id pools, in no particular order (events of unknown entities included). */
+export const domainEvent: fc.Arbitrary<DomainEvent> = fc.oneof(...profileAndDaemonEvents, ...instanceEvents, ...runEvents);
 
 /** Gives domain events the envelope the store would: seq from 1, per-stream revisions, rising timestamps. */
 export function stamp(events: readonly DomainEvent[]): StoredEvent[] {
@@ -108,3 +117,17 @@ export function stamp(events: readonly DomainEvent[]): StoredEvent[] {
 
 /** A stored event log of any order of events. */
 export const storedLog = (maxLength = 80): fc.Arbitrary<StoredEvent[]> => fc.array(domainEvent, { maxLength }).map(stamp);
+
+/**
+ * A longer log in which runs are accepted early and often and most events are runs' and instances',
+ * so that runs go through whole lifecycles (queued, routed, started, canceled, ended twice, ...)
+ * instead of mostly meeting events of runs never accepted.
+ */
+export const busyLog = (maxLength = 120): fc.Arbitrary<StoredEvent[]> => fc
+  .array(fc.oneof(
+    { weight: 2, arbitrary: runAccepted },
+    { weight: 8, arbitrary: fc.oneof(...runEvents) },
+    { weight: 4, arbitrary: fc.oneof(...instanceEvents) },
+    { weight: 1, arbitrary: fc.oneof(...profileAndDaemonEvents) },
+  ), { maxLength, size: 'medium' })
+  .map(stamp);

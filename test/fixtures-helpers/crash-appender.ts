@@ -26,7 +26,8 @@ const BIG = 'b'.repeat(48 * 1024);
 
 function batchOf(k: number, i: number): DomainEvent[] {
   const run = `c${process.pid}-${k}-${Math.floor(i / 6)}`;
-  // now and then a write of many pages, so that a kill can land in the middle of one (a torn line)
+  // now and then a line of many pages: commits of several pages, quick segment rolls (a kill inside one
+  // write() could tear it, but that is rare; the torn-tail test tears on purpose)
   if (k === 0 && i % 8 === 7) return [{ type: 'run.trace', data: { run_id: run, level: 'info', type: 'blob', data: { big: BIG } } }];
   const pad = 'z'.repeat((i * 37 + k * 11) % 200);
   switch (i % 6) {

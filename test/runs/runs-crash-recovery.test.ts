@@ -3,6 +3,7 @@
  * ones, re-attaches the running ones to their (adopted) runtimes, fails the ones whose runtime died
  * meanwhile, and every accepted run ends exactly once; the log verifies.
  */
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { REFERENCE_COMMAND, groupGone, instancePid, isRunning, runError, runtimeHarness, waitFor, type Json } from '../helpers/runtime-harness.js';
 
@@ -72,26 +73,55 @@ t.test('ends every accepted run exactly once after the daemon is killed with run
   t.equal(verify.code, 0, `arpd log verify exits 0: ${verify.stdout}${verify.stderr}`);
 });
 
+/** A process's state letter from /proc (R running, S sleeping, T stopped, ...). */
+function procState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
 t.test('re-attaches a running run after `daemon stop --keep-instances`, and it succeeds', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
   await r.startDaemon(dir);
   const [inst] = await r.startInstances(dir, 'default', 1);
-  const s = await r.submit(dir, { input: { goal: 'sleep:8000 What is 20+22?' } });
+  const pid = instancePid(inst as Json);
+  const endpoint = String(inst?.['runtime_api_endpoint']);
+  const s = await r.submit(dir, { input: { goal: 'sleep:4000 What is 20+22?' } });
   const runId = String(s['run_id']);
   await r.waitRun(dir, runId, 'to be running', (st) => st['state'] === 'running');
+  // The runtime is frozen (SIGSTOP) while it still runs the run, so it cannot end it while the daemon
+  // stops: whatever the machine's speed, the next daemon finds the run in flight and has to re-attach.
+  const atRuntime = await fetch(`${endpoint.replace(/\/$/, '')}/v1/runs/${runId}`).then(async (res) => (await res.json()) as Json);
+  t.equal(atRuntime['state'], 'running', 'the runtime is running the run');
+  process.kill(pid, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } });
+  await waitFor('the runtime to be stopped', () => procState(pid) === 'T');
   const stop = await r.cli(dir, ['daemon', 'stop', '--keep-instances']);
   t.equal(stop.code, 0, stop.stderr);
   const endedAtStop = (await r.events(dir, ['run.'])).filter((e) => e.stream === `run:${runId}` && TERMINAL_EVENTS.includes(e.type)).map((e) => e.type);
-  t.notOk(endedAtStop.includes('run.canceled') || endedAtStop.includes('run.failed'), `the stop did not cancel or fail it (${endedAtStop.join(', ') || 'not ended'})`);
-  if (endedAtStop.length > 0) t.comment('the run finished before the stop completed (a very slow machine): re-attaching was not exercised');
+  t.same(endedAtStop, [], 'the stop neither ended, canceled nor failed it: it is in flight with no daemon watching');
+  t.equal(procState(pid), 'T', 'the runtime, frozen, still holds it');
+  process.kill(pid, 'SIGCONT');
+
   await r.startDaemon(dir);
   const end = await r.waitRunEnded(dir, runId);
   t.equal(end['state'], 'succeeded', 'it finishes on the adopted instance');
   t.equal(end['runtime_instance_id'], inst?.['instance_id']);
+  const result = await r.call<Json>(dir, 'runs.result', { run_id: runId });
+  t.match(JSON.stringify(result['output']), /42/, 'with its answer');
+
+  const events = await r.events(dir);
+  const starts = events.filter((e) => e.type === 'daemon.started').map((e) => e.seq);
+  t.equal(starts.length, 2, 'two daemons ran');
+  const runtimeEvents = events.filter((e) => e.stream === `run:${runId}` && e.type === 'run.trace' && typeof (e.data['data'] as Json | undefined)?.['seq'] === 'number');
+  const second = starts[1] as number;
+  const recordedAfter = runtimeEvents.filter((e) => e.seq > second).map((e) => e.data['type']);
+  t.ok(recordedAfter.length > 0 && recordedAfter.at(-1) === 'final', `the second daemon recorded the runtime's events from where the first stopped to the final one (${recordedAfter.join(', ')}): the run was re-attached`);
+  t.ok(events.some((e) => e.stream === `run:${runId}` && e.type === 'run.succeeded' && e.seq > second), 'and recorded its end');
   const lines = r.traceFile(dir, runId);
   t.same(lines.map((l) => l.seq), lines.map((_, i) => i + 1), 'its trace has no gap');
   const runtimeSeqs = lines.filter((l) => l.extensions['arpd.event'].type === 'run.trace').map((l) => l.data['seq']);
+  t.ok(runtimeSeqs.length > 0, 'the trace holds the runtime\'s events');
   t.same(runtimeSeqs, runtimeSeqs.map((_, i) => i + 1), 'and every runtime event once, in order');
 });
 
