@@ -10,6 +10,13 @@ import { info, reportError } from './output.js';
  * exit: a daemon never dies silently.
  */
 export async function serveCommand(options: DaemonOptions, detachedChild: boolean): Promise<number> {
+  // a stop asked for while the daemon boots (a long replay) is honoured once it is up: a clean stop, not a kill
+  let early: string | undefined;
+  const onEarly = (signal: string) => (): void => { early ??= signal; };
+  const earlyTerm = onEarly('SIGTERM');
+  const earlyInt = onEarly('SIGINT');
+  process.on('SIGTERM', earlyTerm);
+  process.on('SIGINT', earlyInt);
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(options, VERSION);
@@ -17,6 +24,9 @@ export async function serveCommand(options: DaemonOptions, detachedChild: boolea
     const e = toArpdError(err);
     reportError(e, false);
     return e.code === 'E_LOCKED' ? EXIT_LOCKED : e.exitCode === 0 ? 1 : e.exitCode;
+  } finally {
+    process.off('SIGTERM', earlyTerm);
+    process.off('SIGINT', earlyInt);
   }
   const { logger } = daemon;
   const fatal = (kind: string) => (err: unknown): void => {
@@ -43,6 +53,10 @@ export async function serveCommand(options: DaemonOptions, detachedChild: boolea
   process.on('SIGHUP', () => logger.info('SIGHUP ignored'));
   if (!detachedChild) {
     info(`arpd ready: pid ${process.pid}, data dir ${daemon.paths.root}, socket ${daemon.paths.socket}${daemon.ctx.httpUrl() === undefined ? '' : `, http ${daemon.ctx.httpUrl()}`}`);
+  }
+  if (early !== undefined) {
+    logger.info(`${early} received during boot`);
+    void daemon.shutdown(early);
   }
   const code = await daemon.done;
   return code;

@@ -64,7 +64,7 @@ export function createReferenceRuntime(opts: ReferenceRuntimeOptions = {}): Fast
     logger: false,
     bodyLimit,
     // run ids are up to 128 characters (the id rule): longer path parameters reach the id check and its message
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     return503OnClosing: false,
     // Errors fastify raises before routing (a bad percent-encoding) and malformed HTTP get envelopes too.
     frameworkErrors: (err, _req, reply) => {

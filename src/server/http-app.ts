@@ -92,7 +92,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const app = Fastify({
     logger: false,
     bodyLimit,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestTimeout: o.requestTimeoutMs ?? 30_000,
     keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
     connectionTimeout: o.requestTimeoutMs ?? 30_000,
