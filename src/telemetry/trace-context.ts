@@ -50,10 +50,22 @@ function isObject(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The caller's context a run request carries in `extensions["arpd.trace"]`, if any (a value that is not one counts as none). */
+/** Also read: `extensions["run_context"].trace` (the spelling issue 13 names), when `arpd.trace` is absent. */
+export const RUN_CONTEXT_EXTENSION = 'run_context';
+
+/** Where a request's trace context is: `extensions["arpd.trace"]`, else `extensions["run_context"].trace`. */
+function traceSlot(ext: unknown): { field: string; value: unknown } | undefined {
+  if (!isObject(ext)) return undefined;
+  if (Object.hasOwn(ext, TRACE_EXTENSION)) return { field: `extensions["${TRACE_EXTENSION}"]`, value: ext[TRACE_EXTENSION] };
+  const rc = ext[RUN_CONTEXT_EXTENSION];
+  if (isObject(rc) && Object.hasOwn(rc, 'trace')) return { field: `extensions["${RUN_CONTEXT_EXTENSION}"].trace`, value: rc['trace'] };
+  return undefined;
+}
+
+/** The caller's context a run request carries in `extensions["arpd.trace"]` (or `run_context.trace`), if any (a value that is not one counts as none). */
 export function traceOfRequest(request: unknown): { parent: TraceParent; tracestate?: string } | undefined {
   const ext = isObject(request) ? request['extensions'] : undefined;
-  const t = isObject(ext) ? ext[TRACE_EXTENSION] : undefined;
+  const t = traceSlot(ext)?.value;
   if (!isObject(t)) return undefined;
   const parent = parseTraceparent(t['traceparent']);
   if (parent === undefined) return undefined;
@@ -67,9 +79,10 @@ export function traceOfRequest(request: unknown): { parent: TraceParent; tracest
  */
 export function traceExtensionProblem(request: unknown): { field: string; message: string } | undefined {
   const ext = isObject(request) ? request['extensions'] : undefined;
-  if (!isObject(ext) || !Object.hasOwn(ext, TRACE_EXTENSION)) return undefined;
-  const field = `extensions["${TRACE_EXTENSION}"]`;
-  const t = ext[TRACE_EXTENSION];
+  const slot = traceSlot(ext);
+  if (slot === undefined) return undefined;
+  const field = slot.field;
+  const t = slot.value;
   const shape = `an object {"traceparent": "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>", "tracestate"?: "<at most ${MAX_TRACESTATE} characters>"}`;
   if (!isObject(t)) return { field, message: `${field} must be ${shape}` };
   const unknown = Object.keys(t).filter((k) => k !== 'traceparent' && k !== 'tracestate');
@@ -91,7 +104,7 @@ export function withTraceparent(body: unknown, traceparent: unknown, tracestate?
   if (!isObject(body) || parseTraceparent(tp) === undefined) return body;
   const ext = body['extensions'];
   if (ext !== undefined && !isObject(ext)) return body;
-  if (ext !== undefined && Object.hasOwn(ext, TRACE_EXTENSION)) return body;
+  if (traceSlot(ext) !== undefined) return body;
   const ts = Array.isArray(tracestate) ? tracestate.join(',') : tracestate;
   const trace: Obj = { traceparent: (tp as string).trim() };
   if (typeof ts === 'string' && ts !== '' && ts.length <= MAX_TRACESTATE) trace['tracestate'] = ts;
@@ -105,8 +118,14 @@ export function withTraceparent(body: unknown, traceparent: unknown, tracestate?
 export function withoutTraceContext<T>(request: T): T {
   if (!isObject(request)) return request;
   const ext = request['extensions'];
-  if (!isObject(ext) || !Object.hasOwn(ext, TRACE_EXTENSION)) return request;
+  if (traceSlot(ext) === undefined || !isObject(ext)) return request;
   const { [TRACE_EXTENSION]: _dropped, ...rest } = ext;
+  const rc = rest[RUN_CONTEXT_EXTENSION];
+  if (_dropped === undefined && isObject(rc)) {
+    const { trace: _t, ...rcRest } = rc;
+    if (Object.keys(rcRest).length === 0) delete rest[RUN_CONTEXT_EXTENSION];
+    else rest[RUN_CONTEXT_EXTENSION] = rcRest;
+  }
   const out: Obj = { ...request };
   if (Object.keys(rest).length === 0) delete out['extensions'];
   else out['extensions'] = rest;

@@ -101,3 +101,14 @@ t.test('tells the runtime the run\'s root span when exporting, else passes the c
   t.equal(runtimeTraceparent(plain, true), `00-${runTraceIds(plain).traceId}-${runTraceIds(plain).rootSpanId}-01`);
   t.equal(traceOfRequest({ extensions: { [TRACE_EXTENSION]: { traceparent: 'bad' } } }), undefined);
 });
+
+t.test('reads extensions["run_context"].trace when there is no extensions["arpd.trace"], and leaves it out of the identity', async (t) => {
+  const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const req = { input: { goal: 'x' }, extensions: { run_context: { trace: { traceparent: tp }, user: 'u1' } } };
+  t.equal(traceOfRequest(req)?.parent.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the caller context is read');
+  t.same(withoutTraceContext(req), { input: { goal: 'x' }, extensions: { run_context: { user: 'u1' } } }, 'the rest of run_context stays');
+  t.same(withoutTraceContext({ extensions: { run_context: { trace: { traceparent: tp } } } }), {}, 'an emptied run_context goes');
+  t.match(traceExtensionProblem({ extensions: { run_context: { trace: { traceparent: 'nope' } } } }), { field: 'extensions["run_context"].trace.traceparent' }, 'a bad one is named where it is');
+  t.same(withTraceparent(req, '00-11111111111111111111111111111111-2222222222222222-01'), req, 'a header does not replace the body\'s own context');
+  t.equal(traceOfRequest({ extensions: { 'arpd.trace': { traceparent: tp }, run_context: { trace: { traceparent: 'bad' } } } })?.parent.spanId, '00f067aa0ba902b7', 'arpd.trace wins');
+});
