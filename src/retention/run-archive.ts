@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fstatSync, fsync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import fse from 'fs-extra';
 import { join } from 'node:path';
 import { eventFromTraceLine, type TraceLine } from '../events/trace-line.js';
 import { isValidId } from '../ids/id-rules.js';
@@ -63,8 +64,9 @@ export class RunArchive implements RunArchiveReader {
     const dir = join(this.runsDir, view.run_id);
     if (!existsSync(join(dir, 'trace.jsonl'))) return false;
     const tmp = join(dir, 'summary.json.tmp');
-    writeFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });
-    renameSync(tmp, join(dir, 'summary.json'));
+    // fs-extra: the summary replaces an older one atomically (temp file, then a rename over it)
+    fse.outputFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });
+    fse.moveSync(tmp, join(dir, 'summary.json'), { overwrite: true });
     const fd = this.open();
     const line = `${JSON.stringify({ o: view.order, id: view.run_id })}\n`;
     const at = this.size;
@@ -156,7 +158,7 @@ export class RunArchive implements RunArchiveReader {
     const dir = join(this.runsDir, runId);
     const first = firstGlobalSeq(join(dir, 'trace.jsonl'));
     if (first !== undefined && first > prunedAtSeq) return;
-    rmSync(dir, { recursive: true, force: true });
+    fse.removeSync(dir);
   }
 
   private read(runId: string): { view: RunView; progress: RunProgress } | undefined {
