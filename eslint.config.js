@@ -29,6 +29,8 @@ const RULES = {
   client: { allow: ['errors', 'protocol', 'config', 'version'], types: ['schemas', 'events/envelope', 'events/trace-line'] },
   runtime: { allow: ['errors', 'ids', 'schemas'] },
   telemetry: { allow: ['errors', 'events', 'projections'], types: ['daemon'] },
+  retention: { allow: ['errors', 'ids', 'events', 'projections'], types: ['daemon'] },
+  'store-postgres': { allow: ['errors', 'events', 'version'] },
 };
 
 function boundary(folder, rule) {

@@ -134,16 +134,6 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   return d;
 }
 
-/** Starts a daemon, runs `fn`, and always stops the daemon. */
-export async function withDaemon<T>(opts: DaemonOptions, fn: (d: Daemon) => Promise<T>): Promise<T> {
-  const d = await startDaemon(opts);
-  try {
-    return await fn(d);
-  } finally {
-    await d.stop();
-  }
-}
-
 /** A profile for `profiles.upsert` that runs the bundled reference runtime with extra flags. */
 export function referenceProfile(extraArgs: string[], maxConcurrentRuns?: number): Record<string, unknown> {
   return {

@@ -7,7 +7,7 @@ import { isSameProcess } from '../system/process-identity.js';
 
 /** Starting lives in the client (`src/client/daemon-start.ts`), shared with `connect({ autostart })`. */
 export { probeStatus } from '../client/probe-status.js';
-export { startDetached, type StartOptions, type StartResult } from '../client/daemon-start.js';
+export { startDetached } from '../client/daemon-start.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,4 +1,4 @@
-import { ArpdError, EXIT, toArpdError } from '../errors/index.js';
+import { EXIT, toArpdError } from '../errors/index.js';
 
 /** Results go to stdout, diagnostics to stderr. Colour only on a TTY and never with NO_COLOR. */
 export function useColour(stream: NodeJS.WriteStream = process.stderr): boolean {
@@ -75,10 +75,6 @@ export function printSortedJson(value: unknown): void {
     return v;
   };
   printJson(sort(value));
-}
-
-export function usageError(message: string): ArpdError {
-  return new ArpdError('E_VALIDATION', message, { usage: true });
 }
 
 export { EXIT };

@@ -1,4 +1,4 @@
-import { ArpdError, toArpdError } from '../errors/index.js';
+import { toArpdError } from '../errors/index.js';
 import { Daemon, EXIT_FATAL, EXIT_LOCKED } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
 import { VERSION } from '../version.js';
@@ -62,9 +62,3 @@ export async function serveCommand(options: DaemonOptions, detachedChild: boolea
   return code;
 }
 
-export function parseIdleTimeout(v: unknown): number | undefined {
-  if (v === undefined || v === false) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new ArpdError('E_VALIDATION', `--idle-timeout takes a number of seconds above 0, not '${String(v)}'`, { field: 'idle-timeout', usage: true });
-  return n;
-}

@@ -14,6 +14,3 @@ export function attempt(fn: () => DomainEvent[]): Decision {
   }
 }
 
-export function isRefusal(d: Decision): d is ArpdError {
-  return d instanceof ArpdError;
-}

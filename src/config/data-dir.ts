@@ -50,15 +50,6 @@ export function dataPaths(root: string, socketOverride?: string): DataPaths {
   };
 }
 
-/** `<runs>/<run_id>`, after checking the id so it can never escape the runs folder. */
-export function runDir(paths: DataPaths, runId: string): string {
-  return join(paths.runs, checkId('run id', runId));
-}
-
-export function runTracePath(paths: DataPaths, runId: string): string {
-  return join(runDir(paths, runId), 'trace.jsonl');
-}
-
 export function instanceDir(paths: DataPaths, instanceId: string): string {
   return join(paths.instances, checkId('instance id', instanceId));
 }

@@ -1,2 +1,2 @@
 export { ERROR_CODES, EXIT, isErrorCode, type ErrorCode } from './error-codes.js';
-export { ArpdError, toArpdError, type ErrorData, type ErrorWire } from './arpd-error.js';
+export { ArpdError, toArpdError } from './arpd-error.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import type { Command, CommandDataMap, CommandType } from '../commands/command-types.js';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
-import { ArpdError, toArpdError } from '../errors/index.js';
+import { toArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
@@ -277,6 +277,3 @@ export class InstanceSupervisor implements Component {
   }
 }
 
-export function assertOpen(ctx: DaemonContext): void {
-  if (ctx.stopping()) throw new ArpdError('E_UNAVAILABLE', 'the daemon is shutting down: try again once it has restarted');
-}

@@ -4,5 +4,5 @@ export * from './trace.js';
 export * from './profiles.js';
 export * from './instances.js';
 export type * from './types.js';
-export { SCHEMAS, isSchemaName, type SchemaName, type SchemaTypes } from './registry.js';
-export { getValidator, isValid, validate, validationProblem } from './validate.js';
+export { SCHEMAS, type SchemaName } from './registry.js';
+export { isValid, validate, validationProblem } from './validate.js';

@@ -14,7 +14,7 @@ import { SCHEMAS, type SchemaName } from '../schemas/index.js';
 import { wwwAuthenticate, type Authenticator } from './http-auth.js';
 import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
-import { apiRoutes, type HttpBackend, type HttpMethod, type RouteDef } from './http-routes.js';
+import { apiRoutes, type HttpBackend, type HttpMethod } from './http-routes.js';
 import { SseRegistry } from './http-sse.js';
 import { httpUi, isUiPath, checkApiRequest, UiSessions } from './http-ui.js';
 import { httpUiApi, type HttpUiApiOptions } from './http-ui-api.js';
@@ -216,4 +216,4 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   return { app, streams };
 }
 
-export type { HttpBackend, RouteDef };
+export type { HttpBackend };

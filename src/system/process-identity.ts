@@ -83,11 +83,3 @@ export function isSameProcess(recorded: ProcessIdentity): boolean {
   return true;
 }
 
-/** The command line of a pid, or undefined. */
-export function processCmdline(pid: number): string[] | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
-  } catch {
-    return undefined;
-  }
-}

@@ -2,7 +2,6 @@
 import { ArpdMetrics } from './arpd-metrics.js';
 
 export { ArpdMetrics } from './arpd-metrics.js';
-export { metricsPlugin } from './metrics-plugin.js';
 export { telemetryParts, type TelemetryDeps, type TelemetryParts } from './telemetry-parts.js';
 
 /** The daemon's metrics; made before the log is opened, so the store's `onCommit` can feed it from the first commit. */

@@ -28,7 +28,6 @@ import {
   daemonHarness,
   isRunning,
   parseNdjson,
-  sleep,
   waitFor,
   type CliOptions,
   type CliResult,
@@ -38,7 +37,7 @@ import {
   type TeardownHost,
 } from './daemon-harness.js';
 
-export { ARPD_JS, isRunning, parseNdjson, sleep, waitFor, type CliResult, type EventLine };
+export { ARPD_JS, isRunning, parseNdjson, waitFor, type CliResult, type EventLine };
 
 export type Json = Record<string, unknown>;
 
