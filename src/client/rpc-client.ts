@@ -3,6 +3,9 @@
  * requests matched to answers by id, server notifications to callbacks. Errors come back as ArpdError
  * with the daemon's stable code and data. Node built-ins and arpd's own files only: it runs in every
  * short-lived CLI process.
+ *
+ * Length: over 300 lines because it holds the whole wire protocol of the client (framing, id matching, notifications,
+ * streams with resume, connection loss) with no dependency; each piece is small and they share the connection.
  */
 import net from 'node:net';
 import { ArpdError } from '../errors/index.js';

@@ -1,6 +1,9 @@
 // How a runtime profile says to start its runtime: extensions["arp.jarvis.exec"] (JARVIS-compatible) and arpd's own
 // per-profile options in extensions["arpd.runtime"]. Pure: no I/O, no clock; every refusal is E_VALIDATION naming the
 // field and saying what to write instead.
+//
+// Length: over 300 lines because it is the whole JARVIS `arp.jarvis.exec` schema (command, pip and npm drivers, their
+// pinning rules, env, placeholders) as one table of checks: each driver's rules read against the shared ones.
 import { isAbsolute } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 

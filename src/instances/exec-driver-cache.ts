@@ -13,6 +13,9 @@
 // install removes its directory. Leftovers of crashed installs (their pid is gone) are removed before the next install.
 // In one process, concurrent callers share one install; across processes the link is the arbiter: whoever creates it
 // first wins, the other removes its own directory and uses the winner's.
+//
+// Length: over 300 lines because the layout above is one protocol (claim, install, mark, publish, reap) whose steps
+// must agree on names and order; it reads best in one place.
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';

@@ -12,6 +12,9 @@ import { describeSelector, matchesSelector, normalizeEndpoint, selectorOf, type 
  * run router (which uses it to choose what to ask for): which instances may take a run, which
  * profile arpd may start by itself, whether a selector can ever match, and what a waiting run
  * waits for.
+ *
+ * Length: over 300 lines because the deciders and the router must read the same rules, so they are kept in one
+ * place; every function is pure and small.
  */
 
 export interface RoutingPolicy {
@@ -253,8 +256,10 @@ export function submitRoute(state: ReadModel, request: JsonObject, policy: Routi
   if (sel === undefined) {
     const names = [...state.profiles.keys()].sort();
     const listed = names.length === 0 ? 'there are none: add one with arpd profiles upsert' : `profiles: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`;
-    const why = policy.autostart ? 'and arpd will not choose a profile for you' : 'and --no-autostart-instances is set';
-    return new ArpdError('E_NOT_READY', `no instance is running ${why}: name one with runtime_selector.runtime_profile (${listed}), start one with 'arpd instances start --profile <name>', or start the daemon with --default-profile <name>`, { field: 'runtime_selector', profiles: names.slice(0, 50), arp_code: 'instances.no_ready' });
+    const message = policy.autostart
+      ? `no instance is running and arpd will not choose a profile for you: name one with runtime_selector.runtime_profile (${listed}), start one with 'arpd instances start --profile <name>', or start the daemon with --default-profile <name>`
+      : `no instance is running and --no-autostart-instances is set, so arpd starts none: start one with 'arpd instances start --profile <name>' (${listed}), then submit again`;
+    return new ArpdError('E_NOT_READY', message, { field: 'runtime_selector', profiles: names.slice(0, 50), arp_code: 'instances.no_ready' });
   }
   return new ArpdError('E_NOT_READY', `no instance matching ${describeSelector(sel)} is running and arpd will not start one (${policy.autostart ? 'no profile to start' : '--no-autostart-instances is set'}): start one with 'arpd instances start'`, { field: 'runtime_selector', arp_code: 'instances.no_ready' });
 }

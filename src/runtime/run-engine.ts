@@ -6,6 +6,9 @@
  * a cancel, a timeout and the run's own end cannot interleave. An event is written to the trace file (when
  * there is one) before anyone sees it, and a run's end state is set before its terminal event is published:
  * whoever sees the terminal event can read the result, and the trace file is complete once a run has ended.
+ *
+ * Length: over 300 lines because each run's chain (events, cancel, timeout, end) is one ordering guarantee; split,
+ * the guarantee would span files.
  */
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';

@@ -3,6 +3,8 @@
  * OpenAPI form, its schema (for the OpenAPI document) and a handler that parses the request at the edge and
  * calls the very ops the socket methods call. Bodies are checked by the ops with arpd's strict validators
  * (unknown fields are refused, naming the field); fastify's own validation and serialization are off.
+ *
+ * Length: over 300 lines because it is one table, an entry per route of the API; each entry is short.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ArpdError, isErrorCode, type ErrorCode } from '../errors/index.js';

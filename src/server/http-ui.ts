@@ -16,6 +16,9 @@
  *
  * Sessions live in memory: a daemon restart ends them (the dashboard asks for the token again). They end after
  * 12 hours unused, 7 days at most, or when a JWT they were opened with expires; at most 1,000 are kept.
+ *
+ * Length: over 300 lines because the session store, the cookie and CSRF checks and the login route are one security
+ * boundary that is reviewed as a whole; the asset table is the rest. The dashboard's API routes are in http-ui-api.ts.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

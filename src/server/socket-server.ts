@@ -7,6 +7,9 @@
  * `maxInFlightPerConnection` requests run at once and reading pauses while the client does not read
  * its answers, and a connection whose unread output passes `maxQueuedBytesPerConnection` when a
  * notification is to be sent is dropped with one last `rpc.dropped` notification.
+ *
+ * Length: over 300 lines because the per-connection flow control (line limits, in-flight cap, backpressure, drop)
+ * is one state machine per connection; the method table and parameter parsing live in socket-methods.ts.
  */
 import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import { unlinkSync, lstatSync } from 'node:fs';

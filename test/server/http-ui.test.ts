@@ -124,8 +124,16 @@ t.test('the dashboard on a token daemon', async (t) => {
     t.equal(answer.headers.get('cache-control'), 'no-store');
   });
 
-  t.test('a session cookie authorises reads and streams; a change needs the matching CSRF header', async (t) => {
+  t.test('a run-token session cannot change the safe list, even with its CSRF header', async (t) => {
     const { cookie, csrf } = await loginAs(daemon.url, daemon.token);
+    const profile = { runtime_name: 'x', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['true'] } } };
+    const a = await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-run', { json: profile, headers: { cookie, 'x-csrf-token': csrf } });
+    expectError(t, a, 403, 'forbidden', 'a profile change from a run-token session', 'E_FORBIDDEN');
+    t.match((a.body as { error: { message: string } }).error.message, /admin token/, 'the message names the admin token');
+  });
+
+  t.test('a session cookie authorises reads and streams; a change needs the matching CSRF header', async (t) => {
+    const { cookie, csrf } = await loginAs(daemon.url, daemon.adminToken);
     t.equal((await request(daemon.url, 'GET', '/v1/admin/status', { headers: { cookie } })).status, 200, 'a read with the cookie');
     const sse = await readSse(daemon.url, '/v1/events?from_seq=1', { headers: { cookie }, until: () => true });
     t.equal(sse.status, 200, 'an event stream with the cookie (EventSource sends no Authorization header)');
@@ -134,12 +142,12 @@ t.test('the dashboard on a token daemon', async (t) => {
     expectError(t, noCsrf, 403, 'forbidden', 'a change with the cookie but no CSRF header', 'E_FORBIDDEN');
     t.match((noCsrf.body as { error: { message: string } }).error.message, /X-CSRF-Token/, 'the message names the header');
     expectError(t, await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-p', { json: profile, headers: { cookie, 'x-csrf-token': `${csrf.slice(0, -1)}A` } }), 403, 'forbidden', 'a wrong CSRF header', 'E_FORBIDDEN');
-    const { session } = await loginAs(daemon.url, daemon.token);
-    const other = await loginAs(daemon.url, daemon.token);
+    const { session } = await loginAs(daemon.url, daemon.adminToken);
+    const other = await loginAs(daemon.url, daemon.adminToken);
     expectError(t, await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-p', { json: profile, headers: { cookie: `arpd_session=${session}; arpd_csrf=${other.csrf}`, 'x-csrf-token': other.csrf } }), 403, 'forbidden', "a session with another session's CSRF pair", 'E_FORBIDDEN');
     t.equal((await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-p', { json: profile, headers: { cookie, 'x-csrf-token': csrf } })).status, 200, 'the change with the matching CSRF header');
     t.equal((await request(daemon.url, 'DELETE', '/v1/admin/runtime-profiles/ui-p', { headers: { cookie, 'x-csrf-token': csrf } })).status, 204, 'a delete with it');
-    t.equal((await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-p', { json: profile, token: daemon.token })).status, 200, 'a bearer token needs no CSRF header');
+    t.equal((await request(daemon.url, 'PUT', '/v1/admin/runtime-profiles/ui-p', { json: profile, token: daemon.adminToken })).status, 200, 'a bearer token needs no CSRF header');
     expectError(t, await request(daemon.url, 'GET', '/v1/admin/status', { headers: { cookie: 'arpd_session=not-a-session' } }), 401, 'unauthorized', 'an unknown session id', 'E_UNAUTHORIZED');
   });
 

@@ -13,12 +13,13 @@ import { clientOf, eventually, startHttpDaemon } from '../server/http-daemon.js'
 type Json = Record<string, unknown>;
 
 /** A TCP proxy in front of the daemon whose connections the test can cut, and that can refuse new ones. */
-async function cuttableProxy(t: { teardown(fn: () => unknown): void }, target: URL): Promise<{ url: string; cut(): void; refuse(on: boolean): void }> {
+async function cuttableProxy(t: { teardown(fn: () => unknown): void }): Promise<{ url: string; host: string; target(to: URL): void; cut(): void; refuse(on: boolean): void }> {
   const sockets = new Set<Socket>();
   let refusing = false;
+  let to: URL | undefined;
   const server: Server = createServer((client) => {
-    if (refusing) { client.destroy(); return; }
-    const up = connect(Number(target.port), target.hostname);
+    if (refusing || to === undefined) { client.destroy(); return; }
+    const up = connect(Number(to.port), to.hostname);
     sockets.add(client);
     sockets.add(up);
     client.pipe(up).on('error', () => undefined);
@@ -32,6 +33,8 @@ async function cuttableProxy(t: { teardown(fn: () => unknown): void }, target: U
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    target: (u) => { to = u; },
     cut: () => { for (const s of [...sockets]) s.destroy(); sockets.clear(); },
     refuse: (on) => { refusing = on; },
   };
@@ -49,8 +52,12 @@ async function shownEvents(page: Page): Promise<{ count: number; first: number; 
 }
 
 t.test('the dashboard in a browser', async (t) => {
-  const daemon = await startHttpDaemon(t, ['--no-autostart-instances']);
+  // the cut-able proxy a live page goes through stands in for a reverse proxy: the daemon is told its address
+  const proxy = await cuttableProxy(t);
+  const daemon = await startHttpDaemon(t, ['--no-autostart-instances', '--allowed-hosts', proxy.host]);
+  proxy.target(new URL(daemon.url));
   const api = clientOf(daemon);
+  const admin = clientOf(daemon, { admin: true });
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
   const { page, problems } = await newPage(browser);
@@ -141,7 +148,7 @@ t.test('the dashboard in a browser', async (t) => {
   });
 
   t.test('pages through runs newest first, searches by id prefix and filters by profile', async (t) => {
-    await api('PUT', '/v1/admin/runtime-profiles/idle', { json: { runtime_name: 'idle', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['true'] } } } });
+    await admin('PUT', '/v1/admin/runtime-profiles/idle', { json: { runtime_name: 'idle', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['true'] } } } });
     for (let i = 1; i <= 27; i++) await api('POST', '/v1/runs', { json: { run_id: `page-${String(i).padStart(2, '0')}`, input: { goal: 'What is 1+1?' } } });
     await eventually('the runs end', async () => ((((await api('GET', '/v1/runs?state=succeeded&page_size=1000')).body as { runs: Json[] }).runs.length >= 28) ? true : undefined));
     await nav(page, 'Runs').click();
@@ -195,7 +202,6 @@ t.test('the dashboard in a browser', async (t) => {
   });
 
   t.test('a live page that loses its connection resumes from the last seq: no gap, no repeat', async (t) => {
-    const proxy = await cuttableProxy(t, new URL(daemon.url));
     const p = await newPage(browser);
     t.teardown(() => p.context.close());
     await login(p.page, proxy.url, daemon.token);

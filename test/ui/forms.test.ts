@@ -22,7 +22,8 @@ t.test('bad input in the forms', async (t) => {
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
   const { page, problems } = await newPage(browser);
-  await login(page, daemon.url, daemon.token);
+  // the profile forms change the safe list: that needs the admin token's session
+  await login(page, daemon.url, daemon.adminToken);
   const ext = page.getByLabel('Extensions (JSON)');
   const extError = page.locator('#p-extensions-error');
   const save = page.getByRole('button', { name: 'Save profile' });
@@ -99,6 +100,12 @@ t.test('bad input in the forms', async (t) => {
     t.same(((await api('GET', '/v1/runs')).body as { runs: unknown[] }).runs, [], 'no run was submitted');
     await raw.fill('');
     await page.getByLabel('Goal').fill('What is 2+2?');
+    await page.getByRole('button', { name: 'Submit run' }).click();
+    // no instance runs and the daemon may not start one: it refuses at once, and the form shows why
+    const refusal = page.getByRole('alert').filter({ hasText: 'no instance is running' });
+    await refusal.waitFor();
+    t.match(await refusal.textContent(), /--no-autostart-instances is set, so arpd starts none: start one with 'arpd instances start --profile <name>' \(profiles: default\)/, "the daemon's refusal shows in the form, saying what to do");
+    t.equal((await api('POST', '/v1/instances', { json: { runtime_profile: 'default' } })).status, 200, 'an instance is started as the message says');
     await page.getByRole('button', { name: 'Submit run' }).click();
     await page.waitForURL(/#\/runs\/run_/);
     t.pass('the form submits a good run after');
