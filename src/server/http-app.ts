@@ -56,6 +56,11 @@ export function fastifyPathOf(template: string): string {
   return template.replace(/:/g, '::').replace(/\{([A-Za-z0-9_]+)\}/g, ':$1(^[^:/]+)');
 }
 
+/** The inverse of `fastifyPathOf` (also for plain fastify paths such as `/v1/instances/:instance_id/logs`). */
+export function templateOf(fastifyPath: string): string {
+  return fastifyPath.replace(/::/g, '\0').replace(/:([A-Za-z0-9_]+)(\([^)]*\))?/g, '{$1}').replace(/\0/g, ':');
+}
+
 function matcherOf(template: string): RegExp {
   const parts = template.split(/(\{[A-Za-z0-9_]+\})/).map((p) => (p.startsWith('{') ? '[^:/]+' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   return new RegExp(`^${parts.join('')}$`);
@@ -177,6 +182,13 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     entry.methods.add(method);
     if (method === 'GET') entry.methods.add('HEAD');
   };
+  // every route, the plugins' too (/metrics, the dashboard's), so another method on it answers 405 with Allow
+  app.addHook('onRoute', (r) => {
+    if (r.url.includes('*')) return;
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) {
+      if (m !== 'HEAD') allow(templateOf(r.url), m as HttpMethod);
+    }
+  });
   for (const r of routes) {
     app.route({
       method: r.method,
@@ -185,16 +197,12 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
       handler: (req: FastifyRequest, reply: FastifyReply) => r.handler(req, reply),
     });
-    allow(r.path, r.method);
   }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  allow('/openapi.json', 'GET');
   for (const plugin of o.plugins ?? []) await plugin(app);
   if (o.ui !== undefined) {
     await app.register(httpUi, { auth: o.auth, sessions, assetsDir: o.ui.assetsDir, ...(o.authHint === undefined ? {} : { authHint: o.authHint }) });
     await app.register(httpUiApi, { replay: o.ui.replay, instancesDir: o.ui.instancesDir, streams, streamFailed: (err, info) => o.onInternalError(err, { method: 'GET', ...info }) });
-    allow('/v1/admin/replay', 'GET');
-    allow('/v1/instances/{instance_id}/logs', 'GET');
   }
 
   app.setNotFoundHandler((req, reply) => {

@@ -293,6 +293,10 @@ t.test('answers an unknown route with 404 and a known route with another method 
     ['PATCH', '/v1/instances/inst_x', ['GET', 'HEAD', 'DELETE']],
     ['POST', '/v1/admin/runtime-profiles', ['GET', 'HEAD']],
     ['POST', '/v1/health', ['GET', 'HEAD']],
+    ['POST', '/metrics', ['GET', 'HEAD']],
+    ['DELETE', '/v1/admin/replay', ['GET', 'HEAD']],
+    ['POST', '/v1/instances/inst_x/logs', ['GET', 'HEAD']],
+    ['GET', '/v1/admin/log:snapshot', ['POST']],
   ] as const) {
     const a = await api(method, path);
     expectError(t, a, 405, 'method_not_allowed', `${method} ${path}`, 'E_METHOD_NOT_ALLOWED');

@@ -1,7 +1,9 @@
 /**
  * Overview: the daemon's status and counts, and live charts of the queue depth and the run rate (runs ended
- * per second). The page listens to the event log (without the trace lines) and samples the daemon's status
- * once a second while something happens, every five seconds otherwise.
+ * per second), both read from the daemon's Prometheus metrics (`arpd_run_queue_depth`, the rate of
+ * `arpd_runs_ended_total`: a counter, so runs leaving memory for the archive do not bend the line). The page
+ * listens to the event log (without the trace lines) and samples once a second while something happens, every
+ * five seconds otherwise.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
@@ -9,16 +11,13 @@ import { Chart } from '../components/chart.js';
 import { Badge, ErrorBox, Section, StreamDot } from '../components/common.js';
 import { duration, shortTime } from '../hooks.js';
 import { liveStream, type StreamState } from '../live-stream.js';
+import { metricSum } from '../metrics-text.js';
 import { href } from '../router.js';
 import type { DaemonStatus } from '../types.js';
 
 const WINDOW_S = 300;
 const CHANGE_TYPES = 'run.accepted,run.queued,run.routed,run.started,run.succeeded,run.failed,run.canceled,instance.,profile.,daemon.';
 
-function ended(s: DaemonStatus): number {
-  const r = s.counts?.runs ?? {};
-  return (r['succeeded'] ?? 0) + (r['failed'] ?? 0) + (r['canceled'] ?? 0);
-}
 
 export function Overview() {
   const [status, setStatus] = useState<DaemonStatus | undefined>(undefined);
@@ -38,15 +37,15 @@ export function Overview() {
         dirty.current = false;
         idle = 0;
         try {
-          const s = await api<DaemonStatus>('GET', '/v1/admin/status');
+          const [s, metrics] = await Promise.all([api<DaemonStatus>('GET', '/v1/admin/status'), api<string>('GET', '/metrics', { text: true })]);
           if (stopped) return;
           setStatus(s);
           setError(undefined);
           const t = Date.now() / 1000;
-          const e = ended(s);
+          const e = metricSum(metrics, 'arpd_runs_ended_total') ?? 0;
           const rate = prev.current === undefined ? 0 : Math.max(0, (e - prev.current.ended) / Math.max(0.001, t - prev.current.t));
           prev.current = { t, ended: e };
-          const queue = s.counts?.runs['queued'] ?? 0;
+          const queue = metricSum(metrics, 'arpd_run_queue_depth') ?? 0;
           setSeries((old) => {
             const keep = old.xs.findIndex((x) => x >= t - WINDOW_S);
             const from = keep === -1 ? old.xs.length : keep;
