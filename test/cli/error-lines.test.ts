@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors/index.js';
 import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { mapLimit } from '../helpers/map-limit.js';
 import { startHttpDaemon } from '../server/http-daemon.js';
 
 const h = daemonHarness(t);
@@ -77,11 +78,12 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
     ['no daemon log', ['daemon', 'logs'], 'E_NOT_FOUND', /no daemon log yet/],
     ['no JARVIS dir', ['import-jarvis', join(files, 'no-such-dir')], 'E_NOT_FOUND', /no JARVIS data dir at/],
   ];
-  for (const [what, args, code, message] of cases) {
-    const r = await h.cli(dir, [...args, '--no-autostart']);
-    const m = oneErrorLine(t, r, code, what);
+  // independent CLI processes: run four at a time, then check each in the table's order
+  const results = await mapLimit(cases, 4, ([, args]) => h.cli(dir, [...args, '--no-autostart']));
+  cases.forEach(([what, , code, message], i) => {
+    const m = oneErrorLine(t, results[i] as CliResult, code, what);
     if (message !== undefined) t.match(m, message, `${what}: the message`);
-  }
+  });
 });
 
 t.test('daemon status is a query: exit 3 and "not running" on stdout, no error line', async (t) => {
