@@ -54,6 +54,8 @@ export interface TrickleOutcome {
   sent: number;
   /** The whole body went out and the server answered normally. */
   completed: boolean;
+  /** The server closed the connection (not the give-up timer). */
+  closedByServer: boolean;
 }
 
 /**
@@ -69,24 +71,24 @@ export function trickle(base: string, path: string, headers: Record<string, stri
     let finished = false;
     const head = [`POST ${path} HTTP/1.1`, `Host: ${url.host}`, 'Content-Type: application/json', `Content-Length: ${opts.length}`,
       ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
-    const done = (completed: boolean): void => {
+    const done = (completed: boolean, closedByServer: boolean): void => {
       if (finished) return;
       finished = true;
       clearInterval(timer);
       clearTimeout(giveUp);
       socket.destroy();
-      resolve({ answer, sent, completed });
+      resolve({ answer, sent, completed, closedByServer });
     };
     const timer = setInterval(() => {
       if (sent >= opts.length) return;
       socket.write(sent === 0 ? '{' : ' ');
       sent++;
     }, opts.everyMs);
-    const giveUp = setTimeout(() => done(sent >= opts.length), opts.giveUpMs);
+    const giveUp = setTimeout(() => done(sent >= opts.length, false), opts.giveUpMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(head));
     socket.on('data', (d: string) => { answer += d; });
-    socket.on('close', () => done(false));
-    socket.on('error', () => done(false));
+    socket.on('close', () => done(false, true));
+    socket.on('error', () => done(false, true));
   });
 }
