@@ -19,7 +19,7 @@ export function countingCommand(countFile: string, extra: readonly string[] = []
 /** How many times each run id was executed, over every process that wrote `countFile`. */
 export function executions(countFile: string): Map<string, number> {
   const out = new Map<string, number>();
-  let text = '';
+  let text: string;
   try { text = readFileSync(countFile, 'utf8'); } catch { return out; }
   for (const line of text.split('\n')) {
     if (line === '') continue;
