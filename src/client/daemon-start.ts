@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError, isErrorCode } from '../errors/index.js';
@@ -76,6 +77,46 @@ export function startFailure(bootText: string, bootLog: string, exit: { code: nu
   return new ArpdError('E_UNAVAILABLE', `the daemon exited before it was ready (${how}) without an error line: see ${bootLog}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
 }
 
+/** What each errno of a write that cannot happen means, and what to do about it. */
+const STORAGE_ERRNOS: Readonly<Record<string, [what: string, fix: string]>> = {
+  ENOSPC: ['the disk is full', 'free space on it'],
+  EDQUOT: ['the disk quota is used up', 'free space or raise the quota'],
+  EROFS: ['the file system is read-only', 'make it writable again (remount it read-write, or repair the disk)'],
+  EACCES: ['permission denied', 'give the user running arpd write permission on it'],
+  EPERM: ['permission denied', 'give the user running arpd write permission on it'],
+  EIO: ['an I/O error (a failing disk?)', 'check the disk'],
+};
+
+/** `err` as E_STORAGE when it is a write the data dir cannot take, else undefined. */
+function storageFault(dir: string, err: unknown): ArpdError | undefined {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const known = errno === undefined ? undefined : STORAGE_ERRNOS[errno];
+  if (known === undefined) return undefined;
+  return new ArpdError('E_STORAGE', `the daemon cannot write its data dir ${dir}: ${known[0]} (${String(errno)}): ${known[1]}, then start arpd again`, { path: dir, errno }, { cause: err });
+}
+
+/**
+ * Why the data dir cannot take a write, if it cannot (a probe file written, synced and removed): a daemon that
+ * failed there could not write its error line to the boot log either.
+ */
+function unwritable(dir: string): ArpdError | undefined {
+  const probe = join(dir, `.write-probe-${process.pid}`);
+  try {
+    const fd = openSync(probe, 'w', 0o600);
+    try {
+      writeSync(fd, Buffer.alloc(4096));
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return undefined;
+  } catch (err) {
+    return storageFault(dir, err);
+  } finally {
+    try { rmSync(probe, { force: true }); } catch { /* a read-only dir has no probe to remove */ }
+  }
+}
+
 /**
  * Starts the daemon detached (own session, stdio to `logs/boot.log`) and returns once it is ready
  * (lock held, log replayed, socket answering). Several starters at once yield one daemon: the losers'
@@ -85,11 +126,16 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   checkSocketPath(o.paths.socket);
   const existing = await probeStatus(o.paths.socket);
   if (existing !== undefined) return { alreadyRunning: true, status: existing };
-  mkdirSync(o.paths.root, { recursive: true, mode: 0o700 });
-  mkdirSync(o.paths.logs, { recursive: true, mode: 0o700 });
   const bootLog = `${o.paths.logs}/boot.log`;
   const bootFrom = sizeOf(bootLog);
-  const fd = openSync(bootLog, 'a', 0o600);
+  let fd: number;
+  try {
+    mkdirSync(o.paths.root, { recursive: true, mode: 0o700 });
+    mkdirSync(o.paths.logs, { recursive: true, mode: 0o700 });
+    fd = openSync(bootLog, 'a', 0o600);
+  } catch (err) {
+    throw storageFault(o.paths.root, err) ?? err;
+  }
   const self = daemonCommand();
   const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...(o.serveArgs ?? [])];
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -106,7 +152,11 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   while (Date.now() < deadline) {
     const status = await probeStatus(o.paths.socket, 1000);
     if (status !== undefined) return { alreadyRunning: exited !== undefined, status };
-    if (exited !== undefined && exited.code !== EXIT_LOCKED) throw startFailure(readSince(bootLog, bootFrom), bootLog, exited);
+    if (exited !== undefined && exited.code !== EXIT_LOCKED) {
+      const failure = startFailure(readSince(bootLog, bootFrom), bootLog, exited);
+      // no error line may mean it could not write one: a full or read-only data dir says so itself
+      throw failure.code === 'E_UNAVAILABLE' ? unwritable(o.paths.root) ?? failure : failure;
+    }
     await sleep(delay);
     delay = Math.min(delay * 2, 200);
   }

@@ -7,6 +7,7 @@
  * Length: over 300 lines because it holds the whole wire protocol of the client (framing, id matching, notifications,
  * streams with resume, connection loss) with no dependency; each piece is small and they share the connection.
  */
+import { statSync } from 'node:fs';
 import net from 'node:net';
 import { ArpdError } from '../errors/index.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../protocol/ndjson-framer.js';
@@ -376,6 +377,11 @@ function lostError(socketPath: string, method?: string): ArpdError {
   );
 }
 
+/** The uid owning the socket file, if it can be read. */
+function socketOwner(socketPath: string): number | undefined {
+  try { return statSync(socketPath).uid; } catch { return undefined; }
+}
+
 function connectError(err: NodeJS.ErrnoException, socketPath: string): ArpdError {
   switch (err.code) {
     case 'ENOENT':
@@ -387,13 +393,18 @@ function connectError(err: NodeJS.ErrnoException, socketPath: string): ArpdError
         { cause: err },
       );
     case 'EACCES':
-    case 'EPERM':
+    case 'EPERM': {
+      const owner = socketOwner(socketPath);
+      const mine = owner === undefined || owner === process.getuid?.();
       return new ArpdError(
         'E_FORBIDDEN',
-        `permission denied on socket '${socketPath}': the daemon belongs to another user; run arpd as that user or start your own with 'arpd daemon start'`,
-        { socketPath },
+        mine
+          ? `permission denied on socket '${socketPath}': you have no write permission on it (or on its directory); give it back with 'chmod 600' (and 700 on the directory), or restart the daemon with 'arpd daemon restart'`
+          : `permission denied on socket '${socketPath}': the daemon belongs to another user (uid ${String(owner)}); run arpd as that user or start your own with 'arpd daemon start'`,
+        { socketPath, ...(owner === undefined ? {} : { owner_uid: owner }) },
         { cause: err },
       );
+    }
     default:
       return new ArpdError('E_UNAVAILABLE', `cannot connect to the daemon on '${socketPath}' (${err.code ?? err.message}): check 'arpd daemon status'`, {
         socketPath,

@@ -25,9 +25,14 @@ export class RotatingFile {
       return true;
     }
     const bytes = Buffer.byteLength(line);
-    if (this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
-    writeSync(this.fd, line);
-    this.size += bytes;
+    try {
+      if (this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
+      writeSync(this.fd, line);
+      this.size += bytes;
+    } catch {
+      // a full or read-only disk must not take the daemon down with its own log: the line goes to stderr
+      if (!this.alsoStderr) { try { writeSync(2, line); } catch { /* stderr gone */ } }
+    }
     if (this.alsoStderr) {
       try { writeSync(2, line); } catch { /* stderr gone */ }
     }

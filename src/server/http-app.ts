@@ -162,6 +162,17 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
 
   const sessions = new UiSessions();
+  // Node checks requestTimeout only between requests' starts, not for a body that keeps trickling in: a request
+  // whose body has not all arrived within the timeout has its connection closed (answered or not, authenticated
+  // or not), so one byte every few seconds cannot hold a connection.
+  const bodyTimeoutMs = o.requestTimeoutMs ?? 30_000;
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.complete) return;
+    const timer = setTimeout(() => { if (!req.raw.complete) req.raw.socket.destroy(); }, bodyTimeoutMs);
+    timer.unref();
+    req.raw.once('end', () => clearTimeout(timer));
+    reply.raw.once('close', () => { if (req.raw.complete) clearTimeout(timer); });
+  });
   app.addHook('onRequest', async (req) => {
     checkHostAndOrigin(req, o.hosts());
     const path = pathOf(req.url);
