@@ -148,3 +148,14 @@ t.test('any Host that is not one of the policy hosts is refused, whatever the me
   const seen = fc.sample(host, 200).filter((h) => p.hosts.has(h.toLowerCase()));
   t.ok(seen.length > 0, 'the generator reaches accepted hosts too');
 });
+
+// BUG src/server/http-origin.ts:48: the hint `--allowed-hosts ${host.split(':')[0]}` is neither cut to 100
+// characters like the rest of the message (a 16 KB Host header comes back whole in the message), nor right for an
+// IPv6 Host: '[fd00::2]:4100' gives '--allowed-hosts [fd00'.
+t.test('the Host refusal stays short and its --allowed-hosts hint is a usable value', { todo: 'bug: the hint is not cut and splits IPv6 at its first colon (src/server/http-origin.ts:48)' }, async (t) => {
+  const p = hostPolicy('127.0.0.1', 4100);
+  const long = t.throws(() => checkHostAndOrigin(request('GET', { host: `${'a'.repeat(5000)}:1` }), p)) as ArpdError;
+  t.ok(long.message.length < 500, `the message has ${long.message.length} characters`);
+  const v6 = t.throws(() => checkHostAndOrigin(request('GET', { host: '[fd00::2]:4100' }), p)) as ArpdError;
+  t.match(v6.message, /--allowed-hosts \[fd00::2\] /);
+});
