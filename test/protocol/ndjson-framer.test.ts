@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
-import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer, type FrameItem } from '../../src/server/ndjson-framer.js';
+import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer, type FrameItem } from '../../src/protocol/ndjson-framer.js';
 
 /** Text of a line: arbitrary code points, with the awkward ones (emoji, U+2028, CR, tabs) made common. No LF. */
 const lineText = fc

@@ -1,0 +1,94 @@
+import t from 'tap';
+import type { DomainEvent } from '../../src/events/event-types.js';
+import { LogStore } from '../../src/events/log-store.js';
+import { replayRegistry, type ReplayJob } from '../../src/features/registry-replay-fold.js';
+
+const LIMITS = { runs: 100, instances: 100, profiles: 100 };
+const profile = (name: string): DomainEvent => ({ type: 'profile.upserted', data: { runtime_profile: name, profile: { runtime_profile: name, extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'] } } } } });
+const instance = (id: string): DomainEvent => ({ type: 'instance.requested', data: { instance_id: id, runtime_profile: 'p' } });
+const accepted = (id: string): DomainEvent => ({ type: 'run.accepted', data: { run_id: id, request: { input: { goal: `secret goal of ${id}` }, run_id: id }, request_hash: `h-${id}` } });
+const succeeded = (id: string): DomainEvent => ({ type: 'run.succeeded', data: { run_id: id, result: { run_id: id, ok: true } } });
+
+/** A real log in a temp dir: one event a second from 2026-02-01T00:00:01Z, each its own append. */
+async function logOf(root: string, history: DomainEvent[]): Promise<void> {
+  let now = Date.UTC(2026, 1, 1);
+  const store = LogStore.open({ root, clock: () => new Date(now) });
+  for (const e of history) {
+    now += 1000;
+    await store.append([e]);
+  }
+  await store.close();
+}
+
+const HISTORY: DomainEvent[] = [
+  profile('zeta'), profile('alpha'), instance('i1'), instance('i2'),
+  accepted('r1'), succeeded('r1'), accepted('r2'), accepted('r3'), succeeded('r3'),
+];
+
+t.test('replaying to the head folds the whole log', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const a = replayRegistry({ root, until: { head: true }, limits: LIMITS });
+  t.equal(a.until, null);
+  t.equal(a.last_seq, 9);
+  t.equal(a.last_ts, '2026-02-01T00:00:09.000Z');
+  t.equal(a.runs_total, 3);
+  t.equal(a.instances_total, 2);
+  t.equal(a.profiles_total, 2);
+  t.same(a.counts.runs, { queued: 1, running: 0, succeeded: 2, failed: 0, canceled: 0 }, 'counts by state');
+  t.equal(a.counts.profiles, 2);
+});
+
+t.test('replaying until a seq folds the events up to it and no further', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const a = replayRegistry({ root, until: { seq: 6 }, limits: LIMITS });
+  t.equal(a.until, '6');
+  t.equal(a.last_seq, 6);
+  t.same(a.runs.map((r) => [r.run_id, r.state]), [['r1', 'succeeded']]);
+  const none = replayRegistry({ root, until: { seq: 0 }, limits: LIMITS });
+  t.equal(none.last_seq, 0);
+  t.equal(none.last_ts, null, 'nothing folded: no time');
+  t.equal(none.runs_total + none.instances_total + none.profiles_total, 0);
+});
+
+t.test('replaying until a time folds the events at or before it', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const a = replayRegistry({ root, until: { time: '2026-02-01T00:00:07Z' }, limits: LIMITS });
+  t.equal(a.until, '2026-02-01T00:00:07Z');
+  t.equal(a.last_seq, 7, 'the event stamped exactly at the time is in');
+  t.same(a.runs.map((r) => [r.run_id, r.state]), [['r2', 'queued'], ['r1', 'succeeded']]);
+  t.equal(replayRegistry({ root, until: { time: '2026-02-01T00:00:06.999Z' }, limits: LIMITS }).last_seq, 6, 'a millisecond before: not in');
+});
+
+t.test('runs come newest first without their requests, capped by the limit with the total kept', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const a = replayRegistry({ root, until: { head: true }, limits: { ...LIMITS, runs: 2 } });
+  t.same(a.runs.map((r) => r.run_id), ['r3', 'r2']);
+  t.equal(a.runs_total, 3);
+  for (const r of a.runs) t.notOk('request' in r, `${r.run_id} has no request`);
+  t.notMatch(JSON.stringify(a), /secret goal/, 'no goal leaks into the answer');
+});
+
+t.test('profiles come by name and instances newest change first, each capped with the total kept', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const all = replayRegistry({ root, until: { head: true }, limits: LIMITS });
+  t.same(all.profiles.map((p) => (p as { runtime_profile: string }).runtime_profile), ['alpha', 'zeta']);
+  t.same(all.instances.map((i) => (i as { instance_id: string }).instance_id), ['i2', 'i1']);
+  const capped = replayRegistry({ root, until: { head: true }, limits: { runs: 0, instances: 1, profiles: 1 } } satisfies ReplayJob);
+  t.same(capped.profiles.map((p) => (p as { runtime_profile: string }).runtime_profile), ['alpha']);
+  t.same(capped.instances.map((i) => (i as { instance_id: string }).instance_id), ['i2']);
+  t.same(capped.runs, []);
+  t.equal(capped.profiles_total, 2);
+  t.equal(capped.instances_total, 2);
+});
+
+t.test('an empty data dir replays to an empty registry', async (t) => {
+  const a = replayRegistry({ root: t.testdir(), until: { head: true }, limits: LIMITS });
+  t.equal(a.last_seq, 0);
+  t.equal(a.runs_total, 0);
+  t.same(a.runs, []);
+});
