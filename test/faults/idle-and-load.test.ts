@@ -14,18 +14,20 @@ import { instancePid, isRunning, REFERENCE_COMMAND, runtimeHarness, waitFor, typ
 t.test('an idle managed instance does not keep an --idle-timeout daemon alive, and is stopped when it exits (point 8)', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
-  const { pid } = await r.startDaemon(dir, ['--no-autostart-instances', '--idle-timeout', '2']);
+  const { pid } = await r.startDaemon(dir, ['--no-autostart-instances', '--idle-timeout', '3']);
+  // over the socket from this process (a CLI could auto-start another daemon once this one is gone)
   const [inst] = await r.startInstances(dir, 'default', 1);
   t.equal(inst?.['state'], 'ready', 'a managed instance is ready');
   const runtimePid = instancePid(inst ?? {});
   t.ok(isRunning(runtimePid), 'its process runs');
-  const done = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 5*5?', '--wait']);
-  t.equal(done.code, 0, `a run on it succeeds: ${done.stderr}`);
+  const run = String((await r.submit(dir, { input: { goal: 'sleep:1500 What is 5*5?' } }))['run_id']);
   await waitGone(pid, 60_000);
-  t.pass('the daemon exited by itself with the instance idle');
+  t.pass('the daemon exited by itself once the instance was idle');
   await waitFor('the runtime process to be stopped', () => !isRunning(runtimePid), 30_000);
   const events = await r.events(dir);
-  t.match(String(events.at(-1)?.data['reason']), /idle/, 'daemon.stopped says it was idle');
+  t.ok(events.some((e) => e.type === 'run.succeeded' && e.data['run_id'] === run), 'the run in flight kept it up until it succeeded');
+  t.equal(events.at(-1)?.type, 'daemon.stopped', 'daemon.stopped is the last event');
+  t.match(String(events.at(-1)?.data['reason']), /idle/, 'it says it was idle');
   t.ok(events.some((e) => e.type === 'instance.stopped' && e.data['instance_id'] === inst?.['instance_id']), 'the instance was recorded stopped');
 });
 
