@@ -3,3 +3,4 @@ export { PostgresEventStore, type PostgresStoreStatus, type PostgresStoreTuning 
 export { parseStoreUrl, redactStoreUrl, type StoreTarget } from './store-url.js';
 export { SCHEMA_VERSION } from './schema-migrations.js';
 export type { XminBlocker } from './xmin-blocker.js';
+export { NodeLeases, type NodeClaim, type NodeLease } from './node-leases.js';
