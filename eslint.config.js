@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  * imported for their types only (`import type`). Node built-ins are allowed where `node` says so.
  */
 const FOLDERS = ['errors', 'ids', 'system', 'config', 'schemas', 'protocol', 'events', 'projections', 'policy', 'commands', 'bus',
-  'runtime-client', 'instances', 'runs', 'features', 'server', 'daemon', 'client', 'cli', 'runtime', 'store-postgres', 'telemetry', 'retention'];
+  'runtime-client', 'instances', 'runs', 'features', 'server', 'daemon', 'client', 'cli', 'runtime', 'store-postgres', 'telemetry', 'retention', 'cluster'];
 
 const RULES = {
   errors: { allow: [] },
@@ -29,6 +29,7 @@ const RULES = {
   client: { allow: ['errors', 'protocol', 'config', 'version'], types: ['schemas', 'events/envelope', 'events/trace-line'] },
   runtime: { allow: ['errors', 'ids', 'schemas'] },
   telemetry: { allow: ['errors', 'events', 'projections'], types: ['daemon'] },
+  cluster: { allow: ['errors', 'ids', 'system', 'events', 'projections', 'policy'], types: ['daemon'] },
 };
 
 function boundary(folder, rule) {

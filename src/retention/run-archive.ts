@@ -40,7 +40,11 @@ export class RunArchive implements RunArchiveReader {
   private readonly path: string;
   archived = 0;
 
-  constructor(private readonly runsDir: string, private readonly cacheSize = 512) {
+  /**
+   * `requireRunLog: false` (a shared store, whose runs' traces are read from the store and have a local run log only
+   * on the node that dispatched them): a run is archived with its summary alone.
+   */
+  constructor(private readonly runsDir: string, private readonly cacheSize = 512, private readonly requireRunLog = true) {
     this.path = join(runsDir, 'archive.jsonl');
   }
 
@@ -61,7 +65,8 @@ export class RunArchive implements RunArchiveReader {
   add(view: RunView, progress: RunProgress): boolean {
     if (!isValidId(view.run_id)) return false;
     const dir = join(this.runsDir, view.run_id);
-    if (!existsSync(join(dir, 'trace.jsonl'))) return false;
+    if (this.requireRunLog && !existsSync(join(dir, 'trace.jsonl'))) return false;
+    if (!this.requireRunLog) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, 'summary.json.tmp');
     writeFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });
     renameSync(tmp, join(dir, 'summary.json'));
