@@ -86,6 +86,7 @@ export class NodeKeeper implements Component {
       data_dir: this.ctx.paths.root, version: this.ctx.version, lease_ms: this.o.leaseMs,
     });
     this.lastBeatAt = Date.now();
+    this.leases = await this.table.list();
     await this.ctx.executeRetrying(this.ctx.command('JoinNode', {
       node_id: this.node.id, incarnation: this.node.incarnation, host: hostname(), pid: process.pid, boot_id: bootId(),
       version: this.ctx.version, data_dir: this.ctx.paths.root,
@@ -206,7 +207,7 @@ export class NodeKeeper implements Component {
       };
     });
     return {
-      node: {
+      cluster: {
         node_id: this.node.id,
         incarnation: this.node.incarnation,
         lease_ms: this.o.leaseMs,
@@ -214,8 +215,8 @@ export class NodeKeeper implements Component {
         ...(this.lastBeatAt === undefined ? {} : { lease_renewed_at: new Date(this.lastBeatAt).toISOString() }),
         ...(this.failingSince === undefined ? {} : { lease_failing_since: new Date(this.failingSince).toISOString(), problem: this.lastError }),
         records_lost_nodes: this.sweeper() === this.node.id,
+        nodes,
       },
-      nodes,
     };
   }
 }
