@@ -39,6 +39,8 @@ export class NodeKeeper implements Component {
   private leases: NodeLease[] = [];
   private lastBeatAt: number | undefined;
   private failingSince: number | undefined;
+  /** Since when this node's own heartbeats succeed without a break: silence of others is judged only past the grace. */
+  private healthySince = Date.now();
   private lastError: string | undefined;
   private readonly log: Logger;
 
@@ -81,6 +83,7 @@ export class NodeKeeper implements Component {
 
   /** Claims the lease (refused while another daemon holds the id) and records the join. */
   private async join(): Promise<void> {
+    this.healthySince = Date.now();
     await this.table.claim({
       node_id: this.node.id, incarnation: this.node.incarnation, host: hostname(), pid: process.pid,
       data_dir: this.ctx.paths.root, version: this.ctx.version, lease_ms: this.o.leaseMs,
@@ -116,6 +119,7 @@ export class NodeKeeper implements Component {
       this.leases = await this.table.list();
       this.lastBeatAt = Date.now();
       if (this.failingSince !== undefined) {
+        this.healthySince = Date.now();
         this.log.info({ down_ms: Date.now() - this.failingSince }, 'the node lease is renewed again');
         this.failingSince = undefined;
         this.lastError = undefined;
@@ -145,8 +149,12 @@ export class NodeKeeper implements Component {
     return first;
   }
 
+  /**
+   * Records lost the nodes silent past lease + grace. Only once this node's own heartbeats went through for as long as
+   * the grace: after PostgreSQL itself was away every node is silent, and each gets the grace to beat again.
+   */
   private async sweep(): Promise<void> {
-    if (this.sweeper() !== this.node.id) return;
+    if (this.sweeper() !== this.node.id || Date.now() - this.healthySince < this.lostAfterMs) return;
     const rows = new Map(this.leases.map((l) => [l.node_id, l]));
     const state = this.ctx.state;
     for (const n of [...state.nodes.values()]) {

@@ -86,6 +86,14 @@ export function decideSubmitRun(state: ReadModel, cmd: CommandOf<'SubmitRun'>): 
   });
 }
 
+/**
+ * When daemons share a store, what a run does at its runtime is recorded only by the node that holds its claim: a
+ * node whose claim was released (it was recorded lost) and handed to another records nothing more of it.
+ */
+function claimedBySender(run: { node?: string }, sender: string | undefined): boolean {
+  return sender === undefined || run.node === undefined || run.node === sender;
+}
+
 function conflict(message: string, data: JsonObject): ArpdError {
   return new ArpdError('E_CONFLICT', message, data);
 }
@@ -123,7 +131,7 @@ export function decideRouteRun(state: ReadModel, cmd: CommandOf<'RouteRun'>): De
 /** The runtime took the run. */
 export function decideStartRun(state: ReadModel, cmd: CommandOf<'StartRun'>): Decision {
   const run = state.runs.get(cmd.data.run_id);
-  if (run === undefined || run.phase !== 'routed') return [];
+  if (run === undefined || run.phase !== 'routed' || !claimedBySender(run, cmd.meta.node)) return [];
   return [{ type: 'run.started', data: { run_id: run.run_id, ...(cmd.data.instance_id === undefined ? {} : { instance_id: cmd.data.instance_id }) } }];
 }
 
@@ -135,7 +143,7 @@ export function decideStartRun(state: ReadModel, cmd: CommandOf<'StartRun'>): De
 export function decideRecordTraceBatch(state: ReadModel, cmd: CommandOf<'RecordTraceBatch'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
-  if (run === undefined || isEnded(run)) return [];
+  if (run === undefined || isEnded(run) || !claimedBySender(run, cmd.meta.node)) return [];
   const events: DomainEvent[] = [];
   let total = state.progress(d.run_id)?.trace_bytes ?? 0;
   // a runtime event already recorded (its seq) is not recorded again: a batch retried after an unknown outcome
@@ -166,7 +174,7 @@ export function decideRecordTraceBatch(state: ReadModel, cmd: CommandOf<'RecordT
 export function decideEndRun(state: ReadModel, cmd: CommandOf<'EndRun'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
-  if (run === undefined || isEnded(run)) return [];
+  if (run === undefined || isEnded(run) || !claimedBySender(run, cmd.meta.node)) return [];
   switch (d.outcome) {
     case 'succeeded':
       return [{ type: 'run.succeeded', data: { run_id: d.run_id, result: d.result ?? { run_id: d.run_id, ok: true } } }];

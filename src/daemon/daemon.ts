@@ -131,10 +131,13 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
   return { ...full, archive, loaded: undefined };
 }
 
-/** Where a PostgreSQL store stands, for the snapshotter: a snapshot's place is the seq of its last event. */
-function postgresSnapshotSource(store: PostgresEventStore, root: string): SnapshotSource {
+/**
+ * Where a PostgreSQL store stands, for the snapshotter: a snapshot's place is the seq of the last event the
+ * projections folded (the store's reader may be ahead of them; a boot reads on from that event's place in store order).
+ */
+function postgresSnapshotSource(store: PostgresEventStore, registry: Registry, root: string): SnapshotSource {
   return {
-    position: () => ({ seq: store.head, fileFirstSeq: 0, offset: 0 }),
+    position: () => ({ seq: registry.lastSeq, fileFirstSeq: 0, offset: 0 }),
     get failure() { return store.failure; },
     root,
   };
@@ -281,7 +284,7 @@ export class Daemon {
         const pg = await openPostgresFromSnapshot(options, paths, logger, { applicationName: `arpd ${node.id}`, policy: retentionPolicyOf(options) });
         store = pg.store;
         opened = pg;
-        snapshots = { source: postgresSnapshotSource(pg.store, paths.root), dir: pg.snapshotsDir };
+        snapshots = { source: postgresSnapshotSource(pg.store, pg.projection.registry, paths.root), dir: pg.snapshotsDir };
       }
       const { projection, archive, retention, loaded } = opened;
       const opStore = opened.store;

@@ -146,6 +146,8 @@ export class RunDispatcher implements Component {
       case 'run.succeeded':
       case 'run.failed':
       case 'run.canceled':
+      // its claim was handed back to the queue (this node was recorded lost): it is another node's to run now
+      case 'run.released':
         this.onEnded(e.data.run_id);
         return;
       case 'instance.failed':
