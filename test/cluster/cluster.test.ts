@@ -70,17 +70,20 @@ async function submit(n: Node, runId: string, goal: string): Promise<boolean> {
   }
 }
 
+/** Every event of the store, in store order, read as a daemon reads them (catch-up, then live until it has them all). */
 async function events(): Promise<StoredEvent[]> {
+  const total = (await cluster.query<{ n: number }>('SELECT count(*)::int AS n FROM arpd.events', [], db)).rows[0]?.n ?? 0;
   const store = await openPostgresStore({ url: cluster.url({ database: db }), applicationName: 'arpd test reader' });
   try {
-    // catch-up to the head, as a daemon reads it (store order)
     return await new Promise<StoredEvent[]>((resolve, reject) => {
       const out: StoredEvent[] = [];
+      const done = (): void => { sub.close(); resolve(out); };
       const sub = store.subscribe(0, undefined, {
-        event: (e) => { out.push(e); },
-        live: () => { sub.close(); resolve(out); },
+        event: (e) => { out.push(e); if (out.length === total) queueMicrotask(done); },
+        live: () => { if (out.length >= total) queueMicrotask(done); },
         error: reject,
       });
+      setTimeout(() => { sub.close(); reject(new Error(`the reader got ${out.length} of ${total} events in 60 s (last seq ${out.at(-1)?.seq ?? 0})`)); }, 60_000).unref();
     });
   } finally {
     await store.close();
