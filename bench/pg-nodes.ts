@@ -7,15 +7,17 @@ import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.js';
 
 /**
  * Daemons sharing one PostgreSQL store (`--store`), as nodes, on a throwaway cluster of this machine:
- * (a) durable accepts (`runs.submit` over each daemon's socket, 16 connections × 4 in flight per daemon, no instance:
- *     runs just queue) with three daemons on the same database, against one daemon with the same load;
+ * (a) durable accepts (`runs.submit` over each daemon's socket, 16 connections × 4 in flight per daemon, for a
+ *     profile whose one instance never gets ready: runs just queue) with three daemons on the same database, against one daemon with the same load;
  * (b) submit-to-start of one run at a time (the time between its `run.accepted` and `run.started` events, both
  *     stamped by the same machine's clock) when it is submitted to a node without an instance and claimed by the
  *     node that has the ready instance, against the same runs submitted to that node itself.
  */
 
 const GOAL = 'What is (19*23)?';
-const submitLine = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"runs.submit","params":{"request":{"input":{"goal":"${GOAL}"}}}}`;
+/** Runs for the profile 'parked': its one instance never gets ready (a process that does not serve), so runs just queue. */
+const submitLine = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"runs.submit","params":{"request":{"input":{"goal":"${GOAL}"},"runtime_selector":{"runtime_profile":"parked"}}}}`;
+const PARKED = { runtime_name: 'parked', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['sleep', '3600'] } } };
 
 let databases = 0;
 
@@ -28,7 +30,10 @@ async function acceptsTrial(ctx: BenchContext, cluster: PgCluster, nodes: number
   const daemons: Daemon[] = [];
   try {
     // one after another: the first creates the schema
-    for (let i = 0; i < nodes; i++) daemons.push(await startDaemon({ args: nodeArgs(cluster, db, `n${i + 1}`, ['--no-autostart-instances', '--queue-timeout', '3600000']) }));
+    for (let i = 0; i < nodes; i++) daemons.push(await startDaemon({ args: nodeArgs(cluster, db, `n${i + 1}`, ['--no-autostart-instances', '--queue-timeout', '3600000', '--health-timeout', '3600000']) }));
+    const c = await (daemons[0] as Daemon).client();
+    await c.call('profiles.upsert', { runtime_profile: 'parked', request: PARKED });
+    await c.call('instances.create', { request: { runtime_profile: 'parked', count: 1 } });
     // warm: connections made, first appends done
     await Promise.all(daemons.map((d) => rpcLoad({ socket: d.socket, connections: 16, inFlight: 4, durationMs: ctx.quick ? 100 : 300, line: submitLine })));
     await ctx.settle();

@@ -153,7 +153,7 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
   const ended = await waitFor('every acknowledged run to end', async () => {
     const r = await cluster.query<{ n: number }>(`SELECT count(DISTINCT data->>'run_id')::int AS n FROM arpd.events WHERE type = ANY($1) AND data->>'run_id' = ANY($2)`, [TERMINAL, accepted], db).catch(() => undefined);
     return r?.rows[0]?.n === accepted.length;
-  }, 120_000, 250).then(() => true, () => false);
+  }, Math.max(120_000, RUNS * 300), 250).then(() => true, () => false);
   t.ok(ended, 'every acknowledged run ended');
 
   const all = await events();
