@@ -143,10 +143,10 @@ export class RunDispatcher implements Component {
       case 'run.cancel_requested':
         this.onCancelRequested(e.data.run_id);
         return;
+      // run.released: its claim was handed back to the queue (this node was recorded lost): another node's to run now
       case 'run.succeeded':
       case 'run.failed':
       case 'run.canceled':
-      // its claim was handed back to the queue (this node was recorded lost): it is another node's to run now
       case 'run.released':
         this.onEnded(e.data.run_id);
         return;

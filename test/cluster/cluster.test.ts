@@ -106,7 +106,6 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
     const r = await h.cli(n.dir, ['instances', 'start', '--profile', 'default', '--wait', '--json']);
     t.equal(r.code, 0, `node ${n.id} starts an instance: ${r.stderr}`);
   }
-  const n1 = nodes[0] as Node;
   const accepted: string[] = [];
   let submitted = 0;
   const submitSome = async (count: number): Promise<void> => {

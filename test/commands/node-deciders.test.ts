@@ -41,7 +41,8 @@ t.test('a node joins once per incarnation, and leaves only as the incarnation th
 t.test('a lost node\'s instances fail, its claimed runs go back to the queue and its started runs fail E_NODE_LOST', async (t) => {
   const reg = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } }, routed('r3', 'ib', 'b'));
   const e = events(decideDeclareNodeLost(reg, by('b', lost('a', ['ia', 'ib'], ['r1', 'r2', 'r3']))));
-  t.same(e.map((x) => `${x.type}:${'run_id' in x.data ? x.data.run_id : 'instance_id' in x.data ? x.data.instance_id : x.data.node_id}`), [
+  const key = (d: object): string => String((d as Record<string, unknown>)['run_id'] ?? (d as Record<string, unknown>)['instance_id'] ?? (d as Record<string, unknown>)['node_id']);
+  t.same(e.map((x) => `${x.type}:${key(x.data)}`), [
     'node.lost:a', 'instance.failed:ia', 'run.released:r1', 'run.failed:r2',
   ], 'only what node a owns is touched');
   t.match(e.find((x) => x.type === 'run.failed')?.data, { error: { code: 'E_NODE_LOST' } });
