@@ -54,8 +54,10 @@ async function startNode(n: Omit<Node, 'pid' | 'url' | 'token'>): Promise<Node> 
   return { ...n, pid: st.pid, url: st.http_url, token: readFileSync(join(n.dir, 'http.token'), 'utf8').trim() };
 }
 
-/** One submission over HTTP: true when acknowledged (202), false when refused or unanswered. */
-async function submit(n: Node, runId: string, goal: string): Promise<boolean> {
+interface Answer { ok: boolean; status: number; code: string | undefined }
+
+/** One submission over HTTP: ok when acknowledged (202); the status and error code otherwise (status 0: no answer). */
+async function submit(n: Node, runId: string, goal: string): Promise<Answer> {
   try {
     const res = await fetch(`${n.url}/v1/runs`, {
       method: 'POST',
@@ -63,10 +65,12 @@ async function submit(n: Node, runId: string, goal: string): Promise<boolean> {
       body: JSON.stringify({ run_id: runId, input: { goal } }),
       signal: AbortSignal.timeout(15_000),
     });
-    await res.text();
-    return res.status === 202;
+    const body = await res.text();
+    let code: string | undefined;
+    try { code = (JSON.parse(body) as { error?: { details?: { arpd_code?: string } } }).error?.details?.arpd_code; } catch { /* not JSON */ }
+    return { ok: res.status === 202, status: res.status, code };
   } catch {
-    return false;
+    return { ok: false, status: 0, code: undefined };
   }
 }
 
@@ -107,6 +111,8 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
     t.equal(r.code, 0, `node ${n.id} starts an instance: ${r.stderr}`);
   }
   const accepted: string[] = [];
+  /** What the cut-off node answered while it was cut off. */
+  let cutAnswers: Answer[] | undefined;
   let submitted = 0;
   const submitSome = async (count: number): Promise<void> => {
     const batch: Array<Promise<void>> = [];
@@ -114,7 +120,10 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
       const runId = `r${String(submitted).padStart(5, '0')}`;
       const node = nodes[submitted % 3] as Node;
       submitted++;
-      batch.push(submit(node, runId, `sleep:${50 + (submitted % 5) * 40} What is (${submitted}+1)*2?`).then((ok) => { if (ok) accepted.push(runId); }));
+      batch.push(submit(node, runId, `sleep:${50 + (submitted % 5) * 40} What is (${submitted}+1)*2?`).then((a) => {
+        if (a.ok) accepted.push(runId);
+        if (node === nodes[2] && cutAnswers !== undefined) cutAnswers.push(a);
+      }));
       if (batch.length >= 6) await Promise.all(batch.splice(0));
     }
     await Promise.all(batch);
@@ -133,9 +142,22 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
   // a daemon cut off from PostgreSQL for a few seconds
   const n3 = nodes[2] as Node;
   n3.proxy.cut();
+  cutAnswers = [];
   await submitSome(step);
   await sleep(3000);
+  const whileCut = cutAnswers;
+  cutAnswers = undefined;
   n3.proxy.restore();
+  t.ok(whileCut.length > 0, 'the cut-off node was asked while cut off');
+  t.same(whileCut.filter((a) => a.status !== 503 || a.code !== 'E_UNAVAILABLE'), [], 'while cut off from PostgreSQL it refuses every submission with 503 E_UNAVAILABLE');
+  // it resumes by itself: a submission to it is acknowledged again
+  let probes = 0;
+  await waitFor('the cut-off node to acknowledge again', async () => {
+    const id = `probe${++probes}`;
+    const a = await submit(n3, id, 'What is 1+1?');
+    if (a.ok) accepted.push(id);
+    return a.ok;
+  }, 60_000, 500);
   await submitSome(step);
 
   // PostgreSQL killed and started again mid-workload: the daemons recover by themselves
