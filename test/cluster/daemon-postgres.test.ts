@@ -27,9 +27,9 @@ async function closedPort(): Promise<number> {
 }
 
 /** `arpd daemon start --store <url>` expected to fail: its output, checked for the password. */
-async function refusedStart(t: Test, url: string, secret: string): Promise<CliResult> {
+async function refusedStart(t: Test, url: string, secret: string, flags: string[] = []): Promise<CliResult> {
   const dir = h.newDataDir();
-  const r = await h.cli(dir, ['daemon', 'start', '--no-http', '--store', url]);
+  const r = await h.cli(dir, ['daemon', 'start', '--no-http', '--store', url, ...flags]);
   t.not(r.code, 0, 'the daemon does not start');
   t.notMatch(`${r.stdout}${r.stderr}`, secret, 'the password is not in the output');
   let log = '';
@@ -60,6 +60,10 @@ t.test('a daemon on PostgreSQL runs a run and shows the store redacted and its n
   t.equal(routed.rows[0]?.data.node, 'alpha', 'the claim names the node');
   const joined = await cluster.query("SELECT 1 FROM arpd.events WHERE type = 'node.joined'", [], db);
   t.equal(joined.rows.length, 1, 'the node joined once');
+  // a second daemon (another data dir) with the same node id is refused while this one lives
+  const twin = await refusedStart(t, url, cluster.password, ['--node-id', 'alpha']);
+  t.match(twin.stderr, /E_CONFLICT/);
+  t.match(twin.stderr, /node id 'alpha' is in use by a live daemon.*give each daemon its own --node-id/);
   t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
   const left = await cluster.query<{ left_at: Date | null }>('SELECT left_at FROM arpd.nodes', [], db);
   t.not(left.rows[0]?.left_at, null, 'a clean stop ends the lease');
@@ -111,4 +115,10 @@ t.test('a user without the permissions it needs is refused at start, saying what
 t.test('--store with a URL that is not PostgreSQL is a usage error naming the form', async (t) => {
   const r = await refusedStart(t, 'mysql://u:pw-in-mysql@h/db', 'pw-in-mysql');
   t.match(r.stderr, /postgres:\/\/user:password@host:5432/);
+});
+
+t.test('a --node-lease out of range is a usage error naming the range', async (t) => {
+  const r = await refusedStart(t, cluster.url(), cluster.password, ['--node-lease', '5']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--node-lease takes a whole number from 300 to 3600000, not '5'/);
 });
