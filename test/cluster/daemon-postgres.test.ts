@@ -120,5 +120,5 @@ t.test('--store with a URL that is not PostgreSQL is a usage error naming the fo
 t.test('a --node-lease out of range is a usage error naming the range', async (t) => {
   const r = await refusedStart(t, cluster.url(), cluster.password, ['--node-lease', '5']);
   t.equal(r.code, 2);
-  t.match(r.stderr, /--node-lease takes a whole number from 300 to 3600000, not '5'/);
+  t.match(r.stderr, /--node-lease takes a number from 300 to 3600000, not '5'/);
 });
