@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  * imported for their types only (`import type`). Node built-ins are allowed where `node` says so.
  */
 const FOLDERS = ['errors', 'ids', 'system', 'config', 'schemas', 'protocol', 'events', 'projections', 'policy', 'commands', 'bus',
-  'runtime-client', 'instances', 'runs', 'features', 'server', 'daemon', 'client', 'cli', 'runtime', 'store-postgres', 'telemetry', 'retention'];
+  'runtime-client', 'instances', 'runs', 'features', 'server', 'daemon', 'client', 'cli', 'runtime', 'store-postgres', 'telemetry', 'retention', 'cluster'];
 
 const RULES = {
   errors: { allow: [] },
@@ -31,6 +31,7 @@ const RULES = {
   telemetry: { allow: ['errors', 'events', 'projections'], types: ['daemon'] },
   retention: { allow: ['errors', 'ids', 'events', 'projections'], types: ['daemon'] },
   'store-postgres': { allow: ['errors', 'events', 'version'] },
+  cluster: { allow: ['errors', 'ids', 'system', 'events', 'projections', 'policy'], types: ['daemon'] },
 };
 
 function boundary(folder, rule) {

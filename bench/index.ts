@@ -22,6 +22,7 @@ const REGISTRY: Record<string, () => Promise<Bench>> = {
   http: async () => (await import('./http.js')).bench,
   'ui-trace': async () => (await import('./ui-trace.js')).bench,
   'pg-append': async () => (await import('./pg-append.js')).bench,
+  'pg-nodes': async () => (await import('./pg-nodes.js')).bench,
   'metrics-overhead': async () => (await import('./metrics-overhead.js')).bench,
 };
 

@@ -41,7 +41,7 @@ export class CommandBus {
         } catch (err) {
           // another writer (a daemon on another host) moved a stream: decide again on fresh state
           if (err instanceof ArpdError && err.code === 'E_CONFLICT' && attempt < this.retries) {
-            await this.projection.settle();
+            await this.projection.settle(err.data);
             continue;
           }
           throw err;
@@ -100,5 +100,6 @@ function metaOf(cmd: Command): EventMeta {
     actor: cmd.meta.actor,
     ...(cmd.meta.correlation_id === undefined ? {} : { correlation_id: cmd.meta.correlation_id }),
     ...(cmd.meta.causation_id === undefined ? {} : { causation_id: cmd.meta.causation_id }),
+    ...(cmd.meta.node === undefined ? {} : { node: cmd.meta.node }),
   };
 }

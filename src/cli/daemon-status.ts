@@ -26,9 +26,29 @@ function human(status: DaemonStatus): void {
     line('instances', Object.entries(counts.instances).map(([k, v]) => `${v} ${k}`).join(', '));
     line('runs', Object.entries(counts.runs).map(([k, v]) => `${v} ${k}`).join(', '));
   }
-  line('log', `seq ${String(status.last_seq)}, ${String(status.log_bytes)} bytes`);
+  const store = status['store'] as { kind?: string; url?: string; node_id?: string } | undefined;
+  if (store?.kind === 'postgres') {
+    line('store', `postgres ${String(store.url ?? '')}, seq ${String(status.last_seq)}`);
+    clusterLines(status['cluster'], line);
+  } else {
+    line('log', `seq ${String(status.last_seq)}, ${String(status.log_bytes)} bytes`);
+  }
   if (status.idle_timeout_s !== null && status.idle_timeout_s !== undefined) line('idle exit', `after ${String(status.idle_timeout_s)}s idle`);
   if (Array.isArray(status.warnings)) for (const w of status.warnings) info(style.yellow(`warning: ${String(w)}`));
+}
+
+interface ClusterNode { node_id: string; state: string; lease: string; host?: string; this_node?: boolean; instances?: Array<{ instance_id: string; state: string; runtime_profile?: string }>; runs_in_flight?: number }
+
+/** With a shared store: this node, then every other node with its lease and instances. */
+function clusterLines(cluster: unknown, line: (k: string, v: unknown) => void): void {
+  if (typeof cluster !== 'object' || cluster === null) return;
+  const c = cluster as { node_id?: string; nodes?: ClusterNode[] };
+  line('node', c.node_id ?? '?');
+  for (const n of c.nodes ?? []) {
+    if (n.this_node === true) continue;
+    const insts = (n.instances ?? []).map((i) => `${i.instance_id} ${i.state}${i.runtime_profile === undefined ? '' : ` (${i.runtime_profile})`}`);
+    line('  other', `${n.node_id} ${n.state}, lease ${n.lease}${n.host === undefined ? '' : ` on ${n.host}`}, ${String(n.runs_in_flight ?? 0)} run(s) in flight${insts.length === 0 ? '' : `; instances: ${insts.join(', ')}`}`);
+  }
 }
 
 async function notRunning(g: ResolvedGlobals): Promise<number> {

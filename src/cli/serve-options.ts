@@ -56,6 +56,7 @@ export const DAEMON_FLAGS: FlagSpec[] = [
   { flag: '--otlp-endpoint <url>', key: 'otlpEndpoint', kind: 'value', description: 'Export one OpenTelemetry trace per run to <url>/v1/traces (also OTEL_EXPORTER_OTLP_ENDPOINT)' },
   { flag: '--store <url>', key: 'store', kind: 'value', description: 'Event store: postgres://… shares it with other daemons (also ARPD_STORE_URL; default: the JSONL log in the data dir)' },
   { flag: '--node-id <id>', key: 'nodeId', kind: 'value', description: "This daemon's node id in a cluster (default: host name and data dir)" },
+  { flag: '--node-lease <ms>', key: 'nodeLease', kind: 'value', description: 'With --store: a node silent this long has an expired lease, and is recorded lost after as long again (default 15000)' },
 ];
 
 function list(v: unknown): string[] | undefined {
@@ -170,6 +171,6 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
       snapshotEveryEvents: int(o['snapshotEvery'], '--snapshot-every', 1, 100_000_000),
     },
     telemetry: { otlpEndpoint: otlp },
-    store: { url: storeUrl, nodeId: str(o['nodeId']) },
+    store: { url: storeUrl, nodeId: str(o['nodeId']), leaseMs: int(o['nodeLease'], '--node-lease', 300, 3_600_000) },
   };
 }

@@ -14,6 +14,11 @@ export interface CommandMeta {
   actor: string;
   correlation_id?: string;
   causation_id?: string;
+  /**
+   * The node that executes the command, when daemons share a store (PostgreSQL): deciders stamp it on what that node
+   * will own (instances it spawns or registers, runs it claims). Absent with a single daemon on the JSONL store.
+   */
+  node?: string;
 }
 
 /** The limits a run's trace must keep (`--max-trace-line-bytes`, `--max-trace-depth`, `--max-trace-bytes`). */
@@ -65,6 +70,16 @@ export interface CommandDataMap {
   ExpireQueuedRun: { run_id: string; policy: RoutingPolicy };
   TimeOutRun: { run_id: string; default_run_timeout_ms: number };
   FailStalledRun: { run_id: string; progress_timeout_ms: number };
+  // nodes (daemons sharing one store)
+  /** This daemon (one incarnation of a node) joins the cluster. */
+  JoinNode: { node_id: string; incarnation: string; host: string; pid: number; boot_id: string; version: string; data_dir: string };
+  /** This daemon stops cleanly. */
+  LeaveNode: { node_id: string; incarnation: string; reason: string };
+  /**
+   * A node's lease expired past the grace (`silent_ms` by the store's clock): record it lost, and what it owned. The
+   * reactor lists the instances and runs it saw owned by the node; the decider re-checks each (these are the keys).
+   */
+  DeclareNodeLost: { node_id: string; incarnation: string; silent_ms: number; instances: string[]; runs: string[]; queue_timeout_ms: number };
 }
 
 export type CommandType = keyof CommandDataMap;

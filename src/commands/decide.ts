@@ -13,6 +13,7 @@ import {
   decideRestartInstance,
   decideStopInstance,
 } from './instance-deciders.js';
+import { decideDeclareNodeLost, decideJoinNode, decideLeaveNode } from './node-deciders.js';
 import { decideDeleteProfile, decideSeedDefaultProfile, decideUpsertProfile } from './profile-deciders.js';
 import {
   decideCancelRun,
@@ -54,6 +55,9 @@ export function decide(state: ReadModel, cmd: Command): Decision {
     case 'ExpireQueuedRun': return decideExpireQueuedRun(state, cmd);
     case 'TimeOutRun': return decideTimeOutRun(state, cmd);
     case 'FailStalledRun': return decideFailStalledRun(state, cmd);
+    case 'JoinNode': return decideJoinNode(state, cmd);
+    case 'LeaveNode': return decideLeaveNode(state, cmd);
+    case 'DeclareNodeLost': return decideDeclareNodeLost(state, cmd);
     default: {
       const unhandled: never = cmd;
       throw new Error(`no decider for ${JSON.stringify(unhandled)}`);
@@ -102,6 +106,11 @@ export function keysOf(cmd: Command): string[] {
     case 'TimeOutRun':
     case 'FailStalledRun':
       return [`run:${cmd.data.run_id}`];
+    case 'JoinNode':
+    case 'LeaveNode':
+      return [`node:${cmd.data.node_id}`];
+    case 'DeclareNodeLost':
+      return [`node:${cmd.data.node_id}`, ...cmd.data.instances.map((id) => `instance:${id}`), ...cmd.data.runs.map((id) => `run:${id}`)];
     default: {
       const unhandled: never = cmd;
       throw new Error(`no keys for ${JSON.stringify(unhandled)}`);

@@ -52,6 +52,7 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
         ...(d.metadata === undefined ? {} : { metadata: d.metadata }),
         ...(d.reason === undefined ? {} : { reason: d.reason }),
         ...(unsafe ? { unsafe: true } : {}),
+        ...(cmd.meta.node === undefined ? {} : { node: cmd.meta.node }),
       },
     }));
   });
@@ -106,6 +107,7 @@ export function decideRegisterInstance(state: ReadModel, cmd: CommandOf<'Registe
         ...(d.profile === undefined ? {} : { runtime_profile: d.profile }),
         ...(d.runtime_name === undefined ? {} : { runtime_name: d.runtime_name }),
         ...(d.metadata === undefined ? {} : { metadata: d.metadata as JsonObject }),
+        ...(cmd.meta.node === undefined ? {} : { node: cmd.meta.node }),
       },
     }];
   });
@@ -130,11 +132,15 @@ export function decideStopInstance(state: ReadModel, cmd: CommandOf<'StopInstanc
   return [{ type: 'instance.stopping', data: { instance_id: inst.instance_id, reason: cmd.data.reason } }];
 }
 
-/** A process was spawned: recorded only while the instance is starting (a deleted one records nothing more). */
+/**
+ * A process was spawned: recorded only while the instance is starting (a deleted one records nothing more), and
+ * only by the node that owns it when daemons share a store.
+ */
 export function decideRecordInstanceStarting(state: ReadModel, cmd: CommandOf<'RecordInstanceStarting'>): Decision {
   const d = cmd.data;
   const inst = state.instances.get(d.instance_id);
   if (inst === undefined || inst.state !== 'starting') return [];
+  if (cmd.meta.node !== undefined && inst.node !== undefined && inst.node !== cmd.meta.node) return [];
   return [{
     type: 'instance.starting',
     data: {
@@ -142,6 +148,7 @@ export function decideRecordInstanceStarting(state: ReadModel, cmd: CommandOf<'R
       ...(d.pid_start_time === undefined ? {} : { pid_start_time: d.pid_start_time }),
       ...(d.boot_id === undefined ? {} : { boot_id: d.boot_id }),
       ...(d.endpoint === undefined ? {} : { runtime_api_endpoint: normalizeEndpoint(d.endpoint) }),
+      ...(cmd.meta.node === undefined ? {} : { node: cmd.meta.node }),
     },
   }];
 }

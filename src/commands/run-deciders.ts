@@ -9,6 +9,7 @@ import { jsonValueDepth } from '../policy/json-limits.js';
 import { describeWait, hasRoom, submitRoute } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { matchesSelector, selectorOf } from '../policy/selector.js';
+import { stewardOf } from '../policy/ownership.js';
 import type { CommandOf } from './command-types.js';
 import { traceExtensionProblem, withoutTraceContext } from '../telemetry/trace-context.js';
 import { attempt, type Decision } from './decision.js';
@@ -75,18 +76,34 @@ export function decideSubmitRun(state: ReadModel, cmd: CommandOf<'SubmitRun'>): 
       const limit = runTimeLimit(request, inst === undefined ? undefined : optionsOfInstance(state, inst), d.default_run_timeout_ms);
       events.push({
         type: 'run.routed',
-        data: { run_id: runId, ...(route.instance_id === undefined ? {} : { instance_id: route.instance_id }), runtime_api_endpoint: route.endpoint, deadline: addMs(now, limit.ms) },
+        data: {
+          run_id: runId, ...(route.instance_id === undefined ? {} : { instance_id: route.instance_id }), runtime_api_endpoint: route.endpoint, deadline: addMs(now, limit.ms),
+          ...(cmd.meta.node === undefined ? {} : { node: cmd.meta.node }),
+        },
       });
     }
     return events;
   });
 }
 
+/**
+ * When daemons share a store, what a run does at its runtime is recorded only by the node that holds its claim: a
+ * node whose claim was released (it was recorded lost) and handed to another records nothing more of it.
+ */
+function claimedBySender(run: { node?: string }, sender: string | undefined): boolean {
+  return sender === undefined || run.node === undefined || run.node === sender;
+}
+
 function conflict(message: string, data: JsonObject): ArpdError {
   return new ArpdError('E_CONFLICT', message, data);
 }
 
-/** A waiting run goes to a serving instance that matches its selector and has room; the run's deadline is fixed here. */
+/**
+ * A waiting run goes to a serving instance that matches its selector and has room; the run's deadline is fixed here.
+ * When daemons share a store, the claim is the node's that asks (`meta.node`), and a node claims runs only for the
+ * instances it stewards (its own managed ones, the external ones it checks): two nodes claiming the same run write
+ * to the same run stream at the same revision, and one of them is refused.
+ */
 export function decideRouteRun(state: ReadModel, cmd: CommandOf<'RouteRun'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
@@ -96,33 +113,48 @@ export function decideRouteRun(state: ReadModel, cmd: CommandOf<'RouteRun'>): De
   if (inst === undefined || !isServing(inst)) return conflict(`instance '${d.instance_id}' is not ready`, { instance_id: d.instance_id });
   if (!matchesSelector(inst, selectorOf(run.request))) return conflict(`instance '${d.instance_id}' does not match the run's selector`, { instance_id: d.instance_id });
   if (!hasRoom(state, inst)) return conflict(`instance '${d.instance_id}' has no room`, { instance_id: d.instance_id });
+  const node = cmd.meta.node;
+  if (node !== undefined) {
+    const steward = stewardOf(state, inst);
+    if (steward !== undefined && steward !== node) return conflict(`instance '${d.instance_id}' is served by node '${steward}', not '${node}'`, { instance_id: d.instance_id, node: steward });
+  }
   const limit = runTimeLimit(run.request, optionsOfInstance(state, inst), d.default_run_timeout_ms);
   return [{
     type: 'run.routed',
-    data: { run_id: d.run_id, instance_id: inst.instance_id, runtime_api_endpoint: inst.runtime_api_endpoint as string, deadline: addMs(run.accepted_at, limit.ms) },
+    data: {
+      run_id: d.run_id, instance_id: inst.instance_id, runtime_api_endpoint: inst.runtime_api_endpoint as string, deadline: addMs(run.accepted_at, limit.ms),
+      ...(node === undefined ? {} : { node }),
+    },
   }];
 }
 
 /** The runtime took the run. */
 export function decideStartRun(state: ReadModel, cmd: CommandOf<'StartRun'>): Decision {
   const run = state.runs.get(cmd.data.run_id);
-  if (run === undefined || run.phase !== 'routed') return [];
+  if (run === undefined || run.phase !== 'routed' || !claimedBySender(run, cmd.meta.node)) return [];
   return [{ type: 'run.started', data: { run_id: run.run_id, ...(cmd.data.instance_id === undefined ? {} : { instance_id: cmd.data.instance_id }) } }];
 }
 
 /**
- * Runtime events as trace lines. Each line is checked against the trace limits: a line larger than
+ * Runtime events as trace lines; a line whose runtime `seq` is already recorded is skipped. Each line is checked against the trace limits: a line larger than
  * `max_line_bytes`, nested deeper than `max_depth`, or one that takes the run past `max_run_bytes`
  * fails the run (E_TRACE_LIMIT) after the lines before it, so a runtime can never fill the disk.
  */
 export function decideRecordTraceBatch(state: ReadModel, cmd: CommandOf<'RecordTraceBatch'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
-  if (run === undefined || isEnded(run)) return [];
+  if (run === undefined || isEnded(run) || !claimedBySender(run, cmd.meta.node)) return [];
   const events: DomainEvent[] = [];
   let total = state.progress(d.run_id)?.trace_bytes ?? 0;
+  // a runtime event already recorded (its seq) is not recorded again: a batch retried after an unknown outcome
+  let seen = state.progress(d.run_id)?.runtime_seq ?? 0;
   for (const line of d.lines) {
     const data = line.data ?? {};
+    const seq = data['seq'];
+    if (typeof seq === 'number') {
+      if (seq <= seen) continue;
+      seen = seq;
+    }
     const bytes = Buffer.byteLength(JSON.stringify(data));
     let broken: string | undefined;
     if (bytes > d.limits.max_line_bytes) broken = `a runtime event of ${bytes} bytes is over the line limit of ${d.limits.max_line_bytes} bytes (--max-trace-line-bytes)`;
@@ -142,7 +174,7 @@ export function decideRecordTraceBatch(state: ReadModel, cmd: CommandOf<'RecordT
 export function decideEndRun(state: ReadModel, cmd: CommandOf<'EndRun'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
-  if (run === undefined || isEnded(run)) return [];
+  if (run === undefined || isEnded(run) || !claimedBySender(run, cmd.meta.node)) return [];
   switch (d.outcome) {
     case 'succeeded':
       return [{ type: 'run.succeeded', data: { run_id: d.run_id, result: d.result ?? { run_id: d.run_id, ok: true } } }];

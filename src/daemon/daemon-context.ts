@@ -13,6 +13,15 @@ import type { DaemonOptions } from '../config/daemon-options.js';
 /** The read side of the store: everything but appending (appends go through the bus). */
 export type EventReader = Pick<EventStore, 'kind' | 'head' | 'failure' | 'failure$' | 'live$' | 'readPage' | 'readStream' | 'readRunTrace' | 'subscribe'>;
 
+/**
+ * This daemon as a node of a cluster that shares one store (PostgreSQL). `incarnation` changes at each start, and
+ * again when the node was recorded lost while it was alive and joins anew.
+ */
+export interface NodeIdentity {
+  readonly id: string;
+  readonly incarnation: string;
+}
+
 /** In-process notifications that are not state (progress lines of an install). */
 export interface DaemonNotifications {
   'instance.progress': (instanceId: string, line: string) => void;
@@ -37,6 +46,14 @@ export interface DaemonContext {
   readonly startedAt: Date;
   readonly client: RuntimeClient;
   readonly notifications: EventEmitter<DaemonNotifications>;
+  /** This daemon's node when daemons share a store; undefined with the JSONL store (one daemon, which owns everything). */
+  readonly node: NodeIdentity | undefined;
+  /**
+   * `bus.execute`, tried again while the store is unreachable for a while (a shared store's E_UNAVAILABLE marked
+   * retryable), until it is recorded or refused, or the daemon stops. For what a reactor must not lose (a run's
+   * start, trace and end; an instance's facts): a retry is safe, the decider decides again on fresh state.
+   */
+  executeRetrying(cmd: Command): Promise<StoredEvent[]>;
   /** The clock, read only here and passed into commands as data. */
   now(): Date;
   /** A new unique id with a readable prefix (`run_…`, `inst_…`). */

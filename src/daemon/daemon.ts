@@ -11,9 +11,12 @@ import { dataPaths, type DataPaths } from '../config/data-dir.js';
 import { ArpdError, toArpdError } from '../errors/index.js';
 import { acquireLock, type HeldLock } from '../events/data-lock.js';
 import { StaleStartError } from '../events/log-recovery.js';
+import type { StoredEvent } from '../events/envelope.js';
+import type { EventStore } from '../events/event-store.js';
 import { LogStore, type CommitStats } from '../events/log-store.js';
 import { DaemonOps } from '../features/daemon-ops.js';
-import { LogOps } from '../features/log-ops.js';
+import { LogOps, type LogMaintenance } from '../features/log-ops.js';
+import { checkId } from '../ids/id-rules.js';
 import { DEFAULT_PROFILE } from '../features/profile-ops.js';
 import { Projection } from '../projections/projection.js';
 import { Registry } from '../projections/registry.js';
@@ -21,13 +24,18 @@ import { DEFAULT_RETENTION, type RetentionPolicy } from '../retention/retention-
 import { RunArchive } from '../retention/run-archive.js';
 import { RunRetention } from '../retention/run-retention.js';
 import { usableSnapshots, type LoadedSnapshot } from '../retention/snapshot-file.js';
-import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy } from '../retention/snapshotter.js';
+import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy, type SnapshotSource } from '../retention/snapshotter.js';
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
 import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
 import { createMetrics, type ArpdMetrics } from '../telemetry/index.js';
 import { bootId, identityOf } from '../system/process-identity.js';
+import { defaultNodeId, newIncarnation } from '../cluster/node-id.js';
+import { NodeKeeper, type MutableNodeIdentity } from '../cluster/node-keeper.js';
+import { RunLogMirror } from '../cluster/run-log-mirror.js';
 import type { Component, DaemonContext, DaemonNotifications } from './daemon-context.js';
+import { openPostgresFromSnapshot } from './open-postgres.js';
+import type { PostgresEventStore } from '../store-postgres/index.js';
 import { createDaemonLogger, type RotatingFile } from './daemon-logger.js';
 import { buildParts, type Parts } from './parts.js';
 import { removePidFile, writePidFile } from './pid-file.js';
@@ -37,6 +45,15 @@ import { daemonStatus } from './status.js';
 export const EXIT_LOCKED = 75;
 /** Exit status after a fatal error (an uncaught exception). */
 export const EXIT_FATAL = 70;
+
+/**
+ * The store as the daemon holds it: the port (src/events/event-store.ts), and what only the JSONL store has (its
+ * place for snapshots, the run logs it writes, repair). A PostgreSQL store has none of these, and a status of its own.
+ */
+export type DaemonStore = EventStore & Partial<Pick<LogStore, 'position' | 'repaired' | 'reconciled'>> & { status?(): object };
+
+/** A node's lease when `--node-lease` is not given. */
+export const DEFAULT_NODE_LEASE_MS = 15_000;
 
 /** What keeps the daemon's cost bound to its live state: retention, snapshots, compaction (src/retention). */
 export interface Housekeeping {
@@ -114,6 +131,35 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
   return { ...full, archive, loaded: undefined };
 }
 
+/**
+ * Where a PostgreSQL store stands, for the snapshotter: a snapshot's place is the seq of the last event the
+ * projections folded (the store's reader may be ahead of them; a boot reads on from that event's place in store order).
+ */
+function postgresSnapshotSource(store: PostgresEventStore, registry: Registry, root: string): SnapshotSource {
+  return {
+    position: () => ({ seq: registry.lastSeq, fileFirstSeq: 0, offset: 0 }),
+    get failure() { return store.failure; },
+    root,
+  };
+}
+
+/** `arpd log compact` with a shared store: refused (the events stay in PostgreSQL). */
+function withoutCompaction(s: Snapshotter): LogMaintenance {
+  return {
+    take: () => s.take(),
+    compact: () => Promise.reject(new ArpdError('E_VALIDATION', 'log compaction is for the JSONL log in the data dir: with --store the events stay in PostgreSQL (see docs/scale-out.md); arpd log snapshot still works')),
+    policy: s.policy,
+  };
+}
+
+function checkNodeId(id: string): string {
+  try {
+    return checkId('node id', id, '--node-id');
+  } catch (err) {
+    throw new ArpdError('E_VALIDATION', `${toArpdError(err).message}: give --node-id another name`, { field: '--node-id' });
+  }
+}
+
 /** How old the newest snapshot is (metrics), undefined before the first. */
 function snapshotAge(s: Snapshotter): number | undefined {
   const at = s.last?.taken_at;
@@ -163,7 +209,7 @@ export class Daemon {
     readonly options: DaemonOptions,
     readonly paths: DataPaths,
     private readonly lock: HeldLock,
-    readonly store: LogStore,
+    readonly store: DaemonStore,
     readonly projection: Projection,
     readonly logger: Logger,
     private readonly logFile: RotatingFile,
@@ -171,6 +217,8 @@ export class Daemon {
     readonly bootMs: number,
     readonly housekeeping: Housekeeping,
     private readonly metrics: ArpdMetrics,
+    /** This daemon's node when the store is shared (PostgreSQL); undefined with the JSONL store. */
+    readonly node: MutableNodeIdentity | undefined,
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.bus = new CommandBus(store, projection);
@@ -179,9 +227,20 @@ export class Daemon {
     const client = new RuntimeClient();
     const notifications = new EventEmitter<DaemonNotifications>();
     const command = <K extends CommandType>(type: K, data: CommandDataMap[K], actor: string, extra: { correlation_id?: string; causation_id?: string } = {}): Extract<Command, { type: K }> =>
-      ({ type, data, meta: { now: new Date().toISOString(), actor, ...extra } }) as unknown as Extract<Command, { type: K }>;
+      ({ type, data, meta: { now: new Date().toISOString(), actor, ...(node === undefined ? {} : { node: node.id }), ...extra } }) as unknown as Extract<Command, { type: K }>;
+    const executeRetrying = async (cmd: Command): Promise<StoredEvent[]> => {
+      for (let n = 0; ; n++) {
+        try {
+          return await this.bus.execute(cmd);
+        } catch (err) {
+          // a shared store away for a while: try again (the decider decides again) until it answers or we stop
+          if (!(err instanceof ArpdError) || err.code !== 'E_UNAVAILABLE' || err.data?.['retryable'] !== true || this.stoppingFlag) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(n, 5))));
+        }
+      }
+    };
     this.ctx = {
-      options, paths, bus: this.bus, state: projection.registry, events$: projection.events$, log: store, logger, version, startedAt, client, notifications,
+      options, paths, bus: this.bus, state: projection.registry, events$: projection.events$, log: store, logger, version, startedAt, client, notifications, node, executeRetrying,
       now: () => new Date(),
       newId: (prefix) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(3, '0')}${randomBytes(4).toString('hex')}`,
       command,
@@ -204,36 +263,52 @@ export class Daemon {
     ensurePrivateDir(paths.root);
     const { logger, file } = createDaemonLogger(paths.daemonLog, { alsoStderr: options.foreground, level: options.logLevel ?? 'info' });
     let lock: HeldLock | undefined;
-    let store: LogStore | undefined;
+    let store: DaemonStore | undefined;
+    let node: MutableNodeIdentity | undefined;
     try {
       lock = acquireLock(paths.lock, { version });
       // made before the log opens: the boot's own commits are counted too
       const metrics = createMetrics(version);
       const t0 = Date.now();
-      const opened = openFromSnapshot(options, paths, logger, (stats) => metrics.onCommit(stats));
-      store = opened.store;
+      let opened: { store: DaemonStore; projection: Projection; archive: RunArchive; retention: RunRetention; loaded: LoadedSnapshot | undefined; replayed: number };
+      let snapshots: { source: SnapshotSource; dir: string };
+      if (options.store?.url === undefined) {
+        const jsonl = openFromSnapshot(options, paths, logger, (stats) => metrics.onCommit(stats));
+        store = jsonl.store;
+        jsonl.projection.follow(jsonl.store.live$);
+        opened = jsonl;
+        snapshots = { source: jsonl.store, dir: paths.snapshots };
+      } else {
+        // a shared store: this daemon is a node of a cluster (src/cluster)
+        node = { id: checkNodeId(options.store.nodeId ?? defaultNodeId(hostname(), paths.root)), incarnation: newIncarnation() };
+        const pg = await openPostgresFromSnapshot(options, paths, logger, { applicationName: `arpd ${node.id}`, policy: retentionPolicyOf(options) });
+        store = pg.store;
+        opened = pg;
+        snapshots = { source: postgresSnapshotSource(pg.store, pg.projection.registry, paths.root), dir: pg.snapshotsDir };
+      }
       const { projection, archive, retention, loaded } = opened;
-      projection.follow(store.live$);
+      const opStore = opened.store;
       // ended runs past retention leave memory before anything else starts (a full replay archives as it folds)
       const archivedAtBoot = retention.sweepAll();
       const bootMs = Date.now() - t0;
-      logger.info({ events: store.seq, ms: bootMs, from_snapshot: loaded?.position.seq ?? null, replayed: opened.replayed, archived: archivedAtBoot, reconciled: store.reconciled }, 'log replayed');
-      const firstStart = store.seq === 0;
-      const snapshotter = new Snapshotter(projection.registry, archive, store, paths.snapshots, snapshotPolicyOf(options), {
+      logger.info({ store: opStore.kind, events: opStore.head, ms: bootMs, from_snapshot: loaded?.position.seq ?? null, replayed: opened.replayed, archived: archivedAtBoot, reconciled: opStore.reconciled, node: node?.id }, 'log replayed');
+      const firstStart = opStore.head === 0;
+      const snapshotter = new Snapshotter(projection.registry, archive, snapshots.source, snapshots.dir, snapshotPolicyOf(options), {
         events$: projection.events$,
         logger: logger.child({ part: 'snapshots' }),
         now: () => new Date(),
         loaded: loaded === undefined ? undefined : { seq: loaded.position.seq, path: loaded.path, bytes: loaded.bytes, ms: 0, taken_at: loaded.takenAt },
         replayed: opened.replayed,
       });
-      const daemon = new Daemon(options, paths, lock, store, projection, logger, file, version, bootMs, { retention, snapshotter, archive, replayed: opened.replayed }, metrics);
+      const daemon = new Daemon(options, paths, lock, opStore, projection, logger, file, version, bootMs, { retention, snapshotter, archive, replayed: opened.replayed }, metrics, node);
       daemon.booted = daemon.boot(firstStart);
       await daemon.booted;
       return daemon;
     } catch (err) {
       if (store !== undefined) {
         const reason = `start failed: ${toArpdError(err).message}`;
-        await store.close(() => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: store?.runLogsComplete ?? false } }]).catch(() => undefined);
+        // a node that failed to start leaves nothing behind in a shared store (its lease expires)
+        await store.close(node !== undefined ? undefined : () => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: store?.runLogsComplete ?? false } }]).catch(() => undefined);
       }
       lock?.release();
       const e = toArpdError(err);
@@ -252,7 +327,8 @@ export class Daemon {
       // the writer stopped (no retry after a failed fsync); reads go on, changes get E_STORAGE
       logger.fatal({ err: err.cause ?? err }, `${err.message} (the daemon stays up read-only; fix the disk, then 'arpd daemon restart')`);
     });
-    await this.bus.execute(ctx.command('StartDaemon', { pid: process.pid, version: ctx.version, boot_id: bootId(), host: hostname() }, 'daemon'));
+    // with a shared store the node keeper records `node.joined` instead (the `daemon` stream is one daemon's)
+    if (this.node === undefined) await this.bus.execute(ctx.command('StartDaemon', { pid: process.pid, version: ctx.version, boot_id: bootId(), host: hostname() }, 'daemon'));
     if (firstStart) await this.bus.execute(ctx.command('SeedDefaultProfile', { profile: DEFAULT_PROFILE }, 'daemon'));
     if (store.repaired !== undefined) {
       // before any reactor starts: runs the repair found in flight end now, and are never dispatched again
@@ -272,7 +348,8 @@ export class Daemon {
     const parts = buildParts(ctx, {
       daemon: this.daemonOps,
       housekeeping: [retention, snapshotter],
-      logOps: new LogOps(ctx, snapshotter),
+      cluster: this.clusterParts(),
+      logOps: new LogOps(ctx, store.kind === 'jsonl' ? snapshotter : withoutCompaction(snapshotter)),
       shutdown: (reason, keep) => { void this.shutdown(reason, keep === undefined ? {} : { keepInstances: keep }); },
       telemetry: { metrics: this.metrics, bootMs: this.bootMs, socketConnections: () => this.server?.connections() ?? 0, snapshotAgeMs: () => snapshotAge(snapshotter) },
     });
@@ -306,6 +383,13 @@ export class Daemon {
     this.writePid();
     if (this.options.idleTimeoutS !== undefined && this.options.idleTimeoutS > 0) this.startIdleTimer(this.options.idleTimeoutS);
     logger.info({ pid: process.pid, socket: paths.socket, data_dir: paths.root, http: ctx.httpUrl() }, 'ready');
+  }
+
+  /** With a shared store: the node's lease and membership, and the local run logs of the runs it dispatches. */
+  private clusterParts(): Component[] {
+    if (this.node === undefined) return [];
+    const leaseMs = this.options.store?.leaseMs ?? DEFAULT_NODE_LEASE_MS;
+    return [new NodeKeeper(this.ctx, this.node, (this.store as PostgresEventStore).leases(), { leaseMs }), new RunLogMirror(this.ctx)];
   }
 
   private writePid(): void {
@@ -376,7 +460,10 @@ export class Daemon {
     }
     this.ctx.client.close();
     // daemon.stopped goes out alone, after every pending append and run log line is written
-    await this.bus.close(() => this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: store.runLogsComplete }, 'daemon'));
+    const node = this.node;
+    await this.bus.close(() => node === undefined
+      ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: store.runLogsComplete ?? true }, 'daemon')
+      : this.ctx.command('LeaveNode', { node_id: node.id, incarnation: node.incarnation, reason }, 'daemon'));
     // the next boot starts from here and replays nothing
     try {
       await this.housekeeping.snapshotter.final();

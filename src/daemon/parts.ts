@@ -43,6 +43,11 @@ export function buildParts(ctx: DaemonContext, d: {
   logOps: LogOps;
   /** Retention and snapshots: started first (they only watch), stopped last. */
   housekeeping: Component[];
+  /**
+   * With a shared store (src/cluster): the node's lease and membership, and the local run logs. Started before the
+   * reactors (the node joins before it adopts its instances and runs), stopped after them (its lease ends last).
+   */
+  cluster?: Component[];
   shutdown(reason: string, keepInstances: boolean | undefined): void;
   telemetry: Omit<TelemetryDeps, 'openStreams'>;
 }): Parts {
@@ -71,7 +76,7 @@ export function buildParts(ctx: DaemonContext, d: {
     plugins: telemetry.httpPlugins,
   });
   // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
-  const components: Component[] = [...telemetry.components, ...d.housekeeping, supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
+  const components: Component[] = [...telemetry.components, ...d.housekeeping, ...(d.cluster ?? []), supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
   return { components, methods, http, ops, telemetry };
 }

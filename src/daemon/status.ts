@@ -16,11 +16,26 @@ function logBytes(root: string): number {
   return bytes;
 }
 
+/**
+ * The store: its kind and, for a shared store, where it is (the URL with its password redacted), its schema,
+ * whether it answers, and this daemon's node id.
+ */
+function storeStatus(d: Daemon): { store: Record<string, unknown>; unavailable?: string } {
+  const st = d.store.status?.() as Record<string, unknown> | undefined;
+  if (st === undefined) return { store: { kind: d.store.kind } };
+  const { kind, store: url, ...rest } = st;
+  return {
+    store: { kind: kind ?? d.store.kind, url, ...rest, ...(d.node === undefined ? {} : { node_id: d.node.id }) },
+    ...(st['available'] === false ? { unavailable: `the event store does not answer (${String(st['last_error'] ?? 'unreachable')}): changes are refused with E_UNAVAILABLE until it does; arpd reconnects by itself` } : {}),
+  };
+}
+
 /** What `arpd daemon status` (and GET /v1/admin/status) shows. */
 export function daemonStatus(d: Daemon): Record<string, unknown> {
   const reg = d.projection.registry;
   const ctx = d.ctx;
   const failure = d.store.failure;
+  const { store, unavailable } = storeStatus(d);
   return {
     pid: process.pid,
     version: ctx.version,
@@ -30,16 +45,17 @@ export function daemonStatus(d: Daemon): Record<string, unknown> {
     socket: d.paths.socket,
     ...(ctx.httpUrl() === undefined ? {} : { http_url: ctx.httpUrl() }),
     clients: ctx.clients(),
-    state: d.isStopping ? 'stopping' : failure !== undefined ? 'degraded' : 'running',
+    state: d.isStopping ? 'stopping' : failure !== undefined || unavailable !== undefined ? 'degraded' : 'running',
     ...(failure === undefined ? {} : { degraded: { code: failure.code, reason: failure.message } }),
-    store: { kind: d.store.kind },
+    ...(failure === undefined && unavailable !== undefined ? { degraded: { code: 'E_UNAVAILABLE', reason: unavailable } } : {}),
+    store,
     counts: {
       profiles: reg.profiles.size,
       instances: reg.countInstancesByState(),
       runs: reg.countRunsByState(),
     },
     last_seq: d.store.head,
-    log_bytes: logBytes(d.paths.root),
+    ...(d.store.kind === 'jsonl' ? { log_bytes: logBytes(d.paths.root) } : {}),
     boot_ms: d.bootMs,
     idle_timeout_s: d.options.idleTimeoutS ?? null,
     ...(d.options.instances?.allowUnsafe === true ? { warnings: ['--allow-unsafe-runtime-profiles is on: instances may be created from profiles that are not on the safe list'] } : {}),

@@ -4,6 +4,8 @@ export interface EventMeta {
   correlation_id?: string;
   causation_id?: string;
   actor?: string;
+  /** The node that wrote it, when daemons share a store (absent with a single daemon). */
+  node?: string;
 }
 
 /** An event as stored: the envelope is added by the store alone. Field order is the on-disk order. */

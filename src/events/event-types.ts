@@ -28,6 +28,8 @@ export interface InstanceRequested {
   reason?: string;
   /** Started from a profile that is not on the safe list (only with --allow-unsafe-runtime-profiles). */
   unsafe?: boolean;
+  /** v2: the node that spawns it (a shared store only; absent with the JSONL store, where there is one node). */
+  node?: string;
 }
 export interface InstanceStarting {
   instance_id: string;
@@ -40,6 +42,8 @@ export interface InstanceStarting {
   attempt?: number;
   /** v2: the URL it will serve on, when known before it listens (a {port} chosen by arpd). */
   runtime_api_endpoint?: string;
+  /** v3: the node whose host runs the process (a shared store only). */
+  node?: string;
 }
 export interface InstanceReady {
   instance_id: string;
@@ -65,6 +69,8 @@ export interface InstanceRegistered {
   runtime_profile?: string;
   runtime_name?: string;
   metadata?: JsonObject;
+  /** v2: the node that registered it, which health-checks it and routes to it while it lives (a shared store only). */
+  node?: string;
 }
 export interface InstanceDeregistered { instance_id: string }
 /** A failed instance is started again by its restart policy (attempt counts every restart). */
@@ -79,7 +85,11 @@ export interface RunRouted {
   runtime_api_endpoint: string;
   /** v2: when the run must have ended (limits.timeout_ms, else the profile's run_timeout_ms, else the daemon default), ISO. */
   deadline?: string;
+  /** v3: the node that claimed the run: only it sends the run to its runtime and follows it (a shared store only). */
+  node?: string;
 }
+/** A claim on a run was released (its node was lost before the run started): the run waits in the queue again. */
+export interface RunReleased { run_id: string; node: string; reason: string; deadline?: string }
 /** Someone asked to cancel a run that is in flight: the runtime is asked, the run ends when it confirms (or after a grace). */
 export interface RunCancelRequested { run_id: string; reason: string }
 /** v2: `instance_id` is absent for a run sent straight to a `runtime_api_endpoint`. */
@@ -114,6 +124,13 @@ export interface DaemonStopped {
   run_logs_complete?: boolean;
 }
 
+/** A daemon joined a cluster that shares one store (PostgreSQL): one node, one incarnation per start. */
+export interface NodeJoined { node_id: string; incarnation: string; host: string; pid: number; boot_id: string; version: string; data_dir: string }
+/** A node stopped cleanly (its lease ends with it). */
+export interface NodeLeft { node_id: string; incarnation: string; reason: string }
+/** A node's lease expired past the grace: another node recorded it lost (its instances and runs are recorded beside this). */
+export interface NodeLost { node_id: string; incarnation: string; silent_ms: number; declared_by: string }
+
 /** The type → data map: the single source of the union. */
 export interface EventDataMap {
   'profile.upserted': ProfileUpserted;
@@ -138,11 +155,15 @@ export interface EventDataMap {
   'run.failed': RunFailed;
   'run.canceled': RunCanceled;
   'run.cancel_requested': RunCancelRequested;
+  'run.released': RunReleased;
   'log.line_lost': LogLineLost;
   'log.repaired': LogRepaired;
   'runs.pruned': RunsPruned;
   'daemon.started': DaemonStarted;
   'daemon.stopped': DaemonStopped;
+  'node.joined': NodeJoined;
+  'node.left': NodeLeft;
+  'node.lost': NodeLost;
 }
 
 export type EventType = keyof EventDataMap;
@@ -154,9 +175,10 @@ export const EVENT_TYPES = [
   'profile.upserted', 'profile.deleted',
   'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
   'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting',
-  'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested',
+  'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested', 'run.released',
   'log.line_lost', 'log.repaired', 'runs.pruned',
   'daemon.started', 'daemon.stopped',
+  'node.joined', 'node.left', 'node.lost',
 ] as const satisfies readonly EventType[];
 
 const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
@@ -167,11 +189,12 @@ export function isEventType(value: unknown): value is EventType {
 /** Current schema version of each event type's data. Bump with an upcaster, never rewrite old lines. */
 export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   'profile.upserted': 1, 'profile.deleted': 1,
-  'instance.requested': 1, 'instance.starting': 2, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
-  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 1, 'instance.deregistered': 1, 'instance.restarting': 1,
-  'run.accepted': 1, 'run.queued': 1, 'run.routed': 2, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1,
+  'instance.requested': 2, 'instance.starting': 3, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
+  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 2, 'instance.deregistered': 1, 'instance.restarting': 1,
+  'run.accepted': 1, 'run.queued': 1, 'run.routed': 3, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1, 'run.released': 1,
   'log.line_lost': 1, 'log.repaired': 1, 'runs.pruned': 1,
   'daemon.started': 1, 'daemon.stopped': 1,
+  'node.joined': 1, 'node.left': 1, 'node.lost': 1,
 };
 
 /** The stream an event belongs to. */
@@ -201,6 +224,7 @@ export function streamOf(event: DomainEvent): string {
     case 'run.failed':
     case 'run.canceled':
     case 'run.cancel_requested':
+    case 'run.released':
       return `run:${event.data.run_id}`;
     case 'log.line_lost':
     case 'log.repaired':
@@ -209,6 +233,10 @@ export function streamOf(event: DomainEvent): string {
     case 'daemon.started':
     case 'daemon.stopped':
       return 'daemon';
+    case 'node.joined':
+    case 'node.left':
+    case 'node.lost':
+      return `node:${event.data.node_id}`;
     default: {
       const unhandled: never = event;
       throw new Error(`unhandled event ${JSON.stringify(unhandled)}`);

@@ -12,6 +12,9 @@ import { CURRENT_VERSION } from './event-types.js';
  * - `run.started` v1 → v2: `instance_id` became optional (absent for a run sent to an endpoint directly).
  * - `run.trace` v1 → v2: v2 adds an optional `bytes` (size of `data`, for the trace volume limit); a v1
  *   line counts as 0.
+ * - `instance.requested` v1 → v2, `instance.starting` v2 → v3, `instance.registered` v1 → v2, `run.routed` v2 → v3:
+ *   each adds an optional `node` (the node that owns it when daemons share a store). An older event has none: it
+ *   was written by a single daemon, which owns everything.
  */
 type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>;
 
@@ -20,6 +23,10 @@ const UPCASTERS: Readonly<Record<string, Upcaster>> = {
   'run.routed@1': (data) => data,
   'run.started@1': (data) => data,
   'run.trace@1': (data) => data,
+  'instance.requested@1': (data) => data,
+  'instance.starting@2': (data) => data,
+  'instance.registered@1': (data) => data,
+  'run.routed@2': (data) => data,
 };
 
 /** The event in its current shape (the same object when it already is). Unknown future versions are left as they are. */

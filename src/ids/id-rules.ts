@@ -3,7 +3,7 @@ import { ArpdError } from '../errors/index.js';
 /** Ids that may become path segments: letters, digits, '.', '_', '-', 1..128, starting with a letter or digit. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-export type IdKind = 'run id' | 'instance id' | 'profile name' | 'subscription id';
+export type IdKind = 'run id' | 'instance id' | 'profile name' | 'subscription id' | 'node id';
 
 export function isValidId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value) && value !== '.' && value !== '..';

@@ -4,6 +4,7 @@ import type { Command } from '../commands/command-types.js';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import { toArpdError } from '../errors/index.js';
 import { LIVE_INSTANCE_STATES, SERVING_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
+import { actsOnInstance } from '../policy/ownership.js';
 import { isSameProcess, parentPid } from '../system/process-identity.js';
 
 /** Told of each health check's latency and outcome (metrics). */
@@ -17,7 +18,9 @@ export interface HealthObserver {
  * failures in a row record the instance failed, and the supervisor then stops the process); external
  * instances are probed when registered (one failure fails them) and then at the same interval (two
  * failures fail them; a failed one that answers again is ready again). The only state of its own is
- * the count of failures in a row, which is about this process's checks, not about the instance.
+ * the count of failures in a row, which is about this process's checks, not about the instance. When daemons share
+ * a store, each instance is checked by one node: a managed one by its own node, an external one by the node that
+ * registered it while that node is joined, else by the joined node with the smallest id (src/policy/ownership.ts).
  */
 export class HealthMonitor implements Component {
   readonly name = 'health';
@@ -41,7 +44,7 @@ export class HealthMonitor implements Component {
     });
     // externals recorded before this start (a restart) are probed now, as at registration
     for (const inst of this.ctx.state.instances.values()) {
-      if (!inst.managed && (LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error')) void this.probeExternal(inst.instance_id, inst.state === 'starting');
+      if (!inst.managed && this.mine(inst) && (LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error')) void this.probeExternal(inst.instance_id, inst.state === 'starting');
     }
     this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(1000, this.intervalMs)));
     this.timer.unref();
@@ -51,6 +54,11 @@ export class HealthMonitor implements Component {
     this.closed = true;
     this.sub?.unsubscribe();
     if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  /** Is the instance checked by this node (always, with a single daemon)? */
+  private mine(inst: InstanceView): boolean {
+    return actsOnInstance(this.ctx.state, this.ctx.node?.id, inst);
   }
 
   private record(cmd: Command): Promise<void> {
@@ -86,7 +94,7 @@ export class HealthMonitor implements Component {
     for (const state of ['ready', 'busy', 'starting', 'error'] as const) {
       for (const id of s.instanceIdsInState(state)) {
         const inst = s.instances.get(id);
-        if (inst === undefined) continue;
+        if (inst === undefined || !this.mine(inst)) continue;
         if (inst.managed) {
           if (SERVING_INSTANCE_STATES.has(inst.state) && this.due(id, now)) void this.checkManaged(inst);
         } else if (this.due(id, now)) {
@@ -124,7 +132,7 @@ export class HealthMonitor implements Component {
   /** External instances: ready while they answer as ARP runtimes, failed after one failed probe at registration or two later. */
   private async probeExternal(id: string, first: boolean): Promise<void> {
     const inst = this.ctx.state.instances.get(id);
-    if (inst === undefined || inst.managed || inst.runtime_api_endpoint === undefined || this.checking.has(id) || this.closed) return;
+    if (inst === undefined || inst.managed || !this.mine(inst) || inst.runtime_api_endpoint === undefined || this.checking.has(id) || this.closed) return;
     this.checking.add(id);
     this.lastCheck.set(id, Date.now());
     try {

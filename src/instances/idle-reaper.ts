@@ -3,13 +3,15 @@ import type { Subscription } from 'rxjs';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import { toArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
+import { actsOnInstance } from '../policy/ownership.js';
 import { scaleDownCheck } from '../policy/routing.js';
 
 /**
  * Scale-down, as a reactor: an instance arpd started by itself for waiting runs (autostart, scale-up) that has been
  * idle for the grace time while another instance of its profile serves is stopped (`StopInstance`). The rule is
  * pure (`scaleDownCheck` in src/policy/routing.ts); this only keeps one timer per such instance, set from events
- * (its last run ended, it became ready) and from the projections at start.
+ * (its last run ended, it became ready) and from the projections at start. With a shared store, a node reaps only
+ * its own instances.
  */
 export class IdleReaper implements Component {
   readonly name = 'scale-down';
@@ -47,7 +49,7 @@ export class IdleReaper implements Component {
   private check(id: string): void {
     if (this.stopped) return;
     const inst = this.ctx.state.instances.get(id);
-    if (inst === undefined) return;
+    if (inst === undefined || !actsOnInstance(this.ctx.state, this.ctx.node?.id, inst)) return;
     const verdict = scaleDownCheck(this.ctx.state, inst, this.ctx.now().getTime(), this.graceMs);
     const old = this.timers.get(id);
     if (old !== undefined) { clearTimeout(old); this.timers.delete(id); }

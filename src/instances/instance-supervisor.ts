@@ -5,6 +5,7 @@ import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import { toArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
+import { actsOnInstance } from '../policy/ownership.js';
 import { restartDecision } from '../policy/restart-policy.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { isSameProcess, type ProcessIdentity } from '../system/process-identity.js';
@@ -21,7 +22,8 @@ import { profileToRun, spawnInstance, waitUntilReady, type LaunchDeps } from './
  * A process that exits on its own is recorded as failed at once. At start it adopts the processes a
  * previous daemon left running (same pid AND start time AND healthy), and records the others gone.
  * Everything it sees happen goes through the command bus; the only state of its own is the process
- * handles, which cannot live anywhere else.
+ * handles, which cannot live anywhere else. When daemons share a store it acts only on the managed instances of
+ * its own node (`instance.requested` names the node that spawns it).
  */
 export class InstanceSupervisor implements Component {
   readonly name = 'instances';
@@ -51,8 +53,13 @@ export class InstanceSupervisor implements Component {
     return this.ctx.state;
   }
 
+  /** Is this managed instance this node's (always, with a single daemon)? */
+  private mine(inst: InstanceView): boolean {
+    return inst.managed && actsOnInstance(this.state, this.ctx.node?.id, inst);
+  }
+
   private record(cmd: Command): Promise<void> {
-    return this.ctx.bus.execute(cmd).then(() => undefined, (err: unknown) => {
+    return this.ctx.executeRetrying(cmd).then(() => undefined, (err: unknown) => {
       const e = toArpdError(err);
       if (e.code !== 'E_UNAVAILABLE' && e.code !== 'E_STORAGE') this.log.error({ err, command: cmd.type }, 'could not record what an instance did');
     });
@@ -66,8 +73,8 @@ export class InstanceSupervisor implements Component {
 
   async start(): Promise<void> {
     this.sub = this.ctx.events$.subscribe((e) => this.onEvent(e));
-    const mine = [...this.state.instances.values()].filter((i) => i.managed && (LIVE_INSTANCE_STATES.has(i.state) || i.state === 'error'));
-    await Promise.all(mine.map((inst) => (inst.state === 'error' ? this.considerRestart(inst) : this.adopt(inst))));
+    const mine = [...this.state.instances.values()].filter((i) => this.mine(i) && (LIVE_INSTANCE_STATES.has(i.state) || i.state === 'error'));
+    await Promise.all(mine.map((inst) => (inst.state === 'error' ? this.afterFailureAtStart(inst) : this.adopt(inst))));
     const cap = this.ctx.options.instances?.logCapBytes ?? 10 * 1024 * 1024;
     this.capTimer = setInterval(() => { for (const p of this.procs.values()) p.capLogs(cap); }, 1000);
     this.capTimer.unref();
@@ -85,7 +92,7 @@ export class InstanceSupervisor implements Component {
       for (const p of this.procs.values()) p.child?.unref();
       return;
     }
-    const live = [...this.state.instances.values()].filter((i) => i.managed && LIVE_INSTANCE_STATES.has(i.state));
+    const live = [...this.state.instances.values()].filter((i) => this.mine(i) && LIVE_INSTANCE_STATES.has(i.state));
     await Promise.all(live.map(async (inst) => {
       await this.record(this.cmd('StopInstance', { id: inst.instance_id, reason: 'arpd is shutting down' }));
       await this.stopOne(inst.instance_id, 'arpd shut down');
@@ -114,7 +121,7 @@ export class InstanceSupervisor implements Component {
         return;
       case 'instance.failed': {
         const inst = this.state.instances.get(e.data.instance_id);
-        if (inst?.managed === true) void this.afterFailure(inst);
+        if (inst !== undefined && this.mine(inst)) void this.afterFailure(inst);
         return;
       }
       case 'profile.upserted':
@@ -129,7 +136,7 @@ export class InstanceSupervisor implements Component {
 
   private async launch(id: string): Promise<void> {
     const inst = this.state.instances.get(id);
-    if (inst === undefined || !inst.managed || inst.state !== 'starting' || this.launching.has(id) || this.procs.get(id)?.alive() === true) return;
+    if (inst === undefined || !this.mine(inst) || inst.state !== 'starting' || this.launching.has(id) || this.procs.get(id)?.alive() === true) return;
     const profile = profileToRun(inst, this.state.profiles);
     if (profile === undefined) {
       await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: 'E_NOT_FOUND', reason: `runtime profile '${inst.runtime_profile ?? '?'}' was deleted before the instance started` }));
@@ -199,6 +206,24 @@ export class InstanceSupervisor implements Component {
     if (now !== undefined) await this.considerRestart(now);
   }
 
+  /**
+   * A failed instance found at start: a process of it that still runs (its failure was recorded while this daemon
+   * was away, e.g. by another node that recorded this one lost) is stopped, then the restart policy decides.
+   */
+  private async afterFailureAtStart(inst: InstanceView): Promise<void> {
+    if (inst.pid !== undefined) {
+      const identity = { pid: inst.pid, start_time: inst.pid_start_time ?? '', boot_id: inst.boot_id ?? '' };
+      if (isSameProcess(identity)) {
+        const dir = instanceDir(this.ctx.paths, inst.instance_id);
+        this.log.warn({ instance_id: inst.instance_id, pid: inst.pid }, 'stopping the process of an instance recorded failed while arpd was away');
+        const proc = new InstanceProcess(inst.instance_id, identity, join(dir, 'stdout.log'), join(dir, 'stderr.log'));
+        proc.stopping = true;
+        await proc.stop(optionsOfInstance(this.state, inst).stopGraceMs);
+      }
+    }
+    await this.considerRestart(inst);
+  }
+
   private async considerRestart(inst: InstanceView): Promise<void> {
     if (this.closed || this.restartTimers.has(inst.instance_id)) return;
     const r = restartDecision(inst, optionsOfInstance(this.state, inst));
@@ -262,7 +287,7 @@ export class InstanceSupervisor implements Component {
 
   private async doStop(id: string, reason: string): Promise<void> {
     const inst = this.state.instances.get(id);
-    if (inst === undefined || !inst.managed) return;
+    if (inst === undefined || !this.mine(inst)) return;
     this.launching.get(id)?.abort();
     const t = this.restartTimers.get(id);
     if (t !== undefined) { clearTimeout(t); this.restartTimers.delete(id); }

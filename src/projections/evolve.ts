@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../events/envelope.js';
-import type { InstanceView, ProfileView, RunProgress, RunView } from './registry-types.js';
+import type { InstanceView, NodeView, ProfileView, RunProgress, RunView } from './registry-types.js';
 
 /**
  * Pure evolve functions, one per entity: (previous view | undefined, event) → next view.
@@ -42,6 +42,7 @@ function copyInstance(p: InstanceView): Mutable<InstanceView> {
   if (p.reason !== undefined) v.reason = p.reason;
   if (p.error !== undefined) v.error = p.error;
   if (p.ready_at !== undefined) v.ready_at = p.ready_at;
+  if (p.node !== undefined) v.node = p.node;
   return v;
 }
 
@@ -60,6 +61,7 @@ export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): 
       if (e.data.metadata !== undefined) v.metadata = e.data.metadata;
       if (e.data.unsafe !== undefined) v.unsafe = e.data.unsafe;
       if (e.data.reason !== undefined) v.reason_started = e.data.reason;
+      if (e.data.node !== undefined) v.node = e.data.node;
       break;
     }
     case 'instance.registered': {
@@ -69,6 +71,7 @@ export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): 
       if (e.data.runtime_profile !== undefined) v.runtime_profile = e.data.runtime_profile;
       if (e.data.runtime_name !== undefined) v.runtime_name = e.data.runtime_name;
       if (e.data.metadata !== undefined) v.metadata = e.data.metadata;
+      if (e.data.node !== undefined) v.node = e.data.node;
       break;
     }
     default: {
@@ -87,6 +90,7 @@ export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): 
           if (e.data.runtime_api_endpoint !== undefined) v.runtime_api_endpoint = e.data.runtime_api_endpoint;
           else delete v.runtime_api_endpoint;
           delete v.ready_at;
+          if (e.data.node !== undefined) v.node = e.data.node;
           break;
         case 'instance.ready':
           v.state = 'ready';
@@ -153,6 +157,7 @@ function copyRun(p: RunView): Mutable<RunView> {
   if (p.error !== undefined) v.error = p.error;
   if (p.cancel_requested !== undefined) v.cancel_requested = p.cancel_requested;
   if (p.result_rev !== undefined) v.result_rev = p.result_rev;
+  if (p.node !== undefined) v.node = p.node;
   return v;
 }
 
@@ -169,6 +174,7 @@ function ended(p: RunView, state: RunView['state'], e: StoredEvent, error: RunVi
   v.ended_at = e.ts;
   if (error !== undefined) v.error = error;
   v.result_rev = e.rev;
+  if (p.node !== undefined) v.node = p.node;
   return v;
 }
 
@@ -193,6 +199,18 @@ export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: numb
       if (e.data.instance_id !== undefined) v.instance_id = e.data.instance_id;
       v.runtime_api_endpoint = e.data.runtime_api_endpoint;
       if (e.data.deadline !== undefined) v.run_deadline = e.data.deadline;
+      if (e.data.node !== undefined) v.node = e.data.node;
+      return v;
+    case 'run.released':
+      // the claim is gone: the run waits again, in its submission place, with a new queue deadline
+      if (prev.phase !== 'routed') return prev;
+      v = copyRun(prev);
+      v.phase = 'queued';
+      delete v.instance_id;
+      delete v.runtime_api_endpoint;
+      delete v.run_deadline;
+      delete v.node;
+      if (e.data.deadline !== undefined) v.deadline = e.data.deadline;
       return v;
     case 'run.started':
       v = copyRun(prev);
@@ -211,6 +229,25 @@ export function evolveRun(prev: RunView | undefined, e: StoredEvent, order: numb
       return ended(prev, 'failed', e, e.data.error);
     case 'run.canceled':
       return ended(prev, 'canceled', e, { code: 'E_CANCELED', message: e.data.reason });
+    default:
+      return prev;
+  }
+}
+
+/** A node of a cluster sharing one store: joined (each start, a new incarnation), left cleanly, or recorded lost. */
+export function evolveNode(prev: NodeView | undefined, e: StoredEvent): NodeView | undefined {
+  switch (e.type) {
+    case 'node.joined':
+      return {
+        node_id: e.data.node_id, state: 'joined', incarnation: e.data.incarnation, host: e.data.host, pid: e.data.pid, version: e.data.version,
+        data_dir: e.data.data_dir, joined_at: e.ts, updated_at: e.ts, rev: e.rev,
+      };
+    case 'node.left':
+    case 'node.lost': {
+      if (prev === undefined || prev.incarnation !== e.data.incarnation) return prev === undefined ? prev : { ...prev, rev: e.rev };
+      const reason = e.type === 'node.left' ? e.data.reason : `silent for ${Math.round(e.data.silent_ms / 1000)}s: recorded lost by ${e.data.declared_by}`;
+      return { ...prev, state: e.type === 'node.left' ? 'left' : 'lost', updated_at: e.ts, reason, rev: e.rev };
+    }
     default:
       return prev;
   }

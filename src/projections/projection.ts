@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, filter, firstValueFrom, map, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, filter, firstValueFrom, map, timeout, type Observable, type Subscription } from 'rxjs';
 import type { StoredEvent } from '../events/envelope.js';
 import { Registry } from './registry.js';
 
@@ -48,8 +48,16 @@ export class Projection {
     await firstValueFrom(this.applied$.pipe(filter((s) => s >= seq)));
   }
 
-  /** Lets events published by other writers reach the registry before a decision is made again (after a conflict). */
-  settle(): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, 20));
+  /**
+   * Lets events published by other writers reach the registry before a decision is made again (after a conflict).
+   * Told the stream and the revision the store has (a shared store's reader may be a moment behind its writer), it
+   * waits until the registry holds that revision, at most `maxMs`; else it waits a moment.
+   */
+  async settle(conflict?: { stream?: unknown; actual?: unknown }, maxMs = 5000): Promise<void> {
+    const stream = conflict?.stream;
+    const actual = conflict?.actual;
+    if (typeof stream !== 'string' || typeof actual !== 'number') return new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.registry.streamRev(stream) >= actual) return;
+    await firstValueFrom(this.applied$.pipe(filter(() => this.registry.streamRev(stream) >= actual), timeout({ first: maxMs }))).catch(() => undefined);
   }
 }

@@ -44,6 +44,11 @@ export interface InstanceView {
   readonly updated_at: string;
   /** When it last became ready (uptime). */
   readonly ready_at?: string;
+  /**
+   * The node that owns it (daemons sharing a store): a managed instance runs on that node's host and only that node
+   * starts, stops, checks and routes to it; an external one was registered there. Absent with a single daemon.
+   */
+  readonly node?: string;
   readonly rev: number;
 }
 
@@ -72,6 +77,27 @@ export interface RunView {
   readonly cancel_requested?: string;
   /** Revision (= trace seq) of the terminal event: the result is read from the run log on demand. */
   readonly result_rev?: number;
+  /** The node that claimed it (daemons sharing a store): only it sends the run and follows it. Absent with a single daemon. */
+  readonly node?: string;
+}
+
+export type NodeStateName = 'joined' | 'left' | 'lost';
+
+/** A daemon of a cluster sharing one store, as the log says it is (its lease lives in the store's `nodes` table). */
+export interface NodeView {
+  readonly node_id: string;
+  readonly state: NodeStateName;
+  /** Changes with each start of the daemon: a loss is recorded against one incarnation. */
+  readonly incarnation: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly version: string;
+  readonly data_dir: string;
+  readonly joined_at: string;
+  readonly updated_at: string;
+  /** Why it left, or who recorded it lost. */
+  readonly reason?: string;
+  readonly rev: number;
 }
 
 /** What every event of a run moves forward: small, rebuilt per trace line instead of the whole view. */

@@ -1,11 +1,12 @@
 import type { StoredEvent } from '../events/envelope.js';
-import { evolveInstance, evolveProfile, evolveRun, evolveRunProgress } from './evolve.js';
+import { evolveInstance, evolveNode, evolveProfile, evolveRun, evolveRunProgress } from './evolve.js';
 import { queueKeyOf } from './queue-keys.js';
 import {
   SERVING_INSTANCE_STATES,
   TERMINAL_RUN_STATES,
   type InstanceStateName,
   type InstanceView,
+  type NodeView,
   type ProfileView,
   type RunProgress,
   type RunStateName,
@@ -39,6 +40,8 @@ export interface ReadModel {
   readonly instances: ReadonlyMap<string, InstanceView>;
   /** The runs in memory: every run that has not ended, and the ended ones within retention. */
   readonly runs: ReadonlyMap<string, RunView>;
+  /** The nodes of a cluster sharing one store (empty with a single daemon on the JSONL store). */
+  readonly nodes: ReadonlyMap<string, NodeView>;
   readonly lastSeq: number;
   /** Any run, in memory or archived (ended past retention; read from disk). */
   run(runId: string): RunView | undefined;
@@ -75,6 +78,7 @@ export class Registry implements ReadModel {
   readonly profiles = new Map<string, ProfileView>();
   readonly instances = new Map<string, InstanceView>();
   readonly runs = new Map<string, RunView>();
+  readonly nodes = new Map<string, NodeView>();
   private readonly progressOf = new Map<string, RunProgress>();
   /** Place in submission order → run id, for the runs in memory (archived ones are found through the archive). */
   private readonly orderIds = new Map<number, string>();
@@ -142,6 +146,11 @@ export class Registry implements ReadModel {
     if (t === 'daemon.stopped') {
       this.daemonRev = e.rev;
       this.daemon.stopped_at = e.ts;
+      return;
+    }
+    if (t === 'node.joined' || t === 'node.left' || t === 'node.lost') {
+      const next = evolveNode(this.nodes.get(e.data.node_id), e);
+      if (next !== undefined) this.nodes.set(next.node_id, next);
       return;
     }
     if (t === 'log.line_lost' || t === 'log.repaired') this.logRev = Math.max(this.logRev, e.rev);
@@ -301,6 +310,7 @@ export class Registry implements ReadModel {
     if (stream.startsWith('run:')) return this.progress(stream.slice(4))?.trace_lines ?? 0;
     if (stream.startsWith('instance:')) return this.instances.get(stream.slice(9))?.rev ?? 0;
     if (stream.startsWith('profile:')) return this.profiles.get(stream.slice(8))?.rev ?? this.goneRevs.get(stream) ?? 0;
+    if (stream.startsWith('node:')) return this.nodes.get(stream.slice(5))?.rev ?? 0;
     if (stream === 'daemon') return this.daemonRev;
     if (stream === 'log') return this.logRev;
     return 0;
@@ -345,6 +355,7 @@ export class Registry implements ReadModel {
       progress: [...this.progressOf],
       lastEnded: [...this.lastEnded],
       endedOrder: [...this.endedOrder],
+      nodes: [...this.nodes.values()],
     };
   }
 
@@ -381,6 +392,7 @@ export class Registry implements ReadModel {
     }
     for (const [id, ts] of st.lastEnded) r.lastEnded.set(id, ts);
     for (const id of st.endedOrder) if (r.runs.has(id)) r.endedOrder.add(id);
+    for (const n of st.nodes) r.nodes.set(n.node_id, n);
     return r;
   }
 
@@ -399,6 +411,7 @@ export class Registry implements ReadModel {
       runs: this.runOrder.map((id) => ({ ...(this.runs.get(id) as RunView), ...(this.progressOf.get(id) as RunProgress) })),
       ...(this.archivedTotal() === 0 ? {} : { archived: { ...this.archivedCounts } }),
       ...(this.prunedCount === 0 ? {} : { pruned: this.prunedCount }),
+      ...(this.nodes.size === 0 ? {} : { nodes: [...this.nodes.values()].sort((a, b) => a.node_id.localeCompare(b.node_id)) }),
       counts: { runs: this.countRunsByState(), instances: this.countInstancesByState(), profiles: this.profiles.size },
     };
   }
@@ -406,8 +419,8 @@ export class Registry implements ReadModel {
 
 export type RunSnapshotView = RunView & RunProgress;
 
-/** The version of `RegistryState`: a snapshot of another version is not used (the log is replayed instead). */
-export const REGISTRY_STATE_VERSION = 1;
+/** The version of `RegistryState`: a snapshot of another version is not used (the log is replayed instead). 2 added `nodes`. */
+export const REGISTRY_STATE_VERSION = 2;
 
 export interface RegistryState {
   v: number;
@@ -426,6 +439,7 @@ export interface RegistryState {
   progress: Array<[string, RunProgress]>;
   lastEnded: Array<[string, string]>;
   endedOrder: string[];
+  nodes: NodeView[];
 }
 
 export interface RegistrySnapshot {
@@ -434,6 +448,8 @@ export interface RegistrySnapshot {
   archived?: Record<RunStateName, number>;
   /** Runs pruned (present once any were). */
   pruned?: number;
+  /** Nodes of a cluster sharing the store (present once any joined). */
+  nodes?: NodeView[];
   daemon: DaemonView;
   profiles: ProfileView[];
   instances: Array<InstanceView & { active_runs: number }>;

@@ -41,7 +41,11 @@ export class RunArchive implements RunArchiveReader {
   private readonly path: string;
   archived = 0;
 
-  constructor(private readonly runsDir: string, private readonly cacheSize = 512) {
+  /**
+   * `requireRunLog: false` (a shared store, whose runs' traces are read from the store and have a local run log only
+   * on the node that dispatched them): a run is archived with its summary alone.
+   */
+  constructor(private readonly runsDir: string, private readonly cacheSize = 512, private readonly requireRunLog = true) {
     this.path = join(runsDir, 'archive.jsonl');
   }
 
@@ -62,7 +66,8 @@ export class RunArchive implements RunArchiveReader {
   add(view: RunView, progress: RunProgress): boolean {
     if (!isValidId(view.run_id)) return false;
     const dir = join(this.runsDir, view.run_id);
-    if (!existsSync(join(dir, 'trace.jsonl'))) return false;
+    if (this.requireRunLog && !existsSync(join(dir, 'trace.jsonl'))) return false;
+    if (!this.requireRunLog) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, 'summary.json.tmp');
     // fs-extra: the summary replaces an older one atomically (temp file, then a rename over it)
     fse.outputFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });

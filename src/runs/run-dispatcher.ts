@@ -7,6 +7,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { ErrorInfo, JsonObject } from '../events/event-types.js';
 import { isEnded, isServing } from '../projections/registry.js';
 import type { RunView } from '../projections/registry-types.js';
+import { ownsRun } from '../policy/ownership.js';
 import type { JsonRecord } from '../runtime-client/runtime-client.js';
 import { runtimeTraceparent } from '../telemetry/trace-context.js';
 import { followRun, type FollowOutcome } from './run-follower.js';
@@ -18,7 +19,9 @@ import { TraceBatcher } from './trace-batcher.js';
  * trace line (in batches), and records how it ended. It also reacts to the ends others decide: a
  * run that ended while in flight (a timeout, a cancel that the runtime did not confirm in time, its
  * instance failing or being deleted) stops being followed and is canceled at the runtime; a cancel
- * request is passed on to the runtime. After a restart it re-attaches to runs that were in flight.
+ * request is passed on to the runtime. After a restart it re-attaches to runs that were in flight. When daemons
+ * share a store it takes only the runs its node claimed, and records what they do until the store takes it (a
+ * store away for a while is waited for: the runtime keeps the run).
  */
 
 interface Flight {
@@ -52,7 +55,7 @@ export class RunDispatcher implements Component {
       max_depth: r.maxTraceDepth ?? DEFAULT_TRACE_LIMITS.max_depth,
       max_run_bytes: r.maxTraceBytesPerRun ?? DEFAULT_TRACE_LIMITS.max_run_bytes,
     };
-    this.batcher = new TraceBatcher((runId, lines) => this.ctx.bus.execute(this.ctx.command('RecordTraceBatch', { run_id: runId, lines, limits: this.limits }, 'dispatcher')).then(
+    this.batcher = new TraceBatcher((runId, lines) => this.ctx.executeRetrying(this.ctx.command('RecordTraceBatch', { run_id: runId, lines, limits: this.limits }, 'dispatcher')).then(
       () => undefined,
       (err: unknown) => { this.log.error({ err, run_id: runId }, 'could not record trace lines'); },
     ));
@@ -62,9 +65,14 @@ export class RunDispatcher implements Component {
     return this.ctx.state;
   }
 
+  /** Is the run this node's to send and follow (always, with a single daemon)? */
+  private mine(run: RunView): boolean {
+    return ownsRun(this.ctx.node?.id, run);
+  }
+
   private async record(cmd: Command): Promise<void> {
     try {
-      await this.ctx.bus.execute(cmd);
+      await this.ctx.executeRetrying(cmd);
     } catch (err) {
       const e = toArpdError(err);
       if (e.code !== 'E_UNAVAILABLE' && e.code !== 'E_STORAGE') this.log.error({ err, command: cmd.type }, 'could not record what a run did');
@@ -84,7 +92,7 @@ export class RunDispatcher implements Component {
     for (const state of ['queued', 'running'] as const) {
       for (const id of this.state.runIdsInState(state)) {
         const run = this.state.runs.get(id);
-        if (run !== undefined && (run.phase === 'routed' || run.phase === 'started')) inFlight.push(run);
+        if (run !== undefined && (run.phase === 'routed' || run.phase === 'started') && this.mine(run)) inFlight.push(run);
       }
     }
     await Promise.all(inFlight.map(async (run) => {
@@ -135,9 +143,11 @@ export class RunDispatcher implements Component {
       case 'run.cancel_requested':
         this.onCancelRequested(e.data.run_id);
         return;
+      // run.released: its claim was handed back to the queue (this node was recorded lost): another node's to run now
       case 'run.succeeded':
       case 'run.failed':
       case 'run.canceled':
+      case 'run.released':
         this.onEnded(e.data.run_id);
         return;
       case 'instance.failed':
@@ -159,7 +169,7 @@ export class RunDispatcher implements Component {
 
   private async dispatch(runId: string): Promise<void> {
     const run = this.state.runs.get(runId);
-    if (run === undefined || isEnded(run) || this.flights.has(runId) || run.runtime_api_endpoint === undefined) return;
+    if (run === undefined || isEnded(run) || this.flights.has(runId) || run.runtime_api_endpoint === undefined || !this.mine(run)) return;
     const f: Flight = { runId, endpoint: run.runtime_api_endpoint, instanceId: run.instance_id, abort: new AbortController(), recording: false };
     this.flights.set(runId, f);
     // W3C trace context on every call about the run, so a runtime's own spans join the run's trace
@@ -252,6 +262,8 @@ export class RunDispatcher implements Component {
   }
 
   private onCancelRequested(runId: string): void {
+    const run = this.state.runs.get(runId);
+    if (run !== undefined && !this.mine(run)) return;
     const f = this.flights.get(runId);
     if (f !== undefined) void this.ctx.client.cancelRun(f.endpoint, runId, { timeoutMs: 5000 }).catch(() => undefined);
     this.armCancelFallback(runId);
@@ -272,7 +284,7 @@ export class RunDispatcher implements Component {
 
   /** The instance of runs in flight failed or is being deleted: those runs end, and say why. */
   private async endRunsOf(instanceId: string, how: 'failed' | 'deleted', reason: string): Promise<void> {
-    const runs = [...this.state.activeRuns(instanceId)];
+    const runs = [...this.state.activeRuns(instanceId)].filter((id) => { const r = this.state.runs.get(id); return r !== undefined && this.mine(r); });
     await Promise.all(runs.map(async (runId) => {
       const f = this.flights.get(runId);
       if (f !== undefined) {

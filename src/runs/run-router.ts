@@ -6,6 +6,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import { queueKeysFor } from '../projections/queue-keys.js';
 import { isServing } from '../projections/registry.js';
 import type { InstanceView, RunView } from '../projections/registry-types.js';
+import { actsOnInstance } from '../policy/ownership.js';
 import { autostartProfile, loadOf, recentlyFailed, routingPolicyOf, scaleUpLimit, type RoutingPolicy } from '../policy/routing.js';
 import { matchesSelector, selectorOf } from '../policy/selector.js';
 
@@ -17,7 +18,8 @@ import { matchesSelector, selectorOf } from '../policy/selector.js';
  * going, profiles changing) re-examines the queue. It asks with commands: `RouteRun` (the decider
  * re-checks room and match, so a stale choice is refused, never doubled), and `CreateInstances`
  * when a waiting run has nothing to run on and the routing policy names a profile to start.
- * Everything it decides from is in the projections.
+ * Everything it decides from is in the projections. When daemons share a store, a node routes only to the
+ * instances it stewards (src/policy/ownership.ts): its claim is the `run.routed` it appends at the run's revision.
  */
 export class RunRouter implements Component {
   readonly name = 'router';
@@ -41,6 +43,11 @@ export class RunRouter implements Component {
 
   private get state() {
     return this.ctx.state;
+  }
+
+  /** Does this node route runs to the instance (always, with a single daemon)? */
+  private mine(inst: InstanceView): boolean {
+    return actsOnInstance(this.state, this.ctx.node?.id, inst);
   }
 
   start(): void {
@@ -138,7 +145,7 @@ export class RunRouter implements Component {
     // capacity that freed up: the oldest runs waiting for each such instance
     for (const id of instanceIds) {
       const inst = this.state.instances.get(id);
-      if (inst === undefined || !isServing(inst)) continue;
+      if (inst === undefined || !isServing(inst) || !this.mine(inst)) continue;
       for (const runId of this.waitingFor(inst)) {
         if (roomOf(inst) <= 0) break;
         if (!assigned.has(runId)) assign(runId, inst);
@@ -156,7 +163,7 @@ export class RunRouter implements Component {
       let bestLoad = Infinity;
       for (const id of [...this.state.instanceIdsInState('ready'), ...this.state.instanceIdsInState('busy')]) {
         const inst = this.state.instances.get(id);
-        if (inst === undefined || !isServing(inst) || !matchesSelector(inst, sel)) continue;
+        if (inst === undefined || !isServing(inst) || !this.mine(inst) || !matchesSelector(inst, sel)) continue;
         const room = roomOf(inst);
         if (room <= 0) continue;
         const { capacity } = loadOf(this.state, inst);

@@ -11,6 +11,7 @@ import { isConnectionError, sqlState, unavailable, unexpected } from './pg-error
 import { DedicatedConnection } from './store-connection.js';
 import { StoreHealth, type Warn } from './store-health.js';
 import { StoreListener } from './store-listener.js';
+import { NodeLeases } from './node-leases.js';
 import { PgSubscription, type Published } from './store-subscription.js';
 import { StoreTail, type XminStall } from './store-tail.js';
 import type { StoreTarget } from './store-url.js';
@@ -155,6 +156,11 @@ export class PostgresEventStore implements EventStore {
   /** The schema (namespace) in PostgreSQL that holds this store's tables. */
   get schema(): string {
     return this.p.schema;
+  }
+
+  /** The leases of the nodes (daemons) sharing this store, read and written on the store's read connections. */
+  leases(): NodeLeases {
+    return new NodeLeases((text, params, what) => this.read(text, params, what), this.S);
   }
 
   status(): PostgresStoreStatus {

@@ -98,8 +98,11 @@ export async function missingPrivileges(client: pg.Client, schema: string): Prom
             has_table_privilege($3, 'INSERT') AS streams_insert,
             has_table_privilege($3, 'UPDATE') AS streams_update,
             has_sequence_privilege($4, 'USAGE') AS seq_usage,
-            has_function_privilege($5, 'EXECUTE') AS append_execute`,
-    [schema, `${S}.events`, `${S}.streams`, `${S}.events_seq_seq`, `${S}.append(json, text)`],
+            has_function_privilege($5, 'EXECUTE') AS append_execute,
+            has_table_privilege($6, 'SELECT') AS nodes_select,
+            has_table_privilege($6, 'INSERT') AS nodes_insert,
+            has_table_privilege($6, 'UPDATE') AS nodes_update`,
+    [schema, `${S}.events`, `${S}.streams`, `${S}.events_seq_seq`, `${S}.append(json, text)`, `${S}.nodes`],
   );
   const row = r.rows[0] ?? {};
   const names: Record<string, string> = {
@@ -111,6 +114,9 @@ export async function missingPrivileges(client: pg.Client, schema: string): Prom
     streams_update: `UPDATE on ${schema}.streams`,
     seq_usage: `USAGE on sequence ${schema}.events_seq_seq`,
     append_execute: `EXECUTE on function ${schema}.append`,
+    nodes_select: `SELECT on ${schema}.nodes`,
+    nodes_insert: `INSERT on ${schema}.nodes`,
+    nodes_update: `UPDATE on ${schema}.nodes`,
   };
   return Object.keys(names).filter((k) => row[k] !== true).map((k) => names[k] as string);
 }

@@ -157,6 +157,28 @@ END;
 $fn$;
 `,
   },
+  {
+    version: 2,
+    name: 'node leases',
+    sql: (S) => `
+-- one row per node (daemon) sharing this store: its lease, renewed by a heartbeat. Not events: a heartbeat every
+-- few seconds would fill the log; the facts (joined, left, lost) are events, the liveness is this row.
+-- Times are the server's (clock_timestamp()), so the hosts' clocks never have to agree.
+CREATE TABLE ${S}.nodes (
+  node_id      text PRIMARY KEY,
+  incarnation  text NOT NULL,
+  host         text NOT NULL,
+  pid          integer NOT NULL,
+  data_dir     text NOT NULL,
+  version      text NOT NULL,
+  http_url     text,
+  lease_ms     integer NOT NULL CHECK (lease_ms > 0),
+  started_at   timestamptz NOT NULL,
+  heartbeat_at timestamptz NOT NULL,
+  left_at      timestamptz
+);
+`,
+  },
 ];
 
 /** The newest schema version this arpd knows. */

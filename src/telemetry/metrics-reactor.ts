@@ -2,6 +2,7 @@ import type { Subscription } from 'rxjs';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { ArpdMetrics } from './arpd-metrics.js';
+import { countedHere } from './counted-here.js';
 import { codeLabel } from './label-values.js';
 
 /**
@@ -46,6 +47,10 @@ export class MetricsReactor implements Component {
 
   private onEvent(e: StoredEvent): void {
     const m = this.metrics;
+    if (!countedHere(this.ctx.state, this.ctx.node?.id, e)) {
+      if (e.type === 'run.succeeded' || e.type === 'run.failed' || e.type === 'run.canceled') this.selectorProfile.delete(e.data.run_id);
+      return;
+    }
     switch (e.type) {
       case 'run.accepted':
         this.remember(e.data.run_id, e.data.request);

@@ -5,6 +5,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import { traceLineOf } from '../events/trace-line.js';
 import { foldHistoryLine, foldLine, newDraft, planSpans, EVENT_SAMPLING, type RunEnd, type RunTraceDraft } from './run-trace-draft.js';
 import type { SpanSink } from './otlp-sink.js';
+import { countedHere } from './counted-here.js';
 
 /** Lines read back from a run's log after a restart: its lifecycle lines and the first sampled events. */
 const HISTORY_LINES = EVENT_SAMPLING.head + 16;
@@ -88,6 +89,8 @@ export class RunTracer implements Component {
     if (d === undefined) return;
     if (e.type === 'run.succeeded' || e.type === 'run.failed' || e.type === 'run.canceled') {
       this.drafts.delete(runId);
+      // with a shared store, the node that ran it exports it (each node sees every run)
+      if (!countedHere(this.ctx.state, this.ctx.node?.id, e)) return;
       const instanceProfile = d.instanceId === undefined ? undefined : this.ctx.state.instances.get(d.instanceId)?.runtime_profile;
       const end: RunEnd = {
         outcome: e.type === 'run.succeeded' ? 'succeeded' : e.type === 'run.failed' ? 'failed' : 'canceled',

@@ -10,7 +10,9 @@ const stored = (seq: number, type: EventType, v: number, data: Record<string, un
 
 /** Real v1 shapes, as older arpd versions wrote them. */
 const V1: Partial<Record<EventType, { data: Record<string, unknown>; stream: string }>> = {
+  'instance.requested': { data: { instance_id: 'i1', runtime_profile: 'default' }, stream: 'instance:i1' },
   'instance.starting': { data: { instance_id: 'i1', pid: 42, argv: ['rt', 'serve'], attempt: 1 }, stream: 'instance:i1' },
+  'instance.registered': { data: { instance_id: 'x1', runtime_api_endpoint: 'http://127.0.0.1:9001' }, stream: 'instance:x1' },
   'run.routed': { data: { run_id: 'r1', instance_id: 'i1', runtime_api_endpoint: 'http://127.0.0.1:9000' }, stream: 'run:r1' },
   'run.started': { data: { run_id: 'r1', instance_id: 'i1' }, stream: 'run:r1' },
   'run.trace': { data: { run_id: 'r1', level: 'info', type: 'step', data: { n: 1 } }, stream: 'run:r1' },

@@ -78,6 +78,8 @@ export class ReactorRig {
       ownEndpoints: () => [],
       httpUrl: () => undefined,
       status: () => ({}),
+      node: undefined,
+      executeRetrying: (cmd) => recording.execute(cmd),
     };
   }
 

@@ -1,0 +1,65 @@
+import { ArpdError } from '../errors/index.js';
+import type { DomainEvent } from '../events/event-types.js';
+import { checkId } from '../ids/id-rules.js';
+import { addMs } from '../policy/deadlines.js';
+import type { ReadModel } from '../projections/registry.js';
+import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
+import type { CommandOf } from './command-types.js';
+import { attempt, type Decision } from './decision.js';
+
+/**
+ * Pure decisions about the nodes of a cluster sharing one store. A node joins at each start (a new incarnation),
+ * leaves at a clean stop, and is recorded lost by another node once its lease expired past the grace: then, in the
+ * same append, its managed instances are recorded failed, the runs it claimed but had not started go back to the
+ * queue, and the runs it had started fail E_NODE_LOST. The `node:<id>` stream's revision makes one declaration win.
+ */
+
+export function decideJoinNode(state: ReadModel, cmd: CommandOf<'JoinNode'>): Decision {
+  return attempt(() => {
+    const d = cmd.data;
+    checkId('node id', d.node_id, 'node_id');
+    const now = state.nodes.get(d.node_id);
+    if (now?.incarnation === d.incarnation && now.state === 'joined') return [];
+    return [{ type: 'node.joined', data: { node_id: d.node_id, incarnation: d.incarnation, host: d.host, pid: d.pid, boot_id: d.boot_id, version: d.version, data_dir: d.data_dir } }];
+  });
+}
+
+export function decideLeaveNode(state: ReadModel, cmd: CommandOf<'LeaveNode'>): Decision {
+  const now = state.nodes.get(cmd.data.node_id);
+  if (now === undefined || now.incarnation !== cmd.data.incarnation || now.state !== 'joined') return [];
+  return [{ type: 'node.left', data: { node_id: now.node_id, incarnation: now.incarnation, reason: cmd.data.reason } }];
+}
+
+/**
+ * Records a node lost (once per incarnation), and what it owned: each listed instance still live on that node, each
+ * listed run still claimed by it. A node that came back meanwhile (another incarnation) is left alone. Listing more
+ * for a node already lost records only what is still owned (leftovers a first declaration did not see).
+ */
+export function decideDeclareNodeLost(state: ReadModel, cmd: CommandOf<'DeclareNodeLost'>): Decision {
+  const d = cmd.data;
+  const node = state.nodes.get(d.node_id);
+  if (node === undefined || node.incarnation !== d.incarnation) return [];
+  const by = cmd.meta.node;
+  if (by === d.node_id) return new ArpdError('E_CONFLICT', `node '${d.node_id}' cannot record itself lost`, { node_id: d.node_id });
+  const silent = `node '${d.node_id}' (host ${node.host}) was silent for ${Math.round(d.silent_ms / 1000)}s and was recorded lost`;
+  const events: DomainEvent[] = [];
+  if (node.state !== 'lost') {
+    events.push({ type: 'node.lost', data: { node_id: d.node_id, incarnation: d.incarnation, silent_ms: d.silent_ms, declared_by: by ?? 'unknown' } });
+  }
+  for (const id of new Set(d.instances)) {
+    const inst = state.instances.get(id);
+    if (inst === undefined || !inst.managed || inst.node !== d.node_id || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
+    if (inst.state === 'stopping') events.push({ type: 'instance.stopped', data: { instance_id: id, reason: `${silent} while stopping it` } });
+    else events.push({ type: 'instance.failed', data: { instance_id: id, code: 'E_NODE_LOST', reason: `${silent}: its runtime process on that host is stopped when the node comes back` } });
+  }
+  for (const id of new Set(d.runs)) {
+    const run = state.runs.get(id);
+    if (run === undefined || run.node !== d.node_id || (run.phase !== 'routed' && run.phase !== 'started')) continue;
+    if (run.phase === 'routed' && run.instance_id !== undefined) {
+      events.push({ type: 'run.released', data: { run_id: id, node: d.node_id, reason: `${silent} before the run started: it waits for another instance`, deadline: addMs(cmd.meta.now, d.queue_timeout_ms) } });
+    } else {
+      events.push({ type: 'run.failed', data: { run_id: id, error: { code: 'E_NODE_LOST', message: `${silent} while the run was in flight there: its end is unknown; submit it again if it must run`, details: { node_id: d.node_id } } } });
+    }
+  }
+  return events;
+}

@@ -1,0 +1,124 @@
+/**
+ * A real daemon on a real PostgreSQL (`--store postgres://…`): it runs a run end to end against the bundled
+ * reference runtime, shows the store (password redacted) and its node in `arpd daemon status`, and refuses to start
+ * with a clear message naming what to fix on each bad store: unreachable, wrong password, a schema from a newer
+ * arpd, a user without the permissions it needs. The password is never in any output nor in the daemon's log.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { SCHEMA_VERSION } from '../../src/store-postgres/index.js';
+import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { startPgCluster } from '../helpers/pg-cluster.js';
+
+const cluster = await startPgCluster();
+t.teardown(() => cluster.destroy());
+const h = daemonHarness(t);
+
+async function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 1));
+    });
+  });
+}
+
+/** `arpd daemon start --store <url>` expected to fail: its output, checked for the password. */
+async function refusedStart(t: Test, url: string, secret: string, flags: string[] = []): Promise<CliResult> {
+  const dir = h.newDataDir();
+  const r = await h.cli(dir, ['daemon', 'start', '--no-http', '--store', url, ...flags]);
+  t.not(r.code, 0, 'the daemon does not start');
+  t.notMatch(`${r.stdout}${r.stderr}`, secret, 'the password is not in the output');
+  let log = '';
+  try { log = readFileSync(join(dir, 'logs', 'daemon.log'), 'utf8'); } catch { /* no log */ }
+  t.notMatch(log, secret, 'the password is not in the daemon log');
+  t.equal(await h.status(dir), undefined, 'no daemon runs');
+  return r;
+}
+
+t.test('a daemon on PostgreSQL runs a run and shows the store redacted and its node in status', async (t) => {
+  const db = await cluster.createDatabase('one_daemon');
+  const dir = h.newDataDir();
+  const url = cluster.url({ database: db });
+  const { status } = await h.startDaemon(dir, ['--node-id', 'alpha'], { env: { ARPD_STORE_URL: url } });
+  t.match(status['store'], { kind: 'postgres', node_id: 'alpha' });
+  const shown = JSON.stringify(status);
+  t.notMatch(shown, cluster.password, 'the password is not in status');
+  t.match(shown, `postgres://postgres:***@127.0.0.1:${cluster.port}/${db}`, 'the URL is shown with the password redacted');
+  t.match(status['cluster'], { node_id: 'alpha', nodes: [{ node_id: 'alpha', this_node: true, lease: 'live' }] });
+
+  const run = await h.cli(dir, ['runs', 'submit', '--goal', 'What is (2+3)*4?', '--wait']);
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /20/, 'the reference runtime answered');
+
+  // the events are in PostgreSQL, stamped with the node that claimed the run
+  const routed = await cluster.query<{ data: { node?: string } }>("SELECT data FROM arpd.events WHERE type = 'run.routed'", [], db);
+  t.equal(routed.rows.length, 1);
+  t.equal(routed.rows[0]?.data.node, 'alpha', 'the claim names the node');
+  const joined = await cluster.query("SELECT 1 FROM arpd.events WHERE type = 'node.joined'", [], db);
+  t.equal(joined.rows.length, 1, 'the node joined once');
+  // a second daemon (another data dir) with the same node id is refused while this one lives
+  const twin = await refusedStart(t, url, cluster.password, ['--node-id', 'alpha']);
+  t.match(twin.stderr, /E_CONFLICT/);
+  t.match(twin.stderr, /node id 'alpha' is in use by a live daemon.*give each daemon its own --node-id/);
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+  const left = await cluster.query<{ left_at: Date | null }>('SELECT left_at FROM arpd.nodes', [], db);
+  t.not(left.rows[0]?.left_at, null, 'a clean stop ends the lease');
+  t.notMatch(readFileSync(join(dir, 'logs', 'daemon.log'), 'utf8'), cluster.password, 'the password is not in the daemon log');
+});
+
+t.test('an unreachable store is refused at start, naming host and port', async (t) => {
+  const port = await closedPort();
+  const r = await refusedStart(t, `postgres://u:hunter2secret@127.0.0.1:${port}/db`, 'hunter2secret');
+  t.match(r.stderr, /E_UNAVAILABLE/);
+  t.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}.*check that the server runs`));
+});
+
+t.test('a wrong password is refused at start, naming the user', async (t) => {
+  const r = await refusedStart(t, cluster.url({ password: 'wrong-secret-42' }), 'wrong-secret-42');
+  t.match(r.stderr, /E_UNAUTHORIZED/);
+  t.match(r.stderr, /user 'postgres'.*check the user and password in --store/);
+});
+
+t.test('a schema from a newer arpd is refused at start, saying to upgrade arpd', async (t) => {
+  const db = await cluster.createDatabase('future_schema');
+  const dir = h.newDataDir();
+  await h.startDaemon(dir, [], { env: { ARPD_STORE_URL: cluster.url({ database: db }) } });
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+  await cluster.query("INSERT INTO arpd.schema_version (version, name, arpd_version) VALUES ($1, 'from the future', '99.0.0')", [SCHEMA_VERSION + 1], db);
+  const r = await refusedStart(t, cluster.url({ database: db }), cluster.password);
+  t.match(r.stderr, /E_STORE_SCHEMA/);
+  t.match(r.stderr, /newer than this arpd .*upgrade arpd/);
+});
+
+t.test('a user without the permissions it needs is refused at start, saying what to grant', async (t) => {
+  const db = await cluster.createDatabase('weak_user');
+  await cluster.query("CREATE ROLE weak_daemon LOGIN PASSWORD 'weak-secret-7'");
+  const weak = cluster.url({ database: db, user: 'weak_daemon', password: 'weak-secret-7' });
+  const noCreate = await refusedStart(t, weak, 'weak-secret-7');
+  t.match(noCreate.stderr, /E_FORBIDDEN/);
+  t.match(noCreate.stderr, /grant the user CREATE on the database/);
+  // the schema made by its owner, everything granted but writes to the lease table: the missing grants are named
+  const dir = h.newDataDir();
+  await h.startDaemon(dir, [], { env: { ARPD_STORE_URL: cluster.url({ database: db }) } });
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+  await cluster.query('GRANT USAGE ON SCHEMA arpd TO weak_daemon; GRANT SELECT ON ALL TABLES IN SCHEMA arpd TO weak_daemon; GRANT INSERT, UPDATE ON arpd.events, arpd.streams TO weak_daemon; GRANT USAGE ON ALL SEQUENCES IN SCHEMA arpd TO weak_daemon', [], db);
+  const noLeases = await refusedStart(t, weak, 'weak-secret-7');
+  t.match(noLeases.stderr, /E_FORBIDDEN/);
+  t.match(noLeases.stderr, /INSERT on arpd\.nodes.*UPDATE on arpd\.nodes/s);
+  t.notMatch(noLeases.stderr, /on arpd\.events|on arpd\.streams/, 'what was granted is not listed');
+});
+
+t.test('--store with a URL that is not PostgreSQL is a usage error naming the form', async (t) => {
+  const r = await refusedStart(t, 'mysql://u:pw-in-mysql@h/db', 'pw-in-mysql');
+  t.match(r.stderr, /postgres:\/\/user:password@host:5432/);
+});
+
+t.test('a --node-lease out of range is a usage error naming the range', async (t) => {
+  const r = await refusedStart(t, cluster.url(), cluster.password, ['--node-lease', '5']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--node-lease takes a number from 300 to 3600000, not '5'/);
+});

@@ -1,0 +1,82 @@
+import t from 'tap';
+import { decideDeclareNodeLost, decideJoinNode, decideLeaveNode } from '../../src/commands/node-deciders.js';
+import { decideEndRun, decideRecordTraceBatch, decideRouteRun, decideStartRun, requestHash } from '../../src/commands/run-deciders.js';
+import type { Command } from '../../src/commands/command-types.js';
+import type { DomainEvent } from '../../src/events/event-types.js';
+import { command, events, given, refusal } from './given.js';
+
+/** A command sent by node `node` (as a daemon on a shared store stamps it). */
+function by<C extends Command>(node: string, c: C): C {
+  return { ...c, meta: { ...c.meta, node } };
+}
+
+const joined = (id: string, incarnation = `${id}-1`): DomainEvent => ({
+  type: 'node.joined', data: { node_id: id, incarnation, host: `host-${id}`, pid: 1, boot_id: 'b', version: 'test', data_dir: `/d/${id}` },
+});
+const managed = (id: string, node: string): DomainEvent[] => [
+  { type: 'instance.requested', data: { instance_id: id, runtime_profile: 'p', node } },
+  { type: 'instance.starting', data: { instance_id: id, pid: 1, argv: ['x'], attempt: 1, node } },
+  { type: 'instance.ready', data: { instance_id: id, runtime_api_endpoint: `http://127.0.0.1:9${id.length}` } },
+];
+const run = (id: string): DomainEvent[] => {
+  const request = { input: { goal: 'g' }, run_id: id };
+  return [
+    { type: 'run.accepted', data: { run_id: id, request, request_hash: requestHash(request) } },
+    { type: 'run.queued', data: { run_id: id, deadline: '2026-01-01T00:01:00.000Z' } },
+  ];
+};
+const routed = (id: string, instance: string, node: string): DomainEvent => ({ type: 'run.routed', data: { run_id: id, instance_id: instance, runtime_api_endpoint: 'http://127.0.0.1:92', node } });
+const lost = (node: string, instances: string[], runs: string[], incarnation = `${node}-1`) => command('DeclareNodeLost', { node_id: node, incarnation, silent_ms: 31_000, instances, runs, queue_timeout_ms: 30_000 });
+
+t.test('a node joins once per incarnation, and leaves only as the incarnation that joined', async (t) => {
+  const join = command('JoinNode', { node_id: 'a', incarnation: 'a-1', host: 'h', pid: 1, boot_id: 'b', version: 'v', data_dir: '/d' });
+  t.same(events(decideJoinNode(given(), join)).map((e) => e.type), ['node.joined']);
+  t.same(events(decideJoinNode(given(joined('a')), join)), [], 'the same incarnation again records nothing');
+  t.same(events(decideJoinNode(given(joined('a')), { ...join, data: { ...join.data, incarnation: 'a-2' } })).map((e) => e.type), ['node.joined'], 'a restart joins anew');
+  t.equal(refusal(decideJoinNode(given(), { ...join, data: { ...join.data, node_id: '../x' } })), 'E_VALIDATION', 'a node id that is not an id is refused');
+  t.same(events(decideLeaveNode(given(joined('a')), command('LeaveNode', { node_id: 'a', incarnation: 'a-0', reason: 'stop' }))), [], 'an older incarnation does not end the newer one');
+  t.same(events(decideLeaveNode(given(joined('a')), command('LeaveNode', { node_id: 'a', incarnation: 'a-1', reason: 'stop' }))).map((e) => e.type), ['node.left']);
+});
+
+t.test('a lost node\'s instances fail, its claimed runs go back to the queue and its started runs fail E_NODE_LOST', async (t) => {
+  const reg = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } }, routed('r3', 'ib', 'b'));
+  const e = events(decideDeclareNodeLost(reg, by('b', lost('a', ['ia', 'ib'], ['r1', 'r2', 'r3']))));
+  const key = (d: object): string => String((d as Record<string, unknown>)['run_id'] ?? (d as Record<string, unknown>)['instance_id'] ?? (d as Record<string, unknown>)['node_id']);
+  t.same(e.map((x) => `${x.type}:${key(x.data)}`), [
+    'node.lost:a', 'instance.failed:ia', 'run.released:r1', 'run.failed:r2',
+  ], 'only what node a owns is touched');
+  t.match(e.find((x) => x.type === 'run.failed')?.data, { error: { code: 'E_NODE_LOST' } });
+  t.match(e.find((x) => x.type === 'instance.failed')?.data, { code: 'E_NODE_LOST' });
+  t.match(e[0]?.data, { declared_by: 'b' });
+
+  // folded: r1 waits again with no claim, r2 ended
+  const after = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } }, routed('r3', 'ib', 'b'), ...e);
+  t.match(after.runs.get('r1'), { phase: 'queued' });
+  t.equal(after.runs.get('r1')?.node, undefined, 'the released run has no claim');
+  t.ok(after.queued().has('r1'), 'the released run waits in the queue again');
+  t.match(after.runs.get('r2'), { state: 'failed' });
+  t.match(after.nodes.get('a'), { state: 'lost' });
+});
+
+t.test('a node is not recorded lost by itself, nor once it came back as a new incarnation', async (t) => {
+  const reg = given(joined('a'), ...managed('ia', 'a'));
+  t.equal(refusal(decideDeclareNodeLost(reg, by('a', lost('a', ['ia'], [])))), 'E_CONFLICT');
+  const back = given(joined('a'), ...managed('ia', 'a'), joined('a', 'a-2'));
+  t.same(events(decideDeclareNodeLost(back, by('b', lost('a', ['ia'], [])))), [], 'the old incarnation is gone: nothing is recorded');
+  const already = given(joined('a'), ...managed('ia', 'a'), { type: 'node.lost', data: { node_id: 'a', incarnation: 'a-1', silent_ms: 1, declared_by: 'b' } }, { type: 'instance.failed', data: { instance_id: 'ia', code: 'E_NODE_LOST', reason: 'lost' } });
+  t.same(events(decideDeclareNodeLost(already, by('b', lost('a', ['ia'], [])))), [], 'recorded lost once, its instance once');
+});
+
+t.test('a run is routed only by the node that stewards the instance, and only that node records its start, trace and end', async (t) => {
+  const reg = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...run('r1'));
+  const route = command('RouteRun', { run_id: 'r1', instance_id: 'ia', default_run_timeout_ms: 60_000 });
+  t.equal(refusal(decideRouteRun(reg, by('b', route))), 'E_CONFLICT', 'node b cannot claim a run for node a\'s instance');
+  t.match(events(decideRouteRun(reg, by('a', route)))[0]?.data, { node: 'a' }, 'node a claims it');
+  const claimed = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...run('r1'), routed('r1', 'ia', 'a'));
+  t.same(events(decideStartRun(claimed, by('b', command('StartRun', { run_id: 'r1', instance_id: 'ia' })))), [], 'b records no start');
+  t.same(events(decideStartRun(claimed, by('a', command('StartRun', { run_id: 'r1', instance_id: 'ia' })))).map((e) => e.type), ['run.started']);
+  const limits = { max_line_bytes: 1000, max_depth: 10, max_run_bytes: 100_000 };
+  t.same(events(decideRecordTraceBatch(claimed, by('b', command('RecordTraceBatch', { run_id: 'r1', lines: [{ level: 'info', type: 'x', data: { seq: 1 } }], limits })))), [], 'b records no trace');
+  t.same(events(decideEndRun(claimed, by('b', command('EndRun', { run_id: 'r1', outcome: 'succeeded' })))), [], 'b records no end');
+  t.same(events(decideEndRun(claimed, by('a', command('EndRun', { run_id: 'r1', outcome: 'succeeded' })))).map((e) => e.type), ['run.succeeded']);
+});
