@@ -2,4 +2,3 @@ export { openPostgresStore, type PostgresStoreOptions } from './open-postgres-st
 export { PostgresEventStore } from './postgres-event-store.js';
 export { parseStoreUrl, redactStoreUrl } from './store-url.js';
 export { SCHEMA_VERSION } from './schema-migrations.js';
-export { NodeLeases, type NodeClaim, type NodeLease } from './node-leases.js';
