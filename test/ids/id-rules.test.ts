@@ -33,6 +33,7 @@ t.test('a value that is not a string is refused', async (t) => {
 
 t.test('every id the rule allows passes and comes back unchanged', async (t) => {
   fc.assert(fc.property(goodId, (id) => isValidId(id) && checkId('run id', id) === id));
+  t.pass('held');
 });
 
 t.test('an allowed id with any other character put in is refused', async (t) => {
@@ -41,6 +42,7 @@ t.test('an allowed id with any other character put in is refused', async (t) => 
     const i = at % (id.length + 1);
     return !isValidId(id.slice(0, i) + c + id.slice(i));
   }));
+  t.pass('held');
 });
 
 t.test('an allowed id made longer than 128 characters is refused', async (t) => {
@@ -48,6 +50,7 @@ t.test('an allowed id made longer than 128 characters is refused', async (t) => 
     const long = (id + more).padEnd(129, 'x');
     return long.length > 128 && !isValidId(long);
   }));
+  t.pass('held');
 });
 
 t.test('the refusal names the kind, shows the value, says the rule and names the field', async (t) => {
