@@ -45,7 +45,10 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function checkHostAndOrigin(req: FastifyRequest, policy: HostPolicy): void {
   const host = (req.headers.host ?? '').toLowerCase();
   if (!policy.hosts.has(host)) {
-    throw new ArpdError('E_FORBIDDEN', `Host '${host.slice(0, 100)}' is not an address of this daemon: use ${[...policy.hosts][0] ?? 'its address'} (or start it with --allowed-hosts ${host.split(':')[0] ?? host} if a proxy forwards that name)`, { reason: 'host', host: host.slice(0, 100) });
+    const shown = host.slice(0, 100);
+    // the name without its port ([v6]:port keeps its brackets), as --allowed-hosts takes it
+    const name = (/^(\[[^\]]*\]|[^:]*)/.exec(shown)?.[1] ?? shown) || shown;
+    throw new ArpdError('E_FORBIDDEN', `Host '${shown}' is not an address of this daemon: use ${[...policy.hosts][0] ?? 'its address'} (or start it with --allowed-hosts ${name} if a proxy forwards that name)`, { reason: 'host', host: shown });
   }
   if (SAFE_METHODS.has(req.method)) return;
   const origin = req.headers.origin;

@@ -16,7 +16,8 @@ interface ErrorLike { code?: unknown; message?: unknown; errors?: unknown }
 
 export function sqlState(err: unknown): string | undefined {
   const code = (err as ErrorLike | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  // five digits or capitals; no SQLSTATE class starts with E, so Node's errno codes (EPIPE, EPERM) are not read as one
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 /**
