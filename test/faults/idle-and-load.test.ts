@@ -31,18 +31,18 @@ t.test('an idle managed instance does not keep an --idle-timeout daemon alive, a
   t.ok(events.some((e) => e.type === 'instance.stopped' && e.data['instance_id'] === inst?.['instance_id']), 'the instance was recorded stopped');
 });
 
-t.test('a queue growing for a busy profile starts more instances up to max_instances, never past it, and every run is taken (point 9)', async (t) => {
+t.test('a queue growing for a busy profile starts more instances up to max_instances, never past it, every run is taken, and the extra ones stop after the grace (point 9)', async (t) => {
   const r = runtimeHarness(t);
   const dir = r.newDataDir();
-  // autostart on (the default): scaling up is arpd starting instances by itself
-  await r.startDaemon(dir);
+  // autostart on (the default): scaling up is arpd starting instances by itself; scaling down after 1.5 s idle
+  await r.startDaemon(dir, ['--scale-down-grace', '1500']);
   await r.upsertProfile(dir, 'busy', {
     extensions: {
       'arp.jarvis.exec': { driver: 'command', command_template: [...REFERENCE_COMMAND] },
       'arpd.runtime': { max_concurrent_runs: 1, max_instances: 3 },
     },
   });
-  await r.startInstances(dir, 'busy', 1);
+  const [first] = await r.startInstances(dir, 'busy', 1);
   const ids: string[] = [];
   for (let i = 0; i < 6; i++) {
     const run = await r.submit(dir, { input: { goal: `sleep:2500 What is ${i}+1?` }, runtime_selector: { runtime_profile: 'busy' } });
@@ -55,4 +55,11 @@ t.test('a queue growing for a busy profile starts more instances up to max_insta
   t.equal(all.length, 3, `exactly max_instances (3) instances were ever made for it: ${all.map((i) => `${String(i['instance_id'])}:${String(i['state'])}`).join(', ')}`);
   const routedTo = new Set((await r.events(dir, ['run.routed'])).map((e) => e.data['instance_id']));
   t.ok(routedTo.size >= 2, `runs went to more than one instance (${routedTo.size})`);
+  // the queue is empty: the two arpd started for it stop once idle for the grace; the one started by hand stays
+  await waitFor('the scaled-up instances to stop', async () => ((await live()).filter((i) => i['state'] === 'ready' || i['state'] === 'busy').length === 1) || undefined, 60_000);
+  const serving = (await live()).filter((i) => i['state'] === 'ready' || i['state'] === 'busy');
+  t.equal(serving[0]?.['instance_id'], first?.['instance_id'], 'the instance started by hand still serves');
+  const stops = (await r.events(dir, ['instance.stopping'])).filter((e) => e.data['instance_id'] !== first?.['instance_id']);
+  t.equal(stops.length, 2, 'the two scaled-up instances were stopped');
+  for (const e of stops) t.match(String(e.data['reason']), /idle for 2s: arpd started it for waiting runs/, 'each stop says why');
 });
