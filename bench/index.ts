@@ -23,6 +23,9 @@ const REGISTRY: Record<string, () => Promise<Bench>> = {
   'ui-trace': async () => (await import('./ui-trace.js')).bench,
   'pg-append': async () => (await import('./pg-append.js')).bench,
   'metrics-overhead': async () => (await import('./metrics-overhead.js')).bench,
+  'boot-history': async () => (await import('./boot-history.js')).bench,
+  'daemon-start': async () => (await import('./daemon-start.js')).bench,
+  accepts: async () => (await import('./accepts.js')).bench,
 };
 
 const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [--quick] [--profile <dir>] [--wait-idle <s>]
