@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bench, BenchContext } from './lib/bench.js';
 import { formatHot, readCpuProfile, topSelfTime } from './lib/cpu-profile.js';
-import { ARPD_CLI, daemonDir, daemonLogLines } from './lib/daemon.js';
+import { ARPD_CLI, daemonDir, daemonLogLines, startDaemon } from './lib/daemon.js';
 import { figure, type BenchResult } from './lib/report.js';
 import { median } from './lib/stats.js';
 import { makeTempDir, removeTempDir } from './lib/temp-dir.js';
@@ -15,7 +15,7 @@ import { nowMs } from './lib/timer.js';
  * one-shot Node script that spawns a detached Node child (own session, stdio to a file) which listens on a Unix
  * socket and answers an NDJSON status line, then polls that socket with the same probe and backoff as arpd's
  * starter (a connect + one `daemon.status` line, first retry after 20 ms, doubling to 200 ms). Then the boot's
- * phases, from the daemon's own log (pino `time`, ms since the epoch) and the benchmark's clock.
+ * phases, from the daemon's own log (pino `time`, ISO with ms) and the benchmark's clock.
  */
 
 const BARE_LISTENER = `import net from 'node:net';
@@ -116,19 +116,23 @@ interface ArpdStart {
   pollMs: number;
 }
 
-async function arpdStart(profileDir?: string): Promise<ArpdStart> {
+async function arpdStart(nodeArgs: string[] = []): Promise<ArpdStart> {
   const scratch = daemonDir();
   try {
-    // profiled: NODE_OPTIONS reaches the CLI and the daemon it spawns (each writes CPU.<date>.<pid>….cpuprofile)
-    const env: Record<string, string> = profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
-    const o = await timeProcess([ARPD_CLI, 'daemon', 'start', '--no-http', '--data-dir', scratch.dir], env);
-    const pid = (JSON.parse(readFileSync(join(scratch.dir, 'arpd.pid'), 'utf8')) as { pid: number }).pid;
+    const o = await timeProcess([...nodeArgs, ARPD_CLI, 'daemon', 'start', '--no-http', '--data-dir', scratch.dir]);
     if (o.code !== 0) throw new Error(`arpd daemon start exited ${o.code}:\n${o.stdout}${o.stderr}`);
+    const pid = (JSON.parse(readFileSync(join(scratch.dir, 'arpd.pid'), 'utf8')) as { pid: number }).pid;
     const endEpoch = o.startEpochMs + o.ms;
     await kill(pid);
-    const lines = readFileSync(join(scratch.dir, 'logs', 'daemon.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { time: number; msg: string; ms?: number });
+    // pino's \`time\` here is an ISO string (ms precision)
+    const at = (t: unknown): number => (typeof t === 'number' ? t : Date.parse(String(t)));
+    const lines = readFileSync(join(scratch.dir, 'logs', 'daemon.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => {
+      const o = JSON.parse(l) as { time: unknown; msg: string };
+      return { time: at(o.time), msg: o.msg };
+    });
     const first = lines[0];
-    const replayed = daemonLogLines(scratch.dir, 'log replayed')[0] as { time: number; ms: number } | undefined;
+    const replayedLine = daemonLogLines(scratch.dir, 'log replayed')[0];
+    const replayed = replayedLine === undefined ? undefined : { time: at(replayedLine['time']), ms: Number(replayedLine['ms']) };
     const ready = lines.find((l) => l.msg === 'ready');
     if (first === undefined || replayed === undefined || ready === undefined) throw new Error(`the daemon log of ${scratch.dir} lacks its boot lines`);
     // the first line is 'log replayed' itself when nothing is logged before it: its time is the end of the replay
@@ -213,18 +217,20 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const f = figure('`arpd daemon start --no-http` (empty data dir) to ready', 'ms', m('ms'), median(got.bare), { op: '<=', ratio: 3 });
     notes.push(
       `${n} starts per side, each on a fresh data dir / socket (plus one unmeasured start each first), alternating; medians shown. Both are stopped (SIGTERM) after each start, outside the time`,
-      `phases of arpd's start (medians; the daemon's log times are ms since the epoch): CLI spawn → the daemon's first log line ${m('toFirstLogMs').toFixed(0)} ms (Node starts twice, the CLI's imports, spawn, the daemon's imports, lock); "log replayed" ${m('replayMs').toFixed(0)} ms; then StartDaemon + SeedDefaultProfile + parts + socket listening ${m('partsMs').toFixed(0)} ms; "ready" → the CLI's exit ${m('pollMs').toFixed(0)} ms (the starter's poll backoff, the status probe, exit). \`node -e 0\` alone: ${median(got.node).toFixed(0)} ms`,
+      `phases of arpd's start (medians; the daemon's log times are ISO times with ms): CLI spawn → the daemon's first log line ${m('toFirstLogMs').toFixed(0)} ms (Node starts twice, the CLI's imports, spawn, the daemon's imports, lock); "log replayed" ${m('replayMs').toFixed(0)} ms; then StartDaemon + SeedDefaultProfile + parts + socket listening ${m('partsMs').toFixed(0)} ms; "ready" → the CLI's exit ${m('pollMs').toFixed(0)} ms (the starter's poll backoff, the status probe, exit). \`node -e 0\` alone: ${median(got.node).toFixed(0)} ms`,
     );
     if (f.met === false || ctx.profileDir !== undefined) notes.push(...(await importCosts(dir, ctx.quick ? 1 : 5)));
     if (ctx.profileDir !== undefined) {
       const pdir = join(ctx.profileDir, 'daemon-start');
       mkdirSync(pdir, { recursive: true });
-      await arpdStart(pdir);
-      // the CLI's profile and the daemon's (the larger one: it runs longer and loads more)
-      const files = readdirSync(pdir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ f, size: statSync(join(pdir, f)).size })).sort((a, b) => a.size - b.size);
-      for (const [i, { f }] of files.entries()) {
-        const path = join(pdir, f);
-        notes.push(`profile of ${i === files.length - 1 ? 'the daemon' : "the CLI's `arpd daemon start`"} (${path}), top self time:`, ...formatHot(topSelfTime(readCpuProfile(path), 10)).map((l) => `    ${l}`));
+      // Node refuses --cpu-prof in NODE_OPTIONS, and the detached daemon gets no flag of the CLI's: the CLI's
+      // \`daemon start\` is profiled as is, the daemon's boot through a foreground \`arpd serve --no-http\`
+      await arpdStart(['--cpu-prof', '--cpu-prof-dir', pdir, '--cpu-prof-name', 'cli-daemon-start.cpuprofile']);
+      const d = await startDaemon({ args: ['--no-http'], execArgv: ['--cpu-prof', '--cpu-prof-dir', pdir, '--cpu-prof-name', 'daemon-serve.cpuprofile'] });
+      await d.stop();
+      for (const [label, name] of [["the CLI's `arpd daemon start`", 'cli-daemon-start.cpuprofile'], ['the daemon (`arpd serve --no-http`, to ready and a SIGTERM stop)', 'daemon-serve.cpuprofile']] as const) {
+        const path = join(pdir, name);
+        notes.push(`profile of ${label} (${path}), top self time:`, ...formatHot(topSelfTime(readCpuProfile(path), 10)).map((l) => `    ${l}`));
       }
     }
     return {
