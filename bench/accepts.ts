@@ -17,17 +17,25 @@ import { makeTempDir, removeTempDir } from './lib/temp-dir.js';
  * (`runs.submit`, 16 connections × 4 in flight = 64, the lean loop of lib/rpc-load.ts), each against a bare server
  * in its own process that appends the same request through a bare group commit (one write + fdatasync per batch)
  * before it answers: node:http for HTTP, an NDJSON socket server for the socket.
- * The runs are accepted and queue but do not run: the daemon has no instance and `--no-autostart-instances
- * --queue-timeout 3600000`, so after each accept the router looks for an instance for the run's selector, finds
- * none, and the run waits. This measures the whole accept path (edge validation, SubmitRun's decision, the append,
+ * The runs are accepted and queue but do not run: their profile's one instance never becomes ready (PARKED below),
+ * with `--no-autostart-instances --queue-timeout 3600000`, so after each accept the router looks for a ready
+ * instance for the run's selector, finds none, and the run waits. This measures the whole accept path (edge validation, SubmitRun's decision, the append,
  * the projections and the router's reaction) and nothing of running; the queue grows by every accepted run (tens of
  * thousands by the end of a trial), so an accept path that were O(queue) would show.
  */
 
 const GOAL = 'What is (19*23)?';
-const POST_BODY = JSON.stringify({ input: { goal: GOAL } });
-const submitLine = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"runs.submit","params":{"request":{"input":{"goal":"${GOAL}"}}}}`;
-const FLAGS = ['--no-autostart-instances', '--queue-timeout', '3600000'];
+/**
+ * The profile every accepted run names: its one instance runs a Node process that never listens, so the instance
+ * stays `starting` (with `--health-timeout` an hour) and every run for the profile queues behind it. arpd refuses a
+ * run nothing could ever take (no live instance, no autostart), so the queue needs a live instance to wait for.
+ */
+const PARKED = 'parked';
+const PARKED_PROFILE = { runtime_name: 'parked-runtime', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['{node}', '-e', 'setInterval(() => {}, 1 << 30)'] } } };
+const REQUEST = { input: { goal: GOAL }, runtime_selector: { runtime_profile: PARKED } };
+const POST_BODY = JSON.stringify(REQUEST);
+const submitLine = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"runs.submit","params":{"request":${POST_BODY}}}`;
+const FLAGS = ['--no-autostart-instances', '--queue-timeout', '3600000', '--health-timeout', '3600000'];
 
 interface Trial { perSec: number; p50Ms: number; p99Ms: number; cpuUs: number; requests: number }
 type Side = 'arpd' | 'baseline';
@@ -69,7 +77,9 @@ async function onFreshDaemon<T>(ctx: BenchContext, http: boolean, profile: strin
   });
   try {
     const c = await d.client();
-    const sample = await c.call('runs.submit', { request: { input: { goal: GOAL } } });
+    await c.call('profiles.upsert', { runtime_profile: PARKED, request: PARKED_PROFILE });
+    await c.call('instances.create', { request: { runtime_profile: PARKED, count: 1 }, wait: false });
+    const sample = await c.call('runs.submit', { request: REQUEST });
     const skipMs = d.readyMs + 200;
     const value = await fn(d);
     const status = await c.call<{ counts: { runs: { queued: number } } }>('daemon.status', {});
@@ -190,7 +200,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     removeTempDir(dir);
   }
   notes.push(
-    `arpd: \`arpd serve ${FLAGS.join(' ')}\` with no instance: every accepted run is durable (run.accepted + run.queued, fdatasynced before the answer) and waits in the queue; the router looks for an instance on each accept and finds none. The bare servers append the request body as one JSON line and answer the body arpd answered (202 / the JSON-RPC result)`,
+    `arpd: \`arpd serve ${FLAGS.join(' ')}\` and one instance of a profile whose process never listens (it stays starting): every accepted run names that profile, is durable (run.accepted + run.queued, fdatasynced before the answer) and waits in the queue; the router looks for a ready instance on each accept and finds none. The bare servers append the request body as one JSON line and answer the body arpd answered (202 / the JSON-RPC result)`,
     'load generators (autocannon; the lean NDJSON loop) run in the benchmark process, each server in its own; server CPU per run = user + system time of the server process over the trial (/proc, 10 ms steps) ÷ runs',
   );
   return {
