@@ -105,8 +105,17 @@ async function disk(dataDir: string): Promise<Disk> {
   }
 }
 
+/** `ARPD_BENCH_BOOT_RUNS=20000,100000` picks the sizes (e.g. the 1M boot alone, once, at the end of a session). */
+function bootSizes(quick: boolean): number[] {
+  const env = process.env['ARPD_BENCH_BOOT_RUNS'];
+  if (env === undefined || env.trim() === '') return quick ? [2_000] : [20_000, 100_000, 1_000_000];
+  const sizes = env.split(',').map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`ARPD_BENCH_BOOT_RUNS must be a comma-separated list of run counts (e.g. 20000,100000), not ${JSON.stringify(env)}`);
+  return sizes;
+}
+
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  const sizes = ctx.quick ? [20_000, 100_000] : [20_000, 100_000, 1_000_000];
+  const sizes = bootSizes(ctx.quick);
   const trials = ctx.quick ? 1 : 3;
   const figures: Figure[] = [];
   const notes: string[] = [];
