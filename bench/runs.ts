@@ -313,7 +313,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const raw: Record<string, unknown> = {};
   await endToEnd(ctx, figures, notes, raw);
   await traceLag(ctx, figures, notes, raw);
-  notes.push('durable accepts (runs.submit with no instance, against a bare group-commit server) are measured by `accepts`');
+  notes.push('durable accepts (runs.submit, the runs parked in the queue, against a bare group-commit server) are measured by `accepts`');
   return {
     name: 'runs',
     title: 'runs through arpd',
