@@ -184,7 +184,7 @@ async function importCosts(dir: string, runs: number): Promise<string[]> {
     trials.push(JSON.parse(o.stdout) as Array<[string, number]>);
   }
   return [
-    `what the daemon's imports cost (each imported in a fresh process after the one above it, median of ${runs}):`,
+    `what the daemon's imports cost (each imported in a fresh process after the one above it, median of ${runs}; ~0 ms = already loaded by a step above it):`,
     ...steps.map(([label], i) => `    ${median(trials.map((t) => t[i]?.[1] ?? Number.NaN)).toFixed(0).padStart(5)} ms  ${label}`),
   ];
 }

@@ -35,7 +35,8 @@ const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [
   --quick     short trials, to check the harness (figures are not stable)
   --profile   write CPU profiles of arpd's side to <dir> and list the hot functions
   --wait-idle before each trial wait up to <s> seconds for the CPUs to be 80% idle (a shared machine)
-progress goes to stderr; set ARPD_BENCH_TMPDIR to choose the scratch dir (same disk as the project by default)`;
+progress goes to stderr; set ARPD_BENCH_TMPDIR to choose the scratch dir (same disk as the project by default);
+ARPD_BENCH_BOOT_RUNS=20000,100000 picks the history sizes of boot-history (default 20k, 100k, 1M; --quick: 2k)`;
 
 interface Args { names: string[]; json: boolean; markdown: boolean; quick: boolean; profileDir: string | undefined; waitIdleMs: number }
 
