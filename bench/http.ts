@@ -13,9 +13,7 @@ import { join } from 'node:path';
  * The ARP Daemon API over HTTP: `GET /v1/runs/{run_id}` (an ended run) and `GET /v1/instances` (two
  * ready instances) through arpd, against a bare fastify process answering the very same bodies on
  * the same paths, both driven by autocannon (programmatic, in the benchmark process, the bearer token
- * sent to both). Then `POST /v1/runs` accepted per second (durable) at 32 connections, with the
- * instances deleted and `--no-autostart-instances` so the runs just queue, against the same bare
- * fastify appending each body through a bare group commit before answering 202.
+ * sent to both). Durable `POST /v1/runs` accepts are measured by accepts.ts.
  */
 
 interface Cannon { perSec: number; p50Ms: number; p99Ms: number; cpuUs: number }
@@ -45,7 +43,6 @@ const POST_BODY = JSON.stringify({ input: { goal: 'What is (19*23)?' } });
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const seconds = ctx.quick ? 1 : 1.5;
-  const postSeconds = ctx.quick ? 1 : 1.5;
   const trials = ctx.quick ? 1 : 3;
   const dir = makeTempDir('http');
   let daemon: Daemon | undefined;
@@ -58,7 +55,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const { httpUrl, token } = daemon;
     if (httpUrl === undefined || token === undefined) throw new Error(`the daemon wrote no http.url or http.token in ${daemon.dataDir}`);
     const c = await daemon.client();
-    const created = await c.call<{ instances: Array<{ instance_id: string }> }>('instances.create', { request: { runtime_profile: 'default', count: 2 }, wait: true }, { timeoutMs: 120_000 });
+    await c.call('instances.create', { request: { runtime_profile: 'default', count: 2 }, wait: true }, { timeoutMs: 120_000 });
     const submitted = await c.call<{ run_id: string }>('runs.submit', { request: { input: { goal: 'What is (19*23)?' } } });
     const ended = await c.call<{ state: string }>('runs.wait', { run_id: submitted.run_id, timeout_ms: 60_000 });
     if (ended.state !== 'succeeded') throw new Error(`the sample run ended ${ended.state}`);
@@ -93,30 +90,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       raw[g.key] = got;
     }
 
-    // POST: no instance and no autostart, so accepted runs just queue
-    await Promise.all(created.instances.map((i) => c.call('instances.delete', { instance_id: i.instance_id }, { timeoutMs: 60_000 })));
-    const got: Record<'arpd' | 'baseline', Cannon[]> = { arpd: [], baseline: [] };
-    const postTrials = ctx.quick ? 1 : 2;
-    for (let t = 0; t < postTrials; t++) {
-      const order: Array<'arpd' | 'baseline'> = t % 2 === 0 ? ['arpd', 'baseline'] : ['baseline', 'arpd'];
-      for (const side of order) {
-        await ctx.settle();
-        const r = await cannon({ url: `${urls[side]}/v1/runs`, token, connections: 32, seconds: postSeconds, post: POST_BODY, pid: pids[side] });
-        got[side].push(r);
-        ctx.log(`http POST /v1/runs ${side}: ${r.perSec.toFixed(0)} accepted/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.cpuUs.toFixed(0)} µs CPU/request`);
-      }
-    }
-    const status = await c.call<{ counts: { runs: { queued: number } } }>('daemon.status', {});
-    const m = (side: 'arpd' | 'baseline', k: keyof Cannon): number => median(got[side].map((r) => r[k]));
-    figures.push(
-      figure('POST /v1/runs accepted (durable), 32 connections', 'runs/s', m('arpd', 'perSec'), m('baseline', 'perSec')),
-      figure('POST /v1/runs latency p50, 32 connections', 'ms', m('arpd', 'p50Ms'), m('baseline', 'p50Ms')),
-      figure('POST /v1/runs: server CPU per request', 'µs', m('arpd', 'cpuUs'), m('baseline', 'cpuUs')),
-    );
-    raw['post_runs'] = got;
     notes.push(
       `GET: ${trials} trial(s) of ${seconds} s per side and route (autocannon, 10 connections, no pipelining, \`Authorization: Bearer\` on both), alternating, after 0.5 s of warm-up each; medians shown. The bare fastify answers the bodies arpd gave for the same paths (an ended run; 2 ready reference-runtime instances)`,
-      `POST: ${postTrials} trial(s) of ${postSeconds} s per side at 32 connections, body ${POST_BODY}; arpd with its instances deleted and \`--no-autostart-instances --queue-timeout 3600000\`, so every run queues (${status.counts.runs.queued} queued at the end); the bare fastify appends each body through a group commit (write + fdatasync per batch) before its 202`,
+      'durable accepts (`POST /v1/runs`, against a bare node:http group commit) are measured by `accepts`',
       'autocannon runs in the benchmark process, each server in its own process; server CPU per request = user + system time of the server process over the trial (/proc, 10 ms steps) ÷ requests, less disturbed by other load than req/s',
     );
   } finally {
@@ -132,7 +108,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   return {
     name: 'http',
     title: 'the ARP Daemon API over HTTP',
-    baseline: 'a bare fastify process answering the same JSON bodies on the same paths; for POST /v1/runs, appending the body through a bare group commit before its 202',
+    baseline: 'a bare fastify process answering the same JSON bodies on the same paths',
     figures,
     notes,
     raw,

@@ -24,6 +24,9 @@ const REGISTRY: Record<string, () => Promise<Bench>> = {
   'pg-append': async () => (await import('./pg-append.js')).bench,
   'pg-nodes': async () => (await import('./pg-nodes.js')).bench,
   'metrics-overhead': async () => (await import('./metrics-overhead.js')).bench,
+  'boot-history': async () => (await import('./boot-history.js')).bench,
+  'daemon-start': async () => (await import('./daemon-start.js')).bench,
+  accepts: async () => (await import('./accepts.js')).bench,
 };
 
 const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [--quick] [--profile <dir>] [--wait-idle <s>]
@@ -33,7 +36,8 @@ const USAGE = `usage: node dist/bench/index.js [name...] [--json] [--markdown] [
   --quick     short trials, to check the harness (figures are not stable)
   --profile   write CPU profiles of arpd's side to <dir> and list the hot functions
   --wait-idle before each trial wait up to <s> seconds for the CPUs to be 80% idle (a shared machine)
-progress goes to stderr; set ARPD_BENCH_TMPDIR to choose the scratch dir (same disk as the project by default)`;
+progress goes to stderr; set ARPD_BENCH_TMPDIR to choose the scratch dir (same disk as the project by default);
+ARPD_BENCH_BOOT_RUNS=20000,100000 picks the history sizes of boot-history (default 20k, 100k, 1M; --quick: 2k)`;
 
 interface Args { names: string[]; json: boolean; markdown: boolean; quick: boolean; profileDir: string | undefined; waitIdleMs: number }
 

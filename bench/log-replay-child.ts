@@ -87,7 +87,10 @@ async function arpd(root: string): Promise<ReplayOutcome> {
   let store: LogStore | undefined;
   const outcome = await measure(() => {
     store = LogStore.open({ root, onEvent: (e) => projection.push(e), revOf: (s) => projection.registry.streamRev(s) });
-    return { events: projection.lastSeq, streams: projection.registry.runs.size + projection.registry.instances.size + projection.registry.profiles.size, state: { projection, store }, runLogsChecked: store.reconciled.checked };
+    const r = projection.registry;
+    // the streams it folded: every run, instance and profile, and the daemon's own stream
+    const streams = r.runs.size + r.instances.size + r.profiles.size + (r.streamRev('daemon') > 0 ? 1 : 0);
+    return { events: projection.lastSeq, streams, state: { projection, store }, runLogsChecked: store.reconciled.checked };
   });
   await store?.close();
   return outcome;

@@ -4,24 +4,20 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { RpcClient } from '../src/client/rpc-client.js';
 import type { Bench, BenchContext } from './lib/bench.js';
-import { startBaseline, type Baseline } from './lib/baseline-server.js';
 import { formatHot, readCpuProfile, topSelfTime } from './lib/cpu-profile.js';
 import { afterFirst } from './lib/cpu-window.js';
 import { BURST_RUNTIME, cpuMsOf, referenceProfile, startDaemon, waitExit, waitForLine } from './lib/daemon.js';
 import { BareGroupCommit, fdatasyncLatencies } from './lib/group-commit.js';
 import { figure, type BenchResult, type Figure } from './lib/report.js';
-import { rpcLoad, type LoadResult } from './lib/rpc-load.js';
 import { median, Samples, summarize } from './lib/stats.js';
 import { makeTempDir, removeTempDir } from './lib/temp-dir.js';
 import { nowMs } from './lib/timer.js';
 
 /**
- * Runs through arpd, three ways:
+ * Runs through arpd, two ways ((b), durable accepts, moved to accepts.ts):
  * (a) end to end: runs submitted and waited for over the socket (`runs.submit`, `runs.wait`), routed
  *     by arpd to 4 reference-runtime instances (max 4 runs each), against the same runs sent straight
  *     to the same instances (POST /v1/runs, then its SSE event stream to the end), same concurrency;
- * (b) durable accepts: `runs.submit` with 64 requests in flight and no instance (runs just queue),
- *     against a bare NDJSON server that appends each request through a bare group commit first;
  * (c) trace lag: one run of a fixture runtime emitting 10,000 events as fast as it can; for each event,
  *     the time from its emit (in the runtime) to its line in `<data-dir>/runs/<id>/trace.jsonl`, against
  *     a bare follower of the same stream that appends each event through a bare group commit.
@@ -149,78 +145,6 @@ async function profileEndToEnd(ctx: BenchContext, profileDir: string, runs: numb
   }
   ctx.log(`runs: profile written to ${join(profileDir, name)}`);
   return [`profile of the daemon during ${runs} runs (${join(profileDir, name)}; boot left out), top self time:`, ...formatHot(topSelfTime(afterFirst(readCpuProfile(join(profileDir, name)), skipMs), 12)).map((l) => `    ${l}`)];
-}
-
-// ---- (b) durable accepts -----------------------------------------------------------------------
-
-const submitLine = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"runs.submit","params":{"request":{"input":{"goal":"${GOAL}"}}}}`;
-
-async function accepts(ctx: BenchContext, figures: Figure[], notes: string[], raw: Record<string, unknown>): Promise<void> {
-  const durationMs = ctx.quick ? 300 : 1500;
-  const trials = ctx.quick ? 1 : 2;
-  const load = async (socket: string, pid: number): Promise<LoadResult & { cpuUs: number }> => {
-    const cpu0 = cpuMsOf(pid);
-    const r = await rpcLoad({ socket, connections: 16, inFlight: 4, durationMs, line: submitLine });
-    return { ...r, cpuUs: ((cpuMsOf(pid) - cpu0) * 1000) / r.requests };
-  };
-  const got: Record<'arpd' | 'baseline', Array<LoadResult & { cpuUs: number }>> = { arpd: [], baseline: [] };
-  let sampleAnswer: unknown = { run_id: 'run-sample', state: 'queued' };
-  let queued = 0;
-  for (let t = 0; t < trials; t++) {
-    const order: Array<'arpd' | 'baseline'> = t % 2 === 0 ? ['arpd', 'baseline'] : ['baseline', 'arpd'];
-    for (const side of order) {
-      let r: LoadResult & { cpuUs: number };
-      if (side === 'arpd') {
-        // a fresh daemon each trial: every trial starts with an empty queue
-        const daemon = await startDaemon({ args: ['--no-autostart-instances', '--queue-timeout', '3600000', '--no-http'] });
-        try {
-          const c = await daemon.client();
-          sampleAnswer = await c.call('runs.submit', { request: { input: { goal: GOAL } } });
-          await rpcLoad({ socket: daemon.socket, connections: 16, inFlight: 4, durationMs: ctx.quick ? 100 : 300, line: submitLine });
-          await ctx.settle();
-          r = await load(daemon.socket, daemon.pid);
-          const status = await c.call<{ counts: { runs: { queued: number } } }>('daemon.status', {});
-          queued = status.counts.runs.queued;
-        } finally {
-          await daemon.stop();
-        }
-      } else {
-        const dir = makeTempDir('acc');
-        let baseline: Baseline | undefined;
-        try {
-          baseline = await startBaseline({ mode: 'ndjson', socket: join(dir, 'b.sock'), result: sampleAnswer, durableDir: dir }, dir);
-          await rpcLoad({ socket: baseline.address, connections: 16, inFlight: 4, durationMs: ctx.quick ? 100 : 300, line: submitLine });
-          await ctx.settle();
-          r = await load(baseline.address, baseline.pid);
-        } finally {
-          await baseline?.stop();
-          removeTempDir(dir);
-        }
-      }
-      if (r.errors > 0) throw new Error(`runs.submit (${side}): ${r.errors} errors, the first: ${r.firstError ?? '?'}`);
-      got[side].push(r);
-      ctx.log(`runs accepted ${side}: ${r.perSec.toFixed(0)}/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.cpuUs.toFixed(0)} µs CPU/run`);
-    }
-  }
-  const m = (side: 'arpd' | 'baseline', k: 'perSec' | 'p50Ms' | 'p99Ms' | 'cpuUs'): number => median(got[side].map((r) => r[k]));
-  figures.push(
-    figure('runs accepted (durable), 64 in flight', 'runs/s', m('arpd', 'perSec'), m('baseline', 'perSec')),
-    figure('runs.submit answer p50, 64 in flight', 'ms', m('arpd', 'p50Ms'), m('baseline', 'p50Ms')),
-    figure('runs.submit: server CPU per run', 'µs', m('arpd', 'cpuUs'), m('baseline', 'cpuUs')),
-  );
-  const dir = makeTempDir('fsync');
-  let seqRate: number;
-  try {
-    const lat = fdatasyncLatencies(join(dir, 'f.jsonl'), `${JSON.stringify({ type: 'run.accepted', data: { goal: GOAL, pad: 'x'.repeat(300) } })}\n`, 200);
-    seqRate = 1000 / median(lat);
-  } finally {
-    removeTempDir(dir);
-  }
-  notes.push(
-    `(b) ${trials} trial(s) of ${durationMs} ms per side (16 connections × 4 requests in flight, the lean client loop of socket-rpc), alternating, each on a fresh daemon (\`--no-autostart-instances --queue-timeout 3600000\`: runs just queue; ${queued} queued at the end of the last trial) or a fresh bare server; medians shown`,
-    `(b) the bare server appends each request as one JSON line through a group commit (one write + fdatasync per batch, answer after the sync); arpd appends run.accepted + run.queued per run. Context: one write + fdatasync at a time manages ${seqRate.toFixed(0)}/s on this disk`,
-  );
-  raw['accepts'] = got;
 }
 
 // ---- (c) trace lag -------------------------------------------------------------------------------
@@ -388,12 +312,12 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const notes: string[] = [];
   const raw: Record<string, unknown> = {};
   await endToEnd(ctx, figures, notes, raw);
-  await accepts(ctx, figures, notes, raw);
   await traceLag(ctx, figures, notes, raw);
+  notes.push('durable accepts (runs.submit, the runs parked in the queue, against a bare group-commit server) are measured by `accepts`');
   return {
     name: 'runs',
     title: 'runs through arpd',
-    baseline: '(a) the same runs sent straight to the same runtime instances; (b) a bare NDJSON server with a bare group commit; (c) a bare follower of the same event stream appending each event through a bare group commit',
+    baseline: '(a) the same runs sent straight to the same runtime instances; (c) a bare follower of the same event stream appending each event through a bare group commit',
     figures,
     notes,
     raw,

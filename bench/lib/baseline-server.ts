@@ -14,6 +14,8 @@ import { BareGroupCommit } from './group-commit.js';
  *   appended to `<durableDir>/events.jsonl` through a bare group commit (answer after fdatasync).
  * - `http`: fastify answering fixed JSON bodies on GET routes and, on `POST /v1/runs`, appending the
  *   body through a bare group commit before answering 202 with a fixed body.
+ * - `node-http`: node:http alone, for `POST /v1/runs`: reads the body, JSON.parses it, appends it through a bare
+ *   group commit, answers 202 with a fixed JSON body (what a durable accept costs with no framework at all).
  * The process prints one `{"event":"listening",…}` line on stdout, and exits on SIGTERM.
  */
 
@@ -33,7 +35,14 @@ export interface HttpConfig {
   durableDir: string;
 }
 
-export type BaselineConfig = NdjsonConfig | HttpConfig;
+export interface NodeHttpConfig {
+  mode: 'node-http';
+  /** The 202 body of POST /v1/runs. */
+  postBody: unknown;
+  durableDir: string;
+}
+
+export type BaselineConfig = NdjsonConfig | HttpConfig | NodeHttpConfig;
 
 export interface Baseline {
   /** The socket path (ndjson) or the base URL (http). */
@@ -121,6 +130,36 @@ async function serveHttp(c: HttpConfig): Promise<void> {
   });
 }
 
+async function serveNodeHttp(c: NodeHttpConfig): Promise<void> {
+  const { createServer } = await import('node:http');
+  const commit = new BareGroupCommit(join(c.durableDir, 'events.jsonl'));
+  const answer = JSON.stringify(c.postBody);
+  let seq = 0;
+  const server = createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/v1/runs') {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      void commit.append(durableLine(++seq, body)).then(() => {
+        res.writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) }).end(answer);
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const addr = server.address() as { port: number };
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: `http://127.0.0.1:${addr.port}` })}\n`);
+  });
+  process.once('SIGTERM', () => {
+    server.close();
+    commit.close();
+    process.exit(0);
+  });
+}
+
 if (process.argv[1] === SELF) {
   const file = process.argv[2];
   if (file === undefined) {
@@ -129,5 +168,6 @@ if (process.argv[1] === SELF) {
   }
   const config = JSON.parse(readFileSync(file, 'utf8')) as BaselineConfig;
   if (config.mode === 'ndjson') serveNdjson(config);
+  else if (config.mode === 'node-http') await serveNodeHttp(config);
   else await serveHttp(config);
 }

@@ -134,6 +134,22 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   return d;
 }
 
+/**
+ * The lines of `<data-dir>/logs/daemon.log` (pino JSON) whose message is `msg`, oldest first: e.g. the boot's
+ * `log replayed` line with its `ms`, `replayed` and `from_snapshot`.
+ */
+export function daemonLogLines(dataDir: string, msg: string): Array<Record<string, unknown>> {
+  const text = readOptional(join(dataDir, 'logs', 'daemon.log')) ?? '';
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(`"msg":${JSON.stringify(msg)}`)) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch { /* a line cut by rotation */ }
+  }
+  return out;
+}
+
 /** A profile for `profiles.upsert` that runs the bundled reference runtime with extra flags. */
 export function referenceProfile(extraArgs: string[], maxConcurrentRuns?: number): Record<string, unknown> {
   return {
