@@ -168,6 +168,8 @@ export class RunArchive implements RunArchiveReader {
 
   private read(runId: string): { view: RunView; progress: RunProgress } | undefined {
     const dir = join(this.runsDir, runId);
+    // a new run id (every submit asks) costs one stat, not a thrown ENOENT
+    if (!existsSync(dir)) return undefined;
     try {
       return JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { view: RunView; progress: RunProgress };
     } catch { /* no summary: rebuild from the run log */ }
@@ -199,8 +201,9 @@ export class RunArchive implements RunArchiveReader {
   importIndex(index: { size: number; offsets: string }): void {
     const bytes = Buffer.from(index.offsets, 'base64');
     const n = Math.floor(bytes.length / 8);
-    const copy = new Float64Array(Math.max(1024, n * 2));
-    copy.set(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n * 8)));
+    // room for an eighth more (add() grows it further); the bytes copied straight in, with no second copy
+    const copy = new Float64Array(Math.max(1024, n + (n >> 3)));
+    Buffer.from(copy.buffer, 0, n * 8).set(bytes.subarray(0, n * 8));
     this.offsets = copy;
     this.archived = index.size;
   }

@@ -11,7 +11,7 @@ import t from 'tap';
 import type { StoredEvent } from '../../src/events/envelope.js';
 import { LogStore, type LogPosition } from '../../src/events/log-store.js';
 import { Projection } from '../../src/projections/projection.js';
-import { Registry } from '../../src/projections/registry.js';
+import { Registry, REGISTRY_STATE_VERSION } from '../../src/projections/registry.js';
 import { readSnapshot, usableSnapshots, writeSnapshot } from '../../src/retention/snapshot-file.js';
 import { removeDir, tempDir } from '../fixtures-helpers/events.js';
 import { runHistory } from '../fixtures-helpers/histories.js';
@@ -118,5 +118,7 @@ t.test('a torn, corrupt, foreign or newer snapshot is not used and says why', as
 
 t.test('a registry state of another version is refused (the boot replays the log instead)', async (t) => {
   const st = new Registry().exportState();
-  t.throws(() => Registry.importState({ ...st, v: 2 }), /registry state version 2/);
+  const newer = REGISTRY_STATE_VERSION + 1;
+  t.throws(() => Registry.importState({ ...st, v: newer }), new RegExp(`registry state version ${newer}`), 'a newer one');
+  t.throws(() => Registry.importState({ ...st, v: REGISTRY_STATE_VERSION - 1 }), new RegExp(`registry state version ${REGISTRY_STATE_VERSION - 1}`), 'an older one');
 });
