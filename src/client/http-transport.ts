@@ -326,12 +326,16 @@ export class HttpTransport implements Transport {
    */
   private async readEvents(p: Json, signal: AbortSignal): Promise<EventPage> {
     const method = 'events.read';
-    // the socket method's own rules (src/daemon/core-methods.ts), so both transports refuse the same
+    // the socket method's own rules (the 'events.read params' schema in src/schemas/params.ts), refused with the
+    // same message and data as the socket's validator gives, so both transports refuse the same
     const whole = (field: string, fallback: number, max: number): number => {
       const v = p[field] ?? fallback;
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
-        throw new ArpdError('E_VALIDATION', `field '${field}' must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`, { field, min: 1, max });
+      const base = { schema: `${method} params`, field };
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+        throw new ArpdError('E_VALIDATION', `field '${field}' must be an integer, not ${JSON.stringify(v)}`, { ...base, rule: 'type', expected: 'integer' });
       }
+      if (v < 1) throw new ArpdError('E_VALIDATION', `field '${field}' must be at least 1, not ${v}`, { ...base, rule: 'minimum', limit: 1 });
+      if (v > max) throw new ArpdError('E_VALIDATION', `field '${field}' must be at most ${max}, not ${v}`, { ...base, rule: 'maximum', limit: max });
       return v;
     };
     const from = whole('from_seq', 1, Number.MAX_SAFE_INTEGER);

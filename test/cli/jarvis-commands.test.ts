@@ -17,8 +17,9 @@ const local = h.newDataDir();
 /** Every command goes to the daemon over HTTP, through JARVIS's variable (and its token through ARPD_TOKEN). */
 const env = { JARVIS_DAEMON_URL: d.url, ARPD_TOKEN: d.token };
 
-async function jarvis(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return h.cli(local, args, { env });
+/** With `admin`, the admin token: changing the safe list over HTTP needs it (arpd is stricter than JARVIS here, docs/jarvis.md). */
+async function jarvis(args: string[], o: { admin?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return h.cli(local, args, { env: o.admin === true ? { ...env, ARPD_TOKEN: d.adminToken } : env });
 }
 
 /** Keys sorted at every level, as JARVIS prints. */
@@ -50,11 +51,13 @@ const runFile = join(local, 'run.json');
 writeFileSync(runFile, JSON.stringify({ input: { goal: 'What is (19*23)?' } }));
 
 t.test('runtime-profiles upsert, list and delete print what the HTTP API returns', async (t) => {
-  const up = parsed(t, await jarvis(['runtime-profiles', 'upsert', 'jarvis-local', '--request-json', profileFile]), 'upsert');
+  const refused = await jarvis(['runtime-profiles', 'upsert', 'jarvis-local', '--request-json', profileFile]);
+  t.match(refused.stderr, /^arpd: error: changing the safe list needs the admin token \(in .*http\.admin-token\), not the run token.*\[E_FORBIDDEN\]\n$/, 'the run token cannot change the safe list, and the error says which token can');
+  const up = parsed(t, await jarvis(['runtime-profiles', 'upsert', 'jarvis-local', '--request-json', profileFile], { admin: true }), 'upsert');
   t.same(up, await http('/v1/admin/runtime-profiles/jarvis-local'));
   const list = parsed(t, await jarvis(['runtime-profiles', 'list']), 'list');
   t.same(list, await http('/v1/admin/runtime-profiles'));
-  const del = await jarvis(['runtime-profiles', 'delete', 'jarvis-local']);
+  const del = await jarvis(['runtime-profiles', 'delete', 'jarvis-local'], { admin: true });
   t.equal(del.code, 0, del.stderr);
   t.equal(del.stdout, '', 'delete prints nothing, as JARVIS');
 });

@@ -18,8 +18,9 @@ const daemon = await startHttpDaemon(t);
 type Kind = 'socket' | 'http';
 const KINDS: readonly Kind[] = ['socket', 'http'];
 
-async function open(t: { teardown(fn: () => unknown): void }, kind: Kind): Promise<ArpdClient> {
-  const arpd = kind === 'socket' ? await connect({ dataDir: daemon.dataDir }) : await connect({ url: daemon.url, token: daemon.token });
+/** Over HTTP with the run token, or with `admin` the admin token (changes to the safe list need it). */
+async function open(t: { teardown(fn: () => unknown): void }, kind: Kind, o: { admin?: boolean } = {}): Promise<ArpdClient> {
+  const arpd = kind === 'socket' ? await connect({ dataDir: daemon.dataDir }) : await connect({ url: daemon.url, token: o.admin === true ? daemon.adminToken : daemon.token });
   t.teardown(() => arpd.close());
   return arpd;
 }
@@ -42,7 +43,13 @@ async function readToEnd(it: AsyncIterator<TraceEvent, RunStatus>): Promise<{ li
 
 for (const kind of KINDS) {
   t.test(`${kind}: manages the safe list (upsert, get, list, delete)`, async (t) => {
-    const arpd = await open(t, kind);
+    if (kind === 'http') {
+      const runToken = await open(t, kind);
+      const refused = await rejection(runToken.profiles.upsert('sdk-refused', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['true'] } } }));
+      t.equal(refused.code, 'E_FORBIDDEN', 'the run token cannot change the safe list');
+      t.match(refused.message, /needs the admin token/);
+    }
+    const arpd = await open(t, kind, { admin: true });
     t.equal(arpd.transport, kind);
     const base = await arpd.profiles.get('default');
     const name = `copy-${kind}`;
@@ -114,7 +121,7 @@ for (const kind of KINDS) {
   });
 
   t.test(`${kind}: reads a page of the event log, filtered, and subscribes to it live`, async (t) => {
-    const arpd = await open(t, kind);
+    const arpd = await open(t, kind, { admin: true });
     const page = await arpd.events.read({ fromSeq: 1, limit: 3 });
     t.same(page.events.map((e) => e.seq), [1, 2, 3]);
     t.equal(page.next_seq, 4);
