@@ -5,6 +5,7 @@ import t from 'tap';
 import { ArpdError } from '../../src/errors/index.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
 import { decodeLine, decodeLineString, encodeLine, MAX_LINE_BYTES } from '../../src/events/line-codec.js';
+import { upcast } from '../../src/events/upcasters.js';
 import { storedEvent } from '../fixtures-helpers/arbitraries.js';
 
 function baseEvent(data: Record<string, unknown>): StoredEvent {
@@ -26,7 +27,8 @@ t.test('round-trips any event, awkward strings and finite numbers included', asy
       const line = encodeLine(e);
       const r = decodeLineString(line);
       ok(r.ok, `decoding failed: ${r.ok ? '' : r.reason}`);
-      deepStrictEqual(r.event, e);
+      // an older version of a known event is upcast as it is read (test/events/upcasters.test.ts): the same as upcast(e)
+      deepStrictEqual(r.event, upcast(e));
     }),
     { numRuns: 1500 },
   );
@@ -40,7 +42,7 @@ t.test('decodes a line found anywhere inside a larger buffer', async (t) => {
       const buf = Buffer.concat([before, line.subarray(0, -1), after]);
       const r = decodeLine(buf, before.length, before.length + line.length - 1);
       ok(r.ok);
-      deepStrictEqual(r.event, e);
+      deepStrictEqual(r.event, upcast(e));
     }),
     { numRuns: 300 },
   );

@@ -215,7 +215,8 @@ t.test(`cuts exactly the torn part of a half-written commit after ${TEARS} real 
         'the torn file': { bytes: active.length, 'ends inside a line': active[active.length - 1] !== 0x0a, 'whole lines reach at least to the torn commit': wholeEnd >= torn.before },
         'cut at': cuts.map((c) => c['offset']),
         'file bytes after recovery': recoveredBytes,
-        'copy kept aside as it was': cuts[0] !== undefined && readFileSync(cuts[0]['copy'] as string).equals(active),
+        // only the cut bytes are set aside (a full disk needs no room for a copy of the whole log)
+        'the cut bytes kept aside as they were': cuts[0] !== undefined && readFileSync(cuts[0]['copy'] as string).equals(active.subarray(wholeEnd)),
         'events recovered': events.length,
         'seqs without a gap': events.every((e, k) => e.seq === k + 1),
         'acknowledged events lost': life.acks.filter(([seq, id]) => events[seq - 1]?.id !== id),
@@ -225,7 +226,7 @@ t.test(`cuts exactly the torn part of a half-written commit after ${TEARS} real 
         'the torn file': { bytes: torn.before + torn.written, 'ends inside a line': true, 'whole lines reach at least to the torn commit': true },
         'cut at': [wholeEnd],
         'file bytes after recovery': wholeEnd,
-        'copy kept aside as it was': true,
+        'the cut bytes kept aside as they were': true,
         'events recovered': wholeLines,
         'seqs without a gap': true,
         'acknowledged events lost': [],
