@@ -1,3 +1,10 @@
+/**
+ * The daemon process: lock, boot (snapshot or replay, on the JSONL log or on PostgreSQL), parts, transports,
+ * shutdown.
+ *
+ * Length: over 300 lines because boot and shutdown are two ordered sequences over the same parts (each step undone
+ * in reverse on a failure); split, the order would be spread over files. The parts themselves are in parts.ts.
+ */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';

@@ -24,6 +24,9 @@ import { profileToRun, spawnInstance, waitUntilReady, type LaunchDeps } from './
  * Everything it sees happen goes through the command bus; the only state of its own is the process
  * handles, which cannot live anywhere else. When daemons share a store it acts only on the managed instances of
  * its own node (`instance.requested` names the node that spawns it).
+ *
+ * Length: just over 300 lines because install, spawn, readiness, stop escalation and adoption share the process
+ * handles; the process itself is instance-process.ts, the launch instance-launcher.ts.
  */
 export class InstanceSupervisor implements Component {
   readonly name = 'instances';

@@ -1,3 +1,10 @@
+/**
+ * The registry: the projections every part reads (runs, instances, profiles, nodes) and their indexes, folded
+ * by the pure evolve functions.
+ *
+ * Length: over 300 lines because the indexes (by state, by selector key, queue order, counts) must change in the
+ * same step as the views they index; the evolve functions are in evolve.ts and the types in registry-types.ts.
+ */
 import type { StoredEvent } from '../events/envelope.js';
 import { evolveInstance, evolveNode, evolveProfile, evolveRun, evolveRunProgress } from './evolve.js';
 import { queueKeyOf } from './queue-keys.js';

@@ -1,3 +1,9 @@
+/**
+ * The PostgreSQL event store: appends through the writer, reads and subscriptions through the tail.
+ *
+ * Length: over 300 lines because it is the whole EventStore port for this adapter (append, read, subscribe,
+ * status, close) in one place; the writer, tail, listener, subscription and health are their own files.
+ */
 import pg from 'pg';
 import { map, Subject, type Observable } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
