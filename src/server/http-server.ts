@@ -12,7 +12,7 @@ import type { DataPaths } from '../config/data-dir.js';
 import type { HttpOptions } from '../config/daemon-options.js';
 import { ArpdError } from '../errors/index.js';
 import { createAuthenticator, type Authenticator } from './http-auth.js';
-import { createHttpApp, DEFAULT_HTTP_BODY_LIMIT, type HttpAppOptions } from './http-app.js';
+import type { HttpAppOptions } from './http-app.js';
 import { hostPolicy, type HostPolicy } from './http-origin.js';
 import type { HttpBackend } from './http-routes.js';
 import type { SseRegistry } from './http-sse.js';
@@ -74,6 +74,8 @@ export class HttpServer {
       jwtSecretFile: o.jwtSecretFile,
     });
     this.auth = auth;
+    // fastify and its plugins are loaded only by a daemon that serves HTTP (a --no-http start never pays for them)
+    const { createHttpApp, DEFAULT_HTTP_BODY_LIMIT } = await import('./http-app.js');
     const make = () => createHttpApp({
       backend: this.deps.backend,
       auth,
