@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { mapLimit } from '../helpers/map-limit.js';
 
 const h = daemonHarness(t);
 const dir = h.newDataDir();
@@ -24,7 +25,7 @@ writeFileSync(jsonFile, '{}');
 const blocked = join(jsonFile, 'data');
 
 interface Flag { spellings: string[]; placeholder: string | undefined }
-interface Cmd { words: string[]; args: string[]; flags: Flag[]; globals: Flag[] }
+interface Cmd { words: string[]; args: string[]; flags: Flag[]; globals: Flag[]; help: string }
 
 /** The rows of one section of cac's help (`Commands:`, `Options:`): [left column, description]. */
 function section(help: string, title: string): Array<[string, string]> {
@@ -73,28 +74,25 @@ async function help(words: string[]): Promise<string> {
 }
 
 async function commands(): Promise<Cmd[]> {
-  const out: Cmd[] = [];
-  const add = async (words: string[], usage: string): Promise<void> => {
+  const add = async (words: string[], usage: string): Promise<Cmd> => {
     const text = await help(words);
     const flags = section(text, 'Options').map(([left]) => flagOf(left)).filter((f) => !f.spellings.includes('--help'));
     const args = [...usage.matchAll(/<([^>]+)>/g)].map(() => 'x1');
-    out.push({ words, args, flags: flags.filter((f) => !GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')), globals: flags.filter((f) => GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')) });
+    return { words, args, flags: flags.filter((f) => !GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')), globals: flags.filter((f) => GLOBAL_NAMES.has(f.spellings.at(-1) ?? '')), help: text };
   };
   const top = await help([]);
   for (const [f] of section(top, 'Options')) GLOBAL_NAMES.add(flagOf(f).spellings.at(-1) ?? '');
   GLOBAL_NAMES.delete('--help');
-  for (const [left] of section(top, 'Commands')) {
+  // every help is its own CLI process: four at a time, the table kept in the help's order
+  const groups = await mapLimit(section(top, 'Commands'), 4, async ([left]): Promise<Array<[string[], string]>> => {
     const [name = '', ...rest] = left.split(' ');
-    if (rest.join(' ') === '<command>') {
-      for (const [sub] of section(await help([name]), 'Commands')) {
-        const [subName = '', ...subRest] = sub.split(' ');
-        await add(subName === '' ? [name] : [name, subName], subRest.join(' '));
-      }
-    } else {
-      await add([name], rest.join(' '));
-    }
-  }
-  return out;
+    if (rest.join(' ') !== '<command>') return [[[name], rest.join(' ')]];
+    return section(await help([name]), 'Commands').map(([sub]): [string[], string] => {
+      const [subName = '', ...subRest] = sub.split(' ');
+      return [subName === '' ? [name] : [name, subName], subRest.join(' ')];
+    });
+  });
+  return mapLimit(groups.flat(), 4, ([words, usage]) => add(words, usage));
 }
 
 const GLOBAL_NAMES = new Set<string>();
@@ -130,28 +128,34 @@ t.test('the help output lists the commands and their options', async (t) => {
 
 t.test('no help says "(default: true)" for a --no- switch', async (t) => {
   for (const c of table) {
-    const text = await help(c.words);
+    const text = c.help;
     for (const line of text.split('\n').filter((l) => /^\s+--no-/.test(l))) t.notMatch(line, /\(default: true\)/, `${c.words.join(' ')}: ${line.trim()}`);
   }
 });
 
-for (const c of table) {
+const isRemote = (f: Flag): boolean => ['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? '');
+// each command run three ways (its own options, the local globals, --daemon-url/--token): independent CLI
+// processes, four at a time; each command's subtest then checks its three results
+const runs = await mapLimit(table, 4, async (c) => ({
+  own: c.flags.length > 0 ? await runWith(c, c.flags.flatMap(argsOf)) : undefined,
+  local: await runWith(c, c.globals.filter((f) => !isRemote(f)).flatMap(argsOf)),
+  remote: await runWith(c, c.globals.filter(isRemote).flatMap(argsOf)),
+}));
+
+table.forEach((c, i) => {
   const name = `arpd ${c.words.join(' ')}`;
+  const { own, local: r, remote: rr } = runs[i] as (typeof runs)[number];
   t.test(`${name}: accepts every option its help shows`, async (t) => {
-    if (c.flags.length > 0) {
-      const r = await runWith(c, c.flags.flatMap(argsOf));
-      t.equal(refused(r), undefined, `its own options ${c.flags.map((f) => f.spellings.join('/')).join(' ')}: ${r.stderr}`);
-      t.ok(r.timedOut || (r.stdout + r.stderr).trim() !== '', `it did something or said why not: exit ${String(r.code)}`);
+    if (own !== undefined) {
+      t.equal(refused(own), undefined, `its own options ${c.flags.map((f) => f.spellings.join('/')).join(' ')}: ${own.stderr}`);
+      t.ok(own.timedOut || (own.stdout + own.stderr).trim() !== '', `it did something or said why not: exit ${String(own.code)}`);
     }
-    const local = c.globals.filter((f) => !['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? ''));
-    const r = await runWith(c, local.flatMap(argsOf));
+    const local = c.globals.filter((f) => !isRemote(f));
     t.equal(refused(r), undefined, `the global options ${local.map((f) => f.spellings.join('/')).join(' ')}: ${r.stderr}`);
-    const remote = c.globals.filter((f) => ['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? ''));
-    const rr = await runWith(c, remote.flatMap(argsOf));
     t.equal(refused(rr), undefined, `--daemon-url and --token: ${rr.stderr}`);
     t.ok(rr.timedOut || rr.code !== 2 || !/daemon-url|token/.test(rr.stderr), rr.stderr);
   });
-}
+});
 
 t.test('refuses an option a command does not take, naming the ones it does (exit 2)', async (t) => {
   const r = await h.cli(dir, ['runs', 'list', '--goal', 'x', '--no-autostart']);
