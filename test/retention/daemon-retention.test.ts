@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { daemonHarness, parseNdjson } from '../helpers/daemon-harness.js';
+import { mapLimit } from '../helpers/map-limit.js';
 
 const h = daemonHarness(t);
 const dir = h.newDataDir();
@@ -22,18 +23,21 @@ const json = async (args: string[]): Promise<Record<string, unknown>> => JSON.pa
 
 /** Everything a client can ask about the runs, with what changes per boot taken out. */
 async function answers(ids: string[]): Promise<unknown> {
-  const out: Record<string, unknown> = {};
+  // reads only: separate CLI processes, four at a time, gathered in a fixed order
+  const asks: Array<[string, () => Promise<unknown>]> = [];
   for (const id of ids) {
-    out[`${id} status`] = await json(['runs', 'status', id]);
-    const result = await h.cli(dir, ['runs', 'result', id, '--json']); // exit 1 for a run that did not succeed
-    out[`${id} result`] = { code: result.code, body: JSON.parse(result.stdout) as unknown };
-    out[`${id} trace`] = parseNdjson(await ok(['runs', 'trace', id, '--json']));
+    asks.push([`${id} status`, () => json(['runs', 'status', id])]);
+    asks.push([`${id} result`, async () => {
+      const result = await h.cli(dir, ['runs', 'result', id, '--json']); // exit 1 for a run that did not succeed
+      return { code: result.code, body: JSON.parse(result.stdout) as unknown };
+    }]);
+    asks.push([`${id} trace`, async () => parseNdjson(await ok(['runs', 'trace', id, '--json']))]);
   }
-  out['list'] = await json(['runs', 'list', '--page-size', '1000']);
-  out['page 1'] = await json(['runs', 'list', '--page-size', '2']);
-  const counts = (await json(['daemon', 'status']))['counts'] as Record<string, unknown>;
-  out['counts'] = counts['runs'];
-  return out;
+  asks.push(['list', () => json(['runs', 'list', '--page-size', '1000'])]);
+  asks.push(['page 1', () => json(['runs', 'list', '--page-size', '2'])]);
+  asks.push(['counts', async () => ((await json(['daemon', 'status']))['counts'] as Record<string, unknown>)['runs']]);
+  const got = await mapLimit(asks, 4, ([, ask]) => ask());
+  return Object.fromEntries(asks.map(([key], i) => [key, got[i]]));
 }
 
 async function restart(flags: string[]): Promise<void> {
