@@ -6,7 +6,7 @@ import { toArpdError } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import { ownedBy } from '../policy/ownership.js';
 import { newIncarnation } from './node-id.js';
-import type { NodeLease, NodeLeaseTable } from './node-lease-table.js';
+import type { NodeLease, NodeLeaseTable } from '../events/node-lease-table.js';
 
 /** The node's identity, shared with the daemon context: the incarnation changes when the node joins anew. */
 export interface MutableNodeIdentity {

@@ -1,30 +1,9 @@
 import type pg from 'pg';
 import { ArpdError } from '../errors/index.js';
+import type { NodeClaim, NodeLease, NodeLeaseTable } from '../events/node-lease-table.js';
 
 /** Runs one statement on the store's read connections (E_UNAVAILABLE while PostgreSQL does not answer). */
 export type LeaseQuery = <R extends pg.QueryResultRow>(text: string, params: unknown[], what: string) => Promise<pg.QueryResult<R>>;
-
-/** Who a node is, as its lease row says. */
-export interface NodeClaim {
-  node_id: string;
-  incarnation: string;
-  host: string;
-  pid: number;
-  data_dir: string;
-  version: string;
-  lease_ms: number;
-}
-
-/** A lease row as read, with how long the node has been silent by the server's clock. */
-export interface NodeLease extends NodeClaim {
-  http_url: string | undefined;
-  started_at: string;
-  heartbeat_at: string;
-  /** Milliseconds since its last heartbeat, by the PostgreSQL server's clock. */
-  silent_ms: number;
-  /** Set when it stopped cleanly. */
-  left_at: string | undefined;
-}
 
 interface LeaseRow {
   node_id: string;
@@ -57,7 +36,7 @@ function leaseOf(r: LeaseRow): NodeLease {
  * is a row, not events (a heartbeat every few seconds would fill the log); the facts a lease leads to (joined, left,
  * lost) are events. Every time here is the server's clock, so the hosts' clocks need not agree.
  */
-export class NodeLeases {
+export class NodeLeases implements NodeLeaseTable {
   constructor(private readonly query: LeaseQuery, private readonly S: string) {}
 
   /**

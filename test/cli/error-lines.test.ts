@@ -7,9 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { ERROR_CODES, type ErrorCode } from '../../src/errors/index.js';
+import t from 'tap';
+import type { ErrorCode } from '../../src/errors/index.js';
 import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { oneErrorLine } from '../helpers/error-line.js';
 import { mapLimit } from '../helpers/map-limit.js';
 import { startHttpDaemon } from '../server/http-daemon.js';
 
@@ -21,22 +22,6 @@ const file = (name: string, text: string): string => {
   writeFileSync(p, text);
   return p;
 };
-
-/**
- * Checks the one-line rule (progress lines such as "starting 1 instance(s)…" may come before it, as
- * diagnostics do; nothing may come after it); returns the message.
- */
-function oneErrorLine(t: Test, r: CliResult, code: ErrorCode, what: string): string {
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  t.equal(r.code, ERROR_CODES[code].exit, `${what}: exit ${ERROR_CODES[code].exit} (${code}); stderr: ${r.stderr}`);
-  t.equal(lines.filter((l) => l.startsWith('arpd: error:')).length, 1, `${what}: one error line: ${r.stderr}`);
-  t.equal(lines.filter((l) => /^\s*[{[]/.test(l)).length, 0, `${what}: no JSON (log) line on stderr: ${r.stderr}`);
-  t.equal(r.stderr.match(/\[E_[A-Z_]+\]/g)?.length, 1, `${what}: one code in all of stderr: ${r.stderr}`);
-  const m = /^arpd: error: (.+) \[(E_[A-Z_]+)\]$/.exec(lines.at(-1) ?? '');
-  t.ok(m, `${what}: the last line is 'arpd: error: <message> [CODE]': ${lines.at(-1) ?? ''}`);
-  t.equal(m?.[2], code, `${what}: the code`);
-  return m?.[1] ?? '';
-}
 
 type Case = [what: string, args: string[], code: ErrorCode, message?: RegExp | undefined];
 

@@ -1,6 +1,7 @@
 /**
- * What the node keeper needs of the store's lease table (`src/store-postgres/node-leases.ts` implements it): an
- * interface here, so this folder does not depend on PostgreSQL.
+ * The port of a shared store's node leases (several daemons, one store): what the node keeper (`src/cluster`) needs,
+ * and what `src/store-postgres/node-leases.ts` implements. Beside the event store port, so neither side depends on
+ * the other.
  */
 export interface NodeClaim {
   node_id: string;
