@@ -21,8 +21,8 @@ const files = mkdtempSync(join(tmpdir(), 'arpd-help-'));
 t.teardown(() => rmSync(files, { recursive: true, force: true }));
 const jsonFile = join(files, 'request.json');
 writeFileSync(jsonFile, '{}');
-/** A data dir that cannot exist (its parent is a file), so a daemon started on it fails at once. */
-const blocked = join(jsonFile, 'data');
+/** A data dir that can never exist (its parent is a device, before and after the teardown), so a daemon started on it fails at once. */
+const blocked = '/dev/null/arpd-data';
 
 interface Flag { spellings: string[]; placeholder: string | undefined }
 interface Cmd { words: string[]; args: string[]; flags: Flag[]; globals: Flag[]; help: string }
