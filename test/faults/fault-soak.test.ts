@@ -106,6 +106,7 @@ t.test(`every accepted run ends exactly once, none runs twice and nothing acknow
   }
   t.comment(`fault soak (seed ${SEED}): ${tally.rounds} rounds, faults ${[...tally.faults].map(([f, n]) => `${f}×${n}`).join(', ')}, ${acked.length} runs acknowledged, ${tally.refusedSubmits} submits refused, ${tally.checks} invariant checks`);
   t.ok(tally.rounds >= 1, 'at least one round ran');
+  t.ok(executions(countFile).size > 0, 'the counting runtime executed runs (so "none executed twice" counted something)');
 });
 
 interface FaultRig {
