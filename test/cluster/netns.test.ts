@@ -179,6 +179,8 @@ async function main(): Promise<void> {
 
     const before = (await rows()).length;
     lab.linkDown(b.host);
+    // up again even when an assertion below throws: the next subtest starts from a connected b
+    t.teardown(() => lab.linkUp(b.host));
     t.comment(`b's link is down (${b.host.ns}: ${b.host.device})`);
 
     // b cannot reach the store: it acknowledges no submission (asked in the background, with a short time limit)
