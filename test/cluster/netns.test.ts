@@ -96,7 +96,8 @@ async function main(): Promise<void> {
     return { ok: r.code === 0, stderr: r.stderr };
   };
 
-  const nodes = [await startNode('a', hosts[0] as NetnsHost), await startNode('b', hosts[1] as NetnsHost), await startNode('c', hosts[2] as NetnsHost)];
+  // the three start together (each joins the cluster by itself)
+  const nodes = await Promise.all(['a', 'b', 'c'].map((id, i) => startNode(id, hosts[i] as NetnsHost)));
   const [a, b, c] = nodes as [Node, Node, Node];
 
   // profiles are shared (they are in the store): one upsert on a does for every host
