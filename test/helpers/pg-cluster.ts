@@ -1,8 +1,8 @@
 /**
  * A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` into a temp dir, the server on a
- * free port of its own on 127.0.0.1 (and a Unix socket in the same dir), removed at the end. No
- * system service, no fixed port. Uses Debian's binaries (`apt-get install postgresql`); set
- * `ARPD_PG_BIN` to another `bin` dir to use others.
+ * free port of its own on 127.0.0.1 (and on the `listenOn` addresses, each with a `pg_hba.conf` line for its
+ * clients), a Unix socket in the same dir, removed at the end. No system service, no fixed port. Uses
+ * Debian's binaries (`apt-get install postgresql`); set `ARPD_PG_BIN` to another `bin` dir to use others.
  *
  * initdb and the server refuse to run as root: as root they run as the `postgres` user through
  * `runuser` (spawned without a shell) in a dir that user owns. initdb is made quick with
@@ -12,7 +12,7 @@
  * Nothing here imports tap: the benchmarks use it too.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,11 @@ import pg from 'pg';
 export interface PgClusterOptions {
   /** Extra server settings, `-c name=value` each (e.g. `{ max_connections: '40' }`). */
   settings?: Record<string, string>;
+  /**
+   * More addresses to listen on besides 127.0.0.1 (e.g. the root side of a test's veth pairs), each with a
+   * `pg_hba.conf` line that lets the clients of `clients` (a CIDR) in with a password (scram-sha-256).
+   */
+  listenOn?: Array<{ address: string; clients: string }>;
 }
 
 export interface PgUrlOptions {
@@ -29,6 +34,8 @@ export interface PgUrlOptions {
   database?: string;
   /** Another port (a proxy in front of the server). */
   port?: number;
+  /** Another host (one of `listenOn`'s addresses). */
+  host?: string;
 }
 
 export interface PgCluster {
@@ -208,10 +215,13 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     cleanup();
     throw err;
   }
+  if (opts.listenOn !== undefined && opts.listenOn.length > 0) {
+    appendFileSync(join(data, 'pg_hba.conf'), opts.listenOn.map((l) => `host all all ${l.clients} scram-sha-256\n`).join(''));
+  }
 
   let port = 0;
   const settings: Record<string, string> = {
-    listen_addresses: '127.0.0.1',
+    listen_addresses: ['127.0.0.1', ...(opts.listenOn ?? []).map((l) => l.address)].join(','),
     unix_socket_directories: dir,
     max_connections: '100',
     shared_buffers: '32MB',
@@ -283,7 +293,7 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     url(o: PgUrlOptions = {}): string {
       const user = encodeURIComponent(o.user ?? 'postgres');
       const pass = encodeURIComponent(o.password ?? password);
-      return `postgres://${user}:${pass}@127.0.0.1:${o.port ?? port}/${encodeURIComponent(o.database ?? 'postgres')}`;
+      return `postgres://${user}:${pass}@${o.host ?? '127.0.0.1'}:${o.port ?? port}/${encodeURIComponent(o.database ?? 'postgres')}`;
     },
     async connect(database = 'postgres'): Promise<pg.Client> {
       const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database });
