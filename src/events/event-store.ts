@@ -97,9 +97,22 @@ export interface EventStore {
   readonly runLogsComplete?: boolean;
 }
 
-/** `readRunTrace` for a store that can read a stream: its events as trace lines. */
+/** The most events one `readStream` call is asked for (the PostgreSQL store's cap on a read). */
+export const STREAM_PAGE = 10_000;
+
+/** `readRunTrace` for a store that can read a stream: its events as trace lines, read a page at a time. */
 export async function runTraceFromStream(store: Pick<EventStore, 'readStream'>, runId: string, fromSeq: number, limit: number): Promise<TraceLine[]> {
-  return (await store.readStream(`run:${runId}`, fromSeq, limit)).map((e) => traceLineOf(e, runId));
+  const lines: TraceLine[] = [];
+  let from = fromSeq;
+  while (lines.length < limit) {
+    const want = Math.min(STREAM_PAGE, limit - lines.length);
+    const page = await store.readStream(`run:${runId}`, from, want);
+    for (const e of page) lines.push(traceLineOf(e, runId));
+    const last = page.at(-1);
+    if (page.length < want || last === undefined) break;
+    from = last.rev + 1;
+  }
+  return lines;
 }
 
 export function matchesFilter(e: { type: string; stream: string }, f: EventFilter | undefined): boolean {
