@@ -124,7 +124,15 @@ export async function request(base: string, method: string, path: string, o: Req
   let body: string | Uint8Array | undefined;
   if (o.json !== undefined) { body = JSON.stringify(o.json); headers['content-type'] = 'application/json'; }
   if (o.raw !== undefined) { body = o.raw; if (o.contentType !== undefined) headers['content-type'] = o.contentType; }
-  const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const send = (): Promise<Response> => fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  // A kept-alive connection the daemon closed (its keep-alive timeout) just as it was reused fails with "other side
+  // closed" before anything was answered: an idempotent request is sent again once, on a new connection, as HTTP
+  // clients do (a daemon that drops a request it was answering fails the retry too).
+  const res = await send().catch((err: unknown) => {
+    const code = (err as { cause?: { code?: string } }).cause?.code;
+    if ((method === 'GET' || method === 'HEAD') && code === 'UND_ERR_SOCKET') return send();
+    throw err;
+  });
   const text = await res.text();
   let parsed: unknown;
   try { parsed = text === '' ? undefined : JSON.parse(text); } catch { parsed = undefined; }
