@@ -52,8 +52,6 @@ export class RunLogQueue {
   /** Runs whose log lacks lines in this process (a write or an open failed). */
   private readonly broken = new Set<string>();
   private flushScheduled = false;
-  private opening = 0;
-  private idleWaiters: Array<() => void> = [];
   private readonly io: RunLogIo;
   failures = 0;
 
@@ -97,17 +95,19 @@ export class RunLogQueue {
     return new Promise((resolve) => log.waiters.push(resolve));
   }
 
-  /** Resolves once every line handed over so far is written (or known lost). */
+  /**
+   * Resolves once every line handed over so far is written (or known lost). Lines handed over later are not waited
+   * for: a steady stream of new runs never holds it up.
+   */
   allWritten(): Promise<void> {
     this.flush();
-    if (this.dirty.size === 0 && this.opening === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const waits: Array<Promise<void>> = [];
+    for (const [runId, log] of this.logs) if (log.fd === undefined) waits.push(this.written(runId));
+    return waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
   }
 
   private openLog(runId: string, log: RunLog): void {
-    this.opening++;
     const done = (err: unknown, fd?: number): void => {
-      this.opening--;
       if (this.logs.get(runId) !== log) {
         // forgotten while opening (its directory is being deleted)
         if (fd !== undefined) this.io.close(fd);
@@ -118,7 +118,6 @@ export class RunLogQueue {
         this.writeOne(runId, log);
         this.evict();
       }
-      this.settle();
     };
     if (!isValidId(runId)) {
       queueMicrotask(() => done(new Error(`refusing run log path for id ${JSON.stringify(runId)}`)));
@@ -138,12 +137,15 @@ export class RunLogQueue {
       if (log === undefined) { this.dirty.delete(runId); continue; }
       if (log.fd !== undefined) this.writeOne(runId, log);
     }
-    this.settle();
   }
 
   /** One write for everything queued for this run. */
   private writeOne(runId: string, log: RunLog): void {
-    if (log.queue.length > 0 && log.fd !== undefined) {
+    if (log.queue.length > 0 && log.fd !== undefined && this.broken.has(runId)) {
+      // after a failed write nothing more is appended: a line missing in the middle would look whole at boot,
+      // which completes the log from its last line
+      log.queue = [];
+    } else if (log.queue.length > 0 && log.fd !== undefined) {
       let text = '';
       for (const e of log.queue) text += encodeTraceLine(e, runId);
       log.queue = [];
@@ -184,13 +186,6 @@ export class RunLogQueue {
     }
   }
 
-  private settle(): void {
-    if (this.dirty.size > 0 || this.opening > 0 || this.idleWaiters.length === 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
   /** Forgets a run's log (e.g. before its directory is deleted): queued lines of it are dropped. */
   forget(runId: string): void {
     const log = this.logs.get(runId);
@@ -200,7 +195,6 @@ export class RunLogQueue {
     if (log.fd !== undefined) this.io.close(log.fd);
     for (const w of log.waiters) w();
     log.waiters = [];
-    this.settle();
   }
 
   /** Closes every descriptor (after `allWritten()`, at a clean stop). */

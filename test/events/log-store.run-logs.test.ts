@@ -4,8 +4,8 @@
  * in the gap between the ack and the run-log write, and check that readers, a clean stop and the next boot still see
  * every line.
  */
-import { existsSync, mkdir } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdir, readFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import t from 'tap';
 import type { StoredEvent } from '../../src/events/envelope.js';
 import type { DomainEvent } from '../../src/events/event-types.js';
@@ -19,8 +19,10 @@ const tracePath = (root: string, run: string): string => join(root, 'runs', run,
 /** Holds every new run directory's `mkdir` until `release()` (or forever: a process that dies in the gap). */
 class HeldMkdir {
   private held: Array<() => void> = [];
+  private dirs: string[] = [];
   readonly io: Partial<RunLogIo> = {
     mkdir: (dir, cb) => {
+      this.dirs.push(basename(dir));
       this.held.push(() => mkdir(dir, { mode: 0o700 }, (err) => cb(err !== null && err.code !== 'EEXIST' ? err : null)));
     },
   };
@@ -32,7 +34,17 @@ class HeldMkdir {
   release(): void {
     const held = this.held;
     this.held = [];
+    this.dirs = [];
     for (const go of held) go();
+  }
+
+  /** Lets the creation of one run's directory go on, holding the others. */
+  releaseRun(runId: string): void {
+    const i = this.dirs.indexOf(runId);
+    if (i === -1) throw new Error(`no held directory for ${runId}`);
+    this.dirs.splice(i, 1);
+    const [go] = this.held.splice(i, 1);
+    go?.();
   }
 }
 
@@ -143,5 +155,45 @@ t.test('a run log that cannot be created is read from the global log, and the st
   t.equal(existsSync(tracePath(root, 'r1')), false, 'the file that failed to open holds nothing');
   const next = open(root);
   t.same(runLogProblems(root, next.recovered), [], 'the next boot completes them');
+  await next.store.close();
+});
+
+t.test('waiting for the written run logs is not held up by runs that arrive afterwards', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  const before = await store.append(trace('before', 1));
+  const waiting = store.runLogsWritten();
+  await store.append(trace('after', 1));
+  held.releaseRun('before');
+  await waiting;
+  t.same(runLogProblems(root, before, new Set(['before'])), [], 'the run log handed over before the wait is written');
+  t.equal(existsSync(join(root, 'runs', 'after')), false, 'the later run is still held');
+  held.release();
+  await store.close();
+});
+
+t.test('after a failed run-log write nothing more is appended to that run log, and the next boot completes it', async (t) => {
+  const root = t.testdir();
+  let failNext = false;
+  const io: Partial<RunLogIo> = {
+    write: (fd, text) => {
+      if (failNext) { failNext = false; throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); }
+      writeSync(fd, text);
+    },
+  };
+  const { store } = open(root, { runLogIo: io });
+  await store.append(trace('r1', 1));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1]);
+  failNext = true;
+  await store.append(trace('r1', 2));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1, 2], 'the failed line is read from the global log');
+  await store.append(trace('r1', 3));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1, 2, 3], 'and so are the later ones');
+  t.equal(readFileSync(tracePath(root, 'r1'), 'utf8').split('\n').length - 1, 1, 'the run log stops at its last whole line: no gap in the middle');
+  t.equal(store.runLogsComplete, false);
+  await store.close();
+  const next = open(root);
+  t.same(runLogProblems(root, next.recovered), [], 'the next boot completes it from the global log');
   await next.store.close();
 });
