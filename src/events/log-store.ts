@@ -1,6 +1,6 @@
 /**
  * The JSONL event store: the one writer of `<data-dir>/events.jsonl` (group commit, fdatasync before the ack,
- * segment rotation, run logs written beside it) and its reader (catch-up then live).
+ * segment rotation, run logs handed to `run-log-queue.ts` after the ack) and its reader (catch-up then live).
  *
  * Length: over 300 lines because the commit path (queue, write, sync, publish, failure) is one state machine whose
  * steps share the open file and the pending batch; split, each part would need the others' private state. Recovery,
