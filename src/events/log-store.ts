@@ -1,6 +1,6 @@
 /**
  * The JSONL event store: the one writer of `<data-dir>/events.jsonl` (group commit, fdatasync before the ack,
- * segment rotation, run logs written beside it) and its reader (catch-up then live).
+ * segment rotation, run logs handed to `run-log-queue.ts` after the ack) and its reader (catch-up then live).
  *
  * Length: over 300 lines because the commit path (queue, write, sync, publish, failure) is one state machine whose
  * steps share the open file and the pending batch; split, each part would need the others' private state. Recovery,
@@ -12,15 +12,14 @@ import { Subject, type Observable } from 'rxjs';
 import { ArpdError } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
-import { CURRENT_VERSION, isEventType, runIdOfStream, streamOf } from './event-types.js';
+import { CURRENT_VERSION, isEventType, streamOf } from './event-types.js';
 import { createEventIdFactory } from './event-id.js';
 import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
 import { ACTIVE_LOG, segmentName } from './log-files.js';
 import { fsyncPath, recoverLog, type RecoveryResult, type RecoveryStart } from './log-recovery.js';
 import { applyRepair, planRepair, type RepairPlan } from './log-repair.js';
 import { reconcileRunLogs, type ReconcileResult } from './run-log-reconcile.js';
-import { RunLogWriter } from './run-logs.js';
-import { encodeTraceLine } from './trace-line.js';
+import { RunLogQueue, type RunLogIo } from './run-log-queue.js';
 
 /** The I/O the store does per commit, injectable so tests can make a sync fail. */
 export interface StoreIo {
@@ -54,6 +53,8 @@ export interface LogStoreOptions {
   /** Repair a damaged log (log-repair.ts) instead of refusing to start. */
   repair?: boolean;
   io?: Partial<StoreIo>;
+  /** The run logs' file operations (tests hold or fail them). */
+  runLogIo?: Partial<RunLogIo>;
   clock?: () => Date;
   /** Receives every recovered event, in order, before `open` resolves (the boot fold). */
   onEvent?: (event: StoredEvent) => void;
@@ -86,7 +87,7 @@ export interface CommitStats {
 export type LogPosition = RecoveryStart;
 
 export type { AppendInput } from './event-store.js';
-import { matchesFilter, type AppendInput, type EventFilter, type EventStore, type EventSubscription, type ReadPage, type SubscribeHandlers } from './event-store.js';
+import { matchesFilter, runTraceFromStream, type AppendInput, type EventFilter, type EventStore, type EventSubscription, type ReadPage, type SubscribeHandlers } from './event-store.js';
 import { readEvents } from './log-read.js';
 import { catchUpThenLive } from './catch-up.js';
 import { readTraceLineAt, readTraceLines } from './run-log-read.js';
@@ -135,9 +136,8 @@ export class LogStore implements EventStore {
   private readonly clock: () => Date;
   private readonly segmentBytes: number;
   private readonly maxLineBytes: number;
-  private readonly runLogs: RunLogWriter;
+  private readonly runLogs: RunLogQueue;
   private durableSeq: number;
-  private runLogWriteFailures = 0;
   private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
   private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult) {
@@ -153,7 +153,7 @@ export class LogStore implements EventStore {
     this.io = { ...realIo, ...opts.io };
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
-    this.runLogs = new RunLogWriter(join(root, 'runs'));
+    this.runLogs = new RunLogQueue(join(root, 'runs'), opts.runLogIo);
     this.onCommit = opts.onCommit;
   }
 
@@ -302,14 +302,25 @@ export class LogStore implements EventStore {
     }
   }
 
-  /** A run's trace from its run log (the fast path: no scan of the global log). */
-  readRunTrace(runId: string, fromSeq: number, limit: number): Promise<TraceLine[]> {
+  /**
+   * A run's trace from its run log (the fast path: no scan of the global log). Run logs are written just after the
+   * ack: this waits until every published line of the run is in the file, so the answer holds everything published
+   * before the call. A run whose log lost a line in this process is read from the global log instead.
+   */
+  async readRunTrace(runId: string, fromSeq: number, limit: number): Promise<TraceLine[]> {
+    await this.runLogs.written(runId);
+    if (this.runLogs.failed(runId)) return runTraceFromStream(this, runId, fromSeq, limit);
     const path = join(this.root, 'runs', runId, 'trace.jsonl');
     if (limit === 1) {
       const line = readTraceLineAt(path, fromSeq);
-      return Promise.resolve(line === undefined ? [] : [line]);
+      return line === undefined ? [] : [line];
     }
-    return Promise.resolve(readTraceLines(path, { fromSeq, limit }));
+    return readTraceLines(path, { fromSeq, limit });
+  }
+
+  /** Resolves once every run log line of every event published so far is written (before a snapshot fsyncs them). */
+  runLogsWritten(): Promise<void> {
+    return this.runLogs.allWritten();
   }
 
   subscribe(after: number, filter: EventFilter | undefined, handlers: SubscribeHandlers): EventSubscription {
@@ -363,8 +374,11 @@ export class LogStore implements EventStore {
           this.fail(err, batch);
           break;
         }
-        this.writeRunLogs(batch.events);
         this.durableSeq = (batch.events[batch.events.length - 1] as StoredEvent).seq;
+        // Run logs are derived: their lines are written just after the ack, off the commit path (a reader waits for
+        // them: readRunTrace; the next boot completes any that lag). Handed over before publishing, so whoever sees
+        // an event published can read it from its run's trace.
+        this.runLogs.add(batch.events);
         for (const e of batch.events) this.published.next(e);
         if (this.revOf !== undefined) {
           // published: the projections hold these revisions now; keep only those of appends still in flight
@@ -393,36 +407,6 @@ export class LogStore implements EventStore {
         const idle = this.idle;
         this.idle = [];
         for (const cb of idle) cb();
-      }
-    }
-  }
-
-  /** One write per run per commit (a batch often holds many lines of the same run). */
-  private writeRunLogs(events: StoredEvent[]): void {
-    let byRun: Map<string, string> | undefined;
-    let onlyRun: string | undefined;
-    let onlyText = '';
-    for (const e of events) {
-      const runId = runIdOfStream(e.stream);
-      if (runId === undefined) continue;
-      const line = encodeTraceLine(e, runId);
-      if (byRun === undefined && (onlyRun === undefined || onlyRun === runId)) {
-        onlyRun = runId;
-        onlyText += line;
-        continue;
-      }
-      if (byRun === undefined) {
-        byRun = new Map([[onlyRun as string, onlyText]]);
-      }
-      byRun.set(runId, (byRun.get(runId) ?? '') + line);
-    }
-    const writes: Iterable<[string, string]> = byRun ?? (onlyRun === undefined ? [] : [[onlyRun, onlyText]]);
-    for (const [runId, text] of writes) {
-      try {
-        this.runLogs.append(runId, text);
-      } catch {
-        // Derived data: the global log is durable; the next boot completes this run log.
-        this.runLogWriteFailures++;
       }
     }
   }
@@ -458,7 +442,7 @@ export class LogStore implements EventStore {
 
   /** True while every run log line of this process was written (a clean stop can say so). */
   get runLogsComplete(): boolean {
-    return this.runLogWriteFailures === 0;
+    return this.runLogs.failures === 0;
   }
 
   /** Resolves when nothing is pending (or the writer failed). */
@@ -476,6 +460,7 @@ export class LogStore implements EventStore {
     const first = !this.closing;
     this.closing = true;
     await this.drain();
+    await this.runLogs.allWritten();
     if (first && final !== undefined && this.failed === undefined) {
       try {
         const last = final();

@@ -137,7 +137,9 @@ export class RunArchive implements RunArchiveReader {
   }
 
   load(runId: string): { view: RunView; progress: RunProgress } | undefined {
-    if (!isValidId(runId)) return undefined;
+    // nothing archived (every boot sets the count: a snapshot's index or a replay that archives again): a new run id,
+    // asked on every submit, is answered without touching the disk
+    if (!isValidId(runId) || this.archived === 0) return undefined;
     const hit = this.cache.get(runId);
     if (hit !== undefined) return hit ?? undefined;
     const found = this.read(runId);

@@ -17,6 +17,8 @@ export interface SnapshotSource {
   position(): LogPosition;
   readonly failure: ArpdError | undefined;
   readonly runLogsComplete?: boolean;
+  /** Resolves once every run log line of the events published so far is written (they are written after the ack). */
+  runLogsWritten?(): Promise<void>;
   readonly root: string;
 }
 
@@ -139,6 +141,13 @@ export class Snapshotter implements Component {
     this.touched = new Set();
     this.since = 0;
     try {
+      // the run logs' lines up to `position` are written after their ack: wait for them before making them durable
+      await this.store.runLogsWritten?.();
+      if (!runLogsWhole(this.store)) {
+        for (const id of touched) this.touched.add(id);
+        this.note('a run log write failed in this process: no snapshot until the next start completes the run logs');
+        return undefined;
+      }
       await syncRunLogs(join(this.store.root, 'runs'), touched);
       await this.archive.sync();
       const { path, bytes } = await writeSnapshot(this.dir, position, body, this.deps.now());
@@ -189,6 +198,11 @@ export class Snapshotter implements Component {
       },
     };
   }
+}
+
+/** False once a run log line could not be written in this process (read afresh: it may change while awaiting). */
+function runLogsWhole(store: SnapshotSource): boolean {
+  return store.runLogsComplete !== false;
 }
 
 /** fsyncs each run's log (and its directory entry), two at a time: derived files a snapshot relies on after an OS crash. */

@@ -1,0 +1,199 @@
+/**
+ * Run logs are written off the commit path: an append is acknowledged after the global fdatasync, and its run's
+ * directory, file and line come a moment later. These tests hold the run-log file operations (`runLogIo`) to stand
+ * in the gap between the ack and the run-log write, and check that readers, a clean stop and the next boot still see
+ * every line.
+ */
+import { existsSync, mkdir, readFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import t from 'tap';
+import type { StoredEvent } from '../../src/events/envelope.js';
+import type { DomainEvent } from '../../src/events/event-types.js';
+import { LogStore, type LogStoreOptions } from '../../src/events/log-store.js';
+import type { RunLogIo } from '../../src/events/run-log-queue.js';
+import { runLogProblems } from '../fixtures-helpers/events.js';
+
+const trace = (runId: string, n: number): DomainEvent => ({ type: 'run.trace', data: { run_id: runId, level: 'info', type: 'step', data: { n } } });
+const tracePath = (root: string, run: string): string => join(root, 'runs', run, 'trace.jsonl');
+
+/** Holds every new run directory's `mkdir` until `release()` (or forever: a process that dies in the gap). */
+class HeldMkdir {
+  private held: Array<() => void> = [];
+  private dirs: string[] = [];
+  readonly io: Partial<RunLogIo> = {
+    mkdir: (dir, cb) => {
+      this.dirs.push(basename(dir));
+      this.held.push(() => mkdir(dir, { mode: 0o700 }, (err) => cb(err !== null && err.code !== 'EEXIST' ? err : null)));
+    },
+  };
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    this.dirs = [];
+    for (const go of held) go();
+  }
+
+  /** Lets the creation of one run's directory go on, holding the others. */
+  releaseRun(runId: string): void {
+    const i = this.dirs.indexOf(runId);
+    if (i === -1) throw new Error(`no held directory for ${runId}`);
+    this.dirs.splice(i, 1);
+    const [go] = this.held.splice(i, 1);
+    go?.();
+  }
+}
+
+function open(root: string, extra: Partial<LogStoreOptions> = {}): { store: LogStore; recovered: StoredEvent[]; warnings: Array<Record<string, unknown>> } {
+  const recovered: StoredEvent[] = [];
+  const warnings: Array<Record<string, unknown>> = [];
+  const store = LogStore.open({ root, onEvent: (e) => recovered.push(e), onWarning: (_m, d) => warnings.push(d), ...extra });
+  return { store, recovered, warnings };
+}
+
+t.test('acknowledges an append before its new run has a directory: the run log is created off the commit path', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  const acked = await store.append([trace('r1', 1), trace('r1', 2)]);
+  t.equal(acked.length, 2, 'acknowledged');
+  t.equal(existsSync(join(root, 'runs', 'r1')), false, 'no run directory yet at the ack');
+  t.equal(held.waiting, 1, 'its creation is under way');
+  held.release();
+  await store.close();
+  t.same(runLogProblems(root, acked), [], 'the run log is whole after the stop');
+});
+
+t.test('a trace read right after a run\'s first events is complete although the run log is written after the ack', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  await store.append([trace('r1', 1), trace('r1', 2)]);
+  await store.append(trace('r1', 3));
+  t.equal(existsSync(tracePath(root, 'r1')), false, 'the run log is not there yet');
+  const reading = store.readRunTrace('r1', 1, 100);
+  const last = store.readRunTrace('r1', 3, 1);
+  held.release();
+  const lines = await reading;
+  t.same(lines.map((l) => l.seq), [1, 2, 3], 'every acknowledged line, in order');
+  t.same((await last).map((l) => l.seq), [3], 'the newest line, looked up alone');
+  // once the file exists, lines handed over but not written yet are written before the read
+  await store.append(trace('r1', 4));
+  t.same((await store.readRunTrace('r1', 1, 100)).map((l) => l.seq), [1, 2, 3, 4], 'a line queued behind an open file is written before the read');
+  await store.close();
+});
+
+t.test('a follower of a run gets every line, without a gap, while the run log lags the global log', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  await store.append([trace('r1', 1), trace('r1', 2)]);
+  // what runs.follow does: live first, then the run log from the start
+  const seen: number[] = [];
+  store.live$.subscribe((e) => { if (e.stream === 'run:r1') seen.push(e.rev); });
+  const page = store.readRunTrace('r1', 1, 500);
+  await store.append(trace('r1', 3));
+  held.release();
+  const fromLog = (await page).map((l) => l.seq);
+  const all = [...new Set([...fromLog, ...seen])].sort((a, b) => a - b);
+  t.same(all, [1, 2, 3], 'the run log page and the live events together hold every line');
+  t.ok(fromLog.includes(1) && fromLog.includes(2), 'the lines published before the read are in the page');
+  await store.close();
+});
+
+t.test('a clean stop writes every run log line before the final event says the run logs are complete', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  const acked = await store.append([trace('a', 1), trace('b', 1), trace('a', 2)]);
+  let seenAtFinal: string[] = [];
+  const closing = store.close(() => {
+    seenAtFinal = runLogProblems(root, acked);
+    return [{ type: 'daemon.stopped', data: { pid: process.pid, reason: 'stop', run_logs_complete: store.runLogsComplete } }];
+  });
+  held.release();
+  await closing;
+  t.same(seenAtFinal, [], 'when the final event is built, every run log is whole');
+  t.equal(store.runLogsComplete, true);
+});
+
+t.test('a crash between the ack and the run-log write loses nothing: boot reconciles the run log from the global log', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const first = open(root, { runLogIo: held.io });
+  const acked = [
+    ...(await first.store.append([trace('new-run', 1), trace('new-run', 2)])),
+    ...(await first.store.append(trace('other', 1))),
+  ];
+  t.equal(existsSync(join(root, 'runs', 'new-run')), false, 'the first process dies before the run directories exist');
+  // never released nor closed: the process is gone; the next one opens the same data dir
+  const next = open(root);
+  t.same(next.recovered.map((e) => e.seq), acked.map((e) => e.seq), 'every acknowledged event is in the global log');
+  t.match(next.warnings, [{ completed: 2, linesWritten: 3 }], 'boot completed both run logs');
+  t.same(runLogProblems(root, next.recovered), [], 'the run logs match the global log again');
+  t.same((await next.store.readRunTrace('new-run', 1, 10)).map((l) => l.seq), [1, 2]);
+  await next.store.close();
+});
+
+t.test('a run log that cannot be created is read from the global log, and the stop says the run logs are incomplete', async (t) => {
+  const root = t.testdir();
+  const io: Partial<RunLogIo> = {
+    open: (_path, cb) => { const err = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); setImmediate(() => cb(err, -1)); },
+  };
+  const { store } = open(root, { runLogIo: io });
+  await store.append([trace('r1', 1), trace('r1', 2)]);
+  await store.append(trace('r2', 1));
+  const lines = await store.readRunTrace('r1', 1, 100);
+  t.same(lines.map((l) => l.seq), [1, 2], 'the trace is answered from the global log');
+  t.same(lines.map((l) => l.extensions?.['arpd.event']?.seq), [1, 2], 'with the same lines a run log holds');
+  t.equal(store.runLogsComplete, false, 'this process lost run log lines');
+  await store.close();
+  t.equal(existsSync(tracePath(root, 'r1')), false, 'the file that failed to open holds nothing');
+  const next = open(root);
+  t.same(runLogProblems(root, next.recovered), [], 'the next boot completes them');
+  await next.store.close();
+});
+
+t.test('waiting for the written run logs is not held up by runs that arrive afterwards', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  const before = await store.append(trace('before', 1));
+  const waiting = store.runLogsWritten();
+  await store.append(trace('after', 1));
+  held.releaseRun('before');
+  await waiting;
+  t.same(runLogProblems(root, before, new Set(['before'])), [], 'the run log handed over before the wait is written');
+  t.equal(existsSync(join(root, 'runs', 'after')), false, 'the later run is still held');
+  held.release();
+  await store.close();
+});
+
+t.test('after a failed run-log write nothing more is appended to that run log, and the next boot completes it', async (t) => {
+  const root = t.testdir();
+  let failNext = false;
+  const io: Partial<RunLogIo> = {
+    write: (fd, text) => {
+      if (failNext) { failNext = false; throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); }
+      writeSync(fd, text);
+    },
+  };
+  const { store } = open(root, { runLogIo: io });
+  await store.append(trace('r1', 1));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1]);
+  failNext = true;
+  await store.append(trace('r1', 2));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1, 2], 'the failed line is read from the global log');
+  await store.append(trace('r1', 3));
+  t.same((await store.readRunTrace('r1', 1, 10)).map((l) => l.seq), [1, 2, 3], 'and so are the later ones');
+  t.equal(readFileSync(tracePath(root, 'r1'), 'utf8').split('\n').length - 1, 1, 'the run log stops at its last whole line: no gap in the middle');
+  t.equal(store.runLogsComplete, false);
+  await store.close();
+  const next = open(root);
+  t.same(runLogProblems(root, next.recovered), [], 'the next boot completes it from the global log');
+  await next.store.close();
+});
