@@ -128,8 +128,14 @@ export class PostgresEventStore implements EventStore {
       maxBatchEvents: p.tuning.maxBatchEvents,
       maxBatchBytes: p.tuning.maxBatchBytes,
       now,
-      onCommitted: () => {
-        this.tail.wake();
+      readFrom: () => this.headPosition,
+      readLimit: 1000,
+      publish: (rows) => {
+        this.publish(rows);
+        this.tail.skipTo(this.headPosition);
+      },
+      onCommitted: (wakeTail) => {
+        if (wakeTail) this.tail.wake();
         this.listener.notify();
       },
     });
