@@ -136,7 +136,8 @@ export class PostgresEventStore implements EventStore {
       },
       onCommitted: (wakeTail) => {
         if (wakeTail) this.tail.wake();
-        this.listener.notify();
+        // after the callers' next appends are sent (they resume in microtasks): the NOTIFY is off their path
+        setImmediate(() => this.listener.notify());
       },
     });
     this.tail = new StoreTail({

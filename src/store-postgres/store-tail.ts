@@ -103,6 +103,7 @@ SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
   private async run(): Promise<void> {
     let failures = 0;
     let pendingDelay = 2;
+    let pendingXmin: string | undefined;
     while (!this.stopped) {
       this.wanted = false;
       let rows: PollRow[];
@@ -130,12 +131,16 @@ SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
       if (events.length >= this.o.pageSize) continue;
       if (head.pending) {
         await this.watchStall(head.xmin);
-        // committed events wait above the horizon: look again soon
+        // committed events wait above the horizon: look again soon. Back off only while the same
+        // transaction holds it (a stuck one); when it moved on, other writers are simply busy: look again soon
+        if (events.length > 0 || head.xmin !== pendingXmin) pendingDelay = 2;
+        pendingXmin = head.xmin;
         await this.sleep(pendingDelay);
         pendingDelay = Math.min(pendingDelay * 2, 100);
       } else {
         this.clearStall();
         pendingDelay = 2;
+        pendingXmin = undefined;
         await this.sleep(this.o.pollIntervalMs);
       }
     }
