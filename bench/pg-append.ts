@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { openPostgresStore, type PostgresEventStore } from '../src/store-postgres/index.js';
 import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.js';
@@ -6,6 +7,7 @@ import { traceData } from './lib/event-mix.js';
 import { figure, type BenchResult, type Figure, type Goal } from './lib/report.js';
 import { median, Samples } from './lib/stats.js';
 import { nowMs } from './lib/timer.js';
+import { cpuMsOf } from './lib/proc.js';
 
 /**
  * Durable appends to PostgreSQL: N producers each loop "await append; next" for a fixed time, on a
@@ -93,6 +95,23 @@ interface Trial {
   events: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU per event, in µs: this process (the store or the bare client) and every PostgreSQL process. */
+  nodeCpuUs: number;
+  pgCpuUs: number;
+}
+
+/** CPU (ms) used so far by the PostgreSQL server's processes (the postmaster's children: backends, WAL writer, checkpointer). */
+function pgCpuMs(cluster: PgCluster): number {
+  const pm = cluster.postmasterPid();
+  let total = cpuMsOf(pm);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      if (Number(f[1]) === pm) total += cpuMsOf(Number(d));
+    } catch { /* gone meanwhile */ }
+  }
+  return total;
 }
 
 let schemas = 0;
@@ -104,6 +123,8 @@ async function trial(cluster: PgCluster, kind: 'arpd' | 'baseline', producers: n
   for (let p = 0; p < Math.min(producers, 8); p++) await sink.append(p, 0);
   const lat = new Samples();
   let events = 0;
+  const cpu0 = process.cpuUsage();
+  const pg0 = pgCpuMs(cluster);
   const t0 = nowMs();
   const stopAt = t0 + durationMs;
   await Promise.all(Array.from({ length: producers }, async (_, p) => {
@@ -116,10 +137,12 @@ async function trial(cluster: PgCluster, kind: 'arpd' | 'baseline', producers: n
     }
   }));
   const elapsed = nowMs() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const pgMs = pgCpuMs(cluster) - pg0;
   await sink.close();
   await cluster.query(`DROP SCHEMA ${schema} CASCADE`, [], 'bench');
   const s = lat.summary();
-  return { eventsPerSec: events / (elapsed / 1000), events, p50Ms: s.p50, p99Ms: s.p99 };
+  return { eventsPerSec: events / (elapsed / 1000), events, p50Ms: s.p50, p99Ms: s.p99, nodeCpuUs: (cpu.user + cpu.system) / events, pgCpuUs: (pgMs * 1000) / events };
 }
 
 const THROUGHPUT_GOAL: Goal = { op: '>=', ratio: 0.5 };
@@ -138,6 +161,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       `PostgreSQL ${version} on this machine (a throwaway cluster, fsync=on, synchronous_commit=on, shared_buffers=32MB), over TCP on 127.0.0.1`,
       'event: run.trace; each producer is one run (its own stream)',
       `${trials} trial(s) of ${durationMs} ms per side and producer count, alternating sides, each on a fresh schema; medians shown`,
+      'CPU per event: this process (user + system) and every PostgreSQL process (from /proc, 10 ms ticks), over the trial: less noisy than throughput on a shared machine',
     ];
     await trial(cluster, 'arpd', 8, ctx.quick ? 100 : 500);
     await trial(cluster, 'baseline', 8, ctx.quick ? 100 : 500);
@@ -149,7 +173,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           await ctx.settle();
           const r = await trial(cluster, kind, n, durationMs);
           got[kind].push(r);
-          ctx.log(`pg-append ${n} producer(s) ${kind}: ${Math.round(r.eventsPerSec)} events/s, p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms`);
+          ctx.log(`pg-append ${n} producer(s) ${kind}: ${Math.round(r.eventsPerSec)} events/s, p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms, CPU/event ${Math.round(r.nodeCpuUs)} µs node + ${Math.round(r.pgCpuUs)} µs PostgreSQL`);
         }
       }
       const m = (kind: 'arpd' | 'baseline', k: keyof Trial): number => median(got[kind].map((r) => r[k]));
@@ -157,6 +181,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       figures.push(figure(`throughput, ${label}`, 'events/s', m('arpd', 'eventsPerSec'), m('baseline', 'eventsPerSec'), THROUGHPUT_GOAL));
       figures.push(figure(`ack latency p50, ${label}`, 'ms', m('arpd', 'p50Ms'), m('baseline', 'p50Ms')));
       figures.push(figure(`ack latency p99, ${label}`, 'ms', m('arpd', 'p99Ms'), m('baseline', 'p99Ms')));
+      figures.push(figure(`CPU per event in this process, ${label}`, 'µs', m('arpd', 'nodeCpuUs'), m('baseline', 'nodeCpuUs')));
+      figures.push(figure(`CPU per event in PostgreSQL, ${label}`, 'µs', m('arpd', 'pgCpuUs'), m('baseline', 'pgCpuUs')));
       raw[`producers_${n}`] = got;
     }
     return {

@@ -128,9 +128,16 @@ export class PostgresEventStore implements EventStore {
       maxBatchEvents: p.tuning.maxBatchEvents,
       maxBatchBytes: p.tuning.maxBatchBytes,
       now,
-      onCommitted: () => {
-        this.tail.wake();
-        this.listener.notify();
+      readFrom: () => this.headPosition,
+      readLimit: 1000,
+      publish: (rows) => {
+        this.publish(rows);
+        this.tail.skipTo(this.headPosition);
+      },
+      onCommitted: (wakeTail) => {
+        if (wakeTail) this.tail.wake();
+        // after the callers' next appends are sent (they resume in microtasks): the NOTIFY is off their path
+        setImmediate(() => this.listener.notify());
       },
     });
     this.tail = new StoreTail({

@@ -179,6 +179,45 @@ CREATE TABLE ${S}.nodes (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'append and read back in one round trip',
+    sql: (S) => `
+-- append(p_batch, p_lock_timeout), then, in the same transaction and round trip, the events after the caller's
+-- read position (p_after_tx, p_after_seq) up to and including this transaction's own, in store order (tx, seq),
+-- at most p_limit: the rows 'ok' / 'exists' / 'conflict' of append (event columns NULL), then rows 'event'.
+-- The events are returned only when no transaction older than this one is still running (the statement
+-- snapshot's xmin is not below this transaction's id; its xip alone would miss ids at or above its xmax): then every event before this transaction's own is
+-- committed or rolled back, so after this commit the order up to them is final and a reader may publish
+-- them, as the tail would after reading them below pg_snapshot_xmin. Otherwise no 'event' rows: the tail
+-- reads them when the older transaction ends (a slow commit is never skipped). The caller uses the rows only
+-- once the commit is acknowledged.
+CREATE FUNCTION ${S}.append_read(p_batch json, p_lock_timeout text, p_after_tx xid8, p_after_seq bigint, p_limit integer)
+RETURNS TABLE (outcome text, g integer, id uuid, stream text, expected integer, actual integer,
+               seq bigint, tx xid8, ts timestamptz, rev integer, type text, v integer, data json, meta json)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_tx xid8;
+BEGIN
+  RETURN QUERY
+    SELECT a.outcome, a.g, a.id, a.stream, a.expected, a.actual,
+           NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::integer, NULL::text, NULL::integer, NULL::json, NULL::json
+      FROM ${S}.append(p_batch, p_lock_timeout) AS a;
+  v_tx := pg_current_xact_id_if_assigned();
+  IF v_tx IS NULL THEN RETURN; END IF;
+  RETURN QUERY
+    SELECT 'event'::text, NULL::integer, ev.id, ev.stream, NULL::integer, NULL::integer,
+           ev.seq, ev.tx, ev.ts, ev.rev, ev.type, ev.v, ev.data, ev.meta
+      FROM ${S}.events AS ev
+     WHERE (ev.tx, ev.seq) > (p_after_tx, p_after_seq) AND ev.tx <= v_tx
+       AND pg_snapshot_xmin(pg_current_snapshot()) >= v_tx
+     ORDER BY ev.tx, ev.seq
+     LIMIT p_limit;
+END;
+$fn$;
+`,
+  },
 ];
 
 /** The newest schema version this arpd knows. */

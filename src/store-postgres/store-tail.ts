@@ -1,4 +1,4 @@
-import { EVENT_COLUMNS, posOf, type EventRow, type Pos } from './event-rows.js';
+import { comparePos, EVENT_COLUMNS, posOf, type EventRow, type Pos } from './event-rows.js';
 import { isConnectionError, reasonOf } from './pg-errors.js';
 import type { DedicatedConnection } from './store-connection.js';
 import type { StoreHealth, Warn } from './store-health.js';
@@ -50,7 +50,7 @@ export class StoreTail {
     this.cursor = o.start;
     this.sql = `
 SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
-  FROM (SELECT s.xmin, EXISTS (SELECT 1 FROM ${o.schemaSql}.events p WHERE p.tx >= s.xmin) AS pending
+  FROM (SELECT s.xmin, coalesce((SELECT p.tx FROM ${o.schemaSql}.events p ORDER BY p.tx DESC LIMIT 1) >= s.xmin, false) AS pending
           FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) s) x
   LEFT JOIN LATERAL (
     SELECT ev.* FROM ${o.schemaSql}.events ev
@@ -71,6 +71,11 @@ SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
 
   start(): void {
     this.loop ??= this.run();
+  }
+
+  /** The writer published up to `pos` (read back with its commit): read on from there. */
+  skipTo(pos: Pos): void {
+    if (comparePos(pos, this.cursor) > 0) this.cursor = pos;
   }
 
   /** Read now (a notification came, or this process committed). */
@@ -98,6 +103,7 @@ SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
   private async run(): Promise<void> {
     let failures = 0;
     let pendingDelay = 2;
+    let pendingXmin: string | undefined;
     while (!this.stopped) {
       this.wanted = false;
       let rows: PollRow[];
@@ -119,17 +125,22 @@ SELECT x.xmin::text AS xmin, x.pending, ${EVENT_COLUMNS}
       if (events.length > 0) {
         this.o.publish(events);
         const last = events[events.length - 1] as PollRow;
-        this.cursor = posOf({ tx: last.tx, seq: last.seq as string });
+        // the writer may have published past this read meanwhile (skipTo): never go back
+        this.skipTo(posOf({ tx: last.tx, seq: last.seq as string }));
       }
       if (events.length >= this.o.pageSize) continue;
       if (head.pending) {
         await this.watchStall(head.xmin);
-        // committed events wait above the horizon: look again soon
+        // committed events wait above the horizon: look again soon. Back off only while the same
+        // transaction holds it (a stuck one); when it moved on, other writers are simply busy: look again soon
+        if (events.length > 0 || head.xmin !== pendingXmin) pendingDelay = 2;
+        pendingXmin = head.xmin;
         await this.sleep(pendingDelay);
         pendingDelay = Math.min(pendingDelay * 2, 100);
       } else {
         this.clearStall();
         pendingDelay = 2;
+        pendingXmin = undefined;
         await this.sleep(this.o.pollIntervalMs);
       }
     }

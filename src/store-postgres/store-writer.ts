@@ -1,5 +1,6 @@
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
+import type { EventRow, Pos } from './event-rows.js';
 import { isConnectionError, reasonOf, sqlState, unavailable, unexpected } from './pg-errors.js';
 import { ConnectFailed, type DedicatedConnection } from './store-connection.js';
 import type { StoreHealth } from './store-health.js';
@@ -62,6 +63,9 @@ interface OutcomeRow {
   actual: number | null;
 }
 
+/** A row of `append_read`: an outcome of append, or ('event') an event read back in the same round trip. */
+type AppendReadRow = (OutcomeRow & { seq: null }) | (EventRow & { outcome: 'event' });
+
 export interface WriterOptions {
   conn: DedicatedConnection;
   schemaSql: string;
@@ -72,16 +76,28 @@ export interface WriterOptions {
   maxBatchEvents: number;
   maxBatchBytes: number;
   now: () => number;
-  /** After each commit that wrote something: wake the tail, tell other processes. */
-  onCommitted: () => void;
+  /** Where the store's published order is now: the batch reads back the events after it. */
+  readFrom: () => Pos;
+  /** At most this many events are read back with a batch. */
+  readLimit: number;
+  /** Events read back with a committed batch, in store order, from `readFrom()` on (called before onCommitted). */
+  publish: (rows: readonly EventRow[]) => void;
+  /**
+   * After each commit that wrote something: tell other processes; `wakeTail` when some event of the
+   * batch was not read back with it (an older transaction was still running), so the tail reads it.
+   */
+  onCommitted: (wakeTail: boolean) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The group commit: appends that arrive while a batch is in flight go together in the next one,
- * one statement (`<schema>.append`) in its own transaction, one round trip. The function decides each
- * group alone, so one caller's conflict never fails another's events. A connection lost while a
+ * one statement (`<schema>.append_read`) in its own transaction, one round trip. The function decides each
+ * group alone, so one caller's conflict never fails another's events. In the same round trip it reads back
+ * the events from the store's published position up to the batch's own when no older transaction is still
+ * running (see migration 3), so an append usually resolves without waiting for a read by the tail; when one
+ * is running, the tail publishes them once it ends. A connection lost while a
  * batch is in flight leaves its outcome unknown: the same batch (same ids) is sent again once the
  * server answers, and the function reports the ids it already holds instead of writing them twice.
  */
@@ -94,7 +110,8 @@ export class StoreWriter {
   private readonly sql: string;
 
   constructor(private readonly o: WriterOptions) {
-    this.sql = `SELECT outcome, g, id, stream, expected, actual FROM ${o.schemaSql}.append($1::json, $2)`;
+    this.sql = `SELECT outcome, g, id, stream, expected, actual, seq, tx::text AS tx, ts, rev, type, v, data, meta
+      FROM ${o.schemaSql}.append_read($1::json, $2, $3::xid8, $4::bigint, $5)`;
   }
 
   get pendingGroups(): number {
@@ -166,9 +183,10 @@ export class StoreWriter {
     /** True once a statement of this batch may have reached the server. */
     let maybeSent = false;
     for (;;) {
-      let rows: OutcomeRow[];
+      let rows: AppendReadRow[];
       try {
-        rows = (await this.o.conn.query<OutcomeRow>(this.sql, [json, `${this.o.lockTimeoutMs}ms`])).rows;
+        const from = this.o.readFrom();
+        rows = (await this.o.conn.query<AppendReadRow>(this.sql, [json, `${this.o.lockTimeoutMs}ms`, from.tx.toString(), from.seq, this.o.readLimit])).rows;
       } catch (err) {
         if (!(err instanceof ConnectFailed)) maybeSent = true;
         if (isConnectionError(err) && !maybeSent) {
@@ -219,11 +237,13 @@ export class StoreWriter {
     this.unresolvedSince = undefined;
   }
 
-  private apply(batch: readonly AppendGroup[], rows: readonly OutcomeRow[]): void {
+  private apply(batch: readonly AppendGroup[], rows: readonly AppendReadRow[]): void {
     let wrote = false;
     const conflicts = new Map<number, OutcomeRow>();
+    const events: EventRow[] = [];
     for (const r of rows) {
-      if (r.outcome === 'conflict' && r.g !== null) conflicts.set(r.g, r);
+      if (r.outcome === 'event') events.push(r);
+      else if (r.outcome === 'conflict' && r.g !== null) conflicts.set(r.g, r);
       else wrote = true;
     }
     batch.forEach((group, g) => {
@@ -238,7 +258,8 @@ export class StoreWriter {
         { stream: c.stream, expected: c.expected, actual: c.actual },
       ));
     });
-    if (wrote) this.o.onCommitted();
+    if (events.length > 0) this.o.publish(events);
+    if (wrote) this.o.onCommitted(batch.some((g) => !g.settled));
   }
 
   private errorFor(err: unknown, g: AppendGroup): ArpdError {

@@ -5,6 +5,10 @@
  * finish it, and then drops the connection before the client hears the answer (a commit whose
  * outcome the client cannot know). Speaks nothing but bytes, except that it recognises the end of a
  * PostgreSQL reply (a ReadyForQuery message) for `loseAckAfter`.
+ *
+ * `delayMs` (default 0: bytes pass at once) holds every chunk that long in each direction before passing it
+ * on, in order: a link with latency, as between separate hosts (for benchmarks; `tc netem` needs a kernel
+ * module not everywhere available). A round trip through it takes at least 2 × delayMs.
  */
 import { createServer, Socket, type Server } from 'node:net';
 
@@ -23,7 +27,19 @@ function endsReply(buf: Buffer): boolean {
   return n >= 6 && buf[n - 6] === 0x5a && buf.readUInt32BE(n - 5) === 5;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export interface TcpProxyOptions {
+  /** Added one-way latency per direction, in ms (default 0). */
+  delayMs?: number;
+}
+
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', opts: TcpProxyOptions = {}): Promise<TcpProxy> {
+  const delayMs = opts.delayMs ?? 0;
+  if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`delayMs must be a number of ms >= 0 (got ${String(delayMs)})`);
+  /** Passes a chunk on now, or after delayMs (timers of one delay fire in the order they were set: order is kept). */
+  const pass = (to: Socket, chunk: Buffer): void => {
+    if (delayMs === 0) to.write(chunk);
+    else setTimeout(() => { if (!to.destroyed) to.write(chunk); }, delayMs);
+  };
   const pairs = new Set<{ client: Socket; server: Socket }>();
   let down = false;
   let armed: { text: Buffer; dropped: () => void } | undefined;
@@ -52,7 +68,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         doomed = armed.dropped;
         armed = undefined;
       }
-      upstream.write(chunk);
+      pass(upstream, chunk);
     });
     let held: Buffer[] = [];
     upstream.on('data', (chunk: Buffer) => {
@@ -67,7 +83,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         }
         return;
       }
-      client.write(chunk);
+      pass(client, chunk);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

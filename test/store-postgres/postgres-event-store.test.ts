@@ -40,7 +40,7 @@ t.test('the EventStore contract holds for PostgreSQL', async (t) => {
     openPeer: (store) => openStore(schemas.get(store)),
     faults: {
       loseNextCommitAck: async (store) => {
-        const dropped = (proxies.get(store) as TcpProxy).loseAckAfter('.append($1::json');
+        const dropped = (proxies.get(store) as TcpProxy).loseAckAfter('.append_read($1::json');
         return dropped;
       },
       cutOff: async (store) => {
@@ -98,7 +98,7 @@ t.test('a retry after a lost commit acknowledgement finds its events by id: the 
   const store = await openStore(undefined, { pollIntervalMs: 600_000 });
   t.teardown(() => store.close());
   await store.append([traceEvent('once', 1)]);
-  const dropped = (proxies.get(store) as TcpProxy).loseAckAfter('.append($1::json');
+  const dropped = (proxies.get(store) as TcpProxy).loseAckAfter('.append_read($1::json');
   const got = await store.append([traceEvent('once', 2), traceEvent('once', 3)]);
   await dropped;
   t.same(got.map((e) => e.rev), [2, 3], 'resolved with the revisions the first attempt wrote');

@@ -58,7 +58,7 @@ t.test('PostgreSQL killed and restarted under load: no acknowledged event lost, 
   await store.append([traceEvent('locked', 0)]);
   await locker.query(`SELECT 1 FROM ${store.schema}.streams WHERE stream = 'run:locked' FOR UPDATE`);
   const inFlight = store.append([traceEvent('locked', 1, { step: 1 })]);
-  await until(async () => (await cluster.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%.append(%'`)).rowCount === 1, 10_000, 'the append to wait on the lock');
+  await until(async () => (await cluster.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%.append_read(%'`)).rowCount === 1, 10_000, 'the append to wait on the lock');
   let during: ArpdError | undefined;
   try {
     await cluster.crash();
