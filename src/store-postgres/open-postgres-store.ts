@@ -23,11 +23,11 @@ export interface PostgresStoreOptions extends Partial<PostgresStoreTuning> {
 const DEFAULTS: PostgresStoreTuning = {
   readPoolSize: 4,
   connectTimeoutMs: 5000,
-  queryTimeoutMs: 15_000,
+  queryTimeoutMs: 10_000,
   lockTimeoutMs: 5000,
   pollIntervalMs: 1000,
   stuckAfterMs: 10_000,
-  resolveTimeoutMs: 30_000,
+  resolveTimeoutMs: 15_000,
   maxBatchEvents: 1000,
   maxBatchBytes: 8 * 1024 * 1024,
   maxEventBytes: MAX_LINE_BYTES,
