@@ -7,7 +7,8 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ArpdError } from '../errors/index.js';
 import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
@@ -73,6 +74,11 @@ const MAX_PARAM_LENGTH = 1024;
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+function mayHaveBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function isPublicPath(path: string): boolean {
@@ -166,20 +172,34 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   // whose body has not all arrived within the timeout has its connection closed (answered or not, authenticated
   // or not), so one byte every few seconds cannot hold a connection.
   const bodyTimeoutMs = o.requestTimeoutMs ?? 30_000;
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.raw.complete) return;
-    const timer = setTimeout(() => { if (!req.raw.complete) req.raw.socket.destroy(); }, bodyTimeoutMs);
-    timer.unref();
-    req.raw.once('end', () => clearTimeout(timer));
-    reply.raw.once('close', () => { if (req.raw.complete) clearTimeout(timer); });
+  // The two hooks below run on every request: callback style (an async hook costs a promise and a microtask each).
+  app.addHook('onRequest', (req, reply, done) => {
+    // a request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3): nothing can trickle
+    if (!req.raw.complete && mayHaveBody(req.raw.headers)) {
+      const timer = setTimeout(() => { if (!req.raw.complete) req.raw.socket.destroy(); }, bodyTimeoutMs);
+      timer.unref();
+      req.raw.once('end', () => clearTimeout(timer));
+      reply.raw.once('close', () => { if (req.raw.complete) clearTimeout(timer); });
+    }
+    done();
   });
-  app.addHook('onRequest', async (req) => {
-    checkHostAndOrigin(req, o.hosts());
-    const path = pathOf(req.url);
-    if (isPublicPath(path) || isUiPath(path) || (o.metricsPublic === true && path === '/metrics')) return;
-    const config = (req.routeOptions?.config ?? {}) as { admin?: boolean };
-    // a bearer header, or the dashboard's session cookie (with its CSRF header for a change)
-    await checkApiRequest(req, sessions, o.auth, { admin: config.admin === true });
+  app.addHook('onRequest', (req, _reply, done) => {
+    let pending: void | Promise<void> = undefined;
+    try {
+      checkHostAndOrigin(req, o.hosts());
+      const path = pathOf(req.url);
+      if (!(isPublicPath(path) || isUiPath(path) || (o.metricsPublic === true && path === '/metrics'))) {
+        const config = (req.routeOptions?.config ?? {}) as { admin?: boolean };
+        // a bearer header, or the dashboard's session cookie (with its CSRF header for a change)
+        pending = checkApiRequest(req, sessions, o.auth, { admin: config.admin === true });
+      }
+    } catch (err) {
+      done(err as FastifyError);
+      return;
+    }
+    // a JWT is checked asynchronously; a token (or none) was decided above
+    if (pending === undefined) done();
+    else pending.then(() => done(), (err: unknown) => done(err as FastifyError));
   });
 
   app.addHook('preClose', async () => { streams.endAll(); });

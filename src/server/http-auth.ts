@@ -16,7 +16,7 @@
  * malformed, expired or badly signed token, and also a JWT for another audience or issuer (RFC 6750 `invalid_token`).
  * 403 (`E_FORBIDDEN`) is a valid credential that lacks the permission (the run token on a safe-list change).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
@@ -41,10 +41,12 @@ export interface HttpAuthOptions {
 export interface Authenticator {
   readonly mode: HttpAuthMode;
   /**
-   * Resolves when the `Authorization` header is good for the request; throws `E_UNAUTHORIZED` otherwise, and
-   * `E_FORBIDDEN` when it is good but `admin` is asked and it is not an admin credential.
+   * Returns when the `Authorization` header is good for the request; throws `E_UNAUTHORIZED` otherwise, and
+   * `E_FORBIDDEN` when it is good but `admin` is asked and it is not an admin credential. The `token` and `none`
+   * modes decide at once (return or throw, no promise: the API's hook runs on every request); `jwt` returns a
+   * promise (jose verifies asynchronously). Callers `await` the result, which covers both.
    */
-  check(authorization: string | undefined, opts?: { admin?: boolean }): Promise<void>;
+  check(authorization: string | undefined, opts?: { admin?: boolean }): void | Promise<void>;
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. */
@@ -83,8 +85,23 @@ export function loadOrCreateToken(file: string): { token: string; created: boole
   return { token, created: true };
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+/**
+ * `given === secret` in time that depends on the lengths only (the secret's, and the given text's own), never on
+ * where they differ nor on whether their lengths differ: the given text is copied into a zeroed scratch buffer of the secret's length (cut or
+ * padded) and compared whole with `timingSafeEqual`; the length check is one integer comparison folded into the
+ * answer. (It replaces a SHA-256 of each given token: the same property without a hash per request.)
+ */
+export function constantTimeMatcher(secret: string): (given: string) => boolean {
+  const expected = Buffer.from(secret, 'utf8');
+  const scratch = Buffer.alloc(expected.length);
+  return (given) => {
+    const lengthOk = Buffer.byteLength(given, 'utf8') === expected.length;
+    scratch.fill(0);
+    scratch.write(given, 0, 'utf8');
+    const same = timingSafeEqual(scratch, expected);
+    scratch.fill(0);
+    return same && lengthOk;
+  };
 }
 
 function bearerOf(authorization: string | undefined, where: string): string {
@@ -106,15 +123,18 @@ function tokenAuth(tokenFile: string, adminTokenFile: string): Authenticator {
     rmSync(adminTokenFile, { force: true });
     admin = loadOrCreateToken(adminTokenFile).token;
   }
-  const expected = digest(token);
-  const expectedAdmin = digest(admin);
+  const isRun = constantTimeMatcher(token);
+  const isAdmin = constantTimeMatcher(admin);
   const where = `with the token in ${tokenFile} (e.g. TOKEN=$(cat ${tokenFile}))`;
   return {
     mode: 'token',
-    async check(authorization, opts = {}) {
-      const given = digest(bearerOf(authorization, where));
-      if (timingSafeEqual(given, expectedAdmin)) return;
-      if (!timingSafeEqual(given, expected)) {
+    check(authorization, opts = {}) {
+      const given = bearerOf(authorization, where);
+      // both comparisons always run, so the time does not tell which token was close
+      const admin = isAdmin(given);
+      const run = isRun(given);
+      if (admin) return;
+      if (!run) {
         throw new ArpdError('E_UNAUTHORIZED', `the bearer token is wrong: use the token in ${tokenFile}`, { reason: 'invalid_token' });
       }
       if (opts.admin === true) {
@@ -235,7 +255,7 @@ export function createAuthenticator(o: HttpAuthOptions): Authenticator {
       }
       return {
         mode: 'none',
-        async check(_authorization, opts = {}) {
+        check(_authorization, opts = {}) {
           if (opts.admin === true) {
             throw new ArpdError('E_FORBIDDEN', "changing the safe list is refused with --http-auth none (any local web page could do it): use 'arpd profiles …' on this machine, or start the daemon with --http-auth token", { reason: 'admin', permission: 'admin' });
           }

@@ -52,7 +52,10 @@ type Query = Record<string, unknown>;
 
 /** The query string checked (and coerced) against the operation's params schema, the same one the socket uses. */
 function queryOf(req: FastifyRequest, name: ParamsName, allowed?: readonly string[]): Query {
-  const raw = { ...((req.query ?? {}) as Record<string, unknown>) };
+  const given = (req.query ?? {}) as Record<string, unknown>;
+  // no query string (the hot GETs): nothing to check, every params schema takes {} in query form (all optional)
+  if (isEmpty(given)) return {};
+  const raw = { ...given };
   for (const [k, v] of Object.entries(raw)) {
     if (Array.isArray(v)) throw new ArpdError('E_VALIDATION', `query parameter '${k}' is given more than once: give it once`, { field: k, rule: 'type' });
     if (allowed !== undefined && !allowed.includes(k)) {
@@ -61,6 +64,11 @@ function queryOf(req: FastifyRequest, name: ParamsName, allowed?: readonly strin
     }
   }
   return checkParams(name, raw, { coerce: true, where: 'query' });
+}
+
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 const noQuery = (req: FastifyRequest): void => { queryOf(req, 'daemon.status', []); };

@@ -167,12 +167,13 @@ export function csrfRefusal(): ArpdError {
 
 /**
  * The check the API's `onRequest` hook makes for every non-public route: the session cookie (with CSRF for
- * changes) or the Authorization header, then the authenticator.
+ * changes) or the Authorization header, then the authenticator. Throws a refusal, or returns what
+ * `Authenticator.check` returns (nothing for a token, a promise for a JWT).
  */
-export async function checkApiRequest(req: FastifyRequest, sessions: UiSessions, auth: Authenticator, opts: { admin?: boolean } = {}): Promise<void> {
+export function checkApiRequest(req: FastifyRequest, sessions: UiSessions, auth: Authenticator, opts: { admin?: boolean } = {}): void | Promise<void> {
   const cred = sessionCredentials(req, sessions);
   if (cred.viaCookie && !cred.csrfOk) throw csrfRefusal();
-  await auth.check(cred.authorization, opts);
+  return auth.check(cred.authorization, opts);
 }
 
 /** True for the paths this plugin serves without credentials (the pages, the assets, login and logout). */

@@ -57,6 +57,7 @@ export class ArpdMetrics {
   private sources: MetricsSources | undefined;
   private bootSeconds: number | undefined;
   private httpOpen = 0;
+  private readonly httpPending = new Map<string, { labels: { method: string; route: string; status: string }; durationLabels: { method: string; route: string }; n: number }>();
 
   readonly runsSubmitted: Counter<'profile'>;
   readonly runsEnded: Counter<'profile' | 'outcome'>;
@@ -142,7 +143,12 @@ export class ArpdMetrics {
     });
 
     // ---- transports
-    this.httpRequests = new Counter({ name: 'arpd_http_requests_total', help: 'HTTP requests answered, by method, route pattern (unmatched: no route) and status code.', labelNames: ['method', 'route', 'status'], registers });
+    const pending = this.httpPending;
+    this.httpRequests = new Counter({
+      name: 'arpd_http_requests_total', help: 'HTTP requests answered, by method, route pattern (unmatched: no route) and status code.', labelNames: ['method', 'route', 'status'], registers,
+      // the answers counted since the last read (httpAnswered) are added when the counter is read
+      collect() { for (const p of pending.values()) if (p.n > 0) { this.inc(p.labels, p.n); p.n = 0; } },
+    });
     this.httpDuration = new Histogram({ name: 'arpd_http_request_duration_seconds', help: 'HTTP request latency to the end of the answer (an event stream counts until it closes).', labelNames: ['method', 'route'], buckets: REQUEST_BUCKETS, registers });
     this.socketRequests = new Counter({ name: 'arpd_socket_requests_total', help: 'JSON-RPC requests on the socket, by method and outcome (ok or the arpd error code).', labelNames: ['method', 'outcome'], registers });
     this.socketDuration = new Histogram({ name: 'arpd_socket_request_duration_seconds', help: 'JSON-RPC request latency on the socket, to the answer.', labelNames: ['method'], buckets: REQUEST_BUCKETS, registers });
@@ -188,6 +194,22 @@ export class ArpdMetrics {
   /** One periodic health check done (the health monitor's observer). */
   onHealthCheck(ms: number, ok: boolean): void {
     this.healthChecks.observe({ outcome: ok ? 'ok' : 'error' }, ms / 1000);
+  }
+
+  /**
+   * One HTTP answer: counted by method, route pattern and status (in a plain map, added to `httpRequests` when
+   * it is read: prom-client's labelled `inc` costs a label hash and check per request) and its latency observed.
+   * `route` must be a pattern (never a raw URL): the map holds one entry per method, pattern and status.
+   */
+  httpAnswered(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let p = this.httpPending.get(key);
+    if (p === undefined) {
+      p = { labels: { method, route, status: String(status) }, durationLabels: { method, route }, n: 0 };
+      this.httpPending.set(key, p);
+    }
+    p.n++;
+    this.httpDuration.observe(p.durationLabels, seconds);
   }
 
   httpConnectionOpened(): void {

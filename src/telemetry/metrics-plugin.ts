@@ -17,11 +17,11 @@ export function metricsPlugin(metrics: ArpdMetrics): (app: FastifyInstance) => v
     });
 
     app.addHook('onResponse', (req, reply, done) => {
-      const config = req.routeOptions.config as { openapiPath?: unknown } | undefined;
-      const route = typeof config?.openapiPath === 'string' ? config.openapiPath : req.routeOptions.url ?? 'unmatched';
-      const method = req.method;
-      metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
-      metrics.httpDuration.observe({ method, route }, reply.elapsedTime / 1000);
+      // routeOptions is a getter that builds an object: read it once
+      const options = req.routeOptions;
+      const config = options.config as { openapiPath?: unknown } | undefined;
+      const route = typeof config?.openapiPath === 'string' ? config.openapiPath : options.url ?? 'unmatched';
+      metrics.httpAnswered(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
 
