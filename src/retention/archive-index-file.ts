@@ -59,7 +59,7 @@ export function readArchiveIndex(path: string, expected: ArchiveIndexRef, capaci
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new Error(`the archive index ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(`the archive index ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
   }
   try {
     const header = Buffer.alloc(HEADER_BYTES);
