@@ -4,10 +4,12 @@
  * saying which.
  */
 import fc from 'fast-check';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type { RunProgress, RunView } from '../../src/projections/registry-types.js';
 import { ARCHIVE_INDEX_FILE, readArchiveIndex, writeArchiveIndex } from '../../src/retention/archive-index-file.js';
+import { RunArchive } from '../../src/retention/run-archive.js';
 import { removeDir, tempDir } from '../fixtures-helpers/events.js';
 
 const RUNS = Number(process.env['ARPD_PROPERTY_RUNS'] ?? 60);
@@ -60,6 +62,36 @@ t.test('refuses an index file that is torn, damaged, of a newer version or not t
     t.throws(() => readArchiveIndex(path, { entries: 3, crc32: ref.crc32 }), /not the one the snapshot was taken with/, 'another length');
     t.throws(() => readArchiveIndex(join(root, 'nope.bin'), ref), /cannot be read \(ENOENT\)/, 'a missing file');
     t.same([...readArchiveIndex(path, ref)], [1, 0, 57, 120], 'the whole file is read');
+  } finally {
+    removeDir(root);
+  }
+});
+
+t.test('rebuilds an index of an archive larger than one read from archive.jsonl, place by place', async (t) => {
+  const root = tempDir('archive-index-big');
+  try {
+    const runs = join(root, 'runs');
+    const archive = new RunArchive(runs, 16, false);
+    archive.reset();
+    const n = 20_000; // archive.jsonl past 1 MiB: lines cross the rebuild's reads
+    const id = (i: number): string => `run-${i}-${'x'.repeat(48)}`;
+    for (let i = 0; i < n; i++) {
+      // the views only need an id and a place here; the answers are read back from the summaries
+      const view = { run_id: id(i), order: (i * 7) % n, phase: 'ended', state: 'succeeded' } as unknown as RunView;
+      if (!archive.add(view, { trace_events: 0 } as unknown as RunProgress)) throw new Error(`${id(i)} was not archived`);
+    }
+    const ref = await archive.writeIndex(archive.captureIndex());
+    archive.close();
+    t.ok(statSync(join(runs, 'archive.jsonl')).size > 1024 * 1024, 'archive.jsonl is over 1 MiB');
+    rmSync(join(runs, ARCHIVE_INDEX_FILE));
+    const again = new RunArchive(runs, 16, false);
+    const warnings: string[] = [];
+    again.importIndex(ref, (m) => warnings.push(m));
+    t.match(warnings, [/cannot be read \(ENOENT\): the archive index is rebuilt from/], 'says it rebuilds');
+    const wrong: number[] = [];
+    for (let i = 0; i < n; i++) if (again.viewAt((i * 7) % n)?.run_id !== id(i)) wrong.push(i);
+    t.same(wrong.slice(0, 5), [], 'every place answers its run');
+    again.close();
   } finally {
     removeDir(root);
   }
