@@ -119,7 +119,7 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
       let registry: Registry;
       try {
         registry = Registry.importState(snap.body.registry);
-        archive.importIndex(snap.body.archive);
+        archive.importIndex(snap.body.archive, (m) => warn(m));
       } catch (err) {
         warn(`snapshot ${snap.path} is not used: ${(err as Error).message}`);
         continue;
