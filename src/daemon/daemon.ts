@@ -27,6 +27,7 @@ import { checkId } from '../ids/id-rules.js';
 import { DEFAULT_PROFILE } from '../features/profile-ops.js';
 import { Projection } from '../projections/projection.js';
 import { Registry } from '../projections/registry.js';
+import { ReplayProgress } from '../retention/replay-progress.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../retention/retention-policy.js';
 import { RunArchive } from '../retention/run-archive.js';
 import { RunRetention } from '../retention/run-retention.js';
@@ -99,6 +100,7 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
     const projection = new Projection(registry);
     const retention = new RunRetention(registry, archive, policy, { events$: projection.events$, logger: logger.child({ part: 'retention' }), now: () => new Date() });
     let replayed = 0;
+    const progress = new ReplayProgress(paths.root, from?.position.seq ?? 0, logger);
     const store = LogStore.open({
       root: paths.root,
       repair,
@@ -107,6 +109,7 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
       ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
       onEvent: (e) => {
         projection.push(e);
+        progress.tick();
         if (++replayed % 10_000 === 0) retention.sweep();
       },
       onWarning: warn,
@@ -119,7 +122,7 @@ function openFromSnapshot(options: DaemonOptions, paths: DataPaths, logger: Logg
       let registry: Registry;
       try {
         registry = Registry.importState(snap.body.registry);
-        archive.importIndex(snap.body.archive);
+        archive.importIndex(snap.body.archive, (m) => warn(m));
       } catch (err) {
         warn(`snapshot ${snap.path} is not used: ${(err as Error).message}`);
         continue;

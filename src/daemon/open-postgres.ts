@@ -84,7 +84,7 @@ export async function openPostgresFromSnapshot(options: DaemonOptions, paths: Da
       let registry: Registry;
       try {
         registry = Registry.importState(snap.body.registry);
-        archive.importIndex(snap.body.archive);
+        archive.importIndex(snap.body.archive, (m) => warn(m));
       } catch (err) {
         warn(`snapshot ${snap.path} is not used: ${(err as Error).message}`);
         continue;

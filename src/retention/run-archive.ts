@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fstatSync, fsync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, fsync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import fse from 'fs-extra';
 import { join } from 'node:path';
+import { ARCHIVE_INDEX_FILE, readArchiveIndex, writeArchiveIndex, type ArchiveIndexRef } from './archive-index-file.js';
 import { eventFromTraceLine, type TraceLine } from '../events/trace-line.js';
 import { isValidId } from '../ids/id-rules.js';
 import { evolveRun, evolveRunProgress } from '../projections/evolve.js';
@@ -12,9 +13,41 @@ import type { RunProgress, RunView } from '../projections/registry-types.js';
  * - `runs/<id>/summary.json`: the run's views as they were in memory (status, result and trace are then answered
  *   exactly as before, from this file and the run's own log);
  * - `runs/archive.jsonl`: one line per archived run (`{"o": order, "id": run_id}`), and in memory an index from each
- *   place in submission order to its line (8 bytes a run), so listing pages through archived runs in order.
+ *   place in submission order to its line (8 bytes a run), so listing pages through archived runs in order. Lines
+ *   are appended in batches (`flush`: after each retention sweep, and before anything reads or syncs the file).
  * A summary that is missing (a crash between the two writes) is rebuilt from the run log.
+ * A snapshot does not hold the index: `captureIndex` + `writeIndex` write it to `runs/archive-index.bin`
+ * (archive-index-file.ts) and give the snapshot a reference to it; `importIndex` reads it back, or rebuilds it from
+ * `archive.jsonl` when the file is not the one the snapshot was taken with.
  */
+
+/** The archive part of a snapshot body: how many runs were archived, how much of archive.jsonl the index covers, and the index file's reference. */
+export interface ArchiveSnapshotRef {
+  size: number;
+  jsonl_bytes: number;
+  index: ArchiveIndexRef;
+}
+
+/** The archive part of a snapshot written before the index had its own file (base64 of the offsets in the JSON). */
+export interface LegacyArchiveIndex {
+  size: number;
+  offsets: string;
+}
+
+/** The index as it stood in one tick (a copy: `add` goes on changing the live one while the snapshot is written). */
+export interface ArchiveIndexCapture {
+  size: number;
+  jsonlBytes: number;
+  offsets: Float64Array;
+}
+
+/** Appended lines are written once this many bytes are waiting. */
+const FLUSH_BYTES = 256 * 1024;
+
+/** Room for an eighth more places than used (a boot that then archives more grows it by halves). */
+function roomFor(n: number): number {
+  return Math.max(1024, n + (n >> 3));
+}
 /** The global seq of a run log's first line (undefined when there is no readable first line). */
 function firstGlobalSeq(path: string): number | undefined {
   let fd: number;
@@ -34,9 +67,12 @@ function firstGlobalSeq(path: string): number | undefined {
 }
 
 export class RunArchive implements RunArchiveReader {
-  private offsets = new Float64Array(1024);
+  private offsets: Float64Array = new Float64Array(1024);
   private fd: number | undefined;
+  /** Bytes of archive.jsonl, counting the lines not flushed yet. */
   private size = 0;
+  private pending: string[] = [];
+  private pendingBytes = 0;
   private readonly cache = new Map<string, { view: RunView; progress: RunProgress } | null>();
   private readonly path: string;
   archived = 0;
@@ -52,7 +88,8 @@ export class RunArchive implements RunArchiveReader {
   private open(): number {
     if (this.fd === undefined) {
       mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
-      this.fd = openSync(this.path, 'a+', 0o600);
+      // positioned writes (not O_APPEND): a failed batch is written again at the same place
+      this.fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
       this.size = fstatSync(this.fd).size;
     }
     return this.fd;
@@ -69,43 +106,83 @@ export class RunArchive implements RunArchiveReader {
     if (this.requireRunLog && !existsSync(join(dir, 'trace.jsonl'))) return false;
     if (!this.requireRunLog) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, 'summary.json.tmp');
-    // fs-extra: the summary replaces an older one atomically (temp file, then a rename over it)
-    fse.outputFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });
-    fse.moveSync(tmp, join(dir, 'summary.json'), { overwrite: true });
-    const fd = this.open();
+    // the summary replaces an older one atomically (temp file, then a rename over it); the directory is there
+    writeFileSync(tmp, `${JSON.stringify({ view, progress })}\n`, { mode: 0o600 });
+    renameSync(tmp, join(dir, 'summary.json'));
+    this.open();
     const line = `${JSON.stringify({ o: view.order, id: view.run_id })}\n`;
     const at = this.size;
-    writeSync(fd, line);
-    this.size += Buffer.byteLength(line);
+    const bytes = Buffer.byteLength(line);
+    this.pending.push(line);
+    this.pendingBytes += bytes;
+    this.size += bytes;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
     this.setOffset(view.order, at);
     this.archived++;
     this.cache.delete(view.run_id);
     return true;
   }
 
+  /**
+   * Writes the appended lines that are waiting, in one write at the end of what is written. A write that fails
+   * (a full disk) keeps them waiting for the next flush, which writes over whatever part of them got written.
+   */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const fd = this.open();
+    const buf = Buffer.from(this.pending.length === 1 ? this.pending[0] as string : this.pending.join(''), 'utf8');
+    const start = this.size - this.pendingBytes;
+    let done = 0;
+    while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, start + done);
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
   /** Starts the archive over (a boot that replays the whole log archives again as it folds). */
   reset(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
     this.close();
     mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
     writeFileSync(this.path, '', { mode: 0o600 });
+    rmSync(join(this.runsDir, ARCHIVE_INDEX_FILE), { force: true });
     this.offsets = new Float64Array(1024);
     this.size = 0;
     this.archived = 0;
     this.cache.clear();
   }
 
-  /** Makes the archive's index durable (before a snapshot that refers to it is written). */
+  /** Makes archive.jsonl durable (before a snapshot that refers to it is written). */
   async sync(): Promise<void> {
+    this.flush();
     if (this.fd === undefined) return;
     const fd = this.fd;
     await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** The index as it stands now, for a snapshot taken in this tick (trimmed to the last used place). */
+  captureIndex(): ArchiveIndexCapture {
+    let last = this.offsets.length - 1;
+    while (last >= 0 && this.offsets[last] === 0) last--;
+    return { size: this.archived, jsonlBytes: this.size, offsets: this.offsets.slice(0, last + 1) };
+  }
+
+  /**
+   * Makes a captured index durable: archive.jsonl fsynced, then the index file written (temp + fsync + rename);
+   * resolves to what the snapshot records. Call it before writing the snapshot that refers to it.
+   */
+  async writeIndex(capture: ArchiveIndexCapture): Promise<ArchiveSnapshotRef> {
+    await this.sync();
+    mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
+    const index = await writeArchiveIndex(join(this.runsDir, ARCHIVE_INDEX_FILE), capture.offsets);
+    return { size: capture.size, jsonl_bytes: capture.jsonlBytes, index };
   }
 
   private setOffset(order: number, at: number): void {
     if (order < 0) return;
     if (order >= this.offsets.length) {
       let n = this.offsets.length;
-      while (n <= order) n *= 2;
+      while (n <= order) n = Math.ceil(n * 1.5);
       const bigger = new Float64Array(n);
       bigger.set(this.offsets);
       this.offsets = bigger;
@@ -116,6 +193,7 @@ export class RunArchive implements RunArchiveReader {
   viewAt(order: number): RunView | undefined {
     const at = order >= 0 && order < this.offsets.length ? (this.offsets[order] as number) - 1 : -1;
     if (at < 0) return undefined;
+    try { this.flush(); } catch { /* not written yet (a full disk): not found, as before it was archived */ }
     const fd = this.open();
     const buf = Buffer.allocUnsafe(16 * 1024);
     let text = '';
@@ -192,26 +270,78 @@ export class RunArchive implements RunArchiveReader {
     return view !== undefined && progress !== undefined && view.phase === 'ended' ? { view, progress } : undefined;
   }
 
-  /** The order index, for a snapshot (base64 of the offsets, trimmed to the last used place). */
-  exportIndex(): { size: number; offsets: string } {
-    let last = this.offsets.length - 1;
-    while (last >= 0 && this.offsets[last] === 0) last--;
-    const used = this.offsets.subarray(0, last + 1);
-    return { size: this.archived, offsets: Buffer.from(used.buffer, used.byteOffset, used.byteLength).toString('base64') };
+  /**
+   * Takes the index a snapshot refers to. The index file is read straight into a right-sized array; when it is not
+   * the one the snapshot was taken with (torn, damaged, another version, overwritten by a newer snapshot), the index
+   * is rebuilt from the first `jsonl_bytes` of archive.jsonl, with a warning. A snapshot of the older form (base64
+   * offsets in its JSON) is read as it is. Throws when archive.jsonl is shorter than the snapshot says: such a
+   * snapshot is not used (the boot falls back to an older one or to the whole log).
+   */
+  importIndex(ref: ArchiveSnapshotRef | LegacyArchiveIndex, warn: (message: string) => void = () => undefined): void {
+    this.flush();
+    this.cache.clear();
+    if ('offsets' in ref && typeof ref.offsets === 'string') {
+      const bytes = Buffer.from(ref.offsets, 'base64');
+      const n = Math.floor(bytes.length / 8);
+      const copy = new Float64Array(roomFor(n));
+      new Uint8Array(copy.buffer, 0, n * 8).set(bytes.subarray(0, n * 8));
+      this.offsets = copy;
+      this.archived = ref.size;
+      return;
+    }
+    const r = ref as Partial<ArchiveSnapshotRef>;
+    if (!Number.isSafeInteger(r.size) || !Number.isSafeInteger(r.jsonl_bytes) || typeof r.index !== 'object' || r.index === null || !Number.isSafeInteger(r.index.entries) || typeof r.index.crc32 !== 'string') {
+      throw new Error('its archive reference is not valid');
+    }
+    const { size, jsonl_bytes: jsonlBytes, index } = ref as ArchiveSnapshotRef;
+    const fd = this.open();
+    const have = fstatSync(fd).size;
+    if (have < jsonlBytes) throw new Error(`${this.path} has ${have} bytes, fewer than the ${jsonlBytes} its archive index covers`);
+    try {
+      this.offsets = readArchiveIndex(join(this.runsDir, ARCHIVE_INDEX_FILE), index, roomFor);
+    } catch (err) {
+      warn(`${(err as Error).message}: the archive index is rebuilt from ${this.path}`);
+      this.offsets = this.rebuildIndex(jsonlBytes);
+    }
+    this.archived = size;
   }
 
-  importIndex(index: { size: number; offsets: string }): void {
-    const bytes = Buffer.from(index.offsets, 'base64');
-    const n = Math.floor(bytes.length / 8);
-    // room for an eighth more (add() grows it further); the bytes copied straight in, with no second copy
-    const copy = new Float64Array(Math.max(1024, n + (n >> 3)));
-    Buffer.from(copy.buffer, 0, n * 8).set(bytes.subarray(0, n * 8));
-    this.offsets = copy;
-    this.archived = index.size;
+  /** The index from the first `bytes` of archive.jsonl (a later line for a place wins, as `add` does). */
+  private rebuildIndex(bytes: number): Float64Array {
+    this.offsets = new Float64Array(1024);
+    const fd = this.open();
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    let carry = Buffer.alloc(0);
+    let base = 0; // file offset of carry[0]
+    for (let pos = 0; pos < bytes;) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, bytes - pos), pos);
+      if (n === 0) break;
+      pos += n;
+      const buf = carry.length === 0 ? chunk.subarray(0, n) : Buffer.concat([carry, chunk.subarray(0, n)]);
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+        const order = orderOfLine(buf.toString('utf8', start, nl));
+        if (order !== undefined) this.setOffset(order, base + start);
+        start = nl + 1;
+      }
+      carry = Buffer.from(buf.subarray(start));
+      base += start;
+    }
+    return this.offsets;
   }
 
   close(): void {
+    try { this.flush(); } catch { /* a full disk: a boot archives these runs again */ }
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+function orderOfLine(text: string): number | undefined {
+  try {
+    const o = (JSON.parse(text) as { o?: unknown }).o;
+    return typeof o === 'number' && Number.isSafeInteger(o) ? o : undefined;
+  } catch {
+    return undefined;
   }
 }

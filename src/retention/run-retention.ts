@@ -76,6 +76,11 @@ export class RunRetention implements Component {
       reg.forget(id);
       n++;
     }
+    try {
+      this.archive.flush();
+    } catch (err) {
+      this.failed(err); // the lines stay waiting and are written at the next sweep
+    }
     if (n > 0 && this.failing !== undefined) {
       this.deps.logger.info({ archived: n }, 'archiving ended runs works again');
       this.failing = undefined;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncPath } from '../events/log-recovery.js';
 import { REGISTRY_STATE_VERSION, type RegistryState } from '../projections/registry.js';
+import type { ArchiveSnapshotRef, LegacyArchiveIndex } from './run-archive.js';
 
 /**
  * Snapshot files: the projections checkpointed at a seq, so a boot replays only the log after them.
@@ -28,7 +29,8 @@ export interface SnapshotPosition {
 
 export interface SnapshotBody {
   registry: RegistryState;
-  archive: { size: number; offsets: string };
+  /** A reference to the archive's index file (older snapshots: the index itself, base64). */
+  archive: ArchiveSnapshotRef | LegacyArchiveIndex;
 }
 
 export interface LoadedSnapshot { path: string; position: SnapshotPosition; body: SnapshotBody; takenAt: string; bytes: number }

@@ -136,7 +136,8 @@ export class Snapshotter implements Component {
       return undefined;
     }
     if (this.last !== undefined && position.seq === this.last.seq) return this.last;
-    const body = { registry: this.registry.exportState(), archive: this.archive.exportIndex() };
+    const registry = this.registry.exportState();
+    const index = this.archive.captureIndex();
     const touched = this.touched;
     this.touched = new Set();
     this.since = 0;
@@ -149,7 +150,8 @@ export class Snapshotter implements Component {
         return undefined;
       }
       await syncRunLogs(join(this.store.root, 'runs'), touched);
-      await this.archive.sync();
+      // archive.jsonl fsynced, then the index file the snapshot refers to
+      const body = { registry, archive: await this.archive.writeIndex(index) };
       const { path, bytes } = await writeSnapshot(this.dir, position, body, this.deps.now());
       this.last = { seq: position.seq, path, bytes, ms: Date.now() - t0, taken_at: this.deps.now().toISOString() };
       this.lastError = undefined;

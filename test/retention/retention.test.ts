@@ -4,6 +4,7 @@
  * state went through a snapshot (a restart). The runs' files are the real ones a real store wrote.
  */
 import fc from 'fast-check';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
@@ -11,7 +12,8 @@ import type { StoredEvent } from '../../src/events/envelope.js';
 import { LogStore } from '../../src/events/log-store.js';
 import { Registry } from '../../src/projections/registry.js';
 import { runsLeavingMemory } from '../../src/retention/retention-policy.js';
-import { RunArchive } from '../../src/retention/run-archive.js';
+import { ARCHIVE_INDEX_FILE } from '../../src/retention/archive-index-file.js';
+import { RunArchive, type ArchiveSnapshotRef, type LegacyArchiveIndex } from '../../src/retention/run-archive.js';
 import { RunRetention } from '../../src/retention/run-retention.js';
 import { readLogEvents, removeDir, tempDir } from '../fixtures-helpers/events.js';
 import { runHistory } from '../fixtures-helpers/histories.js';
@@ -37,12 +39,25 @@ function sameAnswers(a: Registry, b: Registry, what: string): void {
   if (problems.length > 0) throw new Error(`${what}: ${problems.slice(0, 5).join('; ')}`);
 }
 
+const INDEX_DAMAGE = ['missing', 'torn', 'flipped', 'of a newer version', 'of another snapshot'] as const;
+
+/** Damages the archive index file the way a crash, a bad disk, a newer arpd or a newer snapshot leaves it. */
+function damageIndex(path: string, how: (typeof INDEX_DAMAGE)[number]): void {
+  if (how === 'missing') { rmSync(path, { force: true }); return; }
+  const buf = readFileSync(path);
+  if (how === 'torn') writeFileSync(path, buf.subarray(0, Math.max(0, buf.length - 3)));
+  else if (how === 'flipped') { const at = buf.length > 24 ? 24 : 0; buf.writeUInt8(buf.readUInt8(at) ^ 0xff, at); writeFileSync(path, buf); }
+  else if (how === 'of a newer version') { buf.writeUInt32LE(2, 8); writeFileSync(path, buf); }
+  else { buf.writeUInt32LE((buf.readUInt32LE(16) ^ 1) >>> 0, 16); writeFileSync(path, buf); }
+}
+
 t.test('a run that left memory answers status, result, progress and its place in the list exactly as before', async (t) => {
   await fc.assert(fc.asyncProperty(
     runHistory({ prune: true }),
     fc.record({ retainRuns: fc.integer({ min: 0, max: 4 }), retainDays: fc.constantFrom(0, 0.5, 2, 10_000) }),
     fc.array(fc.nat(), { maxLength: 8 }),
-    async (history, policy, sweepPicks) => {
+    fc.constantFrom(...INDEX_DAMAGE),
+    async (history, policy, sweepPicks, damage) => {
       const root = tempDir('retention');
       try {
         let clock = Date.UTC(2024, 0, 1);
@@ -70,13 +85,29 @@ t.test('a run that left memory answers status, result, progress and its place in
         if (ended.length > policy.retainRuns) throw new Error(`${ended.length} ended runs in memory, policy ${policy.retainRuns}`);
 
         // a restart: the state and the archive index through a snapshot
-        const again = Registry.importState(JSON.parse(JSON.stringify(reg.exportState())) as ReturnType<Registry['exportState']>);
-        const archive2 = new RunArchive(join(root, 'runs'));
-        archive2.importIndex(JSON.parse(JSON.stringify(archive.exportIndex())) as ReturnType<RunArchive['exportIndex']>);
-        again.setArchive(archive2);
-        sameAnswers(all, again, 'after a restart from a snapshot');
+        const capture = archive.captureIndex();
+        const ref = JSON.parse(JSON.stringify(await archive.writeIndex(capture))) as ArchiveSnapshotRef;
+        const restart = (index: ArchiveSnapshotRef | LegacyArchiveIndex, what: string): string[] => {
+          const again = Registry.importState(JSON.parse(JSON.stringify(reg.exportState())) as ReturnType<Registry['exportState']>);
+          const archive2 = new RunArchive(join(root, 'runs'));
+          const warnings: string[] = [];
+          try {
+            archive2.importIndex(index, (m) => warnings.push(m));
+            again.setArchive(archive2);
+            sameAnswers(all, again, what);
+          } finally {
+            archive2.close();
+          }
+          return warnings;
+        };
+        if (restart(ref, 'after a restart from a snapshot').length !== 0) throw new Error('a whole index file was not used');
+        // a snapshot of the older form (the index as base64 in its JSON) is read as it is
+        restart({ size: capture.size, offsets: Buffer.from(capture.offsets.buffer, capture.offsets.byteOffset, capture.offsets.byteLength).toString('base64') }, 'from an older snapshot');
+        // an index file that is not the snapshot's is rebuilt from archive.jsonl, with a warning
+        damageIndex(join(root, 'runs', ARCHIVE_INDEX_FILE), damage);
+        const warned = restart(ref, `after a restart with the index file ${damage}`);
+        if (warned.length !== 1 || !warned[0]?.includes('rebuilt from')) throw new Error(`the damaged index (${damage}) was not reported: ${JSON.stringify(warned)}`);
         archive.close();
-        archive2.close();
       } finally {
         removeDir(root);
       }
