@@ -379,6 +379,10 @@ export class LogStore implements EventStore {
         // them: readRunTrace; the next boot completes any that lag). Handed over before publishing, so whoever sees
         // an event published can read it from its run's trace.
         this.runLogs.add(batch.events);
+        // A run is seen ended only once its run log holds its last line: a client that waits for the end and then
+        // reads runs/<id>/trace.jsonl reads it whole (one write per ended run, on the rare batch that ends one).
+        const ending = endedRuns(batch.events);
+        if (ending !== undefined) await Promise.all(ending.map((runId) => this.runLogs.written(runId)));
         for (const e of batch.events) this.published.next(e);
         if (this.revOf !== undefined) {
           // published: the projections hold these revisions now; keep only those of appends still in flight
@@ -476,4 +480,13 @@ export class LogStore implements EventStore {
     this.published.complete();
     this.failures.complete();
   }
+}
+
+const ENDS = new Set(['run.succeeded', 'run.failed', 'run.canceled']);
+
+/** The runs a batch ends, if any. */
+function endedRuns(events: readonly StoredEvent[]): string[] | undefined {
+  let out: string[] | undefined;
+  for (const e of events) if (ENDS.has(e.type) && e.stream.startsWith('run:')) (out ??= []).push(e.stream.slice(4));
+  return out;
 }

@@ -197,3 +197,28 @@ t.test('after a failed run-log write nothing more is appended to that run log, a
   t.same(runLogProblems(root, next.recovered), [], 'the next boot completes it from the global log');
   await next.store.close();
 });
+
+t.test('a run is seen ended only once its run log holds the ending line: a reader of the file after the end reads it whole', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  const seen: string[] = [];
+  const sub = store.live$.subscribe((e) => {
+    if (e.type !== 'run.succeeded') return;
+    // what a client does once it is told the run ended: read the trace file
+    const lines = existsSync(tracePath(root, 'r1')) ? readFileSync(tracePath(root, 'r1'), 'utf8').trim().split('\n') : [];
+    seen.push(JSON.parse(lines.at(-1) ?? '{}').type ?? 'nothing');
+  });
+  await store.append([trace('r1', 1), trace('r1', 2)]);
+  const ending = store.append({ type: 'run.succeeded', data: { run_id: 'r1', result: { ok: true } } });
+  let acked = false;
+  void ending.then(() => { acked = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(seen, [], 'not seen ended while the run log cannot be written yet');
+  t.equal(acked, false, 'nor acknowledged');
+  held.release();
+  await ending;
+  t.same(seen, ['succeeded'], 'seen ended with the ending line already in the file');
+  sub.unsubscribe();
+  await store.close();
+});
