@@ -19,6 +19,10 @@ import type { RunProgress, RunView } from '../projections/registry-types.js';
  * A snapshot does not hold the index: `captureIndex` + `writeIndex` write it to `runs/archive-index.bin`
  * (archive-index-file.ts) and give the snapshot a reference to it; `importIndex` reads it back, or rebuilds it from
  * `archive.jsonl` when the file is not the one the snapshot was taken with.
+ *
+ * Length: over 300 lines because the summaries, the batched archive.jsonl appends and the index are one store whose
+ * writes must stay in step (a summary before its line, the line before the index covers it); split, each part would
+ * need the others' internals.
  */
 
 /** The archive part of a snapshot body: how many runs were archived, how much of archive.jsonl the index covers, and the index file's reference. */
