@@ -218,6 +218,48 @@ END;
 $fn$;
 `,
   },
+  {
+    version: 4,
+    name: 'the read back waits briefly for older transactions',
+    sql: (S) => `
+-- As in migration 3, but when an older transaction is still running after the append, the function first waits
+-- for it (polling the snapshot every half millisecond, at most arpd.read_back_wait_ms, 20 ms unless set) before it
+-- reads back: between nodes an older transaction is usually another node's append in its commit, over within a
+-- millisecond or two, while the fallback (the tail reads the events once it ends) costs the caller a round trip
+-- or more. The wait is bounded, so a transaction that stays open (or one waiting on a stream row this one locked)
+-- only costs the bound: then no 'event' rows, and the tail reads them as before. Nothing else changes.
+CREATE OR REPLACE FUNCTION ${S}.append_read(p_batch json, p_lock_timeout text, p_after_tx xid8, p_after_seq bigint, p_limit integer)
+RETURNS TABLE (outcome text, g integer, id uuid, stream text, expected integer, actual integer,
+               seq bigint, tx xid8, ts timestamptz, rev integer, type text, v integer, data json, meta json)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_tx xid8;
+  v_until timestamptz;
+BEGIN
+  RETURN QUERY
+    SELECT a.outcome, a.g, a.id, a.stream, a.expected, a.actual,
+           NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::integer, NULL::text, NULL::integer, NULL::json, NULL::json
+      FROM ${S}.append(p_batch, p_lock_timeout) AS a;
+  v_tx := pg_current_xact_id_if_assigned();
+  IF v_tx IS NULL THEN RETURN; END IF;
+  -- each check takes a fresh snapshot (a volatile function in READ COMMITTED)
+  v_until := clock_timestamp() + make_interval(secs => coalesce(nullif(current_setting('arpd.read_back_wait_ms', true), '')::integer, 20) / 1000.0);
+  WHILE pg_snapshot_xmin(pg_current_snapshot()) < v_tx AND clock_timestamp() < v_until LOOP
+    PERFORM pg_sleep(0.0005);
+  END LOOP;
+  RETURN QUERY
+    SELECT 'event'::text, NULL::integer, ev.id, ev.stream, NULL::integer, NULL::integer,
+           ev.seq, ev.tx, ev.ts, ev.rev, ev.type, ev.v, ev.data, ev.meta
+      FROM ${S}.events AS ev
+     WHERE (ev.tx, ev.seq) > (p_after_tx, p_after_seq) AND ev.tx <= v_tx
+       AND pg_snapshot_xmin(pg_current_snapshot()) >= v_tx
+     ORDER BY ev.tx, ev.seq
+     LIMIT p_limit;
+END;
+$fn$;
+`,
+  },
 ];
 
 /** The newest schema version this arpd knows. */

@@ -72,3 +72,30 @@ t.test('reads back nothing while an older transaction is open, and its events in
   const later = events(await appendRead(writer, batch('run:fast', 1), from));
   t.same(later.slice(0, 2).map((r) => r.id), [...slowBatch, ...fast].map((b) => b.id), 'the slow event comes first, in its place');
 });
+
+t.test('waits for an older transaction that ends meanwhile and reads back its events before its own', async (t) => {
+  const slow = await client();
+  const writer = await client();
+  // long enough that the test, not the bound, decides when the older transaction ends
+  await writer.query("SET arpd.read_back_wait_ms = '60000'");
+  const pid = (await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+  const start = await cluster.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${schema}.events ORDER BY tx DESC, seq DESC LIMIT 1`, [], db);
+  const from = start.rows[0] as { tx: string; seq: string };
+  await slow.query('BEGIN');
+  await slow.query('SELECT pg_current_xact_id()');
+  const slowBatch = batch('run:slow2', 1);
+  await slow.query(`SELECT * FROM ${schema}.append($1::json, '5s')`, [JSON.stringify(slowBatch)]);
+  const fast = batch('run:fast2', 1);
+  let answered = false;
+  const pending = appendRead(writer, fast, from).finally(() => { answered = true; });
+  // the append is done and the function waits for the older transaction (or it answered without waiting)
+  while (!answered) {
+    const w = await cluster.query<{ wait_event: string | null }>('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid], db);
+    if (w.rows[0]?.wait_event === 'PgSleep') break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await slow.query('COMMIT');
+  const rows = await pending;
+  t.same(rows.filter((r) => r.outcome === 'ok').map((r) => r.id), fast.map((b) => b.id), 'the append is committed');
+  t.same(events(rows).map((r) => r.id), [...slowBatch, ...fast].map((b) => b.id), 'the older transaction\'s event, then its own, in the store order');
+});
