@@ -2,17 +2,20 @@ import { statSync } from 'node:fs';
 import { listLogFiles } from '../events/log-files.js';
 import type { Daemon } from './daemon.js';
 
-let logBytesCache: { root: string; at: number; bytes: number } | undefined;
+let logBytesCache: { root: string; head: number; at: number; bytes: number } | undefined;
 
-/** The log's size on disk, looked up at most once a second (status is called often; readdir is not free). */
-function logBytes(root: string): number {
+/**
+ * The log's size on disk, looked up at most once a second while nothing is appended (status is called often; readdir
+ * is not free): a status never pairs a new `last_seq` with the size of an older log.
+ */
+function logBytes(root: string, head: number): number {
   const now = Date.now();
-  if (logBytesCache !== undefined && logBytesCache.root === root && now - logBytesCache.at < 1000) return logBytesCache.bytes;
+  if (logBytesCache !== undefined && logBytesCache.root === root && logBytesCache.head === head && now - logBytesCache.at < 1000) return logBytesCache.bytes;
   let bytes = 0;
   for (const f of listLogFiles(root)) {
     try { bytes += statSync(f.path).size; } catch { /* missing active file */ }
   }
-  logBytesCache = { root, at: now, bytes };
+  logBytesCache = { root, head, at: now, bytes };
   return bytes;
 }
 
@@ -55,7 +58,7 @@ export function daemonStatus(d: Daemon): Record<string, unknown> {
       runs: reg.countRunsByState(),
     },
     last_seq: d.store.head,
-    ...(d.store.kind === 'jsonl' ? { log_bytes: logBytes(d.paths.root) } : {}),
+    ...(d.store.kind === 'jsonl' ? { log_bytes: logBytes(d.paths.root, d.store.head) } : {}),
     boot_ms: d.bootMs,
     idle_timeout_s: d.options.idleTimeoutS ?? null,
     ...(d.options.instances?.allowUnsafe === true ? { warnings: ['--allow-unsafe-runtime-profiles is on: instances may be created from profiles that are not on the safe list'] } : {}),

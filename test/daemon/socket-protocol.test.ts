@@ -2,7 +2,7 @@
  * The NDJSON JSON-RPC protocol on the socket of a REAL daemon (one daemon for the whole file):
  * byte-wise chunking, garbage lines, oversized lines, disconnects, subscriptions and param errors.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
@@ -388,4 +388,15 @@ t.test('events.unsubscribe from another connection leaves the subscription runni
   await upsert('still-subscribed');
   await a.waitFor('the notification on the subscribing connection', (m) => upsertedName(m) === 'still-subscribed');
   t.pass('the subscription survives');
+});
+
+t.test('a status right after a change gives the log size with that change in it, not one from before', async (t) => {
+  const c = await NdjsonSocket.open(socketPath);
+  t.teardown(() => c.destroy());
+  const before = (await c.request('s1', 'daemon.status')).result as { last_seq: number; log_bytes: number };
+  const changed = await c.request('u', 'profiles.upsert', { runtime_profile: 'size-check', request: JSON.parse(PROFILE) as unknown });
+  t.equal(changed.error, undefined, 'the change is acknowledged');
+  const after = (await c.request('s2', 'daemon.status')).result as { last_seq: number; log_bytes: number };
+  t.ok(after.last_seq > before.last_seq, 'the change is in the log');
+  t.equal(after.log_bytes, statSync(join(dir, 'events.jsonl')).size, 'log_bytes is the size of the log that holds it');
 });
