@@ -98,9 +98,11 @@ t.test('an abort kills the step and what it started, then rejects E_CANCELED', {
   // the step starts a grandchild, writes both pids, and waits forever
   const script = [
     'const { spawn } = require("node:child_process");',
-    'const { writeFileSync } = require("node:fs");',
+    'const { renameSync, writeFileSync } = require("node:fs");',
     `const g = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });`,
-    `writeFileSync(${JSON.stringify(pids)}, JSON.stringify([process.pid, g.pid]));`,
+    // written aside then renamed: the test sees the file only whole (it aborts as soon as it sees it)
+    `writeFileSync(${JSON.stringify(`${pids}.tmp`)}, JSON.stringify([process.pid, g.pid]));`,
+    `renameSync(${JSON.stringify(`${pids}.tmp`)}, ${JSON.stringify(pids)});`,
     'setInterval(() => {}, 1000);',
   ].join('\n');
   const controller = new AbortController();
