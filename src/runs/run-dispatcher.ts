@@ -101,6 +101,8 @@ export class RunDispatcher implements Component {
         this.log.info({ run_id: run.run_id, instance_id: run.instance_id }, 're-attaching a run after restart');
         void this.dispatch(run.run_id);
       } else {
+        // gone for arpd, yet its runtime may still be up (an external one whose instance was being deleted): tell it
+        if (run.runtime_api_endpoint !== undefined) void this.ctx.client.cancelRun(run.runtime_api_endpoint, run.run_id, { timeoutMs: 2000 }).catch(() => undefined);
         await this.end(run.run_id, 'failed', { error: { code: 'E_RUNTIME_LOST', message: `the runtime instance ${run.instance_id} was gone when arpd restarted: submit the run again` } });
       }
       if (run.cancel_requested !== undefined) this.armCancelFallback(run.run_id);
