@@ -11,7 +11,7 @@ import type { RuntimeClient } from '../runtime-client/runtime-client.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
 
 /** The read side of the store: everything but appending (appends go through the bus). */
-export type EventReader = Pick<EventStore, 'kind' | 'head' | 'failure' | 'failure$' | 'live$' | 'readPage' | 'readStream' | 'readRunTrace' | 'subscribe'>;
+export type EventReader = Pick<EventStore, 'kind' | 'head' | 'failure' | 'failure$' | 'live$' | 'readPage' | 'readStream' | 'readRunTrace' | 'subscribe' | 'caughtUp'>;
 
 /**
  * This daemon as a node of a cluster that shares one store (PostgreSQL). `incarnation` changes at each start, and

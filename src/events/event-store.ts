@@ -93,6 +93,13 @@ export interface EventStore {
    */
   close(final?: () => readonly AppendInput[]): Promise<void>;
 
+  /**
+   * Shared stores only: resolves once every event that other writers had committed when it was called is published
+   * here (so a decision refused on this node's projection can be taken again on what the others already wrote), or
+   * after `timeoutMs`. A store with one writer (JSONL) has nothing to catch up with and leaves it out.
+   */
+  caughtUp?(timeoutMs: number): Promise<void>;
+
   /** JSONL only: every run log line of this process was written (a clean stop says so). */
   readonly runLogsComplete?: boolean;
 }

@@ -39,6 +39,15 @@ export interface ListOptions {
 
 /** How long `cancel` waits for the run to end (the dispatcher records it after its grace at the latest). */
 const CANCEL_WAIT_MS = 6000;
+/** How long a submit refused for want of a match waits, on a shared store, for the events other nodes committed. */
+const CATCH_UP_MS = 2000;
+
+/** A submit refused because nothing known matches its selector (not a malformed one): worth deciding again on fresher state. */
+function refusedForWantOfMatch(err: unknown): boolean {
+  if (!(err instanceof ArpdError) || (err.code !== 'E_NOT_FOUND' && err.code !== 'E_NOT_READY')) return false;
+  const arp = (err.data as { arp_code?: unknown } | undefined)?.arp_code;
+  return arp === 'instances.not_found' || arp === 'runtime_profiles.not_found' || arp === 'instances.no_ready' || arp === 'instances.not_ready';
+}
 
 /** Operations on runs, shared by the socket and HTTP transports. */
 export class RunOps {
@@ -65,7 +74,7 @@ export class RunOps {
     refuseWhileStopping(this.ctx);
     const runId = typeof body['run_id'] === 'string' ? checkId('run id', body['run_id'], 'run_id') : this.ctx.newId('run');
     const r = this.ctx.options.runs ?? {};
-    await this.ctx.bus.execute(this.ctx.command('SubmitRun', {
+    const submit = (): Promise<unknown> => this.ctx.bus.execute(this.ctx.command('SubmitRun', {
       run_id: runId,
       request: body,
       queue_timeout_ms: r.queueTimeoutMs ?? 30_000,
@@ -73,6 +82,16 @@ export class RunOps {
       own_endpoints: this.ctx.ownEndpoints(),
       default_run_timeout_ms: r.defaultRunTimeoutMs ?? 3_600_000,
     }, 'api', { correlation_id: opts.correlationId ?? runId }));
+    try {
+      await submit();
+    } catch (err) {
+      // On a shared store another node may have just added what the selector names (an instance, a profile) and this
+      // node not folded it yet: catch up with the store once and decide again before saying it can never match.
+      const caughtUp = this.ctx.log.caughtUp?.bind(this.ctx.log);
+      if (caughtUp === undefined || !refusedForWantOfMatch(err)) throw err;
+      await caughtUp(CATCH_UP_MS);
+      await submit();
+    }
     return this.status(this.view(runId));
   }
 

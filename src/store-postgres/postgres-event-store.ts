@@ -268,6 +268,27 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /**
+   * Resolves once this store has published every event that was visible in store order when it was called (committed
+   * by any node, with no older transaction still running), or after `timeoutMs`: one query for the last such event,
+   * then the tail is woken and this waits for it to be published.
+   */
+  async caughtUp(timeoutMs: number): Promise<void> {
+    const r = await this.read<{ tx: string; seq: string }>(
+      `SELECT tx::text AS tx, seq::text AS seq FROM ${this.S}.events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, seq DESC LIMIT 1`,
+      [], 'find the end of the store order');
+    const row = r.rows[0];
+    if (row === undefined) return;
+    const target: Pos = { tx: BigInt(row.tx), seq: Number(row.seq) };
+    if (comparePos(this.headPosition, target) >= 0) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); sub.unsubscribe(); resolve(); };
+      const timer = setTimeout(done, timeoutMs);
+      const sub = this.published$.subscribe(({ pos }) => { if (comparePos(pos, target) >= 0) done(); });
+      this.tail.wake();
+    });
+  }
+
   /** Where `seq` lies in the store order. E_VALIDATION when no event has that seq. */
   async positionOf(seq: number): Promise<Pos> {
     checkCount('after', seq, 0, Number.MAX_SAFE_INTEGER);

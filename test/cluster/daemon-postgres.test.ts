@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { SCHEMA_VERSION } from '../../src/store-postgres/index.js';
+import { openPostgresStore, SCHEMA_VERSION } from '../../src/store-postgres/index.js';
 import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { NdjsonSocket } from '../helpers/ndjson-socket.js';
 import { startPgCluster } from '../helpers/pg-cluster.js';
 
 const cluster = await startPgCluster();
@@ -68,6 +69,33 @@ t.test('a daemon on PostgreSQL runs a run and shows the store redacted and its n
   const left = await cluster.query<{ left_at: Date | null }>('SELECT left_at FROM arpd.nodes', [], db);
   t.not(left.rows[0]?.left_at, null, 'a clean stop ends the lease');
   t.notMatch(readFileSync(join(dir, 'logs', 'daemon.log'), 'utf8'), cluster.password, 'the password is not in the daemon log');
+});
+
+t.test('a submit naming a profile another node added a moment ago is accepted, not refused as unknown', async (t) => {
+  const db = await cluster.createDatabase('late_profile');
+  const dir = h.newDataDir();
+  const url = cluster.url({ database: db });
+  await h.startDaemon(dir, ['--node-id', 'beta'], { env: { ARPD_STORE_URL: url } });
+  // "another node": a store client in this process that sends no NOTIFY, so the daemon sees its event only at its
+  // next poll (up to a second away) unless it catches up with the store when a selector names something it lacks
+  const other = await openPostgresStore({ url });
+  t.teardown(() => other.close());
+  (other as unknown as { listener: { notify(): void } }).listener.notify = () => undefined;
+  const def = await cluster.query<{ data: { profile: Record<string, unknown> } }>("SELECT data FROM arpd.events WHERE stream = 'profile:default' ORDER BY seq DESC LIMIT 1", [], db);
+  const profile = { ...(def.rows[0]?.data.profile as Record<string, unknown>), runtime_profile: 'late' };
+  const sock = await NdjsonSocket.open(join(dir, 'arpd.sock'));
+  t.teardown(() => sock.socket.destroy());
+  const refused = await sock.request(1, 'runs.submit', { request: { input: { goal: 'What is 6*7?' }, runtime_selector: { runtime_profile: 'later' } } });
+  t.match(refused.error?.data, { code: 'E_NOT_FOUND' }, 'a profile nobody has is still refused');
+  await other.append([{ type: 'profile.upserted', data: { runtime_profile: 'late', profile }, expectedRev: 0 } as never]);
+  const r = await sock.request(2, 'runs.submit', { request: { run_id: 'late-1', input: { goal: 'What is 6*7?' }, runtime_selector: { runtime_profile: 'late' } } });
+  t.equal(r.error, undefined, `accepted: ${JSON.stringify(r.error)}`);
+  t.match(r.result, { run_id: 'late-1' });
+  const ended = await sock.request(3, 'runs.wait', { run_id: 'late-1', timeout_ms: 60_000 }, 70_000);
+  t.match(ended.result, { state: 'succeeded' }, 'it ran on an instance of the new profile');
+  const result = await h.cli(dir, ['runs', 'result', 'late-1']);
+  t.match(result.stdout, /42/);
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
 });
 
 t.test('an unreachable store is refused at start, naming host and port', async (t) => {

@@ -113,3 +113,21 @@ t.test('a store closed right after it opened closes (its listener may still be c
   }
   t.pass('every close returned');
 });
+
+t.test('caughtUp publishes what another node committed before it was called, without waiting for a poll or a NOTIFY', async (t) => {
+  const writer = await openStore();
+  t.teardown(() => writer.close());
+  // a reader that polls only every 10 minutes, and a writer that sends no NOTIFY: only caughtUp can bring the event in
+  const reader = await openStore(writer.schema, { pollIntervalMs: 600_000 });
+  t.teardown(() => reader.close());
+  (writer as unknown as { listener: { notify(): void } }).listener.notify = () => undefined;
+  await until(() => reader.head === writer.head, 10_000, 'the reader to start at the writer\'s head');
+  const [e] = await writer.append([traceEvent('caught-up', 1)]);
+  const seq = (e as { seq: number }).seq;
+  t.ok(reader.head < seq, 'not published on the reader yet');
+  await reader.caughtUp(10_000);
+  t.ok(reader.head >= seq, `published on the reader once caughtUp resolved (head ${reader.head}, event ${seq})`);
+  // nothing new: resolves at once, and stays put
+  await reader.caughtUp(10_000);
+  t.equal(reader.head, writer.head);
+});
