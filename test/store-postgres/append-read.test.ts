@@ -99,3 +99,29 @@ t.test('waits for an older transaction that ends meanwhile and reads back its ev
   t.same(rows.filter((r) => r.outcome === 'ok').map((r) => r.id), fast.map((b) => b.id), 'the append is committed');
   t.same(events(rows).map((r) => r.id), [...slowBatch, ...fast].map((b) => b.id), 'the older transaction\'s event, then its own, in the store order');
 });
+
+t.test('reads back in transaction order when an older transaction inserted after it (holding the higher seq)', async (t) => {
+  const slow = await client();
+  const writer = await client();
+  await writer.query("SET arpd.read_back_wait_ms = '60000'");
+  const pid = (await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+  const start = await cluster.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${schema}.events ORDER BY tx DESC, seq DESC LIMIT 1`, [], db);
+  const from = start.rows[0] as { tx: string; seq: string };
+  // the older transaction takes its id, but inserts only after the younger one did
+  await slow.query('BEGIN');
+  await slow.query('SELECT pg_current_xact_id()');
+  const fast = batch('run:fast3', 1);
+  let answered = false;
+  const pending = appendRead(writer, fast, from).finally(() => { answered = true; });
+  while (!answered) {
+    const w = await cluster.query<{ wait_event: string | null }>('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid], db);
+    if (w.rows[0]?.wait_event === 'PgSleep') break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const slowBatch = batch('run:slow3', 1);
+  await slow.query(`SELECT * FROM ${schema}.append($1::json, '5s')`, [JSON.stringify(slowBatch)]);
+  await slow.query('COMMIT');
+  const got = events(await pending);
+  t.same(got.map((r) => r.id), [...slowBatch, ...fast].map((b) => b.id), 'the older transaction\'s event first, though inserted later');
+  t.ok(Number(got[0]?.seq) > Number(got[1]?.seq), 'it holds the higher seq: an order by seq alone would put it after, and a reader that moved past it would skip it');
+});

@@ -1,6 +1,6 @@
 /**
  * The reader of the global order under concurrent commits, as a property: many writers with
- * transactions of random lengths (some take their transaction id early and commit late, some roll
+ * transactions of random lengths (some take their transaction id early, insert after younger ones did and commit late, some roll
  * back) write through their own connections while the store appends too. Every subscriber — a
  * subscription from the start, one started midway, the live$ of the store and of a second process's
  * store — must see every committed event once, no rolled-back one, in one and the same order: the
@@ -22,6 +22,8 @@ interface Tx {
   events: number;
   /** Take the transaction id before inserting (an old xid that commits late). */
   xidFirst: boolean;
+  /** ms between taking the transaction id and inserting (xidFirst): younger transactions insert and commit meanwhile. */
+  xidGapMs: number;
   /** ms between the insert and the end of the transaction. */
   holdMs: number;
   rollback: boolean;
@@ -37,6 +39,7 @@ interface Scenario {
 const txArb: fc.Arbitrary<Tx> = fc.record({
   events: fc.integer({ min: 1, max: 3 }),
   xidFirst: fc.boolean(),
+  xidGapMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 15 })),
   holdMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 })),
   rollback: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
 });
@@ -83,7 +86,10 @@ async function check(store: PostgresEventStore, other: PostgresEventStore, sc: S
       await c.connect();
       for (const [k, tx] of txs.entries()) {
         await c.query('BEGIN');
-        if (tx.xidFirst) await c.query('SELECT pg_current_xact_id()');
+        if (tx.xidFirst) {
+          await c.query('SELECT pg_current_xact_id()');
+          if (tx.xidGapMs > 0) await sleep(tx.xidGapMs);
+        }
         const batch = Array.from({ length: tx.events }, (_, i) => ({
           i: i + 1, g: 0, id: crypto.randomUUID(), ts: new Date().toISOString(), stream: `run:w${w}`, expected: null,
           type: 'run.trace', v: 1, data: JSON.stringify({ run_id: `w${w}`, level: 'info', type: 'tx', data: { k, i } }), meta: '{}',
