@@ -217,6 +217,33 @@ t.test('counts what a scripted workload did, and the exposition is well formed a
   t.ok((valueOf(m, 'nodejs_heap_size_total_bytes') ?? 0) > 0, 'node metrics are there');
 });
 
+t.test('shows the snapshot age once a snapshot is taken: the time since the snapshot the daemon reports', async (t) => {
+  const daemon = await startHttpDaemon(t, ['--snapshot-every', '3']);
+  const { call } = tallyClient(daemon);
+  for (let i = 0; i < 4; i++) {
+    const a = await call('PUT', '/v1/admin/runtime-profiles/{runtime_profile}', { runtime_profile: `snap-${i}` }, { admin: true, json: { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: [...REFERENCE_COMMAND] } } } });
+    t.equal(a.status, 200, `profile snap-${i} upserted`);
+  }
+  /** The last snapshot's time, wherever the status reports it. */
+  const takenAt = (v: unknown): string | undefined => {
+    if (v === null || typeof v !== 'object') return undefined;
+    const o = v as Json;
+    if (typeof o['last_taken_at'] === 'string') return o['last_taken_at'];
+    for (const x of Object.values(o)) { const f = takenAt(x); if (f !== undefined) return f; }
+    return undefined;
+  };
+  const at = await eventually('a snapshot is taken', async () => takenAt(body(await call('GET', '/v1/admin/status', {}, { admin: true }))));
+  const before = Date.now();
+  const e = parseExposition((await call('GET', '/metrics')).text);
+  const after = Date.now();
+  t.same(e.problems, []);
+  const age = valueOf(e, 'arpd_snapshot_age_seconds');
+  t.ok(age !== undefined, 'a sample once there is a snapshot');
+  const taken = Date.parse(at);
+  t.ok((age ?? -1) >= (before - taken) / 1000 - 0.002 && (age ?? -1) <= (after - taken) / 1000 + 0.002,
+    `the age (${age} s) is the time since the snapshot taken at ${at}, as of the scrape (${(before - taken) / 1000} to ${(after - taken) / 1000} s)`);
+});
+
 t.test('GET /metrics needs the token like every route', async (t) => {
   const daemon = await startHttpDaemon(t);
   const none = await request(daemon.url, 'GET', '/metrics');
