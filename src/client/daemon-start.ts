@@ -3,7 +3,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, rmSync, statSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataPaths } from '../config/data-dir.js';
-import { ArpdError, isErrorCode } from '../errors/index.js';
+import { ArpdError, isErrorCode, storageErrno } from '../errors/index.js';
 import { checkSocketPath } from '../protocol/socket-path.js';
 import type { DaemonStatus } from './client-types.js';
 import { probeStatus } from './probe-status.js';
@@ -77,22 +77,12 @@ export function startFailure(bootText: string, bootLog: string, exit: { code: nu
   return new ArpdError('E_UNAVAILABLE', `the daemon exited before it was ready (${how}) without an error line: see ${bootLog}`, { exit_code: exit.code, signal: exit.signal, boot_log: bootLog });
 }
 
-/** What each errno of a write that cannot happen means, and what to do about it. */
-const STORAGE_ERRNOS: Readonly<Record<string, [what: string, fix: string]>> = {
-  ENOSPC: ['the disk is full', 'free space on it'],
-  EDQUOT: ['the disk quota is used up', 'free space or raise the quota'],
-  EROFS: ['the file system is read-only', 'make it writable again (remount it read-write, or repair the disk)'],
-  EACCES: ['permission denied', 'give the user running arpd write permission on it'],
-  EPERM: ['permission denied', 'give the user running arpd write permission on it'],
-  EIO: ['an I/O error (a failing disk?)', 'check the disk'],
-};
-
 /** `err` as E_STORAGE when it is a write the data dir cannot take, else undefined. */
 function storageFault(dir: string, err: unknown): ArpdError | undefined {
   const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-  const known = errno === undefined ? undefined : STORAGE_ERRNOS[errno];
+  const known = storageErrno(errno);
   if (known === undefined) return undefined;
-  return new ArpdError('E_STORAGE', `the daemon cannot write its data dir ${dir}: ${known[0]} (${String(errno)}): ${known[1]}, then start arpd again`, { path: dir, errno }, { cause: err });
+  return new ArpdError('E_STORAGE', `the daemon cannot write its data dir ${dir}: ${known.what} (${String(errno)}): ${known.fix}, then start arpd again`, { path: dir, errno }, { cause: err });
 }
 
 /**

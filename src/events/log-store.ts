@@ -9,7 +9,7 @@
 import { closeSync, constants, fdatasync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
-import { ArpdError } from '../errors/index.js';
+import { ArpdError, storageErrno } from '../errors/index.js';
 import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
 import { CURRENT_VERSION, isEventType, streamOf } from './event-types.js';
@@ -417,10 +417,11 @@ export class LogStore implements EventStore {
 
   private fail(err: unknown, batch: Pending | undefined): void {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const known = storageErrno(code) ?? { what: 'a write error', fix: 'fix the disk (space, permissions, health)' };
     const failure = new ArpdError(
       'E_STORAGE',
-      `writing the event log failed (${code}): the daemon stopped accepting changes; fix the disk (space, permissions, health) and restart arpd, which recovers the log`,
-      { errno: code },
+      `writing the event log failed (${code}): ${known.what} at ${this.root}: ${known.fix}, then 'arpd daemon restart' (until then the daemon answers reads but refuses changes; the restart recovers the log)`,
+      { errno: code, path: this.root },
       { cause: err },
     );
     this.failed = failure;

@@ -167,7 +167,9 @@ t.test('fails every pending and later append with E_STORAGE when fdatasync fails
   const pending = Array.from({ length: 6 }, (_, i) => store.append(trace(`r${i % 3}`, 100 + i)));
   const errors = await Promise.all(pending.map(rejection));
   for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'EIO' } });
-  t.match(errors[0]?.message, /writing the event log failed \(EIO\)/);
+  t.match(errors[0]?.message, /writing the event log failed \(EIO\): an I\/O error/);
+  t.ok(errors[0]?.message.includes(`at ${root}: check the disk, then 'arpd daemon restart'`), `it names the data dir and says what to do: ${errors[0]?.message ?? ''}`);
+  t.equal(errors[0]?.data?.['path'], root);
   t.equal(fatal.length, 1, 'failure$ emitted once');
   t.equal(fatal[0], errors[0], 'failure$ carries the same error');
   t.equal(store.failure, errors[0]);
@@ -201,6 +203,7 @@ t.test('fails with E_STORAGE when a write fails half-way (ENOSPC) and recovers b
   const pending = [store.append(trace('r2', 1)), store.append([trace('r1', 9), profile('p9', 9)])];
   const errors = await Promise.all(pending.map(rejection));
   for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'ENOSPC' } });
+  t.ok(errors[0]?.message.includes(`the disk is full at ${root}: free space on it, then 'arpd daemon restart'`), `the refusal says the disk is full, where, and what to do: ${errors[0]?.message ?? ''}`);
   t.equal(fatal.length, 1);
   t.match(await rejection(store.append(trace('r1', 5))), { code: 'E_STORAGE' });
   t.equal(activeSize(root), goodBytes + 40, 'the failed write left 40 torn bytes');

@@ -92,3 +92,36 @@ export function trickle(base: string, path: string, headers: Record<string, stri
     socket.on('error', () => done(false, true));
   });
 }
+
+export interface IdleOutcome {
+  /** What the server sent before it closed (the answer to the first request, if one was sent). */
+  answer: string;
+  /** The server closed the connection (not the give-up timer). */
+  closedByServer: boolean;
+}
+
+/**
+ * Opens a connection, sends `request` (raw HTTP/1.1 text, keep-alive) or nothing, then stays idle; resolves once the
+ * server closes the connection, or after `giveUpMs`.
+ */
+export function idleConnection(base: string, request: string | undefined, giveUpMs: number): Promise<IdleOutcome> {
+  const url = new URL(base);
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let answer = '';
+    let finished = false;
+    const done = (closedByServer: boolean): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(giveUp);
+      socket.destroy();
+      resolve({ answer, closedByServer });
+    };
+    const giveUp = setTimeout(() => done(false), giveUpMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => { if (request !== undefined) socket.write(request); });
+    socket.on('data', (d: string) => { answer += d; });
+    socket.on('close', () => done(true));
+    socket.on('error', () => done(true));
+  });
+}

@@ -95,19 +95,30 @@ function killHolders(dir: string): void {
   }
 }
 
-function unmount(mountPoint: string): void {
-  killHolders(mountPoint);
-  for (let i = 0; i < 20; i++) {
+/** Unmounts `mountPoint` cleanly within `tries` tenths of a second (killing what holds it); false if it stayed busy. */
+function unmountCleanly(mountPoint: string, tries: number): boolean {
+  for (let i = 0; i < tries; i++) {
+    killHolders(mountPoint);
     try {
       execFileSync('umount', [mountPoint], { stdio: 'pipe' });
       mounted.delete(mountPoint);
-      return;
+      return true;
     } catch {
       execFileSync('sleep', ['0.1']);
     }
   }
+  return false;
+}
+
+function unmount(mountPoint: string): void {
+  if (unmountCleanly(mountPoint, 20)) return;
   execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
   mounted.delete(mountPoint);
+}
+
+/** The loop devices `image` is attached to (`losetup -j`). */
+function loopsOf(image: string): string[] {
+  return execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').map((l) => l.split(':')[0] ?? l);
 }
 
 function track(t: TeardownHost, mountPoint: string): void {
@@ -165,7 +176,8 @@ export function tmpfsDisk(t: TeardownHost, base: string, sizeBytes: number): Scr
 
 /** An ext4 image of `sizeBytes` in `<base>/disk.img`, mounted on `<base>/fs` with errors=remount-ro. */
 export function ext4Disk(t: TeardownHost, base: string, sizeBytes: number): Ext4Disk {
-  const image = join(base, 'disk.img');
+  let image = join(base, 'disk.img');
+  let copies = 0;
   const mountPoint = join(base, 'fs');
   mkdirSync(mountPoint, { recursive: true, mode: 0o700 });
   execFileSync('truncate', ['-s', String(sizeBytes), image]);
@@ -173,6 +185,7 @@ export function ext4Disk(t: TeardownHost, base: string, sizeBytes: number): Ext4
   execFileSync('mkfs.ext4', ['-q', '-F', '-m', '0', image], { stdio: 'pipe' });
   const mount = (): void => {
     execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint], { stdio: 'pipe' });
+    mounted.add(mountPoint); // before anything that can fail, so teardown unmounts it
     execFileSync('chmod', ['0700', mountPoint]);
   };
   mount();
@@ -193,7 +206,21 @@ export function ext4Disk(t: TeardownHost, base: string, sizeBytes: number): Ext4
       return options.includes('ro') || options.includes('emergency_ro');
     },
     restore() {
-      unmount(mountPoint);
+      // never lazily: a lazily unmounted disk keeps its superblock (read-only after the error) and its loop device,
+      // and `mount -o loop` of the same image reuses that device and gets the read-only superblock back
+      if (!unmountCleanly(mountPoint, 200)) {
+        throw new Error(`${mountPoint} stayed busy for 20 s, held by ${holdersOf(mountPoint).map((pid) => { try { return `${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 120)})`; } catch { return String(pid); } }).join(', ') || 'no process found in /proc'}`);
+      }
+      for (let i = 0; i < 20 && loopsOf(image).length > 0; i++) execFileSync('sleep', ['0.1']);
+      if (loopsOf(image).length > 0) {
+        // the superblock lives on elsewhere: a process in another mount namespace (e.g. `ip netns exec` of a test
+        // running meanwhile) holds a copy of this mount. Mount a copy of the image instead: a new loop device, a new
+        // superblock. What was synced before the fault is in the image, and the copy carries it.
+        execFileSync('sync');
+        const copy = join(base, `disk-${++copies}.img`);
+        execFileSync('cp', ['--sparse=always', image, copy]);
+        image = copy;
+      }
       try {
         execFileSync('e2fsck', ['-fy', image], { stdio: 'pipe' });
       } catch (err) {
@@ -202,7 +229,6 @@ export function ext4Disk(t: TeardownHost, base: string, sizeBytes: number): Ext4
         if (status > 2) throw err;
       }
       mount();
-      mounted.add(mountPoint);
     },
   };
 }

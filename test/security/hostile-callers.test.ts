@@ -23,7 +23,7 @@ import { startCountingRuntime } from '../helpers/counting-runtime.js';
 import { ARPD_JS, type CliResult } from '../helpers/daemon-harness.js';
 import { NdjsonSocket } from '../helpers/ndjson-socket.js';
 import { oneErrorLine } from '../helpers/error-line.js';
-import { rawRequest, trickle, type RawAnswer } from '../helpers/raw-http.js';
+import { idleConnection, rawRequest, trickle, type RawAnswer } from '../helpers/raw-http.js';
 import { runError, runtimeHarness, waitFor, type Json } from '../helpers/runtime-harness.js';
 import { startHttpDaemon } from '../server/http-daemon.js';
 
@@ -91,6 +91,7 @@ t.test('a runtime that answers 200 with anything is error and gets no run; one t
   const timedOut = await r.waitRunEnded(dir, String(slow['run_id']));
   t.equal(timedOut['state'], 'failed', 'a run past the default deadline (--run-timeout) fails');
   t.equal(runError(timedOut).code, 'E_TIMEOUT');
+  t.equal((await r.h.status(dir))?.['default_run_timeout_ms'], 3000, 'daemon status shows the default run deadline');
 });
 
 t.test('ids of 128 characters work on every path and 129 are refused on every path (point 6)', async (t) => {
@@ -162,6 +163,19 @@ t.test('a request body that trickles in is cut off by the request timeout, with 
     t.ok(out.sent < 200, `${what}: the server ended the connection after ${out.sent} of 200 bytes`);
     t.notMatch(out.answer, /^HTTP\/1\.1 20\d/, `${what}: nothing was accepted`);
   }
+  t.equal((await rawRequest(d.url, 'GET', '/v1/health')).status, 200, 'the daemon keeps serving');
+});
+
+t.test('an idle connection is closed by the server, one that never sent a request and a kept-alive one after its answer', async (t) => {
+  const d = await startHttpDaemon(t, ['--no-autostart-instances', '--http-request-timeout', '1000', '--http-keepalive-timeout', '1000']);
+  const host = new URL(d.url).host;
+  // a connection left open would be held until the give-up (45 s); the server must close each one long before
+  const silent = await idleConnection(d.url, undefined, 45_000);
+  t.ok(silent.closedByServer, 'a connection that sends nothing is closed by the server');
+  t.equal(silent.answer.startsWith('HTTP/1.1 2'), false, 'with nothing accepted');
+  const kept = await idleConnection(d.url, `GET /v1/health HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`, 45_000);
+  t.match(kept.answer, /^HTTP\/1\.1 200/, 'the request on it was answered');
+  t.ok(kept.closedByServer, 'the idle kept-alive connection is then closed by the server');
   t.equal((await rawRequest(d.url, 'GET', '/v1/health')).status, 200, 'the daemon keeps serving');
 });
 
