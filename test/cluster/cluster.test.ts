@@ -1,11 +1,13 @@
 /**
  * Three real daemons (nodes) on one test-made PostgreSQL, each with a real runtime instance of its own (the counting
  * runtime: every execution of a run is counted in a file outside the data dirs). Runs are submitted round-robin to
- * the three HTTP APIs while one daemon is SIGKILLed and started again, another is cut off from PostgreSQL until the
- * others record it lost (and then joins again), and then PostgreSQL itself is killed and started again. At the end,
- * from the store: every run there (every acknowledged one among them) has exactly one terminal event, no run was
- * routed twice (a second claim only after a release) nor started twice, and every daemon's projection equals a fresh
- * fold of the store; from the count file: no run was executed twice, and every run that succeeded was executed.
+ * the three HTTP APIs while one daemon is SIGKILLed and started again, another is cut off from PostgreSQL with runs
+ * started on its instance until the others record it lost (those runs must fail E_NODE_LOST; it then joins again),
+ * and then PostgreSQL itself is killed and started again. At the end, from the store: every run there (every
+ * acknowledged one among them) has exactly one terminal event, no run was routed twice (a second claim only after a
+ * release) nor started twice, and every daemon's projection equals a fresh fold of the store; from the count file:
+ * every run that succeeded was executed, and none twice (a run re-run after its claim was released is a known gap,
+ * reported as a TODO).
  *
  * Network, when the test can make network namespaces (root and `ip netns`, test/helpers/netns.ts): each daemon runs
  * on a "host" of its own, a namespace `arpd-<pid>-n1…n3` with one veth pair to the root namespace, and reaches
@@ -38,7 +40,7 @@ import { usableSnapshots } from '../../src/retention/snapshot-file.js';
 import { openPostgresStore } from '../../src/store-postgres/index.js';
 import { countingCommand, executions } from '../helpers/counting-runtime.js';
 import { ARPD_JS, daemonHarness, REPO_ROOT, sleep, waitFor } from '../helpers/daemon-harness.js';
-import { submitRun, type SubmitAnswer } from '../helpers/http-submit.js';
+import { submitRun, type SubmitAnswer, type SubmitOptions } from '../helpers/http-submit.js';
 import { netnsLab, netnsUnavailable, type NetnsHost, type NetnsLab } from '../helpers/netns.js';
 import { startPgCluster } from '../helpers/pg-cluster.js';
 import { soakCount } from '../helpers/soak.js';
@@ -81,7 +83,7 @@ interface Place {
   readonly ns: string;
   readonly storeUrl: string;
   cli(dir: string, args: readonly string[], env?: Record<string, string>): Promise<CliRun>;
-  submit(url: string, token: string, runId: string, goal: string): Promise<SubmitAnswer>;
+  submit(url: string, token: string, runId: string, goal: string, opts?: SubmitOptions): Promise<SubmitAnswer>;
   cut(): void;
   restore(): void;
 }
@@ -107,11 +109,11 @@ function namespaceSubmitter(l: NetnsLab, host: NetnsHost): Place['submit'] {
     waiting.clear();
   });
   let n = 0;
-  return (url, token, runId, goal) => new Promise<SubmitAnswer>((resolve, reject) => {
+  return (url, token, runId, goal, opts = {}) => new Promise<SubmitAnswer>((resolve, reject) => {
     if (gone !== undefined) { reject(gone); return; }
     const id = ++n;
     waiting.set(id, { resolve, reject });
-    child.stdin?.write(`${JSON.stringify({ n: id, url, token, run_id: runId, goal })}\n`);
+    child.stdin?.write(`${JSON.stringify({ n: id, url, token, run_id: runId, goal, ...(opts.instanceId === undefined ? {} : { instance_id: opts.instanceId }) })}\n`);
   });
 }
 
@@ -226,18 +228,21 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
   }));
   const up = await cli(n1, ['profiles', 'upsert', 'counting', '--request-json', join(n1.dir, 'profile.json')]);
   t.equal(up.code, 0, `the counting profile is upserted on n1: ${up.stderr}`);
+  const instanceOf = new Map<string, string>();
   for (const n of nodes) {
     const r = await startInstance(n);
     t.equal(r.code, 0, `node ${n.id} starts an instance: ${r.stderr}`);
+    if (r.code === 0) instanceOf.set(n.id, String((JSON.parse(r.stdout) as { instances: Array<{ instance_id: string }> }).instances[0]?.instance_id));
   }
+  phase('three nodes with an instance each');
 
   const accepted: string[] = [];
   /** What the cut-off node answered while it was cut off, and after how long (undefined when it is not cut off). */
   let cutAnswers: Array<SubmitAnswer & { ms: number }> | undefined;
   let submitted = 0;
-  const submit = async (n: Node, runId: string, goal: string): Promise<SubmitAnswer> => {
+  const submit = async (n: Node, runId: string, goal: string, opts: SubmitOptions = {}): Promise<SubmitAnswer> => {
     const sent = Date.now();
-    const a = await n.place.submit(n.url, n.token, runId, goal);
+    const a = await n.place.submit(n.url, n.token, runId, goal, opts);
     if (a.ok) accepted.push(runId);
     if (n === nodes[2] && cutAnswers !== undefined) cutAnswers.push({ ...a, ms: Date.now() - sent });
     return a;
@@ -272,6 +277,13 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
 
   // a daemon cut off from PostgreSQL until the others record it lost (at least a few seconds), asked all along
   const n3 = nodes[2] as Node;
+  // runs started on n3's instance when it is cut off: they must fail E_NODE_LOST once it is recorded lost
+  const slow = ['slow1', 'slow2', 'slow3'];
+  for (const id of slow) {
+    const a = await submit(n3, id, 'sleep:6000 What is 6*7?', { instanceId: instanceOf.get('n3') ?? '' });
+    t.ok(a.ok, `n3 acknowledges the slow run ${id} for its instance (${a.status} ${a.code ?? ''})`);
+  }
+  await waitFor('the slow runs to start on n3', () => storeHas("SELECT (count(*) = $2)::int AS n FROM arpd.events WHERE type = 'run.started' AND data->>'run_id' = ANY($1)", [slow, slow.length]), 30_000, 100);
   const cutSeq = await headSeq();
   n3.place.cut();
   const cutAt = Date.now();
@@ -376,6 +388,8 @@ t.test('three daemons share one PostgreSQL through a daemon kill, a cut-off and 
     const ev = await cluster.query("SELECT count(*)::int AS n, max(seq)::int AS max, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, max(tx)::text AS maxtx FROM arpd.events", [], db);
     t.comment(JSON.stringify({ read: all.length, last: all.at(-1)?.seq, ...ev.rows[0], activity: act.rows }, null, 1));
   }
+  t.same(slow.map((id) => (byRun.get(id) ?? []).filter((e) => TERMINAL.includes(e.type)).map((e) => e.type === 'run.failed' ? `${e.type} ${e.data.error.code}` : e.type)), slow.map(() => ['run.failed E_NODE_LOST']),
+    'the runs n3 had started when it was cut off failed E_NODE_LOST, once each');
   const count = (type: string): number => all.filter((e) => e.type === type).length;
   const lostCodes = all.filter((e) => e.type === 'run.failed' && e.data.error.code === 'E_NODE_LOST').length;
   t.comment(`${byRun.size} runs in the store (${accepted.length} acknowledged), ${count('run.succeeded')} succeeded, ${count('run.failed')} failed (${lostCodes} E_NODE_LOST), ${count('run.released')} claims released, ${count('node.lost')} node(s) recorded lost, ${count('node.joined')} joins, ${[...ran.values()].reduce((s, x) => s + x, 0)} executions`);

@@ -10,13 +10,20 @@ export interface SubmitAnswer {
   code: string | undefined;
 }
 
-export async function submitRun(url: string, token: string, runId: string, goal: string, timeoutMs = 15_000): Promise<SubmitAnswer> {
+export interface SubmitOptions {
+  /** The run goes to this instance (`runtime_selector.instance_id`); any ready instance when absent. */
+  instanceId?: string;
+  /** How long to wait for the answer (default 15 s): then status 0. */
+  timeoutMs?: number;
+}
+
+export async function submitRun(url: string, token: string, runId: string, goal: string, opts: SubmitOptions = {}): Promise<SubmitAnswer> {
   try {
     const res = await fetch(`${url}/v1/runs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ run_id: runId, input: { goal } }),
-      signal: AbortSignal.timeout(timeoutMs),
+      body: JSON.stringify({ run_id: runId, input: { goal }, ...(opts.instanceId === undefined ? {} : { runtime_selector: { instance_id: opts.instanceId } }) }),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
     });
     const body = await res.text();
     let code: string | undefined;
