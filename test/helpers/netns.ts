@@ -5,6 +5,7 @@
  *   const a = lab.addHost('a');              // namespace arpd-<pid>-a, veth arpd-<pid>-a <-> eth0 on a /30
  *   await startPgCluster({ listenOn: [{ address: a.gateway, clients: a.subnet }] });
  *   const r = await lab.run(a, process.execPath, [ARPD_JS, …]);   // `ip netns exec arpd-<pid>-a node …`, no shell
+ *   const c = lab.spawn(a, process.execPath, [script]);          // the same, left running (stdio piped)
  *   lab.linkDown(a); lab.linkUp(a);          // the host's own link, set down inside its namespace
  *
  * Each host is one namespace with its loopback up and one veth pair to the root namespace on a private /30 of
@@ -16,7 +17,7 @@
  * pid, from `ip netns pids`: only what the test started runs there), then each root-side veth and each namespace
  * is deleted. Namespaces of earlier runs whose test process is gone (`arpd-<dead pid>-*`) are removed at start.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cleanEnv, type TeardownHost } from './daemon-harness.js';
 
 export interface NetnsHost {
@@ -203,6 +204,14 @@ export class NetnsLab {
       child.once('error', (err) => { clearTimeout(timer); resolve({ code: -1, signal: null, stdout, stderr: `${stderr}${err.message}` }); });
       child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
     });
+  }
+
+  /**
+   * Starts `cmd args…` inside the host's namespace and leaves it running, stdio piped (`ip netns exec` execs it: the
+   * child's pid is the command's). The caller ends it; cleanup kills it with the namespace's other processes.
+   */
+  spawn(host: NetnsHost, cmd: string, args: readonly string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): ChildProcess {
+    return spawn('ip', ['netns', 'exec', host.ns, cmd, ...args], { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
   }
 
   /** Kills what runs in the namespaces, deletes the veths and the namespaces. */
