@@ -172,7 +172,6 @@ export class NodeKeeper implements Component {
 
   private async declareLost(nodeId: string, incarnation: string, silentMs: number, owned: { instances: string[]; runs: string[] }): Promise<void> {
     const items = [...owned.instances.map((id) => ({ kind: 'instance' as const, id })), ...owned.runs.map((id) => ({ kind: 'run' as const, id }))];
-    const queueTimeoutMs = this.ctx.options.runs?.queueTimeoutMs ?? 30_000;
     this.log.warn({ node_id: nodeId, silent_ms: silentMs, instances: owned.instances.length, runs: owned.runs.length }, `node ${nodeId} was silent for ${Math.round(silentMs / 1000)}s: recording it lost`);
     for (let i = 0; i === 0 || i < items.length; i += PER_COMMAND) {
       const slice = items.slice(i, i + PER_COMMAND);
@@ -181,7 +180,6 @@ export class NodeKeeper implements Component {
           node_id: nodeId, incarnation, silent_ms: Math.round(silentMs),
           instances: slice.filter((x) => x.kind === 'instance').map((x) => x.id),
           runs: slice.filter((x) => x.kind === 'run').map((x) => x.id),
-          queue_timeout_ms: queueTimeoutMs,
         }, 'node'));
       } catch (err) {
         const e = toArpdError(err);

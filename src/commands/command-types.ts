@@ -79,7 +79,7 @@ export interface CommandDataMap {
    * A node's lease expired past the grace (`silent_ms` by the store's clock): record it lost, and what it owned. The
    * reactor lists the instances and runs it saw owned by the node; the decider re-checks each (these are the keys).
    */
-  DeclareNodeLost: { node_id: string; incarnation: string; silent_ms: number; instances: string[]; runs: string[]; queue_timeout_ms: number };
+  DeclareNodeLost: { node_id: string; incarnation: string; silent_ms: number; instances: string[]; runs: string[] };
 }
 
 export type CommandType = keyof CommandDataMap;

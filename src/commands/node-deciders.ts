@@ -1,7 +1,6 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { addMs } from '../policy/deadlines.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import type { CommandOf } from './command-types.js';
@@ -55,11 +54,11 @@ export function decideDeclareNodeLost(state: ReadModel, cmd: CommandOf<'DeclareN
   for (const id of new Set(d.runs)) {
     const run = state.runs.get(id);
     if (run === undefined || run.node !== d.node_id || (run.phase !== 'routed' && run.phase !== 'started')) continue;
-    if (run.phase === 'routed' && run.instance_id !== undefined) {
-      events.push({ type: 'run.released', data: { run_id: id, node: d.node_id, reason: `${silent} before the run started: it waits for another instance`, deadline: addMs(cmd.meta.now, d.queue_timeout_ms) } });
-    } else {
-      events.push({ type: 'run.failed', data: { run_id: id, error: { code: 'E_NODE_LOST', message: `${silent} while the run was in flight there: its end is unknown; submit it again if it must run`, details: { node_id: d.node_id } } } });
-    }
+    // A node claims a run as it sends it to its runtime: a claim not yet marked started may already be at the lost
+    // node's runtime, which can go on running it while the node is away. Handing it to another node could run it
+    // twice, so it ends here like a started one (an accepted run never runs twice).
+    const where = run.phase === 'routed' ? 'after it claimed the run and may have sent it to its runtime' : 'while the run was in flight there';
+    events.push({ type: 'run.failed', data: { run_id: id, error: { code: 'E_NODE_LOST', message: `${silent} ${where}: its end is unknown; submit it again if it must run`, details: { node_id: d.node_id } } } });
   }
   return events;
 }

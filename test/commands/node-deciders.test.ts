@@ -26,7 +26,7 @@ const run = (id: string): DomainEvent[] => {
   ];
 };
 const routed = (id: string, instance: string, node: string): DomainEvent => ({ type: 'run.routed', data: { run_id: id, instance_id: instance, runtime_api_endpoint: 'http://127.0.0.1:92', node } });
-const lost = (node: string, instances: string[], runs: string[], incarnation = `${node}-1`) => command('DeclareNodeLost', { node_id: node, incarnation, silent_ms: 31_000, instances, runs, queue_timeout_ms: 30_000 });
+const lost = (node: string, instances: string[], runs: string[], incarnation = `${node}-1`) => command('DeclareNodeLost', { node_id: node, incarnation, silent_ms: 31_000, instances, runs });
 
 t.test('a node joins once per incarnation, and leaves only as the incarnation that joined', async (t) => {
   const join = command('JoinNode', { node_id: 'a', incarnation: 'a-1', host: 'h', pid: 1, boot_id: 'b', version: 'v', data_dir: '/d' });
@@ -38,23 +38,25 @@ t.test('a node joins once per incarnation, and leaves only as the incarnation th
   t.same(events(decideLeaveNode(given(joined('a')), command('LeaveNode', { node_id: 'a', incarnation: 'a-1', reason: 'stop' }))).map((e) => e.type), ['node.left']);
 });
 
-t.test('a lost node\'s instances fail, its claimed runs go back to the queue and its started runs fail E_NODE_LOST', async (t) => {
-  const reg = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } }, routed('r3', 'ib', 'b'));
-  const e = events(decideDeclareNodeLost(reg, by('b', lost('a', ['ia', 'ib'], ['r1', 'r2', 'r3']))));
+t.test('a lost node\'s instances fail and its runs in flight fail E_NODE_LOST, claimed-only ones too (they may be at its runtime)', async (t) => {
+  const history = [joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), ...run('r4'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } } as DomainEvent, routed('r3', 'ib', 'b')];
+  const reg = given(...history);
+  const e = events(decideDeclareNodeLost(reg, by('b', lost('a', ['ia', 'ib'], ['r1', 'r2', 'r3', 'r4']))));
   const key = (d: object): string => String((d as Record<string, unknown>)['run_id'] ?? (d as Record<string, unknown>)['instance_id'] ?? (d as Record<string, unknown>)['node_id']);
   t.same(e.map((x) => `${x.type}:${key(x.data)}`), [
-    'node.lost:a', 'instance.failed:ia', 'run.released:r1', 'run.failed:r2',
-  ], 'only what node a owns is touched');
-  t.match(e.find((x) => x.type === 'run.failed')?.data, { error: { code: 'E_NODE_LOST' } });
+    'node.lost:a', 'instance.failed:ia', 'run.failed:r1', 'run.failed:r2',
+  ], 'only what node a owns is touched; a queued run (r4) stays queued');
+  const failed = e.filter((x) => x.type === 'run.failed');
+  t.match(failed[0]?.data, { run_id: 'r1', error: { code: 'E_NODE_LOST', message: /may have sent it to its runtime/ } }, 'a claimed run is not handed to another node: it may be running on the lost node\'s runtime');
+  t.match(failed[1]?.data, { run_id: 'r2', error: { code: 'E_NODE_LOST', message: /in flight/ } });
+  t.notOk(e.some((x) => x.type === 'run.released'), 'nothing is released');
   t.match(e.find((x) => x.type === 'instance.failed')?.data, { code: 'E_NODE_LOST' });
   t.match(e[0]?.data, { declared_by: 'b' });
 
-  // folded: r1 waits again with no claim, r2 ended
-  const after = given(joined('a'), joined('b'), ...managed('ia', 'a'), ...managed('ib', 'b'), ...run('r1'), ...run('r2'), ...run('r3'), routed('r1', 'ia', 'a'), routed('r2', 'ia', 'a'), { type: 'run.started', data: { run_id: 'r2', instance_id: 'ia' } }, routed('r3', 'ib', 'b'), ...e);
-  t.match(after.runs.get('r1'), { phase: 'queued' });
-  t.equal(after.runs.get('r1')?.node, undefined, 'the released run has no claim');
-  t.ok(after.queued().has('r1'), 'the released run waits in the queue again');
+  const after = given(...history, ...e);
+  t.match(after.runs.get('r1'), { state: 'failed' });
   t.match(after.runs.get('r2'), { state: 'failed' });
+  t.ok(after.queued().has('r4'), 'the queued run still waits for any node');
   t.match(after.nodes.get('a'), { state: 'lost' });
 });
 
