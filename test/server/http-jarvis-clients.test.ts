@@ -142,3 +142,19 @@ t.test('fails POST /v1/instances when the instance cannot start, and never answe
   const health = await fetch(`${String(inst['runtime_api_endpoint'])}/v1/health`);
   t.equal(health.status, 200, `its endpoint is real: ${String(inst['runtime_api_endpoint'])} answers /v1/health`);
 });
+
+t.test('answers POST /v1/instances for a runtime that takes longer to start than the HTTP idle timeout (a pip install does)', async (t) => {
+  // --http-request-timeout 1000: the idle timeout that guards slow senders is 1 s, the runtime takes 3 s to listen
+  const d = await startHttpDaemon(t, ['--no-autostart-instances', '--http-request-timeout', '1000']);
+  const api = clientOf(d);
+  const admin = clientOf(d, { admin: true });
+  const slow = ['/bin/sh', '-c', 'sleep 3 && exec "$0" "$@"', ...REFERENCE_COMMAND];
+  expectAnswer(t, await admin('PUT', '/v1/admin/runtime-profiles/slow', { json: { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: slow } } } }), 200, 'RuntimeProfile', 'a profile whose runtime listens after 3 s');
+  const created = await api('POST', '/v1/instances', { json: { runtime_profile: 'slow' } }).catch((err: unknown) => ({ status: 0, text: String((err as { cause?: unknown }).cause ?? err), body: undefined }));
+  t.equal(created.status, 200, `POST /v1/instances is answered: ${created.text.slice(0, 300)}`);
+  const inst = ((body(created)['instances'] ?? []) as Json[])[0] ?? {};
+  t.equal(inst['state'], 'ready', 'once the instance is ready');
+  if (inst['instance_id'] === undefined) return;
+  const del = await api('DELETE', `/v1/instances/${String(inst['instance_id'])}`);
+  t.equal(del.status, 204, `DELETE /v1/instances/{id}: ${del.text}`);
+});
