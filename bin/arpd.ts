@@ -466,7 +466,11 @@ async function main(argv: string[]): Promise<void> {
     if (guess !== undefined && !cli.commands.some((c) => c.isMatched(guess))) cli = await program(undefined);
     const subAt = firstWord(rest, 0, valueFlagsOf([cli.globalCommand, ...cli.commands]));
     const sub = subAt === -1 ? undefined : rest[subAt];
-    const cmd = sub === undefined ? cli.commands.find((c) => c.isDefaultCommand) : cli.commands.find((c) => c.isMatched(sub));
+    const byName = sub === undefined ? undefined : cli.commands.find((c) => c.isMatched(sub));
+    // `arpd runs --page-sze 2`: a word right after an option the group does not know is that option's value, not a
+    // command; the default command (if any) then refuses the option, naming the real flags
+    const afterOption = subAt > 0 && /^-/.test(rest[subAt - 1] ?? '') && !(rest[subAt - 1] ?? '').includes('=');
+    const cmd = byName ?? (sub === undefined || afterOption ? cli.commands.find((c) => c.isDefaultCommand) : undefined);
     if (cmd === undefined) {
       const names = cli.commands.filter((c) => !c.isDefaultCommand).map((c) => c.name).join(', ');
       if (sub === undefined) {

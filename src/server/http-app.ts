@@ -226,6 +226,8 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       url: fastifyPathOf(r.path),
       schema: r.schema,
       config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
+      // the request has all arrived: no idle timeout while the handler waits (Node sets the keep-alive one after the answer)
+      ...(r.waits === true ? { preHandler: (req: FastifyRequest, _reply: FastifyReply, done: () => void) => { req.raw.socket.setTimeout(0); done(); } } : {}),
       handler: (req: FastifyRequest, reply: FastifyReply) => r.handler(req, reply),
     });
   }

@@ -42,6 +42,11 @@ export interface RouteDef {
   public?: boolean;
   /** Changes the safe list: needs admin credentials (see http-auth.ts). */
   admin?: boolean;
+  /**
+   * Its handler waits for instances (to be ready, registered or stopped), which can take minutes (a pip install):
+   * once the request has arrived, the connection's idle timeout, which guards against slow senders, is lifted.
+   */
+  waits?: boolean;
   schema: Record<string, unknown>;
   handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
 }
@@ -147,7 +152,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       },
     },
     {
-      method: 'POST', path: '/v1/instances',
+      method: 'POST', path: '/v1/instances', waits: true,
       schema: op('instances', 'create_instances', 'Create runtime instances', {
         description: 'Answers once every new instance is healthy, with its endpoint; fails when one cannot start (as the JARVIS daemon does). '
           + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy).',
@@ -185,7 +190,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       },
     },
     {
-      method: 'DELETE', path: '/v1/instances/{instance_id}',
+      method: 'DELETE', path: '/v1/instances/{instance_id}', waits: true,
       schema: op('instances', 'delete_instance', 'Delete runtime instance (managed) or deregister (external)', { params: idParam('instance_id'), response: { 204: noContent } }),
       handler: async (req, reply) => {
         noQuery(req);
@@ -194,7 +199,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       },
     },
     {
-      method: 'POST', path: '/v1/instances:register',
+      method: 'POST', path: '/v1/instances:register', waits: true,
       schema: op('instances', 'register_instance', 'Register external runtime instance endpoint (unmanaged)', {
         body: ref('InstanceRegisterRequest'),
         response: { 200: { description: 'Registered', ...ref('InstanceRegisterResponse') } },

@@ -115,6 +115,18 @@ async function runWith(c: Cmd, flags: string[]): Promise<CliResult> {
 
 const table = await commands();
 
+// everything awaited at the top level is awaited before the first subtest is defined: tap ends the file's root test
+// once its queue of subtests is empty, so a subtest defined after a later await would never run
+const isRemote = (f: Flag): boolean => ['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? '');
+// each command run three ways (its own options, the local globals, --daemon-url/--token): independent CLI
+// processes, four at a time; each command's subtest then checks its three results
+const runs = await mapLimit(table, 4, async (c) => ({
+  own: c.flags.length > 0 ? await runWith(c, c.flags.flatMap(argsOf)) : undefined,
+  local: await runWith(c, c.globals.filter((f) => !isRemote(f)).flatMap(argsOf)),
+  remote: await runWith(c, c.globals.filter(isRemote).flatMap(argsOf)),
+}));
+
+
 t.test('the help output lists the commands and their options', async (t) => {
   const names = table.map((c) => c.words.join(' '));
   for (const expected of ['serve', 'runs', 'runs list', 'runs submit', 'instances register', 'daemon status', 'import-jarvis', 'ui', 'events', 'runtime-profiles']) {
@@ -132,15 +144,6 @@ t.test('no help says "(default: true)" for a --no- switch', async (t) => {
     for (const line of text.split('\n').filter((l) => /^\s+--no-/.test(l))) t.notMatch(line, /\(default: true\)/, `${c.words.join(' ')}: ${line.trim()}`);
   }
 });
-
-const isRemote = (f: Flag): boolean => ['--daemon-url', '--token'].includes(f.spellings.at(-1) ?? '');
-// each command run three ways (its own options, the local globals, --daemon-url/--token): independent CLI
-// processes, four at a time; each command's subtest then checks its three results
-const runs = await mapLimit(table, 4, async (c) => ({
-  own: c.flags.length > 0 ? await runWith(c, c.flags.flatMap(argsOf)) : undefined,
-  local: await runWith(c, c.globals.filter((f) => !isRemote(f)).flatMap(argsOf)),
-  remote: await runWith(c, c.globals.filter(isRemote).flatMap(argsOf)),
-}));
 
 table.forEach((c, i) => {
   const name = `arpd ${c.words.join(' ')}`;
@@ -164,6 +167,9 @@ t.test('refuses an option a command does not take, naming the ones it does (exit
   const camel = await h.cli(dir, ['runs', 'list', '--pageSize', '2', '--no-autostart']);
   t.equal(camel.code, 2);
   t.match(camel.stderr, /did you mean --page-size\?/);
+  const misspelt = await h.cli(dir, ['runs', '--page-sze', '2', '--no-autostart']);
+  t.equal(misspelt.code, 2, 'a misspelt flag of bare `arpd runs` with a value: exit 2');
+  t.match(misspelt.stderr, /^arpd: error: unknown option '--page-sze' for 'arpd runs': it takes --page-size, --page-token, --state, and the global options/, 'naming the flag and the real ones, not the value as a command');
   const bare = await h.cli(dir, ['runs', '--page-size', '2', '--no-autostart']);
   t.equal(bare.code, 3, 'arpd runs --page-size 2 lists runs (here: no daemon, so exit 3)');
   t.match(bare.stderr, /no arpd daemon is running/);
