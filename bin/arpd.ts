@@ -480,6 +480,10 @@ async function main(argv: string[]): Promise<void> {
         }
         return usage(`'${label}' needs a command: one of ${names} (see '${label} --help')`, { command: label });
       }
+      if (afterOption) {
+        // `arpd instances --bogus 2`: the group has no command of its own, and '2' is the unknown option's value
+        return usage(`unknown option '${rest[subAt - 1] ?? ''}' for '${label}': put a command first, one of ${names} (see '${label} --help')`, { command: label });
+      }
       return usage(`unknown command '${sub}' for '${label}': it has ${names} (see '${label} --help')`, { command: label });
     }
     const subLabel = cmd.isDefaultCommand ? label : `${label} ${cmd.name}`;

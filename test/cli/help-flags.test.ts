@@ -170,6 +170,9 @@ t.test('refuses an option a command does not take, naming the ones it does (exit
   const misspelt = await h.cli(dir, ['runs', '--page-sze', '2', '--no-autostart']);
   t.equal(misspelt.code, 2, 'a misspelt flag of bare `arpd runs` with a value: exit 2');
   t.match(misspelt.stderr, /^arpd: error: unknown option '--page-sze' for 'arpd runs': it takes --page-size, --page-token, --state, and the global options/, 'naming the flag and the real ones, not the value as a command');
+  const noDefault = await h.cli(dir, ['instances', '--bogus', '2', '--no-autostart']);
+  t.equal(noDefault.code, 2, 'a group without a command of its own: exit 2');
+  t.match(noDefault.stderr, /^arpd: error: unknown option '--bogus' for 'arpd instances': put a command first, one of /, 'naming the flag, not its value as a command');
   const bare = await h.cli(dir, ['runs', '--page-size', '2', '--no-autostart']);
   t.equal(bare.code, 3, 'arpd runs --page-size 2 lists runs (here: no daemon, so exit 3)');
   t.match(bare.stderr, /no arpd daemon is running/);
