@@ -216,12 +216,19 @@ const groups: Record<string, Group> = {
         .option('--wait', 'Wait for the end and print the result')
         .option('--follow', 'Stream the trace live, then print the result')
         .action((o: Opts) => run(async (o) => (await runs()).runsSubmit(await g(o), submitFlags(o, false), arpd), o));
-      cli.command('list', 'List runs in submission order').alias('ls')
+      cli.command('list', 'List runs in submission order, filtered by the daemon').alias('ls')
         .option('--state <state>', 'Only runs in this state')
         .option('--page-size <n>', 'Page size (1-1000, default 100)')
         .option('--limit <n>', 'Same as --page-size')
-        .option('--page-token <token>', 'The next page, as printed by the previous one')
-        .action((o: Opts) => run(async (o) => (await runs()).runsList(await g(o), { state: str(o['state']), pageSize: num(o['pageSize'] ?? o['limit']), pageToken: str(o['pageToken']) }, arpd), o));
+        .option('--page-token <token>', 'The next page, as printed by the previous one (give the same filters)')
+        .option('--profile <name>', 'Only runs of this runtime profile')
+        .option('--instance <id>', 'Only runs routed to this instance')
+        .option('--prefix <text>', 'Only runs whose id starts with this')
+        .option('--order <asc|desc>', 'asc: oldest first (default); desc: newest first')
+        .action((o: Opts) => run(async (o) => (await runs()).runsList(await g(o), {
+          state: str(o['state']), pageSize: num(o['pageSize'] ?? o['limit']), pageToken: str(o['pageToken']),
+          profile: str(o['profile']), instance: str(o['instance']), prefix: str(o['prefix']), order: str(o['order']),
+        }, arpd), o));
       cli.command('status <id>', 'Show the status of a run')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsStatus(await g(o), id, arpd), o));
       cli.command('result <id>', 'Print the result of an ended run (exit 1 unless it succeeded)')

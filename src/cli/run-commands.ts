@@ -1,4 +1,4 @@
-import type { ArpdClient, RunRequest, RunResult, RunStatus, TraceEvent } from '../client/index.js';
+import type { ArpdClient, RunListResponse, RunRequest, RunResult, RunStatus, TraceEvent } from '../client/index.js';
 import { ArpdError, isErrorCode } from '../errors/index.js';
 import { withArpd } from './connection.js';
 import type { ResolvedGlobals } from './global-options.js';
@@ -98,22 +98,55 @@ function intOf(v: number | undefined, flag: string, min: number, max: number): n
   return v;
 }
 
-interface ListFlags { state?: string | undefined; pageSize?: number | undefined; pageToken?: string | undefined }
+interface ListFlags {
+  state?: string | undefined; pageSize?: number | undefined; pageToken?: string | undefined;
+  profile?: string | undefined; instance?: string | undefined; prefix?: string | undefined; order?: string | undefined;
+}
 
+function orderOf(v: string | undefined): 'asc' | 'desc' | undefined {
+  if (v === undefined || v === 'asc' || v === 'desc') return v;
+  throw new ArpdError('E_VALIDATION', `--order takes asc (oldest first) or desc (newest first), not '${v}'`, { field: '--order', usage: true });
+}
+
+/** The same listing from `token` on: the command to print for the next page. */
+function nextCommand(o: ListFlags, token: string): string {
+  const flags: Array<[string, string | undefined]> = [['--state', o.state], ['--profile', o.profile], ['--instance', o.instance], ['--prefix', o.prefix], ['--order', o.order]];
+  const given = flags.filter((f): f is [string, string] => f[1] !== undefined).map(([k, v]) => `${k} ${/^[\w.:-]+$/.test(v) ? v : JSON.stringify(v)}`);
+  return ['arpd runs list', ...given, ...(o.pageSize === undefined ? [] : [`--page-size ${o.pageSize}`]), `--page-token ${token}`].join(' ');
+}
+
+/**
+ * `arpd runs list` and JARVIS's `arpd runs`. The daemon filters; one of its pages may come back short (even empty)
+ * with a token when it stopped at its scan bound, so the arpd spelling asks on until it has a page or the list ends.
+ * JARVIS's spelling prints the daemon's one page as the HTTP API returns it.
+ */
 export async function runsList(g: ResolvedGlobals, o: ListFlags, s: Spelling): Promise<number> {
   const pageSize = intOf(o.pageSize, '--page-size', 1, 1000);
+  const order = orderOf(o.order);
+  const size = pageSize ?? (s.jarvis ? undefined : 100);
   return withArpd(g, async (arpd) => {
-    const r = await arpd.runs.list({
+    const page = (want: number | undefined, token: string | undefined): Promise<RunListResponse> => arpd.runs.list({
       ...(o.state === undefined ? {} : { state: o.state as RunStatus['state'] }),
-      ...(pageSize === undefined ? (s.jarvis ? {} : { pageSize: 100 }) : { pageSize }),
-      ...(o.pageToken === undefined ? {} : { pageToken: o.pageToken }),
+      ...(o.profile === undefined ? {} : { runtimeProfile: o.profile }),
+      ...(o.instance === undefined ? {} : { instanceId: o.instance }),
+      ...(o.prefix === undefined ? {} : { q: o.prefix }),
+      ...(order === undefined ? {} : { order }),
+      ...(want === undefined ? {} : { pageSize: want }),
+      ...(token === undefined ? {} : { pageToken: token }),
     });
+    let r = await page(size, o.pageToken);
     if (s.jarvis) { printSortedJson(r); return 0; }
-    if (g.json) { printJson(r); return 0; }
-    if (r.runs.length === 0) { info('no runs'); return 0; }
-    printTable(['RUN', 'STATE', 'INSTANCE', 'STARTED', 'ENDED'], r.runs.map((x) => [x.run_id, x.state, x.runtime_instance_id ?? '-', x.started_at ?? '-', x.ended_at ?? '-']));
+    const full = size ?? 100;
+    const runs = [...r.runs];
+    for (let token = r.pagination?.next_page_token; token !== undefined && runs.length < full; token = r.pagination?.next_page_token) {
+      r = await page(full - runs.length, token);
+      runs.push(...r.runs);
+    }
     const next = r.pagination?.next_page_token;
-    if (typeof next === 'string') info(style.dim(`more: arpd runs list --page-token ${next}`, process.stderr));
+    if (g.json) { printJson({ ...r, runs, pagination: { ...r.pagination, page_size: full } }); return 0; }
+    if (runs.length === 0) info('no runs');
+    else printTable(['RUN', 'STATE', 'INSTANCE', 'STARTED', 'ENDED'], runs.map((x) => [x.run_id, x.state, x.runtime_instance_id ?? '-', x.started_at ?? '-', x.ended_at ?? '-']));
+    if (typeof next === 'string') info(style.dim(`more: ${nextCommand(o, next)}`, process.stderr));
     return 0;
   });
 }

@@ -128,7 +128,10 @@ export class Client implements ArpdClient {
       submit: (request, o) => call('runs.submit', { request }, opts(o, typeof request.run_id === 'string' ? { idempotent: true } : {})),
       get: (runId, o) => call('runs.get', { run_id: runId }, opts(o)),
       result: (runId, o) => call('runs.result', { run_id: runId }, opts(o)),
-      list: (q = {}, o) => call('runs.list', { page_size: q.pageSize, page_token: q.pageToken, state: q.state }, opts(o)),
+      list: (q = {}, o) => call('runs.list', {
+        page_size: q.pageSize, page_token: q.pageToken, state: q.state,
+        runtime_profile: q.runtimeProfile, instance_id: q.instanceId, q: q.q, order: q.order,
+      }, opts(o)),
       cancel: (runId, o) => call('runs.cancel', { run_id: runId }, opts(o)),
       trace: (runId, q = {}, o) => call('runs.trace', { run_id: runId, from_seq: q.fromSeq, limit: q.limit }, opts(o)),
       wait: (runId, o = {}) => this.wait(runId, o),

@@ -98,13 +98,32 @@ export interface EventSubscription extends AsyncIterableIterator<LogEvent, void,
   close(): Promise<void>;
 }
 
+export interface RunListQuery {
+  pageSize?: number;
+  /** The `next_page_token` of the previous page (given with the same filters). */
+  pageToken?: string;
+  state?: RunState;
+  /** Runs of this runtime profile (of their instance, or of their selector while they wait). */
+  runtimeProfile?: string;
+  /** Runs routed to this instance. */
+  instanceId?: string;
+  /** Runs whose id starts with this. */
+  q?: string;
+  /** `desc`: newest first (default `asc`, submission order). */
+  order?: 'asc' | 'desc';
+}
+
 export interface RunsApi {
   /** Submits a run; answers at once with its status (`queued`), never waiting for it. */
   submit(request: RunRequest, options?: RequestOptions): Promise<RunStatus>;
   get(runId: string, options?: RequestOptions): Promise<RunStatus>;
   /** The result of an ended run; E_NOT_READY while it runs. */
   result(runId: string, options?: RequestOptions): Promise<RunResult>;
-  list(query?: { pageSize?: number; pageToken?: string; state?: RunState }, options?: RequestOptions): Promise<RunListResponse>;
+  /**
+   * One page of runs, filtered by the daemon. A page may hold fewer than `pageSize` runs (even none) and still have a
+   * `next_page_token`: one call looks at a bounded stretch of the history. The list has ended when there is no token.
+   */
+  list(query?: RunListQuery, options?: RequestOptions): Promise<RunListResponse>;
   cancel(runId: string, options?: RequestOptions): Promise<RunStatus>;
   trace(runId: string, query?: { fromSeq?: number; limit?: number }, options?: RequestOptions): Promise<TraceResponse>;
   /** The status once the run has ended; with `timeoutMs`, as it is when that time is up. */

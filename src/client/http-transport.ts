@@ -187,7 +187,10 @@ export class HttpTransport implements Transport {
       case 'runs.submit': return this.json(method, 'POST', '/v1/runs', signal, p['request']);
       case 'runs.get': return this.json(method, 'GET', `/v1/runs/${enc(str(p, 'run_id'))}`, signal);
       case 'runs.result': return this.json(method, 'GET', `/v1/runs/${enc(str(p, 'run_id'))}/result`, signal);
-      case 'runs.list': return this.json(method, 'GET', `/v1/runs${query({ page_size: p['page_size'], page_token: p['page_token'], state: p['state'] })}`, signal);
+      case 'runs.list': return this.json(method, 'GET', `/v1/runs${query({
+        page_size: p['page_size'], page_token: p['page_token'], state: p['state'],
+        runtime_profile: p['runtime_profile'], instance_id: p['instance_id'], q: p['q'], order: p['order'],
+      })}`, signal);
       case 'runs.cancel': return this.json(method, 'POST', `/v1/runs/${enc(str(p, 'run_id'))}:cancel`, signal);
       case 'runs.trace': return this.json(method, 'GET', `/v1/runs/${enc(str(p, 'run_id'))}/trace${query({ from_seq: p['from_seq'], limit: p['limit'] })}`, signal);
       case 'runs.wait': return this.wait(str(p, 'run_id'), typeof p['timeout_ms'] === 'number' ? p['timeout_ms'] : undefined, signal);

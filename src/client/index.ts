@@ -22,6 +22,7 @@ export type {
   ProfilesApi,
   RequestOptions,
   RunFollow,
+  RunListQuery,
   RunsApi,
 } from './client-types.js';
 export type {

@@ -37,6 +37,13 @@ export interface ListOptions {
   order?: 'asc' | 'desc' | undefined;
 }
 
+/**
+ * The most runs one `list` call looks at. Past it the call answers with what it found (maybe fewer than a page,
+ * maybe none) and a `next_page_token` to go on from: a rare filter over a long history (archived runs cost a disk
+ * read each) takes many short requests, never one long one.
+ */
+export const LIST_SCAN_LIMIT = 10_000;
+
 /** How long `cancel` waits for the run to end (the dispatcher records it after its grace at the latest). */
 const CANCEL_WAIT_MS = 6000;
 /** How long a submit refused for want of a match waits, on a shared store, for the events other nodes committed. */
@@ -129,8 +136,9 @@ export class RunOps {
     const runs: RunStatus[] = [];
     let i = start;
     const step = desc ? -1 : 1;
-    // walks submission order: runs in memory and archived ones alike, so pages stay stable as runs leave memory
-    for (; i >= 0 && i < count && runs.length < size; i += step) {
+    // walks submission order: runs in memory and archived ones alike, so pages stay stable as runs leave memory;
+    // `i` ends at the first run not looked at, where the next page starts
+    for (let looked = 0; i >= 0 && i < count && runs.length < size && looked < LIST_SCAN_LIMIT; i += step, looked++) {
       const v = this.state.runAtOrder(i);
       if (v === undefined) continue;
       if (o.q !== undefined && !v.run_id.startsWith(o.q)) continue;

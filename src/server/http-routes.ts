@@ -243,6 +243,11 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/runs',
       schema: op('runs', 'list_runs', 'List runs', {
+        description: 'arpd: runs in submission order (newest first with `order=desc`), filtered by `state`, `runtime_profile`, '
+          + '`instance_id` and `q` (a run id prefix). One request looks at no more than 10,000 runs: past that it answers '
+          + 'with the matches it found (fewer than `page_size`, maybe none) and a `pagination.next_page_token`. A short or '
+          + 'empty page with a token is not the end: pass the token (with the same filters) to go on; the list has ended '
+          + 'when a page comes without one.',
         querystring: { type: 'object', properties: {
           page_size: { type: 'integer', minimum: 1, maximum: 1000 }, page_token: { type: 'string' },
           state: { type: 'string', description: 'arpd: only runs in this state' },

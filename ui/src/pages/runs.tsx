@@ -134,7 +134,6 @@ export function RunsPage() {
           </Field>
         </form>
         <ErrorBox message={runs.error} />
-        {runs.data?.note === undefined ? null : <p class="muted">{runs.data.note}</p>}
         <div class="table-wrap">
           <table>
             <thead><tr><th scope="col">Run</th><th scope="col">State</th><th scope="col">Instance</th><th scope="col">Accepted</th><th scope="col">Took</th><th scope="col">Error</th></tr></thead>
