@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { TraceBatcher, type TraceLineInput } from '../../src/runs/trace-batcher.js';
+import { MAX_BATCH_LINES, TraceBatcher, type TraceLineInput } from '../../src/runs/trace-batcher.js';
 
 const line = (n: number): TraceLineInput => ({ level: 'info', type: 'step', data: { n } });
 const ns = (lines: TraceLineInput[]): number[] => lines.map((l) => l.data?.['n'] as number);
@@ -37,6 +37,17 @@ t.test('the first line goes out at once and lines arriving during a write go out
   rec.finish(2);
   await turn();
   t.equal(b.pending, 0, 'nothing is left once every batch is written');
+});
+
+t.test('a burst of lines goes out a slice of at most MAX_BATCH_LINES at a time, in order, none lost', async (t) => {
+  const rec = new Recorder();
+  const b = new TraceBatcher(rec.record);
+  const n = MAX_BATCH_LINES * 2 + 7;
+  for (let i = 1; i <= n; i++) b.push('r1', line(i));
+  for (let i = 0; i < 4; i++) { rec.finish(i); await turn(); }
+  t.same(rec.calls.map((c) => c.lines.length), [1, MAX_BATCH_LINES, MAX_BATCH_LINES, 6], 'the first line at once, then slices');
+  t.same(rec.calls.flatMap((c) => c.lines), Array.from({ length: n }, (_, i) => i + 1), 'every line once, in order');
+  t.equal(b.pending, 0);
 });
 
 t.test('flush resolves once everything pushed before it is recorded', async (t) => {
