@@ -79,6 +79,16 @@ const dataDir = tempDir(t, 'arpd-bounded-');
 await writeHistory(dataDir);
 const daemon = await startHttpDaemon(t, ['--no-autostart-instances'], { dataDir });
 const socket = join(dataDir, 'arpd.sock');
+// http.url is written when the HTTP API listens, which may be before the socket does
+for (const end = Date.now() + 60_000; ;) {
+  try {
+    await callOnce(socket, 'daemon.status', {}, { timeoutMs: 5000, retries: 0 });
+    break;
+  } catch (err) {
+    if (Date.now() > end) throw err;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 const list = (params: Json): Promise<Page> => callOnce<Page>(socket, 'runs.list', params, { timeoutMs: 120_000, retries: 0 });
 
 /** Follows the tokens to the end: every run id seen, and each answer's size and whether it had a token. */
