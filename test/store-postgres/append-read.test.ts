@@ -32,6 +32,28 @@ const appendRead = async (c: pg.Client, b: unknown[], after: { tx: string; seq: 
 
 const events = (rows: Row[]): Row[] => rows.filter((r) => r.outcome === 'event');
 
+/** A writer that waits for older transactions as long as the test wants, and where the store order ends now. */
+async function patientWriter(): Promise<{ writer: pg.Client; pid: number; from: { tx: string; seq: string } }> {
+  const writer = await client();
+  // long enough that the test, not the bound, decides when the older transaction ends
+  await writer.query("SET arpd.read_back_wait_ms = '60000'");
+  const pid = (await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+  const start = await cluster.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${schema}.events ORDER BY tx DESC, seq DESC LIMIT 1`, [], db);
+  return { writer, pid, from: start.rows[0] as { tx: string; seq: string } };
+}
+
+/** An append_read sent now, and resolved once its function waits server-side for an older transaction (or it answered). */
+async function waitingAppendRead(writer: pg.Client, pid: number, b: unknown[], from: { tx: string; seq: string }): Promise<{ pending: Promise<Row[]> }> {
+  let answered = false;
+  const pending = appendRead(writer, b, from).finally(() => { answered = true; });
+  while (!answered) {
+    const w = await cluster.query<{ wait_event: string | null }>('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid], db);
+    if (w.rows[0]?.wait_event === 'PgSleep') break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { pending }; // wrapped: an async function would wait for the promise it returns
+}
+
 t.test('reads back the events after the given position up to its own, in store order, when no older transaction runs', async (t) => {
   const other = await client();
   const writer = await client();
@@ -75,25 +97,14 @@ t.test('reads back nothing while an older transaction is open, and its events in
 
 t.test('waits for an older transaction that ends meanwhile and reads back its events before its own', async (t) => {
   const slow = await client();
-  const writer = await client();
-  // long enough that the test, not the bound, decides when the older transaction ends
-  await writer.query("SET arpd.read_back_wait_ms = '60000'");
-  const pid = (await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  const start = await cluster.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${schema}.events ORDER BY tx DESC, seq DESC LIMIT 1`, [], db);
-  const from = start.rows[0] as { tx: string; seq: string };
+  const { writer, pid, from } = await patientWriter();
   await slow.query('BEGIN');
   await slow.query('SELECT pg_current_xact_id()');
   const slowBatch = batch('run:slow2', 1);
   await slow.query(`SELECT * FROM ${schema}.append($1::json, '5s')`, [JSON.stringify(slowBatch)]);
   const fast = batch('run:fast2', 1);
-  let answered = false;
-  const pending = appendRead(writer, fast, from).finally(() => { answered = true; });
   // the append is done and the function waits for the older transaction (or it answered without waiting)
-  while (!answered) {
-    const w = await cluster.query<{ wait_event: string | null }>('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid], db);
-    if (w.rows[0]?.wait_event === 'PgSleep') break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  const { pending } = await waitingAppendRead(writer, pid, fast, from);
   await slow.query('COMMIT');
   const rows = await pending;
   t.same(rows.filter((r) => r.outcome === 'ok').map((r) => r.id), fast.map((b) => b.id), 'the append is committed');
@@ -102,22 +113,12 @@ t.test('waits for an older transaction that ends meanwhile and reads back its ev
 
 t.test('reads back in transaction order when an older transaction inserted after it (holding the higher seq)', async (t) => {
   const slow = await client();
-  const writer = await client();
-  await writer.query("SET arpd.read_back_wait_ms = '60000'");
-  const pid = (await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  const start = await cluster.query<{ tx: string; seq: string }>(`SELECT tx::text AS tx, seq FROM ${schema}.events ORDER BY tx DESC, seq DESC LIMIT 1`, [], db);
-  const from = start.rows[0] as { tx: string; seq: string };
+  const { writer, pid, from } = await patientWriter();
   // the older transaction takes its id, but inserts only after the younger one did
   await slow.query('BEGIN');
   await slow.query('SELECT pg_current_xact_id()');
   const fast = batch('run:fast3', 1);
-  let answered = false;
-  const pending = appendRead(writer, fast, from).finally(() => { answered = true; });
-  while (!answered) {
-    const w = await cluster.query<{ wait_event: string | null }>('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid], db);
-    if (w.rows[0]?.wait_event === 'PgSleep') break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  const { pending } = await waitingAppendRead(writer, pid, fast, from);
   const slowBatch = batch('run:slow3', 1);
   await slow.query(`SELECT * FROM ${schema}.append($1::json, '5s')`, [JSON.stringify(slowBatch)]);
   await slow.query('COMMIT');
