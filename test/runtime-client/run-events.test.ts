@@ -1,20 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
-import { ArpdError } from '../../src/errors/index.js';
+import t from 'tap';
 import { streamRunEvents, type SseMessage, type StreamOptions } from '../../src/runtime-client/run-events.js';
-import { RuntimeClient } from '../../src/runtime-client/runtime-client.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** A real runtime stand-in on 127.0.0.1 port 0, answering with the test's handler. */
-async function runtime(t: Test, handler: Handler): Promise<{ endpoint: string; client: RuntimeClient }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new RuntimeClient();
-  t.teardown(() => { client.close(); server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, client };
-}
+import { failure, runtime } from '../helpers/runtime-stand-in.js';
 
 const sse = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' });
 const opts = (o: Partial<StreamOptions> = {}): StreamOptions => ({ maxMessageBytes: 1024, ...o });
@@ -25,15 +13,6 @@ async function collect(gen: AsyncGenerator<SseMessage>): Promise<SseMessage[]> {
   return out;
 }
 
-async function failure(p: Promise<unknown>): Promise<ArpdError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ArpdError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 t.test('yields each message with its id, event and data, in order, and ends with the stream', async (t) => {
   const { endpoint, client } = await runtime(t, (_req, res) => {

@@ -3,21 +3,9 @@
  * status and result) is validated against the ARP schema of what was asked. A real HTTP server on 127.0.0.1 port 0
  * stands in for the runtime and answers with the body each case gives.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
-import { ArpdError } from '../../src/errors/index.js';
-import { RuntimeClient } from '../../src/runtime-client/runtime-client.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-async function runtime(t: Test, handler: Handler): Promise<{ endpoint: string; client: RuntimeClient }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new RuntimeClient();
-  t.teardown(() => { client.close(); server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, client };
-}
+import t from 'tap';
+import type { RuntimeClient } from '../../src/runtime-client/runtime-client.js';
+import { failure, runtime, type Handler } from '../helpers/runtime-stand-in.js';
 
 /** A runtime that answers every request with 200 and `body` (a string as is, anything else as JSON). */
 function answering(body: unknown): Handler {
@@ -27,15 +15,6 @@ function answering(body: unknown): Handler {
   };
 }
 
-async function failure(p: Promise<unknown>): Promise<ArpdError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ArpdError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 type Call = (c: RuntimeClient, endpoint: string) => Promise<unknown>;
 const CALLS: Record<string, { call: Call; good: unknown }> = {
