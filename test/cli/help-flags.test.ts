@@ -163,7 +163,7 @@ table.forEach((c, i) => {
 t.test('refuses an option a command does not take, naming the ones it does (exit 2)', async (t) => {
   const r = await h.cli(dir, ['runs', 'list', '--goal', 'x', '--no-autostart']);
   t.equal(r.code, 2);
-  t.match(r.stderr, /^arpd: error: unknown option '--goal' for 'arpd runs list': it takes --state, --page-size, --limit, --page-token, and the global options .* \[E_VALIDATION\]\n$/);
+  t.match(r.stderr, /^arpd: error: unknown option '--goal' for 'arpd runs list': it takes --state, --page-size, --limit, --page-token, --profile, --instance, --prefix, --order, and the global options .* \[E_VALIDATION\]\n$/);
   const camel = await h.cli(dir, ['runs', 'list', '--pageSize', '2', '--no-autostart']);
   t.equal(camel.code, 2);
   t.match(camel.stderr, /did you mean --page-size\?/);
