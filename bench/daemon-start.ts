@@ -14,7 +14,7 @@ import { nowMs } from './lib/timer.js';
  * detached daemon answers `daemon.status` on its socket), against a bare pair started and polled the same way: a
  * one-shot Node script that spawns a detached Node child (own session, stdio to a file) which listens on a Unix
  * socket and answers an NDJSON status line, then polls that socket with the same probe and backoff as arpd's
- * starter (a connect + one `daemon.status` line, first retry after 20 ms, doubling to 200 ms). Then the boot's
+ * starter (a connect + one `daemon.status` line, first retry after 20 ms, doubling to 50 ms). Then the boot's
  * phases, from the daemon's own log (pino `time`, ISO with ms) and the benchmark's clock.
  */
 
@@ -38,7 +38,7 @@ server.listen(process.argv[2]);
 process.on('SIGTERM', () => { server.close(); process.exit(0); });
 `;
 
-/** Mirrors src/client/daemon-start.ts: spawn detached, then probe (connect + status) with backoff 20 → 200 ms. */
+/** Mirrors src/client/daemon-start.ts: spawn detached, then probe (connect + status) with backoff 20 → 50 ms. */
 const BARE_STARTER = `import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import net from 'node:net';
@@ -60,7 +60,7 @@ let delay = 20;
 for (;;) {
   if (await probe()) break;
   await new Promise((r) => setTimeout(r, delay));
-  delay = Math.min(delay * 2, 200);
+  delay = Math.min(delay * 2, 50);
 }
 process.stdout.write(String(child.pid) + '\\n');
 `;
@@ -236,7 +236,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     return {
       name: 'daemon-start',
       title: '`arpd daemon start` to ready',
-      baseline: 'a bare one-shot Node script that spawns a detached Node child listening on a Unix socket and polls it the same way (connect + one status line; retries after 20 ms doubling to 200 ms)',
+      baseline: 'a bare one-shot Node script that spawns a detached Node child listening on a Unix socket and polls it the same way (connect + one status line; retries after 20 ms doubling to 50 ms)',
       figures: [f, figure('`node -e 0` (context: Node start alone)', 'ms', median(got.node), median(got.bare))],
       notes,
       raw: got,

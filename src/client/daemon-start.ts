@@ -148,7 +148,7 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
       throw failure.code === 'E_UNAVAILABLE' ? unwritable(o.paths.root) ?? failure : failure;
     }
     await sleep(delay);
-    delay = Math.min(delay * 2, 200);
+    delay = Math.min(delay * 2, 50);
   }
   throw new ArpdError('E_TIMEOUT', `the daemon did not become ready within ${Math.round(o.timeoutMs / 1000)}s: see ${bootLog} and ${o.paths.daemonLog}`, { boot_log: bootLog });
 }
