@@ -234,6 +234,14 @@ export class Daemon {
     this.bus = new CommandBus(store, projection);
     const startedAt = new Date();
     let counter = 0;
+    // 4 random bytes per id from a pool: one getrandom per 1,024 ids, not one per id (a submit's hot path)
+    let pool = randomBytes(4096);
+    let poolPos = 0;
+    const random8 = (): string => {
+      if (poolPos + 4 > pool.length) { pool = randomBytes(4096); poolPos = 0; }
+      poolPos += 4;
+      return pool.toString('hex', poolPos - 4, poolPos);
+    };
     const client = new RuntimeClient();
     const notifications = new EventEmitter<DaemonNotifications>();
     const command = <K extends CommandType>(type: K, data: CommandDataMap[K], actor: string, extra: { correlation_id?: string; causation_id?: string } = {}): Extract<Command, { type: K }> =>
@@ -252,7 +260,7 @@ export class Daemon {
     this.ctx = {
       options, paths, bus: this.bus, state: projection.registry, events$: projection.events$, log: store, logger, version, startedAt, client, notifications, node, executeRetrying,
       now: () => new Date(),
-      newId: (prefix) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(3, '0')}${randomBytes(4).toString('hex')}`,
+      newId: (prefix) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(3, '0')}${random8()}`,
       command,
       stopping: () => this.stoppingFlag,
       clients: () => (this.server?.connections() ?? 0) + (this.parts?.http?.openStreams() ?? 0),

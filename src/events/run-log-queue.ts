@@ -8,8 +8,15 @@ import { encodeTraceLine } from './trace-line.js';
  * Writes the per-run logs `runs/<run_id>/trace.jsonl`, off the commit path. They are derived from the global log: the
  * store hands a commit's events here after the commit is durable and acknowledged (`add`), so a run log is never
  * ahead of the global log; the lines are written a moment later, one write per run for everything that arrived
- * meanwhile. A new run's directory and file are created on the thread pool (`mkdir`, `open`), never on the main
- * thread. After a crash a run log that is behind (or was never created) is completed at boot (`run-log-reconcile.ts`).
+ * meanwhile. After a crash a run log that is behind (or was never created) is completed at boot (`run-log-reconcile.ts`).
+ *
+ * A run's directory and file are created when the run leaves the queue (its first event past `run.accepted` and
+ * `run.queued`: routed, canceled, failed...), before its first trace line, or when someone reads its trace: a burst
+ * of submits that queue costs no file system work. Until then its lines wait here (`deferred`). A snapshot has them
+ * created first (`allWritten`), since a boot from it completes only the run logs of the log's tail.
+ * Directories and files are created on the thread pool (`mkdir`, `open`), one at a time: several `mkdir`s in the one
+ * `runs/` directory at once contend for its lock in the kernel and cost several times the CPU (measured: BENCHMARKS.md).
+ * A run about to need its file goes before the runs a snapshot asks for.
  *
  * A reader that must see every published line of a run waits for `written(runId)` first: it resolves once every line
  * handed over so far for that run is in the file (or could not be written: then `failed(runId)` is true and the
@@ -42,11 +49,23 @@ interface RunLog {
   queue: StoredEvent[];
   /** Resolved when the queue is written (or dropped after a failure). */
   waiters: Array<() => void>;
+  /** Creates the directory and file; defined while the creation waits its turn. */
+  start?: (() => void) | undefined;
 }
 
+/** Events of a run that leave its log uncreated (it waits in the queue). */
+const DEFERRABLE = new Set(['run.accepted', 'run.queued']);
+
 export class RunLogQueue {
-  /** Runs with an open descriptor or one being opened, least recently used first. */
+  /** Runs with a log open, being opened, or waiting to be created. */
   private readonly logs = new Map<string, RunLog>();
+  /** Runs with an open descriptor, least recently used first. */
+  private readonly openLogs = new Map<string, RunLog>();
+  /** Queued runs whose log is not created yet: their lines so far, in order. */
+  private readonly deferred = new Map<string, StoredEvent[]>();
+  /** Creations waiting for their turn (one at a time): runs that need their file now, then the rest. */
+  private readonly toCreate: { now: RunLog[]; later: RunLog[] } = { now: [], later: [] };
+  private creating = false;
   /** Runs with queued events, written at the next flush. */
   private readonly dirty = new Set<string>();
   /** Runs whose log lacks lines in this process (a write or an open failed). */
@@ -66,9 +85,15 @@ export class RunLogQueue {
       const runId = e.stream.slice(4);
       let log = this.logs.get(runId);
       if (log === undefined) {
-        log = { fd: undefined, queue: [], waiters: [] };
-        this.logs.set(runId, log);
-        this.openLog(runId, log);
+        if (DEFERRABLE.has(e.type)) {
+          const early = this.deferred.get(runId);
+          if (early === undefined) this.deferred.set(runId, [e]);
+          else early.push(e);
+          continue;
+        }
+        log = this.create(runId, true);
+      } else if (log.start !== undefined) {
+        this.hurry(log);
       }
       log.queue.push(e);
       this.dirty.add(runId);
@@ -86,7 +111,13 @@ export class RunLogQueue {
 
   /** Resolves once every line of `runId` handed over so far is written (or known lost: see `failed`). */
   written(runId: string): Promise<void> {
+    if (this.deferred.has(runId)) this.create(runId, true);
     const log = this.logs.get(runId);
+    if (log?.start !== undefined) this.hurry(log);
+    return this.waitFor(runId, log);
+  }
+
+  private waitFor(runId: string, log: RunLog | undefined): Promise<void> {
     if (log === undefined || (log.queue.length === 0 && log.fd !== undefined)) return Promise.resolve();
     if (log.fd !== undefined) {
       this.writeOne(runId, log);
@@ -100,13 +131,44 @@ export class RunLogQueue {
    * for: a steady stream of new runs never holds it up.
    */
   allWritten(): Promise<void> {
+    for (const runId of [...this.deferred.keys()]) this.create(runId, false);
     this.flush();
     const waits: Array<Promise<void>> = [];
-    for (const [runId, log] of this.logs) if (log.fd === undefined) waits.push(this.written(runId));
+    for (const [runId, log] of this.logs) if (log.fd === undefined) waits.push(this.waitFor(runId, log));
     return waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
   }
 
-  private openLog(runId: string, log: RunLog): void {
+  /** Starts creating a run's log, with the lines it deferred queued first. */
+  private create(runId: string, urgent: boolean): RunLog {
+    const early = this.deferred.get(runId);
+    this.deferred.delete(runId);
+    const log: RunLog = { fd: undefined, queue: early ?? [], waiters: [] };
+    this.logs.set(runId, log);
+    if (log.queue.length > 0) this.dirty.add(runId);
+    this.openLog(runId, log, urgent);
+    return log;
+  }
+
+  /** A log waiting behind a snapshot's creations is needed now: it goes first. */
+  private hurry(log: RunLog): void {
+    if (!this.toCreate.now.includes(log)) this.toCreate.now.push(log);
+    this.nextCreation();
+  }
+
+  /** Starts the next creation waiting, if none is under way. */
+  private nextCreation(): void {
+    while (!this.creating) {
+      const log = this.toCreate.now.shift() ?? this.toCreate.later.shift();
+      if (log === undefined) return;
+      const start = log.start;
+      if (start === undefined) continue; // started already (hurried), or forgotten
+      log.start = undefined;
+      this.creating = true;
+      start();
+    }
+  }
+
+  private openLog(runId: string, log: RunLog, urgent: boolean): void {
     const done = (err: unknown, fd?: number): void => {
       if (this.logs.get(runId) !== log) {
         // forgotten while opening (its directory is being deleted)
@@ -115,6 +177,7 @@ export class RunLogQueue {
         this.drop(runId, log);
       } else {
         log.fd = fd;
+        this.openLogs.set(runId, log);
         this.writeOne(runId, log);
         this.evict();
       }
@@ -124,10 +187,23 @@ export class RunLogQueue {
       return;
     }
     const dir = join(this.runsDir, runId);
-    this.io.mkdir(dir, (err) => {
-      if (err !== null) { done(err); return; }
-      this.io.open(join(dir, 'trace.jsonl'), (err2, fd) => done(err2, err2 === null ? fd : undefined));
-    });
+    const finished = (err: unknown, fd?: number): void => {
+      this.creating = false;
+      try {
+        done(err, fd);
+      } finally {
+        this.nextCreation();
+      }
+    };
+    log.start = () => {
+      if (this.logs.get(runId) !== log) { finished(null); return; } // forgotten while waiting its turn
+      this.io.mkdir(dir, (err) => {
+        if (err !== null) { finished(err); return; }
+        this.io.open(join(dir, 'trace.jsonl'), (err2, fd) => finished(err2, err2 === null ? fd : undefined));
+      });
+    };
+    (urgent ? this.toCreate.now : this.toCreate.later).push(log);
+    this.nextCreation();
   }
 
   private flush(): void {
@@ -156,8 +232,8 @@ export class RunLogQueue {
         this.broken.add(runId);
       }
       // most recently used last
-      this.logs.delete(runId);
-      this.logs.set(runId, log);
+      this.openLogs.delete(runId);
+      this.openLogs.set(runId, log);
     }
     this.dirty.delete(runId);
     const waiters = log.waiters;
@@ -177,10 +253,11 @@ export class RunLogQueue {
 
   /** Closes the least recently used descriptors past `maxOpen` (never one with lines still queued). */
   private evict(): void {
-    if (this.logs.size <= this.maxOpen) return;
-    for (const [runId, log] of this.logs) {
-      if (this.logs.size <= this.maxOpen) break;
+    if (this.openLogs.size <= this.maxOpen) return;
+    for (const [runId, log] of this.openLogs) {
+      if (this.openLogs.size <= this.maxOpen) break;
       if (log.fd === undefined || log.queue.length > 0) continue;
+      this.openLogs.delete(runId);
       this.logs.delete(runId);
       this.io.close(log.fd);
     }
@@ -188,9 +265,12 @@ export class RunLogQueue {
 
   /** Forgets a run's log (e.g. before its directory is deleted): queued lines of it are dropped. */
   forget(runId: string): void {
+    this.deferred.delete(runId);
     const log = this.logs.get(runId);
     if (log === undefined) return;
+    log.start = undefined;
     this.logs.delete(runId);
+    this.openLogs.delete(runId);
     this.dirty.delete(runId);
     if (log.fd !== undefined) this.io.close(log.fd);
     for (const w of log.waiters) w();
@@ -199,7 +279,10 @@ export class RunLogQueue {
 
   /** Closes every descriptor (after `allWritten()`, at a clean stop). */
   close(): void {
+    this.deferred.clear();
+    this.openLogs.clear();
     for (const [runId, log] of [...this.logs]) {
+      log.start = undefined;
       this.logs.delete(runId);
       if (log.fd !== undefined) {
         try { this.io.close(log.fd); } catch { /* best effort at shutdown */ }

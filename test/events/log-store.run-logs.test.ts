@@ -14,16 +14,32 @@ import type { RunLogIo } from '../../src/events/run-log-queue.js';
 import { runLogProblems } from '../fixtures-helpers/events.js';
 
 const trace = (runId: string, n: number): DomainEvent => ({ type: 'run.trace', data: { run_id: runId, level: 'info', type: 'step', data: { n } } });
+/** What a submit appends for a run no instance takes yet. */
+const queued = (runId: string): DomainEvent[] => [
+  { type: 'run.accepted', data: { run_id: runId, request: { run_id: runId, input: { goal: 'x' } }, request_hash: 'h' } },
+  { type: 'run.queued', data: { run_id: runId } },
+];
+const routed = (runId: string): DomainEvent => ({ type: 'run.routed', data: { run_id: runId, instance_id: 'i1' } } as DomainEvent);
+/** Lets the thread pool's callbacks and the queue's timers run. */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
 const tracePath = (root: string, run: string): string => join(root, 'runs', run, 'trace.jsonl');
 
-/** Holds every new run directory's `mkdir` until `release()` (or forever: a process that dies in the gap). */
+/**
+ * Holds every new run directory's `mkdir` until `release()` (or forever: a process that dies in the gap); after
+ * `release()` they go on at once. `calls` is every directory asked for, in order.
+ */
 class HeldMkdir {
   private held: Array<() => void> = [];
   private dirs: string[] = [];
+  private released = false;
+  readonly calls: string[] = [];
   readonly io: Partial<RunLogIo> = {
     mkdir: (dir, cb) => {
+      this.calls.push(basename(dir));
+      const go = (): void => mkdir(dir, { mode: 0o700 }, (err) => cb(err !== null && err.code !== 'EEXIST' ? err : null));
+      if (this.released) { go(); return; }
       this.dirs.push(basename(dir));
-      this.held.push(() => mkdir(dir, { mode: 0o700 }, (err) => cb(err !== null && err.code !== 'EEXIST' ? err : null)));
+      this.held.push(go);
     },
   };
 
@@ -32,6 +48,7 @@ class HeldMkdir {
   }
 
   release(): void {
+    this.released = true;
     const held = this.held;
     this.held = [];
     this.dirs = [];
@@ -220,5 +237,77 @@ t.test('a run is seen ended only once its run log holds the ending line: a reade
   await ending;
   t.same(seen, ['succeeded'], 'seen ended with the ending line already in the file');
   sub.unsubscribe();
+  await store.close();
+});
+
+t.test('a queued run has no directory: its log is created, with every line in order, when the run leaves the queue', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  held.release();
+  const { store } = open(root, { runLogIo: held.io });
+  const acked = await store.append(queued('q1'));
+  await settle();
+  t.equal(existsSync(join(root, 'runs', 'q1')), false, 'no directory while the run waits in the queue');
+  t.same(held.calls, [], 'and no mkdir was asked for');
+  acked.push(...(await store.append(routed('q1'))));
+  await store.readRunTrace('q1', 1, 10);
+  t.same(held.calls, ['q1'], 'routing creates it');
+  t.same(runLogProblems(root, acked), [], 'with the lines of the acceptance before the routing line');
+  t.same(readFileSync(tracePath(root, 'q1'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).extensions['arpd.event'].type), ['run.accepted', 'run.queued', 'run.routed']);
+  await store.close();
+});
+
+t.test('reading the trace of a queued run creates its log and answers every line', async (t) => {
+  const root = t.testdir();
+  const { store } = open(root);
+  await store.append(queued('q1'));
+  t.same((await store.readRunTrace('q1', 1, 10)).map((l) => l.seq), [1, 2], 'both lines of the acceptance');
+  t.ok(existsSync(tracePath(root, 'q1')), 'the file is there for tail -f from now on');
+  await store.close();
+});
+
+t.test('a snapshot waits for the queued runs\' logs to be created: a boot from it completes only the tail', async (t) => {
+  const root = t.testdir();
+  const { store } = open(root);
+  const acked = await store.append([...queued('q1'), ...queued('q2')]);
+  await store.runLogsWritten();
+  t.same(runLogProblems(root, acked), [], 'every queued run\'s log is whole once the snapshot\'s wait is over');
+  await store.close();
+});
+
+t.test('a clean stop writes the logs of runs still queued', async (t) => {
+  const root = t.testdir();
+  const { store } = open(root);
+  const acked = await store.append(queued('q1'));
+  await store.close();
+  t.same(runLogProblems(root, acked), [], 'the queued run\'s log is on disk after the stop');
+});
+
+t.test('a crash while runs are queued loses nothing: the next boot writes their logs', async (t) => {
+  const root = t.testdir();
+  const first = open(root);
+  const acked = await first.store.append([...queued('q1'), ...queued('q2')]);
+  t.equal(existsSync(join(root, 'runs', 'q1')), false, 'the process dies while the runs wait');
+  const next = open(root);
+  t.same(runLogProblems(root, acked), [], 'boot completed both run logs');
+  t.same((await next.store.readRunTrace('q2', 1, 10)).map((l) => l.extensions?.['arpd.event']?.seq), [3, 4], 'its lines, read from the completed run log');
+  await next.store.close();
+});
+
+t.test('run logs are created one at a time, and a run that needs its file goes before those a snapshot asks for', async (t) => {
+  const root = t.testdir();
+  const held = new HeldMkdir();
+  const { store } = open(root, { runLogIo: held.io });
+  await store.append(trace('busy', 1));
+  await store.append([...queued('x'), ...queued('y'), ...queued('z')]);
+  await store.append([trace('a', 1), trace('b', 1)]);
+  t.equal(held.waiting, 1, 'one creation under way, the others wait their turn');
+  const snapshotWait = store.runLogsWritten();
+  const acked = await store.append(routed('z'));
+  const zRead = store.readRunTrace('z', 1, 10);
+  held.release();
+  await snapshotWait;
+  t.same((await zRead).map((l) => l.extensions?.['arpd.event']?.seq), [6, 7, acked[0]?.seq], 'the routed run\'s trace is whole');
+  t.same(held.calls, ['busy', 'a', 'b', 'z', 'x', 'y'], 'the runs that need a file first, then the queued ones');
   await store.close();
 });
