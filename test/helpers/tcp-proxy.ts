@@ -50,6 +50,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       return;
     }
     const upstream = new Socket();
+    // as the client itself does (pg sets TCP_NODELAY): a relayed small write must not wait for the peer's ACK
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const pair = { client, server: upstream };
     pairs.add(pair);
     let doomed: (() => void) | undefined;
