@@ -110,7 +110,7 @@ export class Snapshotter implements Component {
   async take(final = false): Promise<SnapshotInfo | undefined> {
     if (this.stopped && !final) return undefined;
     while (this.running !== undefined) await this.running.catch(() => undefined);
-    const p = this.write();
+    const p = this.write(final);
     this.running = p;
     try {
       return await p;
@@ -120,7 +120,7 @@ export class Snapshotter implements Component {
     }
   }
 
-  private async write(): Promise<SnapshotInfo | undefined> {
+  private async write(final = false): Promise<SnapshotInfo | undefined> {
     const failure = this.store.failure;
     if (failure !== undefined) throw new ArpdError('E_STORAGE', `no snapshot while the log's writer is stopped: ${failure.message}`);
     if (this.store.runLogsComplete === false) {
@@ -149,7 +149,8 @@ export class Snapshotter implements Component {
         this.note('a run log write failed in this process: no snapshot until the next start completes the run logs');
         return undefined;
       }
-      await syncRunLogs(join(this.store.root, 'runs'), touched);
+      // at a clean stop no commit waits for the thread pool: the fsyncs may take all of it
+      await syncRunLogs(join(this.store.root, 'runs'), touched, final ? 4 : 2);
       // archive.jsonl fsynced, then the index file the snapshot refers to
       const body = { registry, archive: await this.archive.writeIndex(index) };
       const { path, bytes } = await writeSnapshot(this.dir, position, body, this.deps.now());
@@ -207,8 +208,11 @@ function runLogsWhole(store: SnapshotSource): boolean {
   return store.runLogsComplete !== false;
 }
 
-/** fsyncs each run's log (and its directory entry), two at a time: derived files a snapshot relies on after an OS crash. */
-async function syncRunLogs(runsDir: string, runIds: ReadonlySet<string>): Promise<void> {
+/**
+ * fsyncs each run's log (and its directory entry), `parallel` at a time: derived files a snapshot relies on after an OS
+ * crash. In the background two, so the log's own fdatasync still finds a free thread (the pool has four).
+ */
+async function syncRunLogs(runsDir: string, runIds: ReadonlySet<string>, parallel: number): Promise<void> {
   const ids = [...runIds].filter(isValidId);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -227,7 +231,7 @@ async function syncRunLogs(runsDir: string, runIds: ReadonlySet<string>): Promis
       }
     }
   };
-  await Promise.all([worker(), worker()]);
+  await Promise.all(Array.from({ length: parallel }, worker));
   if (ids.length > 0) {
     const fh = await open(runsDir, 'r');
     try { await fh.sync(); } finally { await fh.close(); }
