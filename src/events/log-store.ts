@@ -174,16 +174,27 @@ export class LogStore implements EventStore {
         opts.onWarning?.(`repaired the event log: ${plan.damaged.length} damaged place(s), ${plan.restored.length} event(s) restored from run logs, ${plan.lost.length} lost, ${plan.runsToFail.length} run(s) to fail rather than run twice; the damaged bytes are kept in ${copies.join(', ')}`, { restored: plan.restored.length, lost: plan.lost.length, runs_to_fail: plan.runsToFail.map((r) => r.run_id), copies });
       }
     }
+    // Where each run born in the tail after a snapshot began: a run log completed at boot is read from there, not from
+    // the first segment (a run still queued at a crash has no run log yet). Not kept in a full replay: one entry per run.
+    const firstSeqs = new Map<string, number>();
+    const onEvent = opts.onEvent;
     const rec = recoverLog(root, {
       bootId: bootId(),
       from: opts.from,
       ...(opts.clock === undefined ? {} : { clock: opts.clock }),
-      ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+      ...(opts.from === undefined
+        ? (onEvent === undefined ? {} : { onEvent })
+        : {
+            onEvent: (e: StoredEvent) => {
+              if (e.rev === 1 && e.stream.startsWith('run:')) firstSeqs.set(e.stream.slice(4), e.seq);
+              onEvent?.(e);
+            },
+          }),
     });
     for (const w of rec.warnings) opts.onWarning?.(w.message, w.details);
     const runsDir = join(root, 'runs');
     mkdirSync(runsDir, { recursive: true, mode: 0o700 });
-    const reconciled = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile);
+    const reconciled = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs);
     if (reconciled.completed + reconciled.rebuilt > 0) {
       opts.onWarning?.(`completed ${reconciled.completed} and rebuilt ${reconciled.rebuilt} run logs from the global log (${reconciled.linesWritten} lines)`, { ...reconciled });
     }

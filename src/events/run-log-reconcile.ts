@@ -19,17 +19,26 @@ export interface ReconcileResult {
   completed: number;
   rebuilt: number;
   linesWritten: number;
+  /** Log files read to find the missing lines. */
+  filesRead: number;
 }
 
 /** The `seq` of the last complete line of a trace file (0 when empty or missing); cuts a torn tail. -1 = unreadable. */
 export function lastTraceSeq(path: string, fix: boolean): number {
-  if (!existsSync(path)) return 0;
+  return lastTraceLine(path, fix).seq;
+}
+
+/** As lastTraceSeq, with the global seq of that line (`extensions["arpd.event"].seq`; 0 when unknown). */
+function lastTraceLine(path: string, fix: boolean): { seq: number; globalSeq: number } {
+  const none = { seq: 0, globalSeq: 0 };
+  const unreadable = { seq: -1, globalSeq: 0 };
+  if (!existsSync(path)) return none;
   const fd = openSync(path, fix ? 'r+' : 'r');
   try {
     let size = fstatSync(fd).size;
     let window = 64 * 1024;
     for (;;) {
-      if (size === 0) return 0;
+      if (size === 0) return none;
       const w = Math.min(size, window);
       const buf = Buffer.allocUnsafe(w);
       readSync(fd, buf, 0, w, size - w);
@@ -37,7 +46,7 @@ export function lastTraceSeq(path: string, fix: boolean): number {
         // torn last line: cut it (a run log line is written whole; a fragment is never a fact)
         const nl = buf.lastIndexOf(0x0a);
         if (nl === -1 && w < size) { window *= 4; continue; }
-        if (!fix) return -1;
+        if (!fix) return unreadable;
         size = size - w + nl + 1;
         ftruncateSync(fd, size);
         continue;
@@ -45,10 +54,12 @@ export function lastTraceSeq(path: string, fix: boolean): number {
       const prev = w >= 2 ? buf.lastIndexOf(0x0a, w - 2) : -1;
       if (prev === -1 && w < size) { window *= 4; continue; }
       try {
-        const line = JSON.parse(buf.toString('utf8', prev + 1, w - 1)) as { seq?: unknown };
-        return typeof line.seq === 'number' ? line.seq : -1;
+        const line = JSON.parse(buf.toString('utf8', prev + 1, w - 1)) as { seq?: unknown; extensions?: { 'arpd.event'?: { seq?: unknown } } };
+        if (typeof line.seq !== 'number') return unreadable;
+        const g = line.extensions?.['arpd.event']?.seq;
+        return { seq: line.seq, globalSeq: typeof g === 'number' && Number.isSafeInteger(g) && g > 0 ? g : 0 };
       } catch {
-        return -1;
+        return unreadable;
       }
     }
   } finally {
@@ -56,26 +67,38 @@ export function lastTraceSeq(path: string, fix: boolean): number {
   }
 }
 
-export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined): ReconcileResult {
-  const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0 };
+/**
+ * `firstSeqs`: the global seq of each run's first event (rev 1) where the boot replayed it. The global log is read only
+ * from the first seq a missing line can have: after the last line a run log holds, or from the run's first event
+ * when the boot replayed it (a run still queued at a crash has no run log yet: it costs a read of the tail, not of
+ * the whole history); else from the start.
+ */
+export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>): ReconcileResult {
+  const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0 };
   const ids: Iterable<string> = candidates ?? (function* () {
     for (const stream of streamRevs.keys()) if (stream.startsWith('run:')) yield stream.slice(4);
   })();
   /** run id → the rev after which lines are missing */
   const need = new Map<string, number>();
+  /** the first global seq a missing line can have */
+  let scanFrom = Number.MAX_SAFE_INTEGER;
   for (const runId of ids) {
     if (!isValidId(runId)) continue;
     const logRev = streamRevs.get(`run:${runId}`) ?? 0;
     result.checked++;
     const path = join(runsDir, runId, 'trace.jsonl');
-    const fileRev = lastTraceSeq(path, true);
+    const last = lastTraceLine(path, true);
+    const fileRev = last.seq;
     if (fileRev === logRev) continue;
+    const first = firstSeqs?.get(runId) ?? 1;
     if (fileRev < 0 || fileRev > logRev) {
       need.set(runId, 0);
       result.rebuilt++;
+      scanFrom = Math.min(scanFrom, first);
     } else {
       need.set(runId, fileRev);
       result.completed++;
+      scanFrom = Math.min(scanFrom, fileRev > 0 && last.globalSeq > 0 ? last.globalSeq + 1 : first);
     }
   }
   if (candidates === undefined) {
@@ -100,23 +123,37 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
       const fd = openAppend(dir, after === 0);
       fds.set(runId, fd);
     }
-    for (const file of listLogFiles(root)) {
-      if (!existsSync(file.path)) continue;
-      scanFile(file.path, {
-        line(buf, start, end) {
-          const r = decodeLine(buf, start, end);
-          if (!r.ok) return true;
-          const e: StoredEvent = r.event;
-          if (!e.stream.startsWith('run:')) return true;
-          const runId = e.stream.slice(4);
-          const after = need.get(runId);
-          if (after === undefined || e.rev <= after) return true;
-          writeSync(fds.get(runId) as number, encodeTraceLine(e, runId));
-          result.linesWritten++;
-          return true;
-        },
-      });
-    }
+    // the next rev each run log needs: a line is written only in order, so a line a skipped segment held leaves a gap
+    const wanted = new Map<string, number>();
+    for (const [runId, after] of need) wanted.set(runId, after + 1);
+    const files = listLogFiles(root);
+    const pass = (from: number): void => {
+      for (const [i, file] of files.entries()) {
+        // a sealed segment ends where the next begins: skip those wholly before the first missing line
+        const next = files[i + 1]?.firstSeq;
+        if (next !== undefined && next <= from) continue;
+        if (!existsSync(file.path)) continue;
+        result.filesRead++;
+        scanFile(file.path, {
+          line(buf, start, end) {
+            const r = decodeLine(buf, start, end);
+            if (!r.ok) return true;
+            const e: StoredEvent = r.event;
+            if (!e.stream.startsWith('run:')) return true;
+            const runId = e.stream.slice(4);
+            if (e.rev !== wanted.get(runId)) return true;
+            writeSync(fds.get(runId) as number, encodeTraceLine(e, runId));
+            wanted.set(runId, e.rev + 1);
+            result.linesWritten++;
+            return true;
+          },
+        });
+      }
+    };
+    pass(scanFrom);
+    // a run log whose last line did not point where its missing lines are (not expected): read the whole log for it
+    const short = [...wanted].some(([runId, rev]) => rev <= (streamRevs.get(`run:${runId}`) ?? 0));
+    if (short && scanFrom > 1) pass(1);
   } finally {
     for (const fd of fds.values()) closeSync(fd);
   }

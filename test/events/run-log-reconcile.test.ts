@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { StoredEvent } from '../../src/events/envelope.js';
 import type { DomainEvent } from '../../src/events/event-types.js';
-import { ACTIVE_LOG } from '../../src/events/log-files.js';
+import { ACTIVE_LOG, listLogFiles } from '../../src/events/log-files.js';
 import { recoverLog } from '../../src/events/log-recovery.js';
 import { LogStore } from '../../src/events/log-store.js';
 import { lastTraceSeq } from '../../src/events/run-log-reconcile.js';
 import { bootId } from '../../src/system/process-identity.js';
-import { readLogEvents, runLogProblems } from '../fixtures-helpers/events.js';
+import { abandonStore, readLogEvents, runLogProblems } from '../fixtures-helpers/events.js';
 
 const trace = (run: string, n: number, pad = ''): DomainEvent => ({ type: 'run.trace', data: { run_id: run, level: 'info', type: 'step', data: { n, pad } } });
 const started = (boot: string): DomainEvent => ({ type: 'daemon.started', data: { pid: process.pid, version: 't', boot_id: boot, host: 'h' } });
@@ -152,4 +152,60 @@ t.test('keeps every run log whole after a repair sets a damaged line aside', asy
   await store.close();
   const seqs = readFileSync(tracePath(root, 'b'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
   t.same(seqs, [1, 2, 3], 'and continues where it was');
+});
+
+/** Many small segments: each append of a padded line seals one. */
+const SMALL = { segmentBytes: 600 };
+
+t.test('completes a run log from the segment after its last line, not from the first segment', async (t) => {
+  const root = t.testdir();
+  const store = LogStore.open({ root, ...SMALL });
+  for (let n = 1; n <= 12; n++) await store.append(trace('a', n, 'x'.repeat(300)));
+  await store.close();
+  dropLastLines(tracePath(root, 'a'), 1);
+  const files = listLogFiles(root).length;
+  const { warnings, events, store: again } = reopen(root);
+  await again.close();
+  t.ok(files > 6, `the log has ${files} files`);
+  t.match(warnings, [{ completed: 1, linesWritten: 1 }]);
+  t.ok((warnings[0]?.['filesRead'] as number) <= 2, `only the files from the missing line on are read (${String(warnings[0]?.['filesRead'])} of ${files})`);
+  t.same(runLogProblems(root, events), [], 'the run log matches again');
+});
+
+t.test('a run born after the snapshot and still queued at a crash has its log written from the tail alone', async (t) => {
+  const root = t.testdir();
+  const first = LogStore.open({ root, ...SMALL });
+  for (let n = 1; n <= 12; n++) await first.append(trace('old', n, 'x'.repeat(300)));
+  const snapshotAt = first.position();
+  const queued = await first.append([
+    { type: 'run.accepted', data: { run_id: 'q', request: { run_id: 'q', input: { goal: 'x' } }, request_hash: 'h' } },
+    { type: 'run.queued', data: { run_id: 'q' } },
+  ]);
+  abandonStore(first);
+  t.equal(existsSync(tracePath(root, 'q')), false, 'the crash comes while the run waits: it has no run log');
+  const files = listLogFiles(root).length;
+  const warnings: Array<Record<string, unknown>> = [];
+  const next = LogStore.open({ root, from: snapshotAt, onWarning: (_m, d) => warnings.push(d) });
+  await next.close();
+  t.match(warnings, [{ rebuilt: 0, completed: 1, linesWritten: 2 }]);
+  t.ok((warnings[0]?.['filesRead'] as number) <= 2, `only the tail is read (${String(warnings[0]?.['filesRead'])} of ${files} files)`);
+  t.same(runLogProblems(root, queued, new Set(['q'])), [], 'its run log holds both lines');
+});
+
+t.test('a run log whose last line points past its missing lines is still completed, from the whole log', async (t) => {
+  const root = t.testdir();
+  const store = LogStore.open({ root, ...SMALL });
+  for (let n = 1; n <= 12; n++) await store.append(trace('a', n, 'x'.repeat(300)));
+  await store.close();
+  const path = tracePath(root, 'a');
+  dropLastLines(path, 3);
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  const last = JSON.parse(lines.pop() as string) as { extensions: { 'arpd.event': { seq: number } } };
+  last.extensions['arpd.event'].seq = 1_000_000;
+  writeFileSync(path, [...lines, JSON.stringify(last)].map((l) => `${l}\n`).join(''));
+  const { warnings, events, store: again } = reopen(root);
+  await again.close();
+  t.match(warnings, [{ completed: 1, linesWritten: 3 }], 'the three missing lines are written');
+  const seqs = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
+  t.same(seqs, events.map((e) => e.rev), 'every line of the run, in order, once');
 });
