@@ -326,7 +326,7 @@ export class Daemon {
       if (store !== undefined) {
         const reason = `start failed: ${toArpdError(err).message}`;
         // a node that failed to start leaves nothing behind in a shared store (its lease expires)
-        await store.close(node !== undefined ? undefined : () => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: store?.runLogsComplete ?? false } }]).catch(() => undefined);
+        await store.close(node !== undefined ? undefined : () => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: (store?.runLogsComplete ?? false) && (store?.runLogsWaiting ?? 0) === 0 } }]).catch(() => undefined);
       }
       lock?.release();
       const e = toArpdError(err);
@@ -480,7 +480,7 @@ export class Daemon {
     // daemon.stopped goes out alone, after every pending append and run log line is written
     const node = this.node;
     await this.bus.close(() => node === undefined
-      ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: store.runLogsComplete ?? true }, 'daemon')
+      ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: (store.runLogsComplete ?? true) && (store.runLogsWaiting ?? 0) === 0 }, 'daemon')
       : this.ctx.command('LeaveNode', { node_id: node.id, incarnation: node.incarnation, reason }, 'daemon'));
     // the next boot starts from here and replays nothing
     try {

@@ -102,6 +102,8 @@ export interface EventStore {
 
   /** JSONL only: every run log line of this process was written (a clean stop says so). */
   readonly runLogsComplete?: boolean;
+  /** JSONL only: queued runs whose log is not created yet (it is when they leave the queue). */
+  readonly runLogsWaiting?: number;
 }
 
 /** The most events one `readStream` call is asked for (the PostgreSQL store's cap on a read). */

@@ -19,7 +19,7 @@ import { ACTIVE_LOG, segmentName } from './log-files.js';
 import { fsyncPath, recoverLog, type RecoveryResult, type RecoveryStart } from './log-recovery.js';
 import { applyRepair, planRepair, type RepairPlan } from './log-repair.js';
 import { reconcileRunLogs, type ReconcileResult } from './run-log-reconcile.js';
-import { RunLogQueue, type RunLogIo } from './run-log-queue.js';
+import { defersRunLog, RunLogQueue, type RunLogIo } from './run-log-queue.js';
 
 /** The I/O the store does per commit, injectable so tests can make a sync fail. */
 export interface StoreIo {
@@ -50,6 +50,8 @@ export interface LogStoreOptions {
   /** Roll the active file into a segment past this size. Default 128 MiB. */
   segmentBytes?: number;
   maxLineBytes?: number;
+  /** At most this many queued runs have their logs created by a clean stop (default QUEUED_LOGS_AT_STOP). */
+  queuedLogsAtStop?: number;
   /** Repair a damaged log (log-repair.ts) instead of refusing to start. */
   repair?: boolean;
   io?: Partial<StoreIo>;
@@ -136,11 +138,12 @@ export class LogStore implements EventStore {
   private readonly clock: () => Date;
   private readonly segmentBytes: number;
   private readonly maxLineBytes: number;
+  private readonly queuedLogsAtStop: number;
   private readonly runLogs: RunLogQueue;
   private durableSeq: number;
   private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
-  private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult) {
+  private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult, queuedRunLogs: ReadonlyMap<string, StoredEvent[]>) {
     this.fd = fd;
     this.lastSeq = rec.lastSeq;
     this.durableSeq = rec.lastSeq;
@@ -153,7 +156,8 @@ export class LogStore implements EventStore {
     this.io = { ...realIo, ...opts.io };
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
-    this.runLogs = new RunLogQueue(join(root, 'runs'), opts.runLogIo);
+    this.queuedLogsAtStop = opts.queuedLogsAtStop ?? QUEUED_LOGS_AT_STOP;
+    this.runLogs = new RunLogQueue(join(root, 'runs'), opts.runLogIo, undefined, queuedRunLogs);
     this.onCommit = opts.onCommit;
   }
 
@@ -175,33 +179,46 @@ export class LogStore implements EventStore {
       }
     }
     // Where each run born in the tail after a snapshot began: a run log completed at boot is read from there, not from
-    // the first segment (a run still queued at a crash has no run log yet). Not kept in a full replay: one entry per run.
+    // the first segment. Not kept in a full replay (one entry per run).
     const firstSeqs = new Map<string, number>();
+    const tail = opts.from !== undefined;
+    // The runs that have only waited in the queue so far, with their events (a few at any point of a replay): their
+    // logs stay uncreated until they leave it, as before the stop or crash (run-log-queue.ts).
+    const queued = new Map<string, StoredEvent[]>();
     const onEvent = opts.onEvent;
     const rec = recoverLog(root, {
       bootId: bootId(),
       from: opts.from,
       ...(opts.clock === undefined ? {} : { clock: opts.clock }),
-      ...(opts.from === undefined
-        ? (onEvent === undefined ? {} : { onEvent })
-        : {
-            onEvent: (e: StoredEvent) => {
-              if (e.rev === 1 && e.stream.startsWith('run:')) firstSeqs.set(e.stream.slice(4), e.seq);
-              onEvent?.(e);
-            },
-          }),
+      onEvent: (e: StoredEvent) => {
+        if (e.stream.startsWith('run:')) {
+          if (e.rev === 1) {
+            const runId = e.stream.slice(4);
+            if (tail) firstSeqs.set(runId, e.seq);
+            if (defersRunLog(e.type)) queued.set(runId, [e]);
+          } else if (queued.size > 0) {
+            const runId = e.stream.slice(4);
+            const q = queued.get(runId);
+            if (q !== undefined && defersRunLog(e.type)) q.push(e);
+            else if (q !== undefined) queued.delete(runId);
+          }
+        }
+        onEvent?.(e);
+      },
     });
     for (const w of rec.warnings) opts.onWarning?.(w.message, w.details);
     const runsDir = join(root, 'runs');
     mkdirSync(runsDir, { recursive: true, mode: 0o700 });
-    const reconciled = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs);
+    const { result: reconciled, leftQueued } = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs, queued);
+    const seed = new Map<string, StoredEvent[]>();
+    for (const runId of leftQueued) seed.set(runId, queued.get(runId) as StoredEvent[]);
     if (reconciled.completed + reconciled.rebuilt > 0) {
       opts.onWarning?.(`completed ${reconciled.completed} and rebuilt ${reconciled.rebuilt} run logs from the global log (${reconciled.linesWritten} lines)`, { ...reconciled });
     }
     const activePath = join(root, ACTIVE_LOG);
     const fd = openSync(activePath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     fsyncPath(root, true); // the active file may be new
-    const store = new LogStore(root, opts, rec, fd, reconciled);
+    const store = new LogStore(root, opts, rec, fd, reconciled, seed);
     store.repaired = repaired;
     return store;
   }
@@ -461,6 +478,11 @@ export class LogStore implements EventStore {
     return this.runLogs.failures === 0;
   }
 
+  /** Queued runs whose log is not created yet (run-log-queue.ts): a clean stop leaves them so. */
+  get runLogsWaiting(): number {
+    return this.runLogs.waiting;
+  }
+
   /** Resolves when nothing is pending (or the writer failed). */
   drain(): Promise<void> {
     if (!this.flushing && !this.scheduled && this.pending.waiters.length === 0) return Promise.resolve();
@@ -476,7 +498,10 @@ export class LogStore implements EventStore {
     const first = !this.closing;
     this.closing = true;
     await this.drain();
-    await this.runLogs.allWritten();
+    // every line is written; a few runs still queued get their logs too (a copy of their lines that a repair can
+    // restore from), many are left without (about a millisecond each with the snapshot's fsync): their logs are created
+    // when they leave the queue, the next boot finds them in the tail it replays, and the stop takes no snapshot
+    await this.runLogs.allWritten({ queuedToo: this.runLogs.waiting <= this.queuedLogsAtStop });
     if (first && final !== undefined && this.failed === undefined) {
       try {
         const last = final();
@@ -495,6 +520,9 @@ export class LogStore implements EventStore {
 }
 
 const ENDS = new Set(['run.succeeded', 'run.failed', 'run.canceled']);
+
+/** At most this many queued runs have their logs created by a clean stop (more would make the stop slow). */
+export const QUEUED_LOGS_AT_STOP = 1000;
 
 /** The runs a batch ends, if any. */
 function endedRuns(events: readonly StoredEvent[]): string[] | undefined {

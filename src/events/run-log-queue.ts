@@ -13,7 +13,9 @@ import { encodeTraceLine } from './trace-line.js';
  * A run's directory and file are created when the run leaves the queue (its first event past `run.accepted` and
  * `run.queued`: routed, canceled, failed...), before its first trace line, or when someone reads its trace: a burst
  * of submits that queue costs no file system work. Until then its lines wait here (`deferred`). A snapshot has them
- * created first (`allWritten`), since a boot from it completes only the run logs of the log's tail.
+ * created first (`allWritten`), since a boot from it completes only the run logs of the log's tail; a clean stop
+ * leaves them (then it takes no snapshot, and the next boot finds these runs in the tail it replays and leaves their
+ * logs uncreated again: `seed`).
  * Directories and files are created on the thread pool (`mkdir`, `open`), one at a time: several `mkdir`s in the one
  * `runs/` directory at once contend for its lock in the kernel and cost several times the CPU (measured: BENCHMARKS.md).
  * A run about to need its file goes before the runs a snapshot asks for.
@@ -56,6 +58,11 @@ interface RunLog {
 /** Events of a run that leave its log uncreated (it waits in the queue). */
 const DEFERRABLE = new Set(['run.accepted', 'run.queued']);
 
+/** True for the events of a run still waiting in the queue: its log need not exist yet. */
+export function defersRunLog(type: string): boolean {
+  return DEFERRABLE.has(type);
+}
+
 export class RunLogQueue {
   /** Runs with a log open, being opened, or waiting to be created. */
   private readonly logs = new Map<string, RunLog>();
@@ -74,8 +81,15 @@ export class RunLogQueue {
   private readonly io: RunLogIo;
   failures = 0;
 
-  constructor(private readonly runsDir: string, io: Partial<RunLogIo> = {}, private readonly maxOpen = 256) {
+  /** `seed`: runs still queued whose logs a boot left uncreated, with their lines so far. */
+  constructor(private readonly runsDir: string, io: Partial<RunLogIo> = {}, private readonly maxOpen = 256, seed?: ReadonlyMap<string, StoredEvent[]>) {
     this.io = { ...realIo, ...io };
+    if (seed !== undefined) for (const [runId, events] of seed) this.deferred.set(runId, [...events]);
+  }
+
+  /** Runs whose log is not created yet (they wait in the queue). */
+  get waiting(): number {
+    return this.deferred.size;
   }
 
   /** Hands over a commit's events (already durable); the run events among them are written shortly. */
@@ -128,10 +142,10 @@ export class RunLogQueue {
 
   /**
    * Resolves once every line handed over so far is written (or known lost). Lines handed over later are not waited
-   * for: a steady stream of new runs never holds it up.
+   * for: a steady stream of new runs never holds it up. `queuedToo: false` leaves the logs of queued runs uncreated.
    */
-  allWritten(): Promise<void> {
-    for (const runId of [...this.deferred.keys()]) this.create(runId, false);
+  allWritten(opts: { queuedToo?: boolean } = {}): Promise<void> {
+    if (opts.queuedToo !== false) for (const runId of [...this.deferred.keys()]) this.create(runId, false);
     this.flush();
     const waits: Array<Promise<void>> = [];
     for (const [runId, log] of this.logs) if (log.fd === undefined) waits.push(this.waitFor(runId, log));
@@ -279,7 +293,6 @@ export class RunLogQueue {
 
   /** Closes every descriptor (after `allWritten()`, at a clean stop). */
   close(): void {
-    this.deferred.clear();
     this.openLogs.clear();
     for (const [runId, log] of [...this.logs]) {
       log.start = undefined;

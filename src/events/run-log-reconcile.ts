@@ -21,7 +21,12 @@ export interface ReconcileResult {
   linesWritten: number;
   /** Log files read to find the missing lines. */
   filesRead: number;
+  /** Runs still queued left without a log (it is created when they leave the queue). */
+  leftQueued: number;
 }
+
+/** What a boot's reconciliation did, and the runs it left queued without a log (`queued` entries). */
+export interface Reconciled { result: ReconcileResult; leftQueued: string[] }
 
 /** The `seq` of the last complete line of a trace file (0 when empty or missing); cuts a torn tail. -1 = unreadable. */
 export function lastTraceSeq(path: string, fix: boolean): number {
@@ -71,10 +76,18 @@ function lastTraceLine(path: string, fix: boolean): { seq: number; globalSeq: nu
  * `firstSeqs`: the global seq of each run's first event (rev 1) where the boot replayed it. The global log is read only
  * from the first seq a missing line can have: after the last line a run log holds, or from the run's first event
  * when the boot replayed it (a run still queued at a crash has no run log yet: it costs a read of the tail, not of
- * the whole history); else from the start.
+ * the whole history); else from the start. `queued`: runs born in the replayed tail with only their acceptance so far
+ * (every event of theirs): one without a log is left so (`leftQueued`), as the run-log queue leaves it until the run
+ * leaves the queue.
  */
-export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>): ReconcileResult {
-  const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0 };
+export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>, queued?: ReadonlyMap<string, readonly StoredEvent[]>): Reconciled {
+  const leftQueued: string[] = [];
+  const result = reconcile(root, runsDir, streamRevs, candidates, firstSeqs, queued, leftQueued);
+  return { result, leftQueued };
+}
+
+function reconcile(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs: ReadonlyMap<string, number> | undefined, queued: ReadonlyMap<string, readonly StoredEvent[]> | undefined, leftQueued: string[]): ReconcileResult {
+  const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0, leftQueued: 0 };
   const ids: Iterable<string> = candidates ?? (function* () {
     for (const stream of streamRevs.keys()) if (stream.startsWith('run:')) yield stream.slice(4);
   })();
@@ -90,6 +103,11 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
     const last = lastTraceLine(path, true);
     const fileRev = last.seq;
     if (fileRev === logRev) continue;
+    if (fileRev === 0 && queued?.get(runId)?.length === logRev) {
+      result.leftQueued++;
+      leftQueued.push(runId);
+      continue;
+    }
     const first = firstSeqs?.get(runId) ?? 1;
     if (fileRev < 0 || fileRev > logRev) {
       need.set(runId, 0);

@@ -4,7 +4,7 @@
  * in the gap between the ack and the run-log write, and check that readers, a clean stop and the next boot still see
  * every line.
  */
-import { existsSync, mkdir, readFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdir, readFileSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import type { StoredEvent } from '../../src/events/envelope.js';
@@ -275,23 +275,66 @@ t.test('a snapshot waits for the queued runs\' logs to be created: a boot from i
   await store.close();
 });
 
-t.test('a clean stop writes the logs of runs still queued', async (t) => {
+t.test('a clean stop writes the logs of a few queued runs', async (t) => {
   const root = t.testdir();
-  const { store } = open(root);
-  const acked = await store.append(queued('q1'));
+  const { store } = open(root, { queuedLogsAtStop: 2 });
+  const acked = await store.append([...queued('q1'), ...queued('q2')]);
   await store.close();
-  t.same(runLogProblems(root, acked), [], 'the queued run\'s log is on disk after the stop');
+  t.same(runLogProblems(root, acked), [], 'both logs are on disk after the stop');
+  t.ok(existsSync(tracePath(root, 'q1')) && existsSync(tracePath(root, 'q2')));
 });
 
-t.test('a crash while runs are queued loses nothing: the next boot writes their logs', async (t) => {
+t.test('a clean stop leaves the logs of many queued runs uncreated and says the run logs are not complete; the next boot leaves them so', async (t) => {
+  const root = t.testdir();
+  const { store } = open(root, { queuedLogsAtStop: 0 });
+  const acked = await store.append(queued('q1'));
+  t.equal(store.runLogsWaiting, 1, 'one queued run without a log');
+  let complete: boolean | undefined;
+  await store.close(() => {
+    complete = store.runLogsComplete && store.runLogsWaiting === 0;
+    return [{ type: 'daemon.stopped', data: { pid: process.pid, reason: 'stop', run_logs_complete: complete } }];
+  });
+  t.equal(existsSync(join(root, 'runs', 'q1')), false, 'the stop creates no directory for it');
+  t.equal(complete, false, 'the stop does not claim every run log is written');
+  const next = open(root);
+  t.match(next.store.reconciled, { leftQueued: 1, completed: 0, rebuilt: 0 }, 'a boot that replays the whole log leaves it queued');
+  t.equal(existsSync(join(root, 'runs', 'q1')), false);
+  await next.store.readRunTrace('q1', 1, 10);
+  t.same(runLogProblems(root, acked), [], 'a read of its trace creates it whole');
+  await next.store.close();
+});
+
+t.test('a boot that replays the tail after a snapshot leaves the logs of runs still queued uncreated, until they leave the queue', async (t) => {
+  const root = t.testdir();
+  const first = open(root);
+  await first.store.append(trace('older', 1));
+  await first.store.runLogsWritten();
+  const snapshotAt = first.store.position();
+  const acked = await first.store.append([...queued('q1'), ...queued('q2')]);
+  await first.store.close(); // below the default: their logs are written
+  rmSync(join(root, 'runs', 'q1'), { recursive: true });
+  rmSync(join(root, 'runs', 'q2'), { recursive: true }); // as a stop with many queued runs leaves them
+  const next = open(root, { from: snapshotAt });
+  t.match(next.store.reconciled, { leftQueued: 2, completed: 0, rebuilt: 0 }, 'both runs are left queued');
+  t.equal(existsSync(join(root, 'runs', 'q1')), false, 'no directory at boot');
+  t.equal(next.store.runLogsWaiting, 2);
+  acked.push(...(await next.store.append(routed('q1'))));
+  t.same((await next.store.readRunTrace('q1', 1, 10)).map((l) => l.extensions?.['arpd.event']?.type), ['run.accepted', 'run.queued', 'run.routed'], 'leaving the queue creates it with every line');
+  t.same((await next.store.readRunTrace('q2', 1, 10)).map((l) => l.seq), [1, 2], 'a read creates the other one');
+  t.same(runLogProblems(root, acked, new Set(['q1', 'q2'])), [], 'both run logs match the global log');
+  await next.store.close();
+});
+
+t.test('a crash while runs are queued loses nothing: the next boot knows their lines and writes them when asked', async (t) => {
   const root = t.testdir();
   const first = open(root);
   const acked = await first.store.append([...queued('q1'), ...queued('q2')]);
   t.equal(existsSync(join(root, 'runs', 'q1')), false, 'the process dies while the runs wait');
   const next = open(root);
-  t.same(runLogProblems(root, acked), [], 'boot completed both run logs');
-  t.same((await next.store.readRunTrace('q2', 1, 10)).map((l) => l.extensions?.['arpd.event']?.seq), [3, 4], 'its lines, read from the completed run log');
-  await next.store.close();
+  t.equal(next.store.runLogsWaiting, 2, 'both are queued without a log again');
+  t.same((await next.store.readRunTrace('q2', 1, 10)).map((l) => l.extensions?.['arpd.event']?.seq), [3, 4], 'a read answers its lines');
+  await next.store.close(); // a snapshot-less stop: q1 stays without a log
+  t.same(runLogProblems(root, acked, new Set(['q2'])), [], 'q2\'s log is whole');
 });
 
 t.test('run logs are created one at a time, and a run that needs its file goes before those a snapshot asks for', async (t) => {

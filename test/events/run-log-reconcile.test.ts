@@ -172,24 +172,29 @@ t.test('completes a run log from the segment after its last line, not from the f
   t.same(runLogProblems(root, events), [], 'the run log matches again');
 });
 
-t.test('a run born after the snapshot and still queued at a crash has its log written from the tail alone', async (t) => {
+t.test('a run born after the snapshot whose log a crash left uncreated is written from the tail alone; one still queued is left so', async (t) => {
   const root = t.testdir();
-  const first = LogStore.open({ root, ...SMALL });
+  // the first process never gets to create a run directory: it dies first
+  const first = LogStore.open({ root, ...SMALL, runLogIo: { mkdir: () => undefined } });
   for (let n = 1; n <= 12; n++) await first.append(trace('old', n, 'x'.repeat(300)));
   const snapshotAt = first.position();
-  const queued = await first.append([
-    { type: 'run.accepted', data: { run_id: 'q', request: { run_id: 'q', input: { goal: 'x' } }, request_hash: 'h' } },
-    { type: 'run.queued', data: { run_id: 'q' } },
-  ]);
+  const accepted = (run: string): DomainEvent[] => [
+    { type: 'run.accepted', data: { run_id: run, request: { run_id: run, input: { goal: 'x' } }, request_hash: 'h' } },
+    { type: 'run.queued', data: { run_id: run } },
+  ];
+  const ran = await first.append([...accepted('ran'), { type: 'run.routed', data: { run_id: 'ran', instance_id: 'i1' } } as DomainEvent]);
+  await first.append(accepted('waits'));
   abandonStore(first);
-  t.equal(existsSync(tracePath(root, 'q')), false, 'the crash comes while the run waits: it has no run log');
+  t.equal(existsSync(tracePath(root, 'ran')), false, 'the crash comes before the run that left the queue has a log');
   const files = listLogFiles(root).length;
   const warnings: Array<Record<string, unknown>> = [];
   const next = LogStore.open({ root, from: snapshotAt, onWarning: (_m, d) => warnings.push(d) });
-  await next.close();
-  t.match(warnings, [{ rebuilt: 0, completed: 1, linesWritten: 2 }]);
+  t.match(warnings, [{ rebuilt: 0, completed: 1, linesWritten: 3, leftQueued: 1 }], 'one written, the queued one left');
   t.ok((warnings[0]?.['filesRead'] as number) <= 2, `only the tail is read (${String(warnings[0]?.['filesRead'])} of ${files} files)`);
-  t.same(runLogProblems(root, queued, new Set(['q'])), [], 'its run log holds both lines');
+  t.same(runLogProblems(root, ran, new Set(['ran'])), [], 'its run log holds all three lines');
+  t.equal(existsSync(tracePath(root, 'waits')), false, 'the run still queued has no log yet');
+  t.same((await next.readRunTrace('waits', 1, 10)).map((l) => l.seq), [1, 2], 'and a read of it creates it whole');
+  await next.close();
 });
 
 t.test('a run log whose last line points past its missing lines is still completed, from the whole log', async (t) => {

@@ -41,3 +41,31 @@ t.test('a snapshot is written only after the run log lines it covers are written
   await store.close();
   archive.close();
 });
+
+const queued = (runId: string): DomainEvent[] => [
+  { type: 'run.accepted', data: { run_id: runId, request: { run_id: runId, input: { goal: 'x' } }, request_hash: 'h' } },
+  { type: 'run.queued', data: { run_id: runId } },
+];
+
+t.test('a snapshot creates the logs of queued runs first; a clean stop that leaves queued runs without logs takes none', async (t) => {
+  const root = t.testdir();
+  const store = LogStore.open({ root, queuedLogsAtStop: 0 });
+  const registry = new Registry();
+  store.live$.subscribe((e) => registry.apply(e));
+  const archive = new RunArchive(join(root, 'runs'));
+  const dir = join(root, 'snapshots');
+  const snapshotter = new Snapshotter(registry, archive, store, dir, { everyEvents: 1_000_000, everyMs: 3_600_000 }, { events$: store.live$, logger: pino({ level: 'silent' }), now: () => new Date() });
+  snapshotter.start();
+  await store.append(queued('q1'));
+  t.equal(existsSync(join(root, 'runs', 'q1')), false, 'the queued run has no directory');
+  const info = await snapshotter.take();
+  t.equal(info?.seq, 2, 'a snapshot covers it');
+  t.equal(existsSync(join(root, 'runs', 'q1', 'trace.jsonl')), true, 'and its log was created before');
+  await store.append(queued('q2'));
+  await snapshotter.stop();
+  await store.close();
+  t.equal(await snapshotter.final(), undefined, 'the stop takes no snapshot while q2 has no log');
+  t.same(listSnapshotSeqs(dir), [2], 'the snapshot before it is the newest');
+  t.equal(existsSync(join(root, 'runs', 'q2')), false, 'and q2 still has no directory');
+  archive.close();
+});
