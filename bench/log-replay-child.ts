@@ -88,6 +88,8 @@ async function arpd(root: string): Promise<ReplayOutcome> {
   const outcome = await measure(() => {
     store = LogStore.open({ root, onEvent: (e) => projection.push(e), revOf: (s) => projection.registry.streamRev(s) });
     const r = projection.registry;
+    // ready to serve: the run indexes the routers read are built (the registry builds them on first read)
+    r.countRunsByState();
     // the streams it folded: every run, instance and profile, and the daemon's own stream
     const streams = r.runs.size + r.instances.size + r.profiles.size + (r.streamRev('daemon') > 0 ? 1 : 0);
     return { events: projection.lastSeq, streams, state: { projection, store }, runLogsChecked: store.reconciled.checked };

@@ -67,6 +67,11 @@ export interface RecoveryOptions {
   onEvent?: (event: StoredEvent) => void;
 }
 
+interface StreamMark {
+  rev: number;
+  seq: number;
+}
+
 export function fsyncPath(path: string, dir = false): void {
   const fd = openSync(path, dir ? constants.O_RDONLY | constants.O_DIRECTORY : constants.O_RDONLY);
   try {
@@ -117,10 +122,15 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
   const clock = opts.clock ?? (() => new Date());
   const mutate = opts.mutate ?? true;
   const files = listLogFiles(root);
-  const streamRevs = new Map<string, number>();
+  /** Per stream: its last rev and the seq of its last event, changed in place (one Map lookup per event). */
+  const marks = new Map<string, StreamMark>();
   const warnings: RecoveryResult['warnings'] = [];
   let expectedSeq = 1;
-  let runsSinceStart: Set<string> | undefined = new Set();
+  /**
+   * Runs with an event after this seq may have run logs behind the log (the last start of a daemon, or its last
+   * clean stop); undefined: every run may (a log read from its horizon, until one of those).
+   */
+  let sinceSeq: number | undefined = 0;
   let sawStartOfThisBoot = false;
   const onEvent = opts.onEvent;
   let activeFirstSeq = 0;
@@ -138,7 +148,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
       throw new ArpdError('E_LOG_CORRUPT', `the event log starts at seq ${horizon.first_seq} (older segments were removed by the disk budget, see ${join(root, 'log-horizon.json')}) and no usable snapshot holds the events before it: restore the newest snapshot under snapshots/ or the removed segments from a backup`, { first_seq: horizon.first_seq });
     }
     expectedSeq = horizon.first_seq;
-    runsSinceStart = undefined;
+    sinceSeq = undefined;
     // files before the horizon (a compaction stopped after writing it) are not read
     const at = files.findIndex((f) => f.active || (f.firstSeq as number) >= horizon.first_seq);
     firstIndex = at === -1 ? files.length - 1 : at;
@@ -153,7 +163,7 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     else throw new StaleStartError(`no log file starts at seq ${from.fileFirstSeq}`);
     expectedSeq = from.seq + 1;
     fromOffset = from.offset;
-    runsSinceStart = new Set();
+    sinceSeq = from.seq;
     const f = files[firstIndex] as LogFile;
     if (!existsSync(f.path) || (!f.compressed && statSync(f.path).size < fromOffset)) throw new StaleStartError(`${f.path} is shorter than the snapshot's place in it`);
   }
@@ -193,15 +203,19 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
           return true;
         }
         expectedSeq++;
-        streamRevs.set(e.stream, e.rev);
+        const mark = marks.get(e.stream);
+        if (mark === undefined) {
+          marks.set(e.stream, { rev: e.rev, seq: e.seq });
+        } else {
+          mark.rev = e.rev;
+          mark.seq = e.seq;
+        }
         if (e.type === 'daemon.started') {
           sawStartOfThisBoot = opts.bootId !== undefined && opts.bootId !== '' && e.data.boot_id === opts.bootId;
-          runsSinceStart = new Set();
+          sinceSeq = e.seq;
         } else if (e.type === 'daemon.stopped') {
           // a clean stop closed every run log after its last write: nothing before it needs checking
-          if (e.data.run_logs_complete === true) runsSinceStart = new Set();
-        } else if (e.stream.charCodeAt(0) === 0x72 /* r */ && e.stream.startsWith('run:')) {
-          runsSinceStart?.add(e.stream.slice(4));
+          if (e.data.run_logs_complete === true) sinceSeq = e.seq;
         }
         onEvent?.(e);
         return true;
@@ -248,6 +262,12 @@ export function recoverLog(root: string, opts: RecoveryOptions = {}): RecoveryRe
     if (file.active) activeBytes = cutOffset ?? statSync(file.path).size;
   }
   if (activeFirstSeq === 0) activeFirstSeq = expectedSeq;
+  const streamRevs = new Map<string, number>();
+  const runsSinceStart = sinceSeq === undefined ? undefined : new Set<string>();
+  for (const [stream, mark] of marks) {
+    streamRevs.set(stream, mark.rev);
+    if (runsSinceStart !== undefined && mark.seq > (sinceSeq as number) && stream.startsWith('run:')) runsSinceStart.add(stream.slice(4));
+  }
   return {
     lastSeq: expectedSeq - 1,
     activeFirstSeq,

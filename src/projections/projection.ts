@@ -1,18 +1,20 @@
-import { BehaviorSubject, Subject, filter, firstValueFrom, map, timeout, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, filter, firstValueFrom, timeout, type Observable, type Subscription } from 'rxjs';
 import type { StoredEvent } from '../events/envelope.js';
 import { Registry } from './registry.js';
 
 /**
- * The RxJS wiring: one input subject, folded by `Registry.apply` (the pure evolve functions), and a
- * signal of the last applied seq so a writer can wait until its own event is reflected
- * (read-your-writes). Boot replay and live appends go through the very same pipeline.
+ * The RxJS wiring: every event is folded by `Registry.apply` (the pure evolve functions), then the
+ * last applied seq is signalled so a writer can wait until its own event is reflected (read-your-writes),
+ * then the event goes out on `events$`. Boot replay and live appends go through the very same `push`.
+ * (No operator chain between them: the boot calls `push` for every event of the log, and a Subject
+ * and a `map` per event cost as much as the fold of a trace line.)
  */
 export class Projection {
   readonly registry: Registry;
-  private readonly input = new Subject<StoredEvent>();
   private readonly applied = new BehaviorSubject<number>(0);
+  private readonly out = new Subject<StoredEvent>();
   /** Every event after it has been applied to the registry. */
-  readonly events$: Observable<StoredEvent>;
+  readonly events$: Observable<StoredEvent> = this.out.asObservable();
   /** The last applied seq. */
   readonly applied$: Observable<number> = this.applied.asObservable();
 
@@ -20,22 +22,18 @@ export class Projection {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     this.applied.next(registry.lastSeq);
-    const out = new Subject<StoredEvent>();
-    this.events$ = out.asObservable();
-    this.input.pipe(map((e) => { this.registry.apply(e); return e; })).subscribe((e) => {
-      this.applied.next(e.seq);
-      out.next(e);
-    });
   }
 
-  /** Feeds one event (the boot fold calls this for every recovered event). */
+  /** Folds one event, signals its seq, then publishes it (the boot fold calls this for every recovered event). */
   push(event: StoredEvent): void {
-    this.input.next(event);
+    this.registry.apply(event);
+    this.applied.next(event.seq);
+    this.out.next(event);
   }
 
   /** Follows a live source (the store's `appended$`). */
   follow(source$: Observable<StoredEvent>): Subscription {
-    return source$.subscribe((e) => this.input.next(e));
+    return source$.subscribe((e) => this.push(e));
   }
 
   get lastSeq(): number {

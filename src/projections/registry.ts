@@ -105,6 +105,12 @@ export class Registry implements ReadModel {
   private readonly waiting = new Set<string>();
   private readonly waitingByKey = new Map<string, Set<string>>();
   private readonly lastEnded = new Map<string, string>();
+  /**
+   * Whether the run indexes (runs by state, waiting runs, runs in flight) are kept up to date. A new registry
+   * starts without them: folding a long log (the boot) then changes only the views, and the first read of an
+   * index builds them all in one pass over the runs (as `importState` does); from then on `apply` keeps them.
+   */
+  private runIndexes = false;
   /** Revisions of streams whose view is gone (a deleted profile), so a later write knows where the stream is. */
   private readonly goneRevs = new Map<string, number>();
   private daemonRev = 0;
@@ -165,10 +171,15 @@ export class Registry implements ReadModel {
 
   private applyRun(e: StoredEvent): void {
     const runId = e.stream.slice(4);
+    if (e.type === 'run.trace') {
+      // the lifecycle does not change; a run has progress exactly while its view is in memory
+      const progress = this.progressOf.get(runId);
+      if (progress !== undefined) this.progressOf.set(runId, evolveRunProgress(progress, e));
+      return;
+    }
     const prev = this.runs.get(runId);
     if (prev === undefined && e.type !== 'run.accepted') return;
     this.progressOf.set(runId, evolveRunProgress(this.progressOf.get(runId), e));
-    if (e.type === 'run.trace') return; // the lifecycle does not change
     const next = evolveRun(prev, e, prev?.order ?? this.orderCount);
     if (next === undefined || next === prev) return;
     if (prev === undefined) {
@@ -177,6 +188,14 @@ export class Registry implements ReadModel {
     }
     this.runs.set(runId, next);
     if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(runId);
+    if (!this.runIndexes) {
+      // the indexes are built from the views when first read; when an instance last saw a run leave is history
+      if (prev?.instance_id !== undefined && (prev.phase === 'routed' || prev.phase === 'started')
+        && (prev.instance_id !== next.instance_id || (next.phase !== 'routed' && next.phase !== 'started'))) {
+        this.lastEnded.set(prev.instance_id, e.ts);
+      }
+      return;
+    }
     if (prev?.state !== next.state) {
       if (prev !== undefined) this.runsByState.get(prev.state)?.delete(runId);
       indexAdd(this.runsByState, next.state, runId);
@@ -268,7 +287,7 @@ export class Registry implements ReadModel {
     this.progressOf.delete(runId);
     this.orderIds.delete(v.order);
     this.endedOrder.delete(runId);
-    this.runsByState.get(v.state)?.delete(runId);
+    if (this.runIndexes) this.runsByState.get(v.state)?.delete(runId);
     this.archivedCounts[v.state]++;
     return true;
   }
@@ -290,19 +309,37 @@ export class Registry implements ReadModel {
   }
 
   activeRuns(instanceId: string): ReadonlySet<string> {
+    if (!this.runIndexes) this.buildRunIndexes();
     return this.active.get(instanceId) ?? EMPTY;
   }
 
   queued(): ReadonlySet<string> {
+    if (!this.runIndexes) this.buildRunIndexes();
     return this.waiting;
   }
 
   queuedByKey(key: string): ReadonlySet<string> {
+    if (!this.runIndexes) this.buildRunIndexes();
     return this.waitingByKey.get(key) ?? EMPTY;
   }
 
   runIdsInState(state: RunStateName): ReadonlySet<string> {
+    if (!this.runIndexes) this.buildRunIndexes();
     return this.runsByState.get(state) ?? EMPTY;
+  }
+
+  /** The run indexes from the views, in submission order (once; `apply` keeps them from then on). */
+  private buildRunIndexes(): void {
+    this.runIndexes = true;
+    const byOrder = [...this.runs.values()].sort((a, b) => a.order - b.order);
+    for (const v of byOrder) {
+      indexAdd(this.runsByState, v.state, v.run_id);
+      if (v.phase === 'accepted' || v.phase === 'queued') {
+        this.waiting.add(v.run_id);
+        indexAdd(this.waitingByKey, queueKeyOf(v.request), v.run_id);
+      }
+      if ((v.phase === 'routed' || v.phase === 'started') && v.instance_id !== undefined) indexAdd(this.active, v.instance_id, v.run_id);
+    }
   }
 
   instanceIdsOfProfile(profile: string): ReadonlySet<string> {
@@ -390,13 +427,8 @@ export class Registry implements ReadModel {
     for (const v of byOrder) {
       r.runs.set(v.run_id, v);
       r.orderIds.set(v.order, v.run_id);
-      indexAdd(r.runsByState, v.state, v.run_id);
-      if (v.phase === 'accepted' || v.phase === 'queued') {
-        r.waiting.add(v.run_id);
-        indexAdd(r.waitingByKey, queueKeyOf(v.request), v.run_id);
-      }
-      if ((v.phase === 'routed' || v.phase === 'started') && v.instance_id !== undefined) indexAdd(r.active, v.instance_id, v.run_id);
     }
+    r.buildRunIndexes();
     for (const [id, ts] of st.lastEnded) r.lastEnded.set(id, ts);
     for (const id of st.endedOrder) if (r.runs.has(id)) r.endedOrder.add(id);
     for (const n of st.nodes) r.nodes.set(n.node_id, n);

@@ -203,6 +203,27 @@ t.test('keeps its indexes and counts equal to its views after any sequence of ev
   t.pass('indexes checked after every event');
 });
 
+t.test('builds the same indexes and instance history when first read after a whole fold as when kept after every event', async (t) => {
+  fc.assert(
+    fc.property(fc.oneof(storedLog(), busyLog()), (log) => {
+      const late = foldEvents(log); // no read during the fold: the run indexes are built on the first read below
+      const kept = new Registry();
+      kept.queued(); // read before the first event: apply keeps the indexes from then on
+      for (const e of log) kept.apply(e);
+      deepStrictEqual(late.snapshot(), kept.snapshot());
+      for (const id of kept.instances.keys()) {
+        equal(late.lastRunEndedOn(id), kept.lastRunEndedOn(id), `when ${id} last saw a run leave`);
+        deepStrictEqual([...late.activeRuns(id)].sort(), [...kept.activeRuns(id)].sort(), `runs in flight on ${id}`);
+      }
+      for (const state of RUN_STATES) deepStrictEqual([...late.runIdsInState(state)].sort(), [...kept.runIdsInState(state)].sort(), `runs in state ${state}`);
+      deepStrictEqual([...late.queued()], [...kept.queued()], 'the same queue, in submission order');
+      checkIndexes(late);
+    }),
+    { numRuns: 500 },
+  );
+  t.pass('late and kept indexes agree');
+});
+
 t.test('folds the same log into the same snapshot every time, as plain JSON', async (t) => {
   fc.assert(
     fc.property(storedLog(), (log) => {
