@@ -6,6 +6,7 @@ import { forEachEvent } from '../events/log-read.js';
 import { listLogFiles, readHorizon } from '../events/log-files.js';
 import { describeDamage, recoverLog } from '../events/log-recovery.js';
 import { planRepair, type RepairPlan } from '../events/log-repair.js';
+import { defersRunLog } from '../events/run-log-queue.js';
 import { isValidId } from '../ids/id-rules.js';
 import { Projection } from '../projections/projection.js';
 import { Registry } from '../projections/registry.js';
@@ -46,6 +47,8 @@ export function logVerify(g: ResolvedGlobals): number {
   const root = g.dataDir;
   const files = listLogFiles(root).filter((f) => existsSync(f.path));
   const runSeqs = new Map<string, number[]>();
+  /** Runs that have only waited in the queue: their run log is created when they leave it (run-log-queue.ts). */
+  const queued = new Set<string>();
   let events = 0;
   let damage: { message: string; data: Record<string, unknown> } | undefined;
   try {
@@ -59,8 +62,9 @@ export function logVerify(g: ResolvedGlobals): number {
         if (e.stream.startsWith('run:')) {
           const id = e.stream.slice(4);
           let list = runSeqs.get(id);
-          if (list === undefined) { list = []; runSeqs.set(id, list); }
+          if (list === undefined) { list = []; runSeqs.set(id, list); queued.add(id); }
           list.push(e.seq);
+          if (!defersRunLog(e.type)) queued.delete(id);
         }
       },
     });
@@ -72,7 +76,9 @@ export function logVerify(g: ResolvedGlobals): number {
   const runProblems: RunLogProblem[] = [];
   for (const [runId, seqs] of runSeqs) {
     if (!isValidId(runId)) { runProblems.push({ run_id: runId, problem: 'the run id is not a safe path segment' }); continue; }
-    const problem = verifyRunLog(join(root, 'runs', runId, 'trace.jsonl'), runId, seqs);
+    const path = join(root, 'runs', runId, 'trace.jsonl');
+    if (queued.has(runId) && (!existsSync(path) || statSync(path).size === 0)) continue;
+    const problem = verifyRunLog(path, runId, seqs);
     if (problem !== undefined) runProblems.push({ run_id: runId, problem });
   }
   const bytes = files.reduce((n, f) => n + statSync(f.path).size, 0);

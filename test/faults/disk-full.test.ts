@@ -86,7 +86,8 @@ t.test('a full disk leaves the daemon degraded but answering, tells followers wh
   await waitFor('the followed run to end', async () => ['succeeded', 'failed', 'canceled'].includes(String((await r.getRun(dir, 'followed'))['state'])), 60_000);
   const ends = (await r.events(dir, ['run.succeeded', 'run.failed', 'run.canceled'])).filter((e) => e.data['run_id'] === 'followed');
   t.equal(ends.length, 1, 'the followed run has exactly one end');
-  t.equal((await r.cli(dir, ['log', 'verify'])).code, 0, 'the log verifies');
+  const verify = await r.cli(dir, ['log', 'verify']);
+  t.equal(verify.code, 0, `the log verifies: ${verify.stdout}${verify.stderr}`);
 });
 
 t.test('a start on a full data dir gives one E_STORAGE line that says so', async (t) => {
