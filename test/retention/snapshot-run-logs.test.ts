@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import type { DomainEvent } from '../../src/events/event-types.js';
-import { LogStore } from '../../src/events/log-store.js';
+import { LogStore, type LogStoreOptions } from '../../src/events/log-store.js';
 import type { RunLogIo } from '../../src/events/run-log-queue.js';
 import { Registry } from '../../src/projections/registry.js';
 import { RunArchive } from '../../src/retention/run-archive.js';
@@ -12,6 +12,18 @@ import { Snapshotter } from '../../src/retention/snapshotter.js';
 
 const trace = (runId: string, n: number): DomainEvent => ({ type: 'run.trace', data: { run_id: runId, level: 'info', type: 'step', data: { n } } });
 
+/** A log store in `root` with a registry folding it and a snapshotter that snapshots only when asked. */
+function snapshotting(root: string, opts: Partial<LogStoreOptions> = {}): { store: LogStore; archive: RunArchive; dir: string; snapshotter: Snapshotter } {
+  const store = LogStore.open({ root, ...opts });
+  const registry = new Registry();
+  store.live$.subscribe((e) => registry.apply(e));
+  const archive = new RunArchive(join(root, 'runs'));
+  const dir = join(root, 'snapshots');
+  const snapshotter = new Snapshotter(registry, archive, store, dir, { everyEvents: 1_000_000, everyMs: 3_600_000 }, { events$: store.live$, logger: pino({ level: 'silent' }), now: () => new Date() });
+  snapshotter.start();
+  return { store, archive, dir, snapshotter };
+}
+
 t.test('a snapshot is written only after the run log lines it covers are written (they come after the ack)', async (t) => {
   const root = t.testdir();
   const held: Array<() => void> = [];
@@ -19,13 +31,7 @@ t.test('a snapshot is written only after the run log lines it covers are written
   const io: Partial<RunLogIo> = {
     mkdir: (dir, cb) => { held.push(() => mkdir(dir, { mode: 0o700 }, (err) => { created.push(basename(dir)); cb(err); })); },
   };
-  const store = LogStore.open({ root, runLogIo: io });
-  const registry = new Registry();
-  store.live$.subscribe((e) => registry.apply(e));
-  const archive = new RunArchive(join(root, 'runs'));
-  const dir = join(root, 'snapshots');
-  const snapshotter = new Snapshotter(registry, archive, store, dir, { everyEvents: 1_000_000, everyMs: 3_600_000 }, { events$: store.live$, logger: pino({ level: 'silent' }), now: () => new Date() });
-  snapshotter.start();
+  const { store, archive, dir, snapshotter } = snapshotting(root, { runLogIo: io });
   t.teardown(() => snapshotter.stop());
   await store.append([trace('r1', 1), trace('r1', 2)]);
   let traceAtSnapshot: boolean | undefined;
@@ -49,13 +55,7 @@ const queued = (runId: string): DomainEvent[] => [
 
 t.test('a snapshot creates the logs of queued runs first; a clean stop that leaves queued runs without logs takes none', async (t) => {
   const root = t.testdir();
-  const store = LogStore.open({ root, queuedLogsAtStop: 0 });
-  const registry = new Registry();
-  store.live$.subscribe((e) => registry.apply(e));
-  const archive = new RunArchive(join(root, 'runs'));
-  const dir = join(root, 'snapshots');
-  const snapshotter = new Snapshotter(registry, archive, store, dir, { everyEvents: 1_000_000, everyMs: 3_600_000 }, { events$: store.live$, logger: pino({ level: 'silent' }), now: () => new Date() });
-  snapshotter.start();
+  const { store, archive, dir, snapshotter } = snapshotting(root, { queuedLogsAtStop: 0 });
   await store.append(queued('q1'));
   t.equal(existsSync(join(root, 'runs', 'q1')), false, 'the queued run has no directory');
   const info = await snapshotter.take();
