@@ -77,13 +77,15 @@ export async function followRun(client: RuntimeClient, endpoint: string, runId: 
     let ended: RuntimeEnd | undefined;
     if (sse) {
       try {
-        for await (const msg of streamRunEvents(client, endpoint, runId, { ...callOpts, maxMessageBytes: o.maxEventBytes, ...(lastSeq > 0 ? { lastEventId: String(lastSeq) } : {}) })) {
-          const ev = parseEvent(msg.data, runId, endpoint, o);
-          const seq = ev['seq'] as number;
-          if (seq <= lastSeq) continue;
-          lastSeq = seq;
-          o.onEvent(ev);
-          ended = endOfEvent(ev) ?? ended;
+        for await (const batch of streamRunEvents(client, endpoint, runId, { ...callOpts, maxMessageBytes: o.maxEventBytes, ...(lastSeq > 0 ? { lastEventId: String(lastSeq) } : {}) })) {
+          for (const msg of batch) {
+            const ev = parseEvent(msg.data, runId, endpoint, o);
+            const seq = ev['seq'] as number;
+            if (seq <= lastSeq) continue;
+            lastSeq = seq;
+            o.onEvent(ev);
+            ended = endOfEvent(ev) ?? ended;
+          }
         }
       } catch (err) {
         if (o.signal.aborted) return undefined;

@@ -2,7 +2,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { ArpdError } from '../errors/index.js';
 import type { RuntimeClient } from './runtime-client.js';
 
-export interface SseMessage { id?: string; event?: string; data: string }
+export interface SseMessage { id?: string | undefined; event?: string | undefined; data: string }
 
 export interface StreamOptions {
   signal?: AbortSignal;
@@ -14,12 +14,13 @@ export interface StreamOptions {
 
 /**
  * Follows a runtime's `GET /v1/runs/{id}/events` (Server-Sent Events, parsed by eventsource-parser).
- * Yields each message; ends when the runtime closes the stream. Throws E_METHOD_NOT_FOUND when the
+ * Yields the messages of each chunk read, in order, as one array (a runtime that writes thousands of events at once
+ * costs one generator step per chunk, not one per event); ends when the runtime closes the stream. Throws E_METHOD_NOT_FOUND when the
  * runtime offers no event stream (404/405/not text/event-stream), so the caller can poll instead;
  * E_RUNTIME_LOST when it cannot be reached or breaks off; E_TRACE_LIMIT when a message grows past the
  * limit (the parser never buffers an unbounded line).
  */
-export async function* streamRunEvents(client: RuntimeClient, endpoint: string, runId: string, opts: StreamOptions): AsyncGenerator<SseMessage> {
+export async function* streamRunEvents(client: RuntimeClient, endpoint: string, runId: string, opts: StreamOptions): AsyncGenerator<SseMessage[]> {
   let res;
   try {
     res = await client.open('GET', `${endpoint.replace(/\/+$/, '')}/v1/runs/${encodeURIComponent(runId)}/events`, {
@@ -40,10 +41,10 @@ export async function* streamRunEvents(client: RuntimeClient, endpoint: string, 
     if (status >= 500) throw new ArpdError('E_RUNTIME_ERROR', `runtime at ${endpoint} answered the event stream with ${status}`, { endpoint, http_status: status });
     throw new ArpdError('E_METHOD_NOT_FOUND', `runtime at ${endpoint} offers no event stream for runs (${status})`, { endpoint, http_status: status });
   }
-  const queue: SseMessage[] = [];
+  let queue: SseMessage[] = [];
   const parser = createParser({
     onEvent(m: EventSourceMessage) {
-      queue.push({ ...(m.id === undefined ? {} : { id: m.id }), ...(m.event === undefined ? {} : { event: m.event }), data: m.data });
+      queue.push(m);
     },
   });
   const decoder = new TextDecoder();
@@ -57,14 +58,19 @@ export async function* streamRunEvents(client: RuntimeClient, endpoint: string, 
         res.destroy();
         throw new ArpdError('E_TRACE_LIMIT', `runtime at ${endpoint} sent an event stream message of more than ${opts.maxMessageBytes} bytes: arpd failed the run to protect the disk`, { endpoint, limit: opts.maxMessageBytes });
       }
-      while (queue.length > 0) {
-        const m = queue.shift() as SseMessage;
-        if (Buffer.byteLength(m.data) > opts.maxMessageBytes) {
+      if (queue.length === 0) continue;
+      const batch = queue;
+      queue = [];
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i] as SseMessage;
+        // a UTF-16 length a third of the limit cannot be over it in UTF-8
+        if (m.data.length * 3 > opts.maxMessageBytes && Buffer.byteLength(m.data) > opts.maxMessageBytes) {
           res.destroy();
+          if (i > 0) yield batch.slice(0, i); // the events before it are the run's, as they came
           throw new ArpdError('E_TRACE_LIMIT', `runtime at ${endpoint} sent an event of ${Buffer.byteLength(m.data)} bytes, over the limit of ${opts.maxMessageBytes}: arpd failed the run to protect the disk`, { endpoint, limit: opts.maxMessageBytes });
         }
-        yield m;
       }
+      yield batch;
     }
   } catch (err) {
     if (err instanceof ArpdError) throw err;

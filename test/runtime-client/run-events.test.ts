@@ -7,9 +7,12 @@ import { failure, runtime } from '../helpers/runtime-stand-in.js';
 const sse = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' });
 const opts = (o: Partial<StreamOptions> = {}): StreamOptions => ({ maxMessageBytes: 1024, ...o });
 
-async function collect(gen: AsyncGenerator<SseMessage>): Promise<SseMessage[]> {
+/** The messages of a batch without the fields the parser left undefined (what a message's JSON would hold). */
+const plain = (batch: SseMessage[]): SseMessage[] => batch.map((m) => JSON.parse(JSON.stringify(m)) as SseMessage);
+
+async function collect(gen: AsyncGenerator<SseMessage[]>): Promise<SseMessage[]> {
   const out: SseMessage[] = [];
-  for await (const m of gen) out.push(m);
+  for await (const batch of gen) out.push(...plain(batch));
   return out;
 }
 
@@ -64,7 +67,7 @@ t.test('a runtime that fails the event stream with a 5xx is E_RUNTIME_ERROR', as
 t.test('an event larger than the limit ends the stream with E_TRACE_LIMIT after the events before it', async (t) => {
   const { endpoint, client } = await runtime(t, (_req, res) => { sse(res); res.end(`data: small\n\ndata: ${'x'.repeat(2000)}\n\ndata: never\n\n`); });
   const got: SseMessage[] = [];
-  const err = await failure((async () => { for await (const m of streamRunEvents(client, endpoint, 'r1', opts())) got.push(m); })());
+  const err = await failure((async () => { for await (const batch of streamRunEvents(client, endpoint, 'r1', opts())) got.push(...plain(batch)); })());
   t.same(got, [{ data: 'small' }]);
   t.equal(err.code, 'E_TRACE_LIMIT');
   t.match(err.message, /2000 bytes, over the limit of 1024/);
@@ -90,7 +93,7 @@ t.test('a stream that breaks off is E_RUNTIME_LOST', async (t) => {
     res.write('data: one\n\n', () => setImmediate(() => res.socket?.destroy()));
   });
   const got: SseMessage[] = [];
-  const err = await failure((async () => { for await (const m of streamRunEvents(client, endpoint, 'r1', opts())) got.push(m); })());
+  const err = await failure((async () => { for await (const batch of streamRunEvents(client, endpoint, 'r1', opts())) got.push(...plain(batch)); })());
   t.same(got, [{ data: 'one' }]);
   t.equal(err.code, 'E_RUNTIME_LOST');
 });
@@ -113,9 +116,18 @@ t.test('an abort ends the stream quietly, before or during it', async (t) => {
   t.same(await collect(streamRunEvents(client, endpoint, 'r1', opts({ signal: before.signal }))), [], 'aborted before it opened');
   const during = new AbortController();
   const got: SseMessage[] = [];
-  for await (const m of streamRunEvents(client, endpoint, 'r1', opts({ signal: during.signal }))) {
-    got.push(m);
+  for await (const batch of streamRunEvents(client, endpoint, 'r1', opts({ signal: during.signal }))) {
+    got.push(...plain(batch));
     during.abort();
   }
   t.same(got, [{ data: 'one' }], 'aborted after the first event');
+});
+
+t.test('yields the events that came in one read together, in order', async (t) => {
+  const text = Array.from({ length: 100 }, (_, i) => `id: ${i + 1}\ndata: {"n":${i + 1}}\n\n`).join('');
+  const { endpoint, client } = await runtime(t, (_req, res) => { sse(res); res.end(text); });
+  const batches: SseMessage[][] = [];
+  for await (const batch of streamRunEvents(client, endpoint, 'r1', opts())) batches.push(plain(batch));
+  t.same(batches.flat().map((m) => m.id), Array.from({ length: 100 }, (_, i) => String(i + 1)), 'every event, in order');
+  t.ok(batches.length < 100, `${batches.length} batches for 100 events written at once`);
 });
