@@ -131,7 +131,7 @@ t.test('cancels runs in flight at a plain `daemon stop`, and keeps queued ones f
   // no autostart: the second run waits for the one busy instance instead of getting an instance of its own
   await r.startDaemon(dir, ['--queue-timeout', '600000', '--no-autostart-instances']);
   const [inst] = await r.startInstances(dir, 'default', 1);
-  const running = String((await r.submit(dir, { input: { goal: 'sleep:10000 What is 1+1?' } }))['run_id']);
+  const running = String((await r.submit(dir, { input: { goal: 'sleep:600000 What is 1+1?' } }))['run_id']);
   await r.waitRun(dir, running, 'to be running', (st) => st['state'] === 'running');
   const queued = String((await r.submit(dir, { input: { goal: 'What is 2+2?' } }))['run_id']);
   t.equal((await r.getRun(dir, queued))['state'], 'queued', 'the second waits for the busy instance');

@@ -95,7 +95,7 @@ t.test('cancels a running run at the runtime', async (t) => {
   const dir = r.newDataDir();
   await r.startDaemon(dir);
   const [inst] = await r.startInstances(dir, 'default', 1);
-  const s = await r.submit(dir, { input: { goal: 'sleep:10000 What is 1+1?' } });
+  const s = await r.submit(dir, { input: { goal: 'sleep:600000 What is 1+1?' } });
   const runId = String(s['run_id']);
   await r.waitRun(dir, runId, 'to be running', (st) => st['state'] === 'running');
   const res = await r.cli(dir, ['runs', 'cancel', runId, '--json']);

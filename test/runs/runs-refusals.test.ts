@@ -126,7 +126,7 @@ t.test('answers E_NOT_READY for the result of a running run, and exit 4 for an u
   const dir = r.newDataDir();
   await r.startDaemon(dir);
   await r.startInstances(dir, 'default', 1);
-  const s = await r.submit(dir, { input: { goal: 'sleep:10000 hi' } });
+  const s = await r.submit(dir, { input: { goal: 'sleep:600000 hi' } });
   const runId = String(s['run_id']);
   await r.waitRun(dir, runId, 'to be running', (st) => st['state'] === 'running');
   const res = await r.cli(dir, ['runs', 'result', runId, '--json']);
