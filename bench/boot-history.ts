@@ -116,7 +116,8 @@ function bootSizes(quick: boolean): number[] {
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const sizes = bootSizes(ctx.quick);
-  const trials = ctx.quick ? 1 : 3;
+  // 5 alternating pairs: an empty boot alone moves by ±15 % from one to the next on this machine
+  const trials = ctx.quick ? 1 : 5;
   const figures: Figure[] = [];
   const notes: string[] = [];
   const raw: Record<string, unknown> = {};
