@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ArpdError } from '../errors/index.js';
-import type { DomainEvent, ErrorInfo, JsonObject } from '../events/event-types.js';
+import type { DomainEvent, ErrorInfo, JsonObject, RunTrace } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
 import { isEnded, isServing, type ReadModel } from '../projections/registry.js';
 import type { RunView } from '../projections/registry-types.js';
@@ -165,7 +165,11 @@ export function decideRecordTraceBatch(state: ReadModel, cmd: CommandOf<'RecordT
       return events;
     }
     total += bytes;
-    events.push({ type: 'run.trace', data: { run_id: d.run_id, level: line.level, type: line.type, ...(line.data === undefined ? {} : { data: line.data }), ...(line.time === undefined ? {} : { time: line.time }), bytes } });
+    // built without spreads: one object shape for every line of a burst
+    const trace: RunTrace = line.data === undefined ? { run_id: d.run_id, level: line.level, type: line.type } : { run_id: d.run_id, level: line.level, type: line.type, data: line.data };
+    if (line.time !== undefined) trace.time = line.time;
+    trace.bytes = bytes;
+    events.push({ type: 'run.trace', data: trace });
   }
   return events;
 }
