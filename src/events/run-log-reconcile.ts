@@ -88,9 +88,11 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
 
 function reconcile(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs: ReadonlyMap<string, number> | undefined, queued: ReadonlyMap<string, readonly StoredEvent[]> | undefined, leftQueued: string[]): ReconcileResult {
   const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0, leftQueued: 0 };
-  const ids: Iterable<string> = candidates ?? (function* () {
-    for (const stream of streamRevs.keys()) if (stream.startsWith('run:')) yield stream.slice(4);
-  })();
+  // A run that has only waited in the queue is looked at even when the boot checks only a few runs: its log may never
+  // have been created, in this boot or an earlier one that crashed, and its lines so far must wait for it (`seed`).
+  const ids: Iterable<string> = candidates === undefined
+    ? (function* () { for (const stream of streamRevs.keys()) if (stream.startsWith('run:')) yield stream.slice(4); })()
+    : queued === undefined || queued.size === 0 ? candidates : new Set([...candidates, ...queued.keys()]);
   /** run id → the rev after which lines are missing */
   const need = new Map<string, number>();
   /** the first global seq a missing line can have */

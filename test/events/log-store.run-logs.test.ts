@@ -11,7 +11,8 @@ import type { StoredEvent } from '../../src/events/envelope.js';
 import type { DomainEvent } from '../../src/events/event-types.js';
 import { LogStore, type LogStoreOptions } from '../../src/events/log-store.js';
 import type { RunLogIo } from '../../src/events/run-log-queue.js';
-import { runLogProblems } from '../fixtures-helpers/events.js';
+import { bootId } from '../../src/system/process-identity.js';
+import { readLogEvents, runLogProblems } from '../fixtures-helpers/events.js';
 
 const trace = (runId: string, n: number): DomainEvent => ({ type: 'run.trace', data: { run_id: runId, level: 'info', type: 'step', data: { n } } });
 /** What a submit appends for a run no instance takes yet. */
@@ -335,6 +336,25 @@ t.test('a crash while runs are queued loses nothing: the next boot knows their l
   t.same((await next.store.readRunTrace('q2', 1, 10)).map((l) => l.extensions?.['arpd.event']?.seq), [3, 4], 'a read answers its lines');
   await next.store.close(); // a snapshot-less stop: q1 stays without a log
   t.same(runLogProblems(root, acked, new Set(['q2'])), [], 'q2\'s log is whole');
+});
+
+t.test('a run queued before two crashes in a row gets every line in its log once it leaves the queue', async (t) => {
+  // found by the model test: the boot after the second crash checked only the runs written since the last start,
+  // so it did not know q1 had waited without a log, and created it with the routed line alone
+  const root = t.testdir();
+  const started = (host: string): DomainEvent => ({ type: 'daemon.started', data: { pid: process.pid, version: 'test', boot_id: bootId(), host } } as DomainEvent);
+  const first = open(root);
+  await first.store.append(started('first'));
+  await first.store.append(queued('q1'));
+  const second = open(root); // the first process died with q1 queued
+  t.equal(second.store.runLogsWaiting, 1, 'q1 waits without a log');
+  await second.store.append(started('second'));
+  const third = open(root); // the second process died too, having written nothing of q1's
+  t.equal(third.store.runLogsWaiting, 1, 'q1 still waits without a log');
+  await third.store.append(routed('q1'));
+  await third.store.close();
+  t.same(runLogProblems(root, readLogEvents(root)), [], 'q1\'s log holds its acceptance, its queueing and its routing, in order');
+  t.same(readFileSync(tracePath(root, 'q1'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { extensions: Record<string, { type: string }> }).extensions['arpd.event']?.type), ['run.accepted', 'run.queued', 'run.routed']);
 });
 
 t.test('run logs are created one at a time, and a run that needs its file goes before those a snapshot asks for', async (t) => {
