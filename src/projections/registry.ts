@@ -233,17 +233,19 @@ export class Registry implements ReadModel {
     const prev = entry?.view;
     if (prev === undefined && e.type !== 'run.accepted') return;
     const next = evolveRun(prev, e, prev?.order ?? this.orderCount);
+    // the id is held once, as the view's run_id, wherever it is kept (each event brings a copy of its own)
+    const id = next !== undefined && next.run_id === runId ? next.run_id : runId;
     if (entry === undefined) {
       // accepted: a new run in the next place in submission order
       entry = new RunEntry(next as RunView);
-      this.runEntries.set(runId, entry);
-      this.orderIds.push(runId);
+      this.runEntries.set(id, entry);
+      this.orderIds.push(id);
       this.orderCount++;
     }
     advanceRunProgress(entry, e);
     if (next === undefined || next === prev) return;
     entry.view = next;
-    if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(runId);
+    if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(id);
     if (!this.runIndexes) {
       // the indexes are built from the views when first read; when an instance last saw a run leave is history
       if (prev?.instance_id !== undefined && (prev.phase === 'routed' || prev.phase === 'started')
@@ -253,8 +255,8 @@ export class Registry implements ReadModel {
       return;
     }
     if (prev?.state !== next.state) {
-      if (prev !== undefined) this.runsByState.get(prev.state)?.delete(runId);
-      indexAdd(this.runsByState, next.state, runId);
+      if (prev !== undefined) this.runsByState.get(prev.state)?.delete(id);
+      indexAdd(this.runsByState, next.state, id);
     }
     // waiting to be routed
     const wasWaiting = prev !== undefined && (prev.phase === 'accepted' || prev.phase === 'queued');
@@ -262,23 +264,23 @@ export class Registry implements ReadModel {
     if (wasWaiting !== isWaiting) {
       const key = queueKeyOf(next.request);
       if (isWaiting) {
-        this.waiting.add(runId);
-        indexAdd(this.waitingByKey, key, runId);
+        this.waiting.add(id);
+        indexAdd(this.waitingByKey, key, id);
         // a run sent back to the queue after it was routed waits in its submission place again (rare: O(queue))
         if (prev !== undefined) this.putBackInOrder(key);
       } else if (prev !== undefined) {
-        this.waiting.delete(runId);
-        indexDelete(this.waitingByKey, queueKeyOf(prev.request), runId);
+        this.waiting.delete(id);
+        indexDelete(this.waitingByKey, queueKeyOf(prev.request), id);
       }
     }
     // in flight on an instance
     const wasActive = prev !== undefined && (prev.phase === 'routed' || prev.phase === 'started') && prev.instance_id !== undefined;
     const isActive = (next.phase === 'routed' || next.phase === 'started') && next.instance_id !== undefined;
     if (wasActive && (!isActive || prev.instance_id !== next.instance_id)) {
-      indexDelete(this.active, prev.instance_id as string, runId);
+      indexDelete(this.active, prev.instance_id as string, id);
       this.lastEnded.set(prev.instance_id as string, e.ts);
     }
-    if (isActive) indexAdd(this.active, next.instance_id as string, runId);
+    if (isActive) indexAdd(this.active, next.instance_id as string, id);
   }
 
   private putBackInOrder(key: string): void {
