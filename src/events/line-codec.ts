@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { ArpdError } from '../errors/index.js';
+import { crc32Of } from './crc32.js';
 import type { StoredEvent } from './envelope.js';
 import { upcast } from './upcasters.js';
 
@@ -71,7 +72,7 @@ export function decodeLine(buf: Buffer, start: number, end: number): DecodeResul
     if (h < 0) return { ok: false, reason: 'checksum is not 8 lowercase hex digits' };
     want = want * 16 + h;
   }
-  const got = crc32(buf.subarray(start, s));
+  const got = crc32Of(buf, start, s);
   if (got !== want) return { ok: false, reason: `checksum mismatch (line says ${hex8(want)}, content is ${hex8(got)})` };
   let parsed: unknown;
   try {

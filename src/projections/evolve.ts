@@ -253,17 +253,26 @@ export function evolveNode(prev: NodeView | undefined, e: StoredEvent): NodeView
   }
 }
 
+/** Progress whose fields a registry moves forward in place (one per run in memory, not one object per trace line). */
+export type MutableRunProgress = Mutable<RunProgress>;
+
+/** Moves `p` forward by one event of its run, in place: the one rule behind `evolveRunProgress`. */
+export function advanceRunProgress(p: MutableRunProgress, e: StoredEvent): void {
+  p.trace_lines = e.rev;
+  p.last_event_at = e.ts;
+  if (e.type === 'run.trace') {
+    p.trace_events++;
+    p.trace_bytes += e.data.bytes ?? 0;
+    const seq = e.data.data?.['seq'];
+    if (typeof seq === 'number') p.runtime_seq = seq;
+  }
+}
+
 /** What every event of a run moves forward. */
 export function evolveRunProgress(prev: RunProgress | undefined, e: StoredEvent): RunProgress {
-  if (e.type === 'run.trace') {
-    const seq = e.data.data?.['seq'];
-    return {
-      trace_lines: e.rev,
-      trace_events: (prev?.trace_events ?? 0) + 1,
-      trace_bytes: (prev?.trace_bytes ?? 0) + (e.data.bytes ?? 0),
-      runtime_seq: typeof seq === 'number' ? seq : prev?.runtime_seq ?? 0,
-      last_event_at: e.ts,
-    };
-  }
-  return { trace_lines: e.rev, trace_events: prev?.trace_events ?? 0, trace_bytes: prev?.trace_bytes ?? 0, runtime_seq: prev?.runtime_seq ?? 0, last_event_at: e.ts };
+  const p: MutableRunProgress = prev === undefined
+    ? { trace_lines: 0, trace_events: 0, trace_bytes: 0, runtime_seq: 0, last_event_at: '' }
+    : { trace_lines: prev.trace_lines, trace_events: prev.trace_events, trace_bytes: prev.trace_bytes, runtime_seq: prev.runtime_seq, last_event_at: prev.last_event_at };
+  advanceRunProgress(p, e);
+  return p;
 }

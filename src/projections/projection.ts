@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, filter, firstValueFrom, timeout, type Observable, type Subscription } from 'rxjs';
+import { Observable, Subject, filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import type { StoredEvent } from '../events/envelope.js';
 import { Registry } from './registry.js';
 
@@ -7,28 +7,37 @@ import { Registry } from './registry.js';
  * last applied seq is signalled so a writer can wait until its own event is reflected (read-your-writes),
  * then the event goes out on `events$`. Boot replay and live appends go through the very same `push`.
  * (No operator chain between them: the boot calls `push` for every event of the log, and a Subject
- * and a `map` per event cost as much as the fold of a trace line.)
+ * and a `map` per event cost as much as the fold of a trace line. For the same reason a subject with
+ * no subscriber, as at boot, is not called at all.)
  */
 export class Projection {
   readonly registry: Registry;
-  private readonly applied = new BehaviorSubject<number>(0);
+  /** The last applied seq. */
+  private applied: number;
+  /** Each applied seq, to the subscribers of `applied$`. */
+  private readonly appliedLive = new Subject<number>();
   private readonly out = new Subject<StoredEvent>();
   /** Every event after it has been applied to the registry. */
   readonly events$: Observable<StoredEvent> = this.out.asObservable();
-  /** The last applied seq. */
-  readonly applied$: Observable<number> = this.applied.asObservable();
+  /** The last applied seq, then each one applied after it (as a BehaviorSubject would: subscribe, then the current value). */
+  readonly applied$: Observable<number> = new Observable<number>((subscriber) => {
+    const subscription = this.appliedLive.subscribe(subscriber);
+    if (!subscription.closed) subscriber.next(this.applied);
+    return subscription;
+  });
 
   /** Starts from an empty registry, or from one loaded from a snapshot. */
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
-    this.applied.next(registry.lastSeq);
+    this.applied = registry.lastSeq;
   }
 
   /** Folds one event, signals its seq, then publishes it (the boot fold calls this for every recovered event). */
   push(event: StoredEvent): void {
     this.registry.apply(event);
-    this.applied.next(event.seq);
-    this.out.next(event);
+    this.applied = event.seq;
+    if (this.appliedLive.observed) this.appliedLive.next(event.seq);
+    if (this.out.observed) this.out.next(event);
   }
 
   /** Follows a live source (the store's `appended$`). */
@@ -37,12 +46,12 @@ export class Projection {
   }
 
   get lastSeq(): number {
-    return this.applied.value;
+    return this.applied;
   }
 
   /** Resolves once the registry has applied an event with a seq >= `seq` (stores publish an append before acknowledging it). */
   async waitFor(seq: number): Promise<void> {
-    if (this.applied.value >= seq) return;
+    if (this.applied >= seq) return;
     await firstValueFrom(this.applied$.pipe(filter((s) => s >= seq)));
   }
 

@@ -6,7 +6,7 @@
  * same step as the views they index; the evolve functions are in evolve.ts and the types in registry-types.ts.
  */
 import type { StoredEvent } from '../events/envelope.js';
-import { evolveInstance, evolveNode, evolveProfile, evolveRun, evolveRunProgress } from './evolve.js';
+import { advanceRunProgress, evolveInstance, evolveNode, evolveProfile, evolveRun, type MutableRunProgress } from './evolve.js';
 import { queueKeyOf } from './queue-keys.js';
 import {
   SERVING_INSTANCE_STATES,
@@ -75,6 +75,53 @@ export interface ReadModel {
 const EMPTY: ReadonlySet<string> = new Set();
 
 /**
+ * A run in memory: its lifecycle view (replaced by each lifecycle event) and its progress, moved forward in place.
+ * One entry per run, found with one lookup per event; a trace line allocates nothing. Readers get copies of the
+ * progress (`progressOf`), never the entry.
+ */
+class RunEntry implements MutableRunProgress {
+  trace_lines = 0;
+  trace_events = 0;
+  trace_bytes = 0;
+  runtime_seq = 0;
+  last_event_at = '';
+  constructor(public view: RunView) {}
+}
+
+function progressOf(r: RunEntry): RunProgress {
+  return { trace_lines: r.trace_lines, trace_events: r.trace_events, trace_bytes: r.trace_bytes, runtime_seq: r.runtime_seq, last_event_at: r.last_event_at };
+}
+
+/** The run views of the entries, as a read-only map (what `ReadModel.runs` promises). */
+class RunViews implements ReadonlyMap<string, RunView> {
+  constructor(private readonly byId: ReadonlyMap<string, RunEntry>) {}
+  get size(): number {
+    return this.byId.size;
+  }
+  get(id: string): RunView | undefined {
+    return this.byId.get(id)?.view;
+  }
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+  forEach(cb: (value: RunView, key: string, map: ReadonlyMap<string, RunView>) => void, thisArg?: unknown): void {
+    for (const [id, r] of this.byId) cb.call(thisArg, r.view, id, this);
+  }
+  *entries(): MapIterator<[string, RunView]> {
+    for (const [id, r] of this.byId) yield [id, r.view];
+  }
+  keys(): MapIterator<string> {
+    return this.byId.keys();
+  }
+  *values(): MapIterator<RunView> {
+    for (const r of this.byId.values()) yield r.view;
+  }
+  [Symbol.iterator](): MapIterator<[string, RunView]> {
+    return this.entries();
+  }
+}
+
+/**
  * The in-memory registry: entity views folded by the pure evolve functions, plus the indexes the
  * deciders and reactors need (runs by state, waiting runs by selector, runs in flight by instance,
  * instances by profile and state). The maps are changed in place by `apply` alone, and `apply` is
@@ -84,11 +131,17 @@ const EMPTY: ReadonlySet<string> = new Set();
 export class Registry implements ReadModel {
   readonly profiles = new Map<string, ProfileView>();
   readonly instances = new Map<string, InstanceView>();
-  readonly runs = new Map<string, RunView>();
+  /** The runs in memory by id: view and progress in one entry. */
+  private readonly runEntries = new Map<string, RunEntry>();
+  readonly runs: ReadonlyMap<string, RunView> = new RunViews(this.runEntries);
   readonly nodes = new Map<string, NodeView>();
-  private readonly progressOf = new Map<string, RunProgress>();
-  /** Place in submission order → run id, for the runs in memory (archived ones are found through the archive). */
-  private readonly orderIds = new Map<number, string>();
+  /**
+   * Run id by place in submission order, from `orderBase` on (undefined: the run left memory; archived ones are
+   * found through the archive). Places are handed out one after another, so an array does: `orderBase +
+   * orderIds.length === orderCount`, and places at the front that left memory are dropped.
+   */
+  private readonly orderIds: Array<string | undefined> = [];
+  private orderBase = 0;
   /** Runs ever accepted: the next run's place in submission order. */
   orderCount = 0;
   /** Ended runs in memory, in the order they ended (the oldest leave memory first). */
@@ -171,23 +224,28 @@ export class Registry implements ReadModel {
 
   private applyRun(e: StoredEvent): void {
     const runId = e.stream.slice(4);
+    let entry = this.runEntries.get(runId);
     if (e.type === 'run.trace') {
       // the lifecycle does not change; a run has progress exactly while its view is in memory
-      const progress = this.progressOf.get(runId);
-      if (progress !== undefined) this.progressOf.set(runId, evolveRunProgress(progress, e));
+      if (entry !== undefined) advanceRunProgress(entry, e);
       return;
     }
-    const prev = this.runs.get(runId);
+    const prev = entry?.view;
     if (prev === undefined && e.type !== 'run.accepted') return;
-    this.progressOf.set(runId, evolveRunProgress(this.progressOf.get(runId), e));
     const next = evolveRun(prev, e, prev?.order ?? this.orderCount);
-    if (next === undefined || next === prev) return;
-    if (prev === undefined) {
-      this.orderIds.set(next.order, runId);
+    // the id is held once, as the view's run_id, wherever it is kept (each event brings a copy of its own)
+    const id = next !== undefined && next.run_id === runId ? next.run_id : runId;
+    if (entry === undefined) {
+      // accepted: a new run in the next place in submission order
+      entry = new RunEntry(next as RunView);
+      this.runEntries.set(id, entry);
+      this.orderIds.push(id);
       this.orderCount++;
     }
-    this.runs.set(runId, next);
-    if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(runId);
+    advanceRunProgress(entry, e);
+    if (next === undefined || next === prev) return;
+    entry.view = next;
+    if (next.phase === 'ended' && prev?.phase !== 'ended') this.endedOrder.add(id);
     if (!this.runIndexes) {
       // the indexes are built from the views when first read; when an instance last saw a run leave is history
       if (prev?.instance_id !== undefined && (prev.phase === 'routed' || prev.phase === 'started')
@@ -197,8 +255,8 @@ export class Registry implements ReadModel {
       return;
     }
     if (prev?.state !== next.state) {
-      if (prev !== undefined) this.runsByState.get(prev.state)?.delete(runId);
-      indexAdd(this.runsByState, next.state, runId);
+      if (prev !== undefined) this.runsByState.get(prev.state)?.delete(id);
+      indexAdd(this.runsByState, next.state, id);
     }
     // waiting to be routed
     const wasWaiting = prev !== undefined && (prev.phase === 'accepted' || prev.phase === 'queued');
@@ -206,27 +264,27 @@ export class Registry implements ReadModel {
     if (wasWaiting !== isWaiting) {
       const key = queueKeyOf(next.request);
       if (isWaiting) {
-        this.waiting.add(runId);
-        indexAdd(this.waitingByKey, key, runId);
+        this.waiting.add(id);
+        indexAdd(this.waitingByKey, key, id);
         // a run sent back to the queue after it was routed waits in its submission place again (rare: O(queue))
         if (prev !== undefined) this.putBackInOrder(key);
       } else if (prev !== undefined) {
-        this.waiting.delete(runId);
-        indexDelete(this.waitingByKey, queueKeyOf(prev.request), runId);
+        this.waiting.delete(id);
+        indexDelete(this.waitingByKey, queueKeyOf(prev.request), id);
       }
     }
     // in flight on an instance
     const wasActive = prev !== undefined && (prev.phase === 'routed' || prev.phase === 'started') && prev.instance_id !== undefined;
     const isActive = (next.phase === 'routed' || next.phase === 'started') && next.instance_id !== undefined;
     if (wasActive && (!isActive || prev.instance_id !== next.instance_id)) {
-      indexDelete(this.active, prev.instance_id as string, runId);
+      indexDelete(this.active, prev.instance_id as string, id);
       this.lastEnded.set(prev.instance_id as string, e.ts);
     }
-    if (isActive) indexAdd(this.active, next.instance_id as string, runId);
+    if (isActive) indexAdd(this.active, next.instance_id as string, id);
   }
 
   private putBackInOrder(key: string): void {
-    const byOrder = (a: string, b: string): number => (this.runs.get(a)?.order ?? 0) - (this.runs.get(b)?.order ?? 0);
+    const byOrder = (a: string, b: string): number => (this.runEntries.get(a)?.view.order ?? 0) - (this.runEntries.get(b)?.view.order ?? 0);
     for (const set of [this.waiting, this.waitingByKey.get(key)]) {
       if (set === undefined) continue;
       const ids = [...set].sort(byOrder);
@@ -257,18 +315,18 @@ export class Registry implements ReadModel {
   }
 
   run(runId: string): RunView | undefined {
-    return this.runs.get(runId) ?? this.archive?.load(runId)?.view;
+    return this.runEntries.get(runId)?.view ?? this.archive?.load(runId)?.view;
   }
 
   runAtOrder(order: number): RunView | undefined {
-    const id = this.orderIds.get(order);
-    if (id !== undefined) return this.runs.get(id);
+    const id = order >= this.orderBase ? this.orderIds[order - this.orderBase] : undefined;
+    if (id !== undefined) return this.runEntries.get(id)?.view;
     return this.archive?.viewAt(order);
   }
 
   /** The run ids in memory, in submission order (tools and tests; O(runs)). */
   get runOrder(): string[] {
-    return [...this.orderIds.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+    return this.orderIds.filter((id): id is string => id !== undefined);
   }
 
   /** Ended runs in memory, oldest end first. */
@@ -281,11 +339,15 @@ export class Registry implements ReadModel {
    * Called by retention after the run was written to the archive.
    */
   forget(runId: string): boolean {
-    const v = this.runs.get(runId);
+    const v = this.runEntries.get(runId)?.view;
     if (v === undefined || v.phase !== 'ended') return false;
-    this.runs.delete(runId);
-    this.progressOf.delete(runId);
-    this.orderIds.delete(v.order);
+    this.runEntries.delete(runId);
+    const ids = this.orderIds;
+    if (v.order >= this.orderBase) ids[v.order - this.orderBase] = undefined;
+    while (ids.length > 0 && ids[0] === undefined) {
+      ids.shift();
+      this.orderBase++;
+    }
     this.endedOrder.delete(runId);
     if (this.runIndexes) this.runsByState.get(v.state)?.delete(runId);
     this.archivedCounts[v.state]++;
@@ -305,7 +367,8 @@ export class Registry implements ReadModel {
   }
 
   progress(runId: string): RunProgress | undefined {
-    return this.progressOf.get(runId) ?? (this.runs.has(runId) ? undefined : this.archive?.load(runId)?.progress);
+    const entry = this.runEntries.get(runId);
+    return entry !== undefined ? progressOf(entry) : this.archive?.load(runId)?.progress;
   }
 
   activeRuns(instanceId: string): ReadonlySet<string> {
@@ -331,7 +394,7 @@ export class Registry implements ReadModel {
   /** The run indexes from the views, in submission order (once; `apply` keeps them from then on). */
   private buildRunIndexes(): void {
     this.runIndexes = true;
-    const byOrder = [...this.runs.values()].sort((a, b) => a.order - b.order);
+    const byOrder = [...this.runEntries.values()].map((r) => r.view).sort((a, b) => a.order - b.order);
     for (const v of byOrder) {
       indexAdd(this.runsByState, v.state, v.run_id);
       if (v.phase === 'accepted' || v.phase === 'queued') {
@@ -351,7 +414,10 @@ export class Registry implements ReadModel {
   }
 
   streamRev(stream: string): number {
-    if (stream.startsWith('run:')) return this.progress(stream.slice(4))?.trace_lines ?? 0;
+    if (stream.startsWith('run:')) {
+      const id = stream.slice(4);
+      return this.runEntries.get(id)?.trace_lines ?? this.archive?.load(id)?.progress.trace_lines ?? 0;
+    }
     if (stream.startsWith('instance:')) return this.instances.get(stream.slice(9))?.rev ?? 0;
     if (stream.startsWith('profile:')) return this.profiles.get(stream.slice(8))?.rev ?? this.goneRevs.get(stream) ?? 0;
     if (stream.startsWith('node:')) return this.nodes.get(stream.slice(5))?.rev ?? 0;
@@ -395,8 +461,8 @@ export class Registry implements ReadModel {
       prunedCount: this.prunedCount,
       profiles: [...this.profiles.values()],
       instances: [...this.instances.values()],
-      runs: [...this.runs.values()],
-      progress: [...this.progressOf],
+      runs: [...this.runEntries.values()].map((r) => r.view),
+      progress: [...this.runEntries].map(([id, r]): [string, RunProgress] => [id, progressOf(r)]),
       lastEnded: [...this.lastEnded],
       endedOrder: [...this.endedOrder],
       nodes: [...this.nodes.values()],
@@ -422,15 +488,26 @@ export class Registry implements ReadModel {
       indexAdd(r.instancesByState, i.state, i.instance_id);
       if (i.runtime_profile !== undefined) indexAdd(r.instancesByProfile, i.runtime_profile, i.instance_id);
     }
-    for (const [id, p] of st.progress) r.progressOf.set(id, p);
     const byOrder = [...st.runs].sort((a, b) => a.order - b.order);
+    r.orderBase = byOrder[0]?.order ?? r.orderCount;
+    r.orderIds.length = r.orderCount - r.orderBase;
+    r.orderIds.fill(undefined);
     for (const v of byOrder) {
-      r.runs.set(v.run_id, v);
-      r.orderIds.set(v.order, v.run_id);
+      r.runEntries.set(v.run_id, new RunEntry(v));
+      r.orderIds[v.order - r.orderBase] = v.run_id;
+    }
+    for (const [id, p] of st.progress) {
+      const entry = r.runEntries.get(id);
+      if (entry === undefined) continue;
+      entry.trace_lines = p.trace_lines;
+      entry.trace_events = p.trace_events;
+      entry.trace_bytes = p.trace_bytes;
+      entry.runtime_seq = p.runtime_seq;
+      entry.last_event_at = p.last_event_at;
     }
     r.buildRunIndexes();
     for (const [id, ts] of st.lastEnded) r.lastEnded.set(id, ts);
-    for (const id of st.endedOrder) if (r.runs.has(id)) r.endedOrder.add(id);
+    for (const id of st.endedOrder) if (r.runEntries.has(id)) r.endedOrder.add(id);
     for (const n of st.nodes) r.nodes.set(n.node_id, n);
     return r;
   }
@@ -447,7 +524,10 @@ export class Registry implements ReadModel {
       daemon: { ...this.daemon },
       profiles: [...this.profiles.values()].sort((a, b) => a.runtime_profile.localeCompare(b.runtime_profile)),
       instances: [...this.instances.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id)).map((i) => ({ ...i, active_runs: this.activeRuns(i.instance_id).size })),
-      runs: this.runOrder.map((id) => ({ ...(this.runs.get(id) as RunView), ...(this.progressOf.get(id) as RunProgress) })),
+      runs: this.runOrder.map((id) => {
+        const entry = this.runEntries.get(id) as RunEntry;
+        return { ...entry.view, ...progressOf(entry) };
+      }),
       ...(this.archivedTotal() === 0 ? {} : { archived: { ...this.archivedCounts } }),
       ...(this.prunedCount === 0 ? {} : { pruned: this.prunedCount }),
       ...(this.nodes.size === 0 ? {} : { nodes: [...this.nodes.values()].sort((a, b) => a.node_id.localeCompare(b.node_id)) }),

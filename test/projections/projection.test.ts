@@ -79,3 +79,18 @@ t.test('waitFor resolves once the registry reflects a seq, at once for one alrea
   await projection.waitFor(1);
   t.same(seen, [1, 2], 'events$ emits each applied event');
 });
+
+t.test('applied$ gives a new subscriber the last applied seq, then each seq applied after it; events$ only what follows its subscription', async (t) => {
+  const [a, b, c] = stamp(events.slice(0, 3));
+  const projection = new Projection(foldEvents([a as StoredEvent]));
+  t.equal(projection.lastSeq, 1, 'a projection from a folded registry starts at its seq');
+  projection.push(b as StoredEvent); // nothing subscribes yet
+  const applied: number[] = [];
+  const published: number[] = [];
+  const subs = [projection.applied$.subscribe((s) => applied.push(s)), projection.events$.subscribe((e) => published.push(e.seq))];
+  projection.push(c as StoredEvent);
+  for (const s of subs) s.unsubscribe();
+  t.same(applied, [2, 3], 'the seq applied before the subscription, then the new one');
+  t.same(published, [3]);
+  t.equal(projection.lastSeq, 3);
+});
