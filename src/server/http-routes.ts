@@ -48,7 +48,13 @@ export interface RouteDef {
    */
   waits?: boolean;
   schema: Record<string, unknown>;
-  handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
+  /**
+   * The answer (sent as JSON), or a promise of it; a handler that sends itself returns (a promise of) the reply.
+   * The reads that need no I/O answer synchronously: fastify sends a plain value at once, while a promise costs
+   * an allocation and a microtask per request. A synchronous handler must never return undefined (fastify would
+   * then wait for a send that never comes).
+   */
+  handler(req: FastifyRequest, reply: FastifyReply): unknown;
 }
 
 // ---- parsing at the edge ------------------------------------------------------------------------
@@ -130,12 +136,12 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/health', public: true,
       schema: op('health', 'health', 'Health', { response: { 200: { description: 'Health', ...ref('Health') } } }, true),
-      handler: async (req) => { noQuery(req); return b.daemon.health(); },
+      handler: (req) => { noQuery(req); return b.daemon.health(); },
     },
     {
       method: 'GET', path: '/v1/version', public: true,
       schema: op('version', 'version', 'Version', { response: { 200: { description: 'Version', ...ref('VersionInfo') } } }, true),
-      handler: async (req) => { noQuery(req); return b.daemon.version(); },
+      handler: (req) => { noQuery(req); return b.daemon.version(); },
     },
     // ---- instances
     {
@@ -145,7 +151,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         querystring: { type: 'object', properties: { all: { type: 'boolean', description: 'arpd: include stopped instances' }, runtime_profile: { type: 'string' }, state: { type: 'string' } } },
         response: { 200: { description: 'Runtime instance list', ...ref('InstanceListResponse') } },
       }),
-      handler: async (req) => {
+      handler: (req) => {
         const q = queryOf(req, 'instances.list');
         const list = b.instances.list({ all: opt<boolean>(q, 'all') ?? false, profile: opt(q, 'runtime_profile'), state: opt(q, 'state') });
         return { instances: list.instances.filter((i) => i.runtime_api_endpoint !== undefined) };
@@ -180,7 +186,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/instances/{instance_id}',
       schema: op('instances', 'get_instance', 'Get a runtime instance (arpd)', { params: idParam('instance_id'), response: { 200: { description: 'Runtime instance', ...ref('RuntimeInstance') } } }),
-      handler: async (req) => {
+      handler: (req) => {
         noQuery(req);
         const inst = b.instances.get(param(req, 'instance_id'));
         if (inst.runtime_api_endpoint === undefined) {
@@ -210,12 +216,12 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/admin/runtime-profiles',
       schema: op('runtime_profiles', 'list_runtime_profiles', 'List runtime profiles (safe list)', { response: { 200: { description: 'Runtime profile list', ...ref('RuntimeProfileListResponse') } } }),
-      handler: async (req) => { noQuery(req); return b.profiles.list(); },
+      handler: (req) => { noQuery(req); return b.profiles.list(); },
     },
     {
       method: 'GET', path: '/v1/admin/runtime-profiles/{runtime_profile}',
       schema: op('runtime_profiles', 'get_runtime_profile', 'Get a runtime profile (arpd)', { params: idParam('runtime_profile'), response: { 200: { description: 'Runtime profile', ...ref('RuntimeProfile') } } }),
-      handler: async (req) => { noQuery(req); return b.profiles.get(param(req, 'runtime_profile')); },
+      handler: (req) => { noQuery(req); return b.profiles.get(param(req, 'runtime_profile')); },
     },
     {
       method: 'PUT', path: '/v1/admin/runtime-profiles/{runtime_profile}', admin: true,
@@ -258,7 +264,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         } },
         response: { 200: { description: 'Run list', ...ref('RunListResponse') } },
       }),
-      handler: async (req) => {
+      handler: (req) => {
         const q = queryOf(req, 'runs.list');
         return b.runs.list({
           pageSize: opt(q, 'page_size'), pageToken: opt(q, 'page_token'), state: opt(q, 'state'),
@@ -279,7 +285,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/runs/{run_id}',
       schema: op('runs', 'get_run_status', 'Get run status', { params: idParam('run_id'), response: { 200: { description: 'Run status', ...ref('RunStatus') } } }),
-      handler: async (req) => { noQuery(req); return b.runs.get(param(req, 'run_id')); },
+      handler: (req) => { noQuery(req); return b.runs.get(param(req, 'run_id')); },
     },
     {
       method: 'GET', path: '/v1/runs/{run_id}/result',
@@ -371,7 +377,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     {
       method: 'GET', path: '/v1/admin/status',
       schema: op('admin', 'daemon_status', 'Daemon status (arpd)', { response: { 200: { description: 'The same object as `arpd daemon status --json`', type: 'object', additionalProperties: true } } }),
-      handler: async (req) => { noQuery(req); return b.daemon.status(); },
+      handler: (req) => { noQuery(req); return b.daemon.status(); },
     },
     {
       method: 'POST', path: '/v1/admin/log:snapshot', admin: true,

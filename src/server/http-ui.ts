@@ -171,6 +171,9 @@ export function csrfRefusal(): ArpdError {
  * `Authenticator.check` returns (nothing for a token, a promise for a JWT).
  */
 export function checkApiRequest(req: FastifyRequest, sessions: UiSessions, auth: Authenticator, opts: { admin?: boolean } = {}): void | Promise<void> {
+  // the Authorization header, when there is one, is the credential (as sessionCredentials has it), without the object
+  const header = req.headers.authorization;
+  if (header !== undefined && header !== '') return auth.check(header, opts);
   const cred = sessionCredentials(req, sessions);
   if (cred.viaCookie && !cred.csrfOk) throw csrfRefusal();
   return auth.check(cred.authorization, opts);
