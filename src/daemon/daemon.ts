@@ -326,7 +326,8 @@ export class Daemon {
       if (store !== undefined) {
         const reason = `start failed: ${toArpdError(err).message}`;
         // a node that failed to start leaves nothing behind in a shared store (its lease expires)
-        await store.close(node !== undefined ? undefined : () => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: (store?.runLogsComplete ?? false) && (store?.runLogsWaiting ?? 0) === 0 } }]).catch(() => undefined);
+        const opened = store;
+        await opened.close(node !== undefined ? undefined : () => [{ type: 'daemon.stopped', data: { pid: process.pid, reason, run_logs_complete: runLogsCompleteAtStop(opened, false) } }]).catch(() => undefined);
       }
       lock?.release();
       const e = toArpdError(err);
@@ -480,7 +481,7 @@ export class Daemon {
     // daemon.stopped goes out alone, after every pending append and run log line is written
     const node = this.node;
     await this.bus.close(() => node === undefined
-      ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: (store.runLogsComplete ?? true) && (store.runLogsWaiting ?? 0) === 0 }, 'daemon')
+      ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: runLogsCompleteAtStop(store, true) }, 'daemon')
       : this.ctx.command('LeaveNode', { node_id: node.id, incarnation: node.incarnation, reason }, 'daemon'));
     // the next boot starts from here and replays nothing
     try {
@@ -495,4 +496,12 @@ export class Daemon {
     this.logFile.close();
     this.resolveDone(0);
   }
+}
+
+/**
+ * What `daemon.stopped` says of the run logs: every line of this process written (`runLogsComplete`, or `unknown` for a
+ * store that does not say) and no queued run left without its log (a boot checks fewer runs after a complete stop).
+ */
+function runLogsCompleteAtStop(store: EventStore, unknown: boolean): boolean {
+  return (store.runLogsComplete ?? unknown) && (store.runLogsWaiting ?? 0) === 0;
 }

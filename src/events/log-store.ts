@@ -143,7 +143,7 @@ export class LogStore implements EventStore {
   private durableSeq: number;
   private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
-  private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult, queuedRunLogs: ReadonlyMap<string, StoredEvent[]>) {
+  private constructor(readonly root: string, opts: LogStoreOptions, rec: RecoveryResult, fd: number, readonly reconciled: ReconcileResult, queuedRunLogs: ReadonlyMap<string, readonly StoredEvent[]>) {
     this.fd = fd;
     this.lastSeq = rec.lastSeq;
     this.durableSeq = rec.lastSeq;
@@ -210,15 +210,13 @@ export class LogStore implements EventStore {
     const runsDir = join(root, 'runs');
     mkdirSync(runsDir, { recursive: true, mode: 0o700 });
     const { result: reconciled, leftQueued } = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs, queued);
-    const seed = new Map<string, StoredEvent[]>();
-    for (const runId of leftQueued) seed.set(runId, queued.get(runId) as StoredEvent[]);
     if (reconciled.completed + reconciled.rebuilt > 0) {
       opts.onWarning?.(`completed ${reconciled.completed} and rebuilt ${reconciled.rebuilt} run logs from the global log (${reconciled.linesWritten} lines)`, { ...reconciled });
     }
     const activePath = join(root, ACTIVE_LOG);
     const fd = openSync(activePath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     fsyncPath(root, true); // the active file may be new
-    const store = new LogStore(root, opts, rec, fd, reconciled, seed);
+    const store = new LogStore(root, opts, rec, fd, reconciled, leftQueued);
     store.repaired = repaired;
     return store;
   }

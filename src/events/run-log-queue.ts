@@ -82,7 +82,7 @@ export class RunLogQueue {
   failures = 0;
 
   /** `seed`: runs still queued whose logs a boot left uncreated, with their lines so far. */
-  constructor(private readonly runsDir: string, io: Partial<RunLogIo> = {}, private readonly maxOpen = 256, seed?: ReadonlyMap<string, StoredEvent[]>) {
+  constructor(private readonly runsDir: string, io: Partial<RunLogIo> = {}, private readonly maxOpen = 256, seed?: ReadonlyMap<string, readonly StoredEvent[]>) {
     this.io = { ...realIo, ...io };
     if (seed !== undefined) for (const [runId, events] of seed) this.deferred.set(runId, [...events]);
   }

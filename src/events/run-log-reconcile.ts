@@ -25,8 +25,8 @@ export interface ReconcileResult {
   leftQueued: number;
 }
 
-/** What a boot's reconciliation did, and the runs it left queued without a log (`queued` entries). */
-export interface Reconciled { result: ReconcileResult; leftQueued: string[] }
+/** What a boot's reconciliation did, and the runs it left queued without a log, with their lines so far. */
+export interface Reconciled { result: ReconcileResult; leftQueued: Map<string, readonly StoredEvent[]> }
 
 /** The `seq` of the last complete line of a trace file (0 when empty or missing); cuts a torn tail. -1 = unreadable. */
 export function lastTraceSeq(path: string, fix: boolean): number {
@@ -81,13 +81,8 @@ function lastTraceLine(path: string, fix: boolean): { seq: number; globalSeq: nu
  * leaves the queue.
  */
 export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>, queued?: ReadonlyMap<string, readonly StoredEvent[]>): Reconciled {
-  const leftQueued: string[] = [];
-  const result = reconcile(root, runsDir, streamRevs, candidates, firstSeqs, queued, leftQueued);
-  return { result, leftQueued };
-}
-
-function reconcile(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs: ReadonlyMap<string, number> | undefined, queued: ReadonlyMap<string, readonly StoredEvent[]> | undefined, leftQueued: string[]): ReconcileResult {
   const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0, leftQueued: 0 };
+  const leftQueued = new Map<string, readonly StoredEvent[]>();
   // A run that has only waited in the queue is looked at even when the boot checks only a few runs: its log may never
   // have been created, in this boot or an earlier one that crashed, and its lines so far must wait for it (`seed`).
   const ids: Iterable<string> = candidates === undefined
@@ -105,9 +100,10 @@ function reconcile(root: string, runsDir: string, streamRevs: Map<string, number
     const last = lastTraceLine(path, true);
     const fileRev = last.seq;
     if (fileRev === logRev) continue;
-    if (fileRev === 0 && queued?.get(runId)?.length === logRev) {
+    const waited = fileRev === 0 ? queued?.get(runId) : undefined;
+    if (waited !== undefined && waited.length === logRev) {
       result.leftQueued++;
-      leftQueued.push(runId);
+      leftQueued.set(runId, waited);
       continue;
     }
     const first = firstSeqs?.get(runId) ?? 1;
@@ -134,7 +130,7 @@ function reconcile(root: string, runsDir: string, streamRevs: Map<string, number
       }
     }
   }
-  if (need.size === 0) return result;
+  if (need.size === 0) return { result, leftQueued };
 
   const fds = new Map<string, number>();
   try {
@@ -177,7 +173,7 @@ function reconcile(root: string, runsDir: string, streamRevs: Map<string, number
   } finally {
     for (const fd of fds.values()) closeSync(fd);
   }
-  return result;
+  return { result, leftQueued };
 }
 
 function openAppend(dir: string, truncate: boolean): number {
