@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import t from 'tap';
 import {
@@ -99,6 +100,19 @@ t.test('the request hash ignores key order and tells different requests apart', 
     return requestHash(obj as never) === requestHash(reversed as never);
   }), { numRuns: 300 });
   t.not(requestHash({ input: { goal: 'a' } }), requestHash({ input: { goal: 'b' } }));
+});
+
+t.test('the request hash is the one earlier versions recorded, so a resubmit after an upgrade is still recognised', async (t) => {
+  // sha256 of the request as JSON with keys sorted at every level: the value run.accepted events already hold
+  const request = { tags: [1, { b: 'x', a: null }], runtime_selector: { runtime_profile: 'p' }, run_id: 'r1', input: { goal: 'What is (19*23)?' } };
+  t.equal(requestHash(request as never), 'e398d0cff1b87725fac846d3cc5f306e2e2229c6d0f22efee1f071cdee053dca');
+  // the formulation of earlier versions, against any JSON
+  const sorted = (v: unknown): string => {
+    if (Array.isArray(v)) return `[${v.map(sorted).join(',')}]`;
+    if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${sorted((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return JSON.stringify(v);
+  };
+  await fc.assert(fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => requestHash(obj as never) === createHash('sha256').update(sorted(obj)).digest('hex')), { numRuns: 300 });
 });
 
 t.test('a run ends once: a second terminal event is never decided', async (t) => {
