@@ -152,7 +152,9 @@ export class LogStore implements EventStore {
     this.revOf = opts.revOf;
     this.revs = opts.revOf === undefined ? rec.streamRevs : new Map();
     this.clock = opts.clock ?? (() => new Date());
-    this.nextId = createEventIdFactory(() => this.clock().getTime());
+    const clock = opts.clock;
+    // one id per event: Date.now, not a Date object per id, unless a test gave a clock
+    this.nextId = createEventIdFactory(clock === undefined ? Date.now : () => clock().getTime());
     this.io = { ...realIo, ...opts.io };
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
