@@ -14,7 +14,7 @@ import { bootId } from '../system/process-identity.js';
 import type { EventMeta, StoredEvent } from './envelope.js';
 import { CURRENT_VERSION, isEventType, streamOf } from './event-types.js';
 import { createEventIdFactory } from './event-id.js';
-import { encodeLine, MAX_LINE_BYTES } from './line-codec.js';
+import { encodeUnsealedLine, MAX_LINE_BYTES, sealLines } from './line-codec.js';
 import { ACTIVE_LOG, segmentName } from './log-files.js';
 import { fsyncPath, recoverLog, type RecoveryResult, type RecoveryStart } from './log-recovery.js';
 import { applyRepair, planRepair, type RepairPlan } from './log-repair.js';
@@ -96,6 +96,7 @@ import { readTraceLineAt, readTraceLines } from './run-log-read.js';
 import type { TraceLine } from './trace-line.js';
 
 interface Pending {
+  /** Lines from encodeUnsealedLine: their checksums are filled in once they are bytes (sealLines). */
   buf: string[];
   events: StoredEvent[];
   waiters: Array<{ resolve: (events: StoredEvent[]) => void; reject: (err: unknown) => void; events: StoredEvent[]; at: number }>;
@@ -152,7 +153,9 @@ export class LogStore implements EventStore {
     this.revOf = opts.revOf;
     this.revs = opts.revOf === undefined ? rec.streamRevs : new Map();
     this.clock = opts.clock ?? (() => new Date());
-    this.nextId = createEventIdFactory(() => this.clock().getTime());
+    const clock = opts.clock;
+    // one id per event: Date.now, not a Date object per id, unless a test gave a clock
+    this.nextId = createEventIdFactory(clock === undefined ? Date.now : () => clock().getTime());
     this.io = { ...realIo, ...opts.io };
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
@@ -283,7 +286,7 @@ export class LogStore implements EventStore {
         seq++;
         const m = input.meta ?? meta ?? {};
         const event = { seq, id: this.nextId(), ts: now, stream, rev, type: input.type, v: CURRENT_VERSION[input.type], data: input.data, meta: m } as StoredEvent;
-        lines.push(encodeLine(event, this.maxLineBytes));
+        lines.push(encodeUnsealedLine(event, this.maxLineBytes)); // its checksum is filled in as bytes, by flushLoop
         staged.push(event);
       }
     } catch (err) {
@@ -388,6 +391,7 @@ export class LogStore implements EventStore {
         let t2 = 0;
         try {
           const buf = Buffer.from(batch.buf.join(''), 'utf8');
+          sealLines(buf);
           bytes = buf.length;
           t0 = performance.now();
           let off = 0;

@@ -7,8 +7,21 @@
 /** Default nesting limit of request bodies and RPC params. */
 export const MAX_REQUEST_DEPTH = 64;
 
+/**
+ * True when the text holds at most `max` opening brackets (strings included): then it cannot nest deeper than `max`.
+ * A bound, found with `indexOf` (a native scan, several times faster than reading each character in JS): a runtime
+ * event has a handful of brackets, far under the limit.
+ */
+function fewBrackets(text: string, max: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++n > max) return false;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++n > max) return false;
+  return true;
+}
+
 /** True when the JSON text nests deeper than `max` (strings are skipped; the text need not be valid JSON). */
 export function jsonTextTooDeep(text: string, max: number): boolean {
+  if (fewBrackets(text, max)) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -8,6 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { ArpdError } from '../errors/index.js';
 import { SCHEMAS, isSchemaName, type SchemaName, type SchemaTypes } from './registry.js';
+import { isCommonRunEvent } from './run-event-quick-check.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is the module object, whose `default` is the plugin.
 const addFormats: FormatsPlugin =
@@ -17,6 +18,12 @@ const ajv = new Ajv({ strict: true, allErrors: false, verbose: true });
 addFormats(ajv, ['uri', 'date-time']);
 
 const compiled = new Map<SchemaName, ValidateFunction>();
+
+/**
+ * Quick checks for the payloads validated on a hot path, tried before ajv: `true` only for values ajv accepts too;
+ * `false` asks ajv, so every refusal and its message is ajv's (test/schemas/run-event-quick-check.test.ts).
+ */
+const QUICK: Partial<Record<SchemaName, (value: unknown) => boolean>> = { RunEvent: isCommonRunEvent };
 
 /** The compiled ajv validator for a schema name (compiled once, on first use). */
 export function getValidator(name: SchemaName): ValidateFunction {
@@ -30,11 +37,12 @@ export function getValidator(name: SchemaName): ValidateFunction {
 }
 
 export function isValid(name: SchemaName, value: unknown): boolean {
-  return getValidator(name)(value) === true;
+  return QUICK[name]?.(value) === true || getValidator(name)(value) === true;
 }
 
 /** The E_VALIDATION error that `validate` would throw, or undefined when the value is valid. */
 export function validationProblem(name: SchemaName, value: unknown): ArpdError | undefined {
+  if (QUICK[name]?.(value) === true) return undefined;
   const fn = getValidator(name);
   if (fn(value) === true) return undefined;
   const first = fn.errors?.[0];

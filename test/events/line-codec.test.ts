@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { ArpdError } from '../../src/errors/index.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
-import { decodeLine, decodeLineString, encodeLine, MAX_LINE_BYTES } from '../../src/events/line-codec.js';
+import { decodeLine, decodeLineString, encodeLine, encodeUnsealedLine, MAX_LINE_BYTES, sealLines } from '../../src/events/line-codec.js';
 import { upcast } from '../../src/events/upcasters.js';
 import { storedEvent } from '../fixtures-helpers/arbitraries.js';
 
@@ -33,6 +33,25 @@ t.test('round-trips any event, awkward strings and finite numbers included', asy
     { numRuns: 1500 },
   );
   t.pass('1500 events round-tripped');
+});
+
+t.test('unsealed lines sealed together as bytes are the bytes of the same lines encoded one by one', async (t) => {
+  fc.assert(
+    fc.property(fc.array(storedEvent, { maxLength: 6 }), (events) => {
+      const buf = Buffer.from(events.map((e) => encodeUnsealedLine(e)).join(''), 'utf8');
+      sealLines(buf);
+      deepStrictEqual(buf, Buffer.from(events.map((e) => encodeLine(e)).join(''), 'utf8'));
+    }),
+    { numRuns: 500 },
+  );
+  t.pass('500 batches sealed');
+});
+
+t.test('an unsealed line is refused past the line limit like a sealed one', async (t) => {
+  const e = baseEvent({ text: 'é'.repeat(600) });
+  const bytes = Buffer.byteLength(encodeLine(e));
+  t.equal(Buffer.byteLength(encodeUnsealedLine(e, bytes)), bytes);
+  t.throws(() => encodeUnsealedLine(e, bytes - 1), { code: 'E_TOO_LARGE' });
 });
 
 t.test('decodes a line found anywhere inside a larger buffer', async (t) => {
