@@ -244,7 +244,7 @@ async function traceLag(ctx: BenchContext, figures: Figure[], notes: string[], r
   const m = (k: keyof LagTrial): number => median(got.map((r) => r[k]));
   const b = (k: 'p50' | 'p99'): number => median(bare.trials.map((r) => r[k]));
   figures.push(
-    figure(`trace lag p50, one run of ${count.toLocaleString('en-US')} events`, 'ms', m('seenP50'), b('p50')),
+    figure(`trace lag p50, one run of ${count.toLocaleString('en-US')} events`, 'ms', m('seenP50'), b('p50'), { op: '<=', ratio: 2 }),
     figure(`trace lag p99, one run of ${count.toLocaleString('en-US')} events`, 'ms', m('seenP99'), b('p99')),
   );
   notes.push(
