@@ -141,9 +141,11 @@ t.test('the dashboard in a browser', async (t) => {
     t.ok(await page.locator('#trace-list .lvl-error').count() > 0, 'the failure line is marked as an error');
     await page.getByRole('link', { name: 'All runs' }).click();
     await page.getByLabel('State').selectOption('failed');
-    await page.locator('tr[data-run] .badge-failed').first().waitFor();
-    const failed = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { run: string } }).dataset.run));
+    // the unfiltered list also shows the failed run, and is cleared while the filtered one loads: wait for one row
+    const rows = (): Promise<string[]> => page.locator('tr[data-run]').evaluateAll((els) => els.map((r) => (r as unknown as { dataset: { run: string } }).dataset.run));
+    const failed = await eventually('the state filter applies', async () => { const got = await rows(); return got.length === 1 ? got : undefined; });
     t.equal(failed.length, 1, 'the state filter shows the one failed run');
+    t.equal(await page.locator('tr[data-run] .badge-failed').count(), 1, 'marked failed');
     t.notOk(failed.includes(runId), 'and not the succeeded one');
   });
 
