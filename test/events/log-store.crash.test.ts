@@ -45,9 +45,13 @@ function prng(seed: number): () => number {
 
 interface Life { acks: Array<[number, string]>; signal: NodeJS.Signals | null; code: number | null; stderr: string }
 
-/** Starts the appender, kills it `delayMs` after its first acknowledgement, returns what it acknowledged. */
+/**
+ * Starts the appender, which SIGKILLs itself `delayMs` after its first acknowledgement; returns what it acknowledged.
+ * The test kills it too, later, in case it did not (the test's own timer may fire late: it checks the other data dirs
+ * in the same process, synchronously, while this appender runs).
+ */
 async function liveAndDie(dir: string, segmentBytes: number, delayMs: number): Promise<Life> {
-  const child = spawnHelper('crash-appender.ts', [dir, String(segmentBytes), '6']);
+  const child = spawnHelper('crash-appender.ts', [dir, String(segmentBytes), '6', String(delayMs)]);
   child.stdin?.end();
   let pending = '';
   const acks: Array<[number, string]> = [];
@@ -61,7 +65,7 @@ async function liveAndDie(dir: string, segmentBytes: number, delayMs: number): P
       acks.push([Number(seq), id as string]);
     }
     pending = pending.slice(nl + 1);
-    if (timer === undefined) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    if (timer === undefined) timer = setTimeout(() => child.kill('SIGKILL'), delayMs + 5000);
   });
   const r = await finished(child);
   if (timer !== undefined) clearTimeout(timer);

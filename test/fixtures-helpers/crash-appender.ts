@@ -1,9 +1,10 @@
 /**
  * Child process for test/events/log-store.crash.test.ts: a daemon-like writer that the test kills
  * with SIGKILL at a random moment.
- *   crash-appender.ts <data dir> <segment bytes> <appenders>
+ *   crash-appender.ts <data dir> <segment bytes> <appenders> [kill after ms]
  * Takes the data dir lock, opens the store, records a daemon start, then runs several appenders
- * concurrently, forever. Each acknowledged event is printed as `<seq> <id>` on stdout as soon as its
+ * concurrently, forever; with a kill delay, it SIGKILLs itself that long after its first acknowledgement (its own
+ * timer: the test's may fire late while the test checks another data dir, and the log would grow by the second). Each acknowledged event is printed as `<seq> <id>` on stdout as soon as its
  * append resolves (stdout is a pipe: writes are synchronous, so a printed ack reaches the parent even
  * if the process dies right after).
  */
@@ -17,6 +18,8 @@ const [dir, segmentArg, appendersArg] = process.argv.slice(2);
 if (dir === undefined) throw new Error('usage: crash-appender.ts <data dir> [segment bytes] [appenders]');
 const segmentBytes = Number(segmentArg ?? 128 * 1024 * 1024);
 const appenders = Number(appendersArg ?? 6);
+const killAfterMs = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
+let armed = false;
 
 acquireLock(join(dir, 'arpd.lock'), { version: 'crash-test' });
 const store = LogStore.open({ root: dir, segmentBytes });
@@ -44,6 +47,10 @@ async function appender(k: number): Promise<void> {
   for (let i = 0; ; i++) {
     const stored = await store.append(batchOf(k, i));
     process.stdout.write(stored.map((e) => `${e.seq} ${e.id}\n`).join(''));
+    if (!armed && killAfterMs !== undefined) {
+      armed = true;
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), killAfterMs);
+    }
   }
 }
 
