@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { HEX2 } from './hex.js';
 
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const hex = (byte: number): string => HEX2[byte] as string;
 
 /**

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { ArpdError } from '../errors/index.js';
 import { crc32Of } from './crc32.js';
+import { hex8 } from './hex.js';
 import type { StoredEvent } from './envelope.js';
 import { upcast } from './upcasters.js';
 
@@ -15,12 +16,6 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 const CRC_SUFFIX_BYTES = 18; // ,"crc":"XXXXXXXX"}
 const CRC_PREFIX = ',"crc":"';
 
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** 8 lowercase hex digits (a table of byte pairs: a quarter of the cost of toString(16) + padStart). */
-function hex8(n: number): string {
-  return (HEX2[n >>> 24] as string) + (HEX2[(n >>> 16) & 0xff] as string) + (HEX2[(n >>> 8) & 0xff] as string) + (HEX2[n & 0xff] as string);
-}
 
 /** The tail of a line whose checksum is not filled in yet: `sealLines` writes the 8 hex digits over the zeros. */
 const UNSEALED_TAIL = `${CRC_PREFIX}00000000"}\n`;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -68,4 +68,23 @@ t.test('on the built repository the script finds dist/ current and builds nothin
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'prepare.mjs')], { cwd: ROOT, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /dist\/ is up to date/);
+});
+
+t.test('a source that does not compile fails the build with tsc\'s error and keeps the old stamp, so the next run builds again', async (t) => {
+  // a project built once (dist/ and its stamp, from long ago) whose one source was then broken, with this repository's
+  // script and its node_modules (for tsc)
+  const root = mkdtempSync(join(tmpdir(), 'arpd-prepare-fail-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  for (const d of ['scripts', 'src', 'dist']) mkdirSync(join(root, d));
+  writeFileSync(join(root, 'scripts', 'prepare.mjs'), readFileSync(join(ROOT, 'scripts', 'prepare.mjs')));
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  writeFileSync(join(root, 'tsconfig.json'), JSON.stringify({ compilerOptions: { outDir: 'dist', strict: true, noEmitOnError: true }, include: ['src'] }));
+  writeFileSync(join(root, 'src', 'broken.ts'), 'export const n: number = "not a number";\n');
+  stamp(root, 1_000_000);
+  t.match(staleReason(root), /broken\.ts changed$/);
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'prepare.mjs'), '--quiet'], { cwd: root, encoding: 'utf8' });
+  t.not(r.status, 0, 'the script fails');
+  t.match(`${r.stdout}${r.stderr}`, /broken\.ts.*TS2322/s, 'tsc names the file and the error');
+  t.equal(statSync(join(root, 'dist', '.prepared')).mtimeMs, 1_000_000_000, 'the stamp is the old one');
+  t.match(staleReason(root), /broken\.ts changed$/, 'so the next prepare builds again');
 });
