@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ArpdClient, RuntimeProfile, RuntimeProfileUpsertRequest } from '../client/index.js';
 import { ArpdError, isErrorCode, toArpdError } from '../errors/index.js';
+import { canonicalJson } from '../ids/canonical-json.js';
 import { withArpd } from './connection.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { readJson } from './json-file.js';
@@ -60,15 +61,9 @@ function instancesOf(raw: unknown, file: string): unknown[] {
 }
 
 /** Key order does not make two profiles different. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
 const sameProfile = (existing: RuntimeProfile, body: Json): boolean => {
   const { runtime_profile: _n, ...rest } = existing as unknown as Json;
-  return canonical(rest) === canonical(body);
+  return canonicalJson(rest) === canonicalJson(body);
 };
 
 async function importProfiles(arpd: ArpdClient, file: string): Promise<ImportedProfile[]> {

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, ErrorInfo, JsonObject, RunTrace } from '../events/event-types.js';
+import { canonicalJson } from '../ids/canonical-json.js';
 import { checkId } from '../ids/id-rules.js';
 import { isEnded, isServing, type ReadModel } from '../projections/registry.js';
 import type { RunView } from '../projections/registry-types.js';
@@ -16,30 +17,10 @@ import { attempt, type Decision } from './decision.js';
 
 /** Pure decisions about runs. Ids and times arrive in the command. A run ends exactly once. */
 
-/** JSON with object keys sorted at every level: the same request in any key order gives the same text. */
-function canonical(value: unknown): string {
-  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  // built by concatenation, not map/join: this runs on every submit (about 2.5x faster measured)
-  if (Array.isArray(value)) {
-    let s = '[';
-    for (let i = 0; i < value.length; i++) s += (i === 0 ? '' : ',') + canonical(value[i]);
-    return `${s}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj);
-  if (keys.length > 1) keys.sort();
-  let s = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string;
-    s += `${i === 0 ? '' : ','}${JSON.stringify(k)}:${canonical(obj[k])}`;
-  }
-  return `${s}}`;
-}
-
 /** The identity of a request for idempotent retries: key order does not matter. */
 export function requestHash(request: JsonObject): string {
   // the one-shot hash: no Hash object per submit
-  return hash('sha256', canonical(request), 'hex');
+  return hash('sha256', canonicalJson(request), 'hex');
 }
 
 export function runNotFound(runId: string): ArpdError {

@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
+import { canonicalJson } from '../ids/canonical-json.js';
 import { InstallLog } from './exec-driver-step.js';
 
 export const MARKER_FILE = '.arpd-installed';
@@ -71,22 +72,9 @@ export interface EnsureOptions {
   onProgress?: ((line: string) => void) | undefined;
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = canonical(v);
-    }
-    return out;
-  }
-  return value;
-}
-
 /** The first 16 hex digits of the sha256 of the parts as canonical JSON (keys sorted, undefined dropped). */
 export function installKey(parts: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify(canonical(parts))).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex').slice(0, 16);
 }
 
 export function installPaths(root: string, key: string): { dir: string; log: string } {
