@@ -12,7 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ArpdError } from '../errors/index.js';
 import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
-import { wwwAuthenticate, type Authenticator } from './http-auth.js';
+import { wwwAuthenticate, type AdminNeed, type Authenticator } from './http-auth.js';
 import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod } from './http-routes.js';
@@ -239,13 +239,33 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     }
   });
   for (const r of routes) {
+    type PreHandler = (req: FastifyRequest, reply: FastifyReply, done: (err?: FastifyError) => void) => void;
+    const preHandler: PreHandler[] = [];
+    const adminIf = r.adminIf;
+    if (adminIf !== undefined) {
+      // the body asks for more than the run credential (the onRequest hook checked that one): ask for admin now
+      preHandler.push((req, _reply, done) => {
+        const why = adminIf(req.body);
+        if (why === undefined) { done(); return; }
+        let pending: void | Promise<void>;
+        try {
+          pending = checkApiRequest(req, sessions, o.auth, { admin: true, why } satisfies AdminNeed);
+        } catch (err) {
+          done(err as FastifyError);
+          return;
+        }
+        if (pending === undefined) done();
+        else pending.then(() => done(), (err: unknown) => done(err as FastifyError));
+      });
+    }
+    // the request has all arrived: no idle timeout while the handler waits (Node sets the keep-alive one after the answer)
+    if (r.waits === true) preHandler.push((req, _reply, done) => { req.raw.socket.setTimeout(0); done(); });
     app.route({
       method: r.method,
       url: fastifyPathOf(r.path),
       schema: r.schema,
       config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
-      // the request has all arrived: no idle timeout while the handler waits (Node sets the keep-alive one after the answer)
-      ...(r.waits === true ? { preHandler: (req: FastifyRequest, _reply: FastifyReply, done: () => void) => { req.raw.socket.setTimeout(0); done(); } } : {}),
+      ...(preHandler.length === 0 ? {} : { preHandler }),
       handler: r.handler,
     });
   }

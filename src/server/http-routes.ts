@@ -47,6 +47,11 @@ export interface RouteDef {
    * once the request has arrived, the connection's idle timeout, which guards against slow senders, is lifted.
    */
   waits?: boolean;
+  /**
+   * Some bodies make a request need admin credentials (see http-auth.ts): what this one changes that needs them
+   * (for the refusal), or undefined. Checked once the body is parsed, before the handler.
+   */
+  adminIf?(body: unknown): string | undefined;
   schema: Record<string, unknown>;
   /**
    * The answer (sent as JSON), or a promise of it; a handler that sends itself returns (a promise of) the reply.
@@ -92,6 +97,23 @@ function filterOf(q: Query): EventFilter {
 
 function param(req: FastifyRequest, name: string): string {
   return String((req.params as Record<string, unknown>)[name] ?? '');
+}
+
+/**
+ * `overrides.env` and `overrides.args` of an instance create change what a safe-listed profile runs (an env of
+ * `NODE_OPTIONS=--import=data:…`, `LD_PRELOAD`, `PATH`, or an argument the runtime reads as code), so they need what
+ * changing the safe list needs; `overrides.tool_registry_url` (the ARP golden vector's) does not. Empty ones are
+ * nothing; a wrong type is left to the validator's 400.
+ */
+function processOverridesOf(body: unknown): string | undefined {
+  const o = (body !== null && typeof body === 'object' ? (body as Record<string, unknown>)['overrides'] : undefined) as Record<string, unknown> | undefined;
+  if (o === null || typeof o !== 'object') return undefined;
+  const env = o['env'];
+  const args = o['args'];
+  const hasEnv = env !== null && typeof env === 'object' && !Array.isArray(env) && Object.keys(env).length > 0;
+  const hasArgs = Array.isArray(args) && args.length > 0;
+  if (!hasEnv && !hasArgs) return undefined;
+  return `starting an instance with ${hasEnv ? 'overrides.env' : 'overrides.args'} (it changes what a safe-listed profile runs)`;
 }
 
 function bodyOf(req: FastifyRequest, schemaName: string): unknown {
@@ -158,10 +180,11 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       },
     },
     {
-      method: 'POST', path: '/v1/instances', waits: true,
+      method: 'POST', path: '/v1/instances', waits: true, adminIf: processOverridesOf,
       schema: op('instances', 'create_instances', 'Create runtime instances', {
         description: 'Answers once every new instance is healthy, with its endpoint; fails when one cannot start (as the JARVIS daemon does). '
-          + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy).',
+          + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy). '
+          + '`overrides.env` and `overrides.args` change what a safe-listed profile runs: they need admin credentials, as changing the safe list does.',
         querystring: { type: 'object', properties: { wait: { type: 'boolean', default: true, description: 'arpd: false answers once each instance has its endpoint, before it is healthy' } } },
         body: ref('InstanceCreateRequest'),
         response: { 200: { description: 'Create response', ...ref('InstanceCreateResponse') } },
