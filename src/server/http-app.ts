@@ -144,6 +144,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
         + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
+  // before any plugin is registered: a route takes the error handler its context has when it is added, so the
+  // plugins' routes (/docs) answered a refusal of the onRequest hook (a foreign Host) with fastify's own 500
+  app.setErrorHandler((err, req, reply) => { void send(reply, fail(err, req)); });
   // JSON only: with no parser for text/plain, any other body is refused with 415
   app.removeContentTypeParser('text/plain');
   // An empty body is no body (clients send Content-Type: application/json on every request); nesting is limited
@@ -217,8 +220,6 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   });
 
   app.addHook('preClose', async () => { streams.endAll(); });
-
-  app.setErrorHandler((err, req, reply) => { void send(reply, fail(err, req)); });
 
   const allowed: Array<{ match: RegExp; methods: Set<string> }> = [];
   const allow = (template: string, method: HttpMethod | 'GET'): void => {

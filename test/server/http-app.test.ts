@@ -1,20 +1,22 @@
 /**
  * The app's own rules about its routes, checked on the real fastify app (no daemon needed): the auth hook reads a
- * route's `admin` flag only for methods that change things, so an admin route with a safe method must not exist.
+ * route's `admin` flag only for methods that change things, so an admin route with a safe method must not exist;
+ * and the routes of its plugins (Swagger UI at /docs) answer refusals with the same envelopes as the API's.
  */
 import t, { type Test } from 'tap';
+import { rawRequest } from '../helpers/raw-http.js';
 import { createAuthenticator } from '../../src/server/http-auth.js';
 import { createHttpApp, type HttpBackend } from '../../src/server/http-app.js';
 import { hostPolicy } from '../../src/server/http-origin.js';
 
-function appWith(t: Test, plugin: Parameters<typeof createHttpApp>[0]['plugins']): ReturnType<typeof createHttpApp> {
+function appWith(t: Test, plugin: Parameters<typeof createHttpApp>[0]['plugins'], port: () => number = () => 8082): ReturnType<typeof createHttpApp> {
   const dir = t.testdir();
   const auth = createAuthenticator({ mode: 'token', host: '127.0.0.1', tokenFile: `${dir}/http.token`, adminTokenFile: `${dir}/http.admin-token` });
   return createHttpApp({
     // the routes' handlers are not called here: building the app does not touch the backend
     backend: {} as HttpBackend,
     auth,
-    hosts: () => hostPolicy('127.0.0.1', 8082),
+    hosts: () => hostPolicy('127.0.0.1', port()),
     version: 'test',
     onInternalError: () => undefined,
     ...(plugin === undefined ? {} : { plugins: plugin }),
@@ -27,4 +29,19 @@ t.test('refuses at start an admin route with a safe method, and takes one with a
   const made = await appWith(t, [(app) => { app.post('/z', { config: { admin: true } }, async () => ({})); }]);
   t.teardown(() => made.app.close());
   t.ok(made.app.hasRoute({ method: 'POST', url: '/z' }), 'POST with admin: taken');
+});
+
+t.test('answers a foreign Host on /docs with 403 E_FORBIDDEN in an ErrorEnvelope, as on the API', async (t) => {
+  let port = 0;
+  const { app } = await appWith(t, undefined, () => port);
+  t.teardown(() => app.close());
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  port = Number(new URL(base).port);
+  for (const path of ['/docs', '/docs/json', '/docs/static/index.html', '/v1/health']) {
+    const a = await rawRequest(base, 'GET', path, { headers: { host: `evil.example:${port}` } });
+    t.equal(a.status, 403, `GET ${path} with a foreign Host: 403 (${a.text.slice(0, 160)})`);
+    t.match(a.body, { error: { code: 'forbidden', details: { reason: 'host', arpd_code: 'E_FORBIDDEN' }, retryable: false } }, `GET ${path}: the envelope`);
+    t.notOk(Object.hasOwn((a.body ?? {}) as object, 'statusCode'), `GET ${path}: not fastify's own error body`);
+  }
+  t.equal((await rawRequest(base, 'GET', '/docs', { headers: { host: `127.0.0.1:${port}` } })).status, 200, 'and /docs is served to its own Host');
 });
