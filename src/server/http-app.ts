@@ -94,17 +94,18 @@ function limitBodyTime(req: FastifyRequest, reply: FastifyReply, ms: number): vo
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const AS_ADMIN: { admin?: boolean } = Object.freeze({ admin: true });
-const AS_CALLER: { admin?: boolean } = Object.freeze({});
+const AS_ADMIN: AdminNeed = Object.freeze({ admin: true });
+const AS_CALLER: AdminNeed = Object.freeze({});
 
 /**
  * Whether the request's route needs admin credentials. Admin routes change things, so a GET, HEAD or OPTIONS never
  * needs them (the `onRoute` hook refuses an admin route with a safe method): the hot GETs skip `routeOptions`, a
  * getter that builds an object of a dozen fields each time it is read.
  */
-function adminOf(req: FastifyRequest): { admin?: boolean } {
+function adminOf(req: FastifyRequest): AdminNeed {
   if (SAFE_METHODS.has(req.method)) return AS_CALLER;
-  return (req.routeOptions.config as { admin?: boolean } | undefined)?.admin === true ? AS_ADMIN : AS_CALLER;
+  const config = req.routeOptions.config as { admin?: boolean; adminNeed?: AdminNeed } | undefined;
+  return config?.admin === true ? config.adminNeed ?? AS_ADMIN : AS_CALLER;
 }
 
 export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyInstance; streams: SseRegistry }> {
@@ -265,7 +266,11 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       method: r.method,
       url: fastifyPathOf(r.path),
       schema: r.schema,
-      config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
+      config: {
+        openapiPath: r.path,
+        admin: r.admin === true,
+        ...(r.admin === true && r.adminWhy !== undefined ? { adminNeed: Object.freeze({ admin: true, why: r.adminWhy }) } : {}),
+      } as Record<string, unknown>,
       ...(preHandler.length === 0 ? {} : { preHandler }),
       handler: r.handler,
     });

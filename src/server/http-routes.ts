@@ -40,8 +40,10 @@ export interface RouteDef {
   path: string;
   /** Served without credentials. */
   public?: boolean;
-  /** Changes the safe list: needs admin credentials (see http-auth.ts). */
+  /** Changes the safe list, or the daemon's own data: needs admin credentials (see http-auth.ts). */
   admin?: boolean;
+  /** What an admin route does, for its refusal ("taking a log snapshot needs the admin token …"); default: changing the safe list. */
+  adminWhy?: string;
   /**
    * Its handler waits for instances (to be ready, registered or stopped), which can take minutes (a pip install):
    * once the request has arrived, the connection's idle timeout, which guards against slow senders, is lifted.
@@ -403,17 +405,17 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       handler: (req) => { noQuery(req); return b.daemon.status(); },
     },
     {
-      method: 'POST', path: '/v1/admin/log:snapshot', admin: true,
+      method: 'POST', path: '/v1/admin/log:snapshot', admin: true, adminWhy: 'taking a log snapshot',
       schema: op('admin', 'log_snapshot', 'Take a snapshot of the projections now (arpd; needs admin credentials)', { response: { 200: { description: 'The snapshot written', type: 'object', additionalProperties: true } } }),
       handler: async (req) => { noQuery(req); return b.log.snapshot(); },
     },
     {
-      method: 'POST', path: '/v1/admin/log:compact', admin: true,
+      method: 'POST', path: '/v1/admin/log:compact', admin: true, adminWhy: 'compacting the event log',
       schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', { response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } } }),
       handler: async (req) => { const q = queryOf(req, 'log.compact'); return b.log.compact({ budgetBytes: opt<number>(q, 'budget_bytes') }); },
     },
     {
-      method: 'POST', path: '/v1/admin/runs:prune', admin: true,
+      method: 'POST', path: '/v1/admin/runs:prune', admin: true, adminWhy: 'pruning ended runs',
       schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', { response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } } }),
       handler: async (req) => {
         const q = queryOf(req, 'runs.prune');

@@ -112,6 +112,12 @@ t.test('token mode: Host and Origin are checked, and the run token cannot change
   t.equal((await put(d.adminToken)).status, 200, 'the admin token can');
   t.equal((await rawRequest(d.url, 'GET', '/v1/runs', { headers: { ...good, authorization: `Bearer ${d.token}` } })).status, 200, 'the run token still reads');
   await overridesNeedAdmin(t, d, { authorization: `Bearer ${d.token}` });
+  for (const [path, what] of [['/v1/admin/log:snapshot', 'taking a log snapshot'], ['/v1/admin/log:compact', 'compacting the event log'], ['/v1/admin/runs:prune?before=2000-01-01', 'pruning ended runs']] as const) {
+    const a = await rawRequest(d.url, 'POST', path, { headers: { ...good, authorization: `Bearer ${d.token}` } });
+    refused(t, a, 'admin', `POST ${path} with the run token`);
+    t.match((a.body as { error?: { message?: string } } | undefined)?.error?.message, new RegExp(`^${what} needs the admin token`), 'the refusal says what needs the admin token, not "changing the safe list"');
+    t.equal((await rawRequest(d.url, 'POST', path, { headers: { ...good, authorization: `Bearer ${d.adminToken}` } })).status, 200, `POST ${path} with the admin token`);
+  }
   const withAdmin = await rawRequest(d.url, 'POST', '/v1/instances?wait=false', { headers: { ...good, authorization: `Bearer ${d.adminToken}` }, json: { runtime_profile: 'no-such-profile', overrides: { env: { A: '1' }, args: ['x'] } } });
   t.equal(withAdmin.status, 404, 'the admin token may send overrides.env and overrides.args (the unknown profile is what refuses it)');
 });
