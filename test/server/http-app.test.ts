@@ -45,3 +45,14 @@ t.test('answers a foreign Host on /docs with 403 E_FORBIDDEN in an ErrorEnvelope
   }
   t.equal((await rawRequest(base, 'GET', '/docs', { headers: { host: `127.0.0.1:${port}` } })).status, 200, 'and /docs is served to its own Host');
 });
+
+t.test('refuses a path segment over the router\'s limit with a short E_VALIDATION that says what an id is', async (t) => {
+  const { app } = await appWith(t, undefined);
+  t.teardown(() => app.close());
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  // the router refuses it before any hook: no Host or credentials are looked at
+  const a = await rawRequest(base, 'GET', `/v1/runs/${'a'.repeat(5000)}`);
+  t.equal(a.status, 400, `400 (${a.text.slice(0, 160)})`);
+  t.match(a.body, { error: { code: 'validation', details: { field: 'path', rule: 'id', arpd_code: 'E_VALIDATION' } } }, 'E_VALIDATION naming the path');
+  t.ok(a.text.length < 600, `a short answer, not the path again (${a.text.length} bytes)`);
+});
