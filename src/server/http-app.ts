@@ -130,6 +130,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     requestTimeout: o.requestTimeoutMs ?? 30_000,
     keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
     connectionTimeout: o.requestTimeoutMs ?? 30_000,
+    // Node enforces requestTimeout (headers included) only when it checks its connections, every 30 s by default:
+    // a client trickling its headers was answered after up to twice the timeout. Check four times per timeout.
+    http: { connectionsCheckingInterval: Math.max(1000, Math.min(30_000, Math.floor((o.requestTimeoutMs ?? 30_000) / 4))) },
     // while closing, requests on open connections are still answered (the ops refuse changes with an envelope)
     return503OnClosing: false,
     // errors fastify raises before routing (a bad percent-encoding) get envelopes too
@@ -137,11 +140,14 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     clientErrorHandler: (err, socket) => {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) { socket.destroy(err); return; }
-      const [status, e] = code === 'HPE_HEADER_OVERFLOW'
-        ? [431, new ArpdError('E_TOO_LARGE', 'the request headers are too large: send smaller headers')]
-        : [400, new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
+      const [status, reason, e] = code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', new ArpdError('E_TOO_LARGE', 'the request headers are too large: send smaller headers')]
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          // Node's requestTimeout: the headers did not all arrive in time (a slow body's connection is closed by the hook)
+          ? [408, 'Request Timeout', new ArpdError('E_TIMEOUT', `the request did not arrive within ${o.requestTimeoutMs ?? 30_000} ms (--http-request-timeout): send it whole, without pauses`)]
+          : [400, 'Bad Request', new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
       const body = JSON.stringify(envelope(e));
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\n`
         + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
