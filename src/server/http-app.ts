@@ -117,8 +117,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     if (err.code === 'E_METHOD_NOT_ALLOWED') void reply.header('allow', ((err.data?.['allow'] ?? []) as string[]).join(', '));
     return reply.status(httpStatusOf(err)).type('application/json; charset=utf-8').send(envelope(err));
   };
-  const fail = (err: unknown, req: { method: string; url: string }): ArpdError => {
-    const e = toHttpError(err, bodyLimit);
+  const fail = (err: unknown, req: { method: string; url: string; routeOptions?: { bodyLimit?: number } }): ArpdError => {
+    // a route may have its own body limit (the dashboard's login: 64 KiB); say that one
+    const e = toHttpError(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (e.code === 'E_INTERNAL') o.onInternalError(e.cause ?? err, { method: req.method, url: pathOf(req.url) });
     return e;
   };
