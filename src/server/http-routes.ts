@@ -411,12 +411,21 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
     },
     {
       method: 'POST', path: '/v1/admin/log:compact', admin: true, adminWhy: 'compacting the event log',
-      schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', { response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } } }),
+      schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', {
+        querystring: { type: 'object', properties: { budget_bytes: { type: 'integer', minimum: 1024 * 1024, description: 'past this many bytes, remove the oldest sealed segments a snapshot holds' } } },
+        response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } },
+      }),
       handler: async (req) => { const q = queryOf(req, 'log.compact'); return b.log.compact({ budgetBytes: opt<number>(q, 'budget_bytes') }); },
     },
     {
       method: 'POST', path: '/v1/admin/runs:prune', admin: true, adminWhy: 'pruning ended runs',
-      schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', { response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } } }),
+      schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', {
+        querystring: { type: 'object', required: ['before'], properties: {
+          before: { type: 'string', maxLength: 40, description: 'runs that ended before this date (e.g. 2026-01-31) or ISO time' },
+          dry_run: { type: 'boolean', description: 'say what would be pruned, prune nothing' },
+        } },
+        response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } },
+      }),
       handler: async (req) => {
         const q = queryOf(req, 'runs.prune');
         const before = opt<string>(q, 'before');

@@ -84,3 +84,13 @@ t.test('answers headers that trickle past the request timeout with 408 E_TIMEOUT
   t.match(body, { error: { code: 'timeout', message: /did not arrive within 2000 ms \(--http-request-timeout\)/, details: { arpd_code: 'E_TIMEOUT' } } }, 'E_TIMEOUT saying which limit');
   t.equal((await rawRequest(base, 'GET', '/openapi.json', { headers: { host: `127.0.0.1:${port}` } })).status, 200, 'and it keeps serving');
 });
+
+t.test('documents the query parameters of the admin routes that take them', async (t) => {
+  const { app } = await appWith(t, undefined);
+  t.teardown(() => app.close());
+  await app.ready();
+  const paths = (app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; required?: boolean }> }>> }).paths;
+  const query = (path: string): string[] => (paths[path]?.['post']?.parameters ?? []).filter((p) => p.in === 'query').map((p) => `${p.name}${p.required === true ? '*' : ''}`).sort();
+  t.same(query('/v1/admin/runs:prune'), ['before*', 'dry_run'], 'runs:prune: before (required) and dry_run');
+  t.same(query('/v1/admin/log:compact'), ['budget_bytes'], 'log:compact: budget_bytes');
+});
