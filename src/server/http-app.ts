@@ -12,7 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ArpdError } from '../errors/index.js';
 import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
-import { wwwAuthenticate, type Authenticator } from './http-auth.js';
+import { wwwAuthenticate, type AdminNeed, type Authenticator } from './http-auth.js';
 import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod } from './http-routes.js';
@@ -94,17 +94,18 @@ function limitBodyTime(req: FastifyRequest, reply: FastifyReply, ms: number): vo
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const AS_ADMIN: { admin?: boolean } = Object.freeze({ admin: true });
-const AS_CALLER: { admin?: boolean } = Object.freeze({});
+const AS_ADMIN: AdminNeed = Object.freeze({ admin: true });
+const AS_CALLER: AdminNeed = Object.freeze({});
 
 /**
  * Whether the request's route needs admin credentials. Admin routes change things, so a GET, HEAD or OPTIONS never
  * needs them (the `onRoute` hook refuses an admin route with a safe method): the hot GETs skip `routeOptions`, a
  * getter that builds an object of a dozen fields each time it is read.
  */
-function adminOf(req: FastifyRequest): { admin?: boolean } {
+function adminOf(req: FastifyRequest): AdminNeed {
   if (SAFE_METHODS.has(req.method)) return AS_CALLER;
-  return (req.routeOptions.config as { admin?: boolean } | undefined)?.admin === true ? AS_ADMIN : AS_CALLER;
+  const config = req.routeOptions.config as { admin?: boolean; adminNeed?: AdminNeed } | undefined;
+  return config?.admin === true ? config.adminNeed ?? AS_ADMIN : AS_CALLER;
 }
 
 export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyInstance; streams: SseRegistry }> {
@@ -116,8 +117,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     if (err.code === 'E_METHOD_NOT_ALLOWED') void reply.header('allow', ((err.data?.['allow'] ?? []) as string[]).join(', '));
     return reply.status(httpStatusOf(err)).type('application/json; charset=utf-8').send(envelope(err));
   };
-  const fail = (err: unknown, req: { method: string; url: string }): ArpdError => {
-    const e = toHttpError(err, bodyLimit);
+  const fail = (err: unknown, req: { method: string; url: string; routeOptions?: { bodyLimit?: number } }): ArpdError => {
+    // a route may have its own body limit (the dashboard's login: 64 KiB); say that one
+    const e = toHttpError(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (e.code === 'E_INTERNAL') o.onInternalError(e.cause ?? err, { method: req.method, url: pathOf(req.url) });
     return e;
   };
@@ -129,6 +131,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     requestTimeout: o.requestTimeoutMs ?? 30_000,
     keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
     connectionTimeout: o.requestTimeoutMs ?? 30_000,
+    // Node enforces requestTimeout (headers included) only when it checks its connections, every 30 s by default:
+    // a client trickling its headers was answered after up to twice the timeout. Check four times per timeout.
+    http: { connectionsCheckingInterval: Math.max(1000, Math.min(30_000, Math.floor((o.requestTimeoutMs ?? 30_000) / 4))) },
     // while closing, requests on open connections are still answered (the ops refuse changes with an envelope)
     return503OnClosing: false,
     // errors fastify raises before routing (a bad percent-encoding) get envelopes too
@@ -136,14 +141,20 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     clientErrorHandler: (err, socket) => {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) { socket.destroy(err); return; }
-      const [status, e] = code === 'HPE_HEADER_OVERFLOW'
-        ? [431, new ArpdError('E_TOO_LARGE', 'the request headers are too large: send smaller headers')]
-        : [400, new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
+      const [status, reason, e] = code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', new ArpdError('E_TOO_LARGE', 'the request headers are too large: send smaller headers')]
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          // Node's requestTimeout: the headers did not all arrive in time (a slow body's connection is closed by the hook)
+          ? [408, 'Request Timeout', new ArpdError('E_TIMEOUT', `the request did not arrive within ${o.requestTimeoutMs ?? 30_000} ms (--http-request-timeout): send it whole, without pauses`)]
+          : [400, 'Bad Request', new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
       const body = JSON.stringify(envelope(e));
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\n`
         + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
+  // before any plugin is registered: a route takes the error handler its context has when it is added, so the
+  // plugins' routes (/docs) answered a refusal of the onRequest hook (a foreign Host) with fastify's own 500
+  app.setErrorHandler((err, req, reply) => { void send(reply, fail(err, req)); });
   // JSON only: with no parser for text/plain, any other body is refused with 415
   app.removeContentTypeParser('text/plain');
   // An empty body is no body (clients send Content-Type: application/json on every request); nesting is limited
@@ -218,8 +229,6 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
 
   app.addHook('preClose', async () => { streams.endAll(); });
 
-  app.setErrorHandler((err, req, reply) => { void send(reply, fail(err, req)); });
-
   const allowed: Array<{ match: RegExp; methods: Set<string> }> = [];
   const allow = (template: string, method: HttpMethod | 'GET'): void => {
     let entry = allowed.find((a) => a.match.source === matcherOf(template).source);
@@ -239,13 +248,37 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     }
   });
   for (const r of routes) {
+    type PreHandler = (req: FastifyRequest, reply: FastifyReply, done: (err?: FastifyError) => void) => void;
+    const preHandler: PreHandler[] = [];
+    const adminIf = r.adminIf;
+    if (adminIf !== undefined) {
+      // the body asks for more than the run credential (the onRequest hook checked that one): ask for admin now
+      preHandler.push((req, _reply, done) => {
+        const why = adminIf(req.body);
+        if (why === undefined) { done(); return; }
+        let pending: void | Promise<void>;
+        try {
+          pending = checkApiRequest(req, sessions, o.auth, { admin: true, why } satisfies AdminNeed);
+        } catch (err) {
+          done(err as FastifyError);
+          return;
+        }
+        if (pending === undefined) done();
+        else pending.then(() => done(), (err: unknown) => done(err as FastifyError));
+      });
+    }
+    // the request has all arrived: no idle timeout while the handler waits (Node sets the keep-alive one after the answer)
+    if (r.waits === true) preHandler.push((req, _reply, done) => { req.raw.socket.setTimeout(0); done(); });
     app.route({
       method: r.method,
       url: fastifyPathOf(r.path),
       schema: r.schema,
-      config: { openapiPath: r.path, admin: r.admin === true } as Record<string, unknown>,
-      // the request has all arrived: no idle timeout while the handler waits (Node sets the keep-alive one after the answer)
-      ...(r.waits === true ? { preHandler: (req: FastifyRequest, _reply: FastifyReply, done: () => void) => { req.raw.socket.setTimeout(0); done(); } } : {}),
+      config: {
+        openapiPath: r.path,
+        admin: r.admin === true,
+        ...(r.admin === true && r.adminWhy !== undefined ? { adminNeed: Object.freeze({ admin: true, why: r.adminWhy }) } : {}),
+      } as Record<string, unknown>,
+      ...(preHandler.length === 0 ? {} : { preHandler }),
       handler: r.handler,
     });
   }

@@ -46,8 +46,19 @@ export interface Authenticator {
    * modes decide at once (return or throw, no promise: the API's hook runs on every request); `jwt` returns a
    * promise (jose verifies asynchronously). Callers `await` the result, which covers both.
    */
-  check(authorization: string | undefined, opts?: { admin?: boolean }): void | Promise<void>;
+  check(authorization: string | undefined, opts?: AdminNeed): void | Promise<void>;
 }
+
+/**
+ * What a request needs beyond the run credential: `admin` for a change to the safe list, or to what a safe-listed
+ * profile runs; `why` names that change in the refusal (default: changing the safe list).
+ */
+export interface AdminNeed {
+  admin?: boolean;
+  why?: string;
+}
+
+const SAFE_LIST_CHANGE = 'changing the safe list';
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. */
 export function isLoopbackHost(host: string): boolean {
@@ -138,7 +149,7 @@ function tokenAuth(tokenFile: string, adminTokenFile: string): Authenticator {
         throw new ArpdError('E_UNAUTHORIZED', `the bearer token is wrong: use the token in ${tokenFile}`, { reason: 'invalid_token' });
       }
       if (opts.admin === true) {
-        throw new ArpdError('E_FORBIDDEN', `changing the safe list needs the admin token (in ${adminTokenFile}), not the run token: send that one, or use 'arpd profiles …' on this machine`, { reason: 'admin', permission: 'admin' });
+        throw new ArpdError('E_FORBIDDEN', `${opts.why ?? SAFE_LIST_CHANGE} needs the admin token (in ${adminTokenFile}), not the run token: send that one, or use ${opts.why === undefined ? "'arpd profiles …'" : 'the arpd CLI'} on this machine`, { reason: 'admin', permission: 'admin' });
       }
     },
   };
@@ -225,7 +236,7 @@ function jwtAuth(o: HttpAuthOptions): Authenticator {
         throw jwtRefusal(err, { issuer, audience });
       }
       if (opts.admin === true && !scopesOf(payload).includes(ADMIN_SCOPE)) {
-        throw new ArpdError('E_FORBIDDEN', `changing the safe list needs a token with the '${ADMIN_SCOPE}' scope: ask '${issuer}' for one`, { reason: 'admin', permission: ADMIN_SCOPE });
+        throw new ArpdError('E_FORBIDDEN', `${opts.why ?? SAFE_LIST_CHANGE} needs a token with the '${ADMIN_SCOPE}' scope: ask '${issuer}' for one`, { reason: 'admin', permission: ADMIN_SCOPE });
       }
     },
   };
@@ -257,7 +268,7 @@ export function createAuthenticator(o: HttpAuthOptions): Authenticator {
         mode: 'none',
         check(_authorization, opts = {}) {
           if (opts.admin === true) {
-            throw new ArpdError('E_FORBIDDEN', "changing the safe list is refused with --http-auth none (any local web page could do it): use 'arpd profiles …' on this machine, or start the daemon with --http-auth token", { reason: 'admin', permission: 'admin' });
+            throw new ArpdError('E_FORBIDDEN', `${opts.why ?? SAFE_LIST_CHANGE} is refused with --http-auth none (any local web page could do it): use ${opts.why === undefined ? "'arpd profiles …'" : 'the arpd CLI'} on this machine, or start the daemon with --http-auth token`, { reason: 'admin', permission: 'admin' });
           }
         },
       };

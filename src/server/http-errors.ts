@@ -50,6 +50,9 @@ export function toHttpError(err: unknown, bodyLimit: number): ArpdError {
       return new ArpdError('E_PARSE', "the request body is not valid JSON (or has a '__proto__' or 'constructor' key): send a plain JSON object with Content-Type: application/json");
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ArpdError('E_PARSE', 'the request body is empty but Content-Type says JSON: send a JSON object, or no Content-Type');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // fastify's message repeats the whole path (up to the 16 KiB header limit)
+      return new ArpdError('E_VALIDATION', 'a path segment is over 1024 characters: ids use letters, digits, \'-\', \'_\' or \'.\', starting with a letter or digit (max 128)', { field: 'path', rule: 'id' });
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new ArpdError('E_PROTOCOL', 'the Content-Length header does not match the body: send the body length that you send');
     default:
@@ -60,7 +63,7 @@ export function toHttpError(err: unknown, bodyLimit: number): ArpdError {
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     // e.g. a body with "__proto__": fastify refuses it before our handlers see it
-    return new ArpdError('E_VALIDATION', `the request was refused: ${fe.message ?? 'it breaks a rule of the HTTP API'}`, { http_status: fe.statusCode });
+    return new ArpdError('E_VALIDATION', `the request was refused: ${(fe.message ?? 'it breaks a rule of the HTTP API').slice(0, 300)}`, { http_status: fe.statusCode });
   }
   return new ArpdError('E_INTERNAL', 'internal error: see the daemon log for details', undefined, { cause: err });
 }

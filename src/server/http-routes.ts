@@ -40,13 +40,20 @@ export interface RouteDef {
   path: string;
   /** Served without credentials. */
   public?: boolean;
-  /** Changes the safe list: needs admin credentials (see http-auth.ts). */
+  /** Changes the safe list, or the daemon's own data: needs admin credentials (see http-auth.ts). */
   admin?: boolean;
+  /** What an admin route does, for its refusal ("taking a log snapshot needs the admin token …"); default: changing the safe list. */
+  adminWhy?: string;
   /**
    * Its handler waits for instances (to be ready, registered or stopped), which can take minutes (a pip install):
    * once the request has arrived, the connection's idle timeout, which guards against slow senders, is lifted.
    */
   waits?: boolean;
+  /**
+   * Some bodies make a request need admin credentials (see http-auth.ts): what this one changes that needs them
+   * (for the refusal), or undefined. Checked once the body is parsed, before the handler.
+   */
+  adminIf?(body: unknown): string | undefined;
   schema: Record<string, unknown>;
   /**
    * The answer (sent as JSON), or a promise of it; a handler that sends itself returns (a promise of) the reply.
@@ -92,6 +99,23 @@ function filterOf(q: Query): EventFilter {
 
 function param(req: FastifyRequest, name: string): string {
   return String((req.params as Record<string, unknown>)[name] ?? '');
+}
+
+/**
+ * `overrides.env` and `overrides.args` of an instance create change what a safe-listed profile runs (an env of
+ * `NODE_OPTIONS=--import=data:…`, `LD_PRELOAD`, `PATH`, or an argument the runtime reads as code), so they need what
+ * changing the safe list needs; `overrides.tool_registry_url` (the ARP golden vector's) does not. Empty ones are
+ * nothing; a wrong type is left to the validator's 400.
+ */
+function processOverridesOf(body: unknown): string | undefined {
+  const o = (body !== null && typeof body === 'object' ? (body as Record<string, unknown>)['overrides'] : undefined) as Record<string, unknown> | undefined;
+  if (o === null || typeof o !== 'object') return undefined;
+  const env = o['env'];
+  const args = o['args'];
+  const hasEnv = env !== null && typeof env === 'object' && !Array.isArray(env) && Object.keys(env).length > 0;
+  const hasArgs = Array.isArray(args) && args.length > 0;
+  if (!hasEnv && !hasArgs) return undefined;
+  return `starting an instance with ${hasEnv ? 'overrides.env' : 'overrides.args'} (it changes what a safe-listed profile runs)`;
 }
 
 function bodyOf(req: FastifyRequest, schemaName: string): unknown {
@@ -158,10 +182,11 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       },
     },
     {
-      method: 'POST', path: '/v1/instances', waits: true,
+      method: 'POST', path: '/v1/instances', waits: true, adminIf: processOverridesOf,
       schema: op('instances', 'create_instances', 'Create runtime instances', {
         description: 'Answers once every new instance is healthy, with its endpoint; fails when one cannot start (as the JARVIS daemon does). '
-          + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy).',
+          + 'arpd extension: `?wait=false` answers as soon as each instance has its endpoint (before it is healthy). '
+          + '`overrides.env` and `overrides.args` change what a safe-listed profile runs: they need admin credentials, as changing the safe list does.',
         querystring: { type: 'object', properties: { wait: { type: 'boolean', default: true, description: 'arpd: false answers once each instance has its endpoint, before it is healthy' } } },
         body: ref('InstanceCreateRequest'),
         response: { 200: { description: 'Create response', ...ref('InstanceCreateResponse') } },
@@ -380,18 +405,27 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       handler: (req) => { noQuery(req); return b.daemon.status(); },
     },
     {
-      method: 'POST', path: '/v1/admin/log:snapshot', admin: true,
+      method: 'POST', path: '/v1/admin/log:snapshot', admin: true, adminWhy: 'taking a log snapshot',
       schema: op('admin', 'log_snapshot', 'Take a snapshot of the projections now (arpd; needs admin credentials)', { response: { 200: { description: 'The snapshot written', type: 'object', additionalProperties: true } } }),
       handler: async (req) => { noQuery(req); return b.log.snapshot(); },
     },
     {
-      method: 'POST', path: '/v1/admin/log:compact', admin: true,
-      schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', { response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } } }),
+      method: 'POST', path: '/v1/admin/log:compact', admin: true, adminWhy: 'compacting the event log',
+      schema: op('admin', 'log_compact', 'Compress sealed log segments a snapshot holds; past a budget remove the oldest (arpd; needs admin credentials)', {
+        querystring: { type: 'object', properties: { budget_bytes: { type: 'integer', minimum: 1024 * 1024, description: 'past this many bytes, remove the oldest sealed segments a snapshot holds' } } },
+        response: { 200: { description: 'What was compressed and removed', type: 'object', additionalProperties: true } },
+      }),
       handler: async (req) => { const q = queryOf(req, 'log.compact'); return b.log.compact({ budgetBytes: opt<number>(q, 'budget_bytes') }); },
     },
     {
-      method: 'POST', path: '/v1/admin/runs:prune', admin: true,
-      schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', { response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } } }),
+      method: 'POST', path: '/v1/admin/runs:prune', admin: true, adminWhy: 'pruning ended runs',
+      schema: op('admin', 'prune_runs', 'Delete the directories of runs that ended before a date, as events (arpd; needs admin credentials)', {
+        querystring: { type: 'object', required: ['before'], properties: {
+          before: { type: 'string', maxLength: 40, description: 'runs that ended before this date (e.g. 2026-01-31) or ISO time' },
+          dry_run: { type: 'boolean', description: 'say what would be pruned, prune nothing' },
+        } },
+        response: { 200: { description: 'How many runs were pruned', type: 'object', additionalProperties: true } },
+      }),
       handler: async (req) => {
         const q = queryOf(req, 'runs.prune');
         const before = opt<string>(q, 'before');

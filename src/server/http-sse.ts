@@ -51,11 +51,14 @@ export function openSse(reply: FastifyReply, registry: SseRegistry, comment: str
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
-  res.write(`: ${comment}\n\n`);
   let closed = false;
   const closers: Array<() => void> = [];
-  const heartbeat = setInterval(() => { if (!closed) res.write(': keep-alive\n\n'); }, HEARTBEAT_MS);
-  heartbeat.unref();
+  // HEAD: the headers and nothing else. Node drops a HEAD answer's writes, headers included until it ends, so an
+  // open stream answered nothing at all and held the connection until the idle timeout.
+  const head = reply.request.method === 'HEAD';
+  if (!head) res.write(`: ${comment}\n\n`);
+  const heartbeat = head ? undefined : setInterval(() => { if (!closed) res.write(': keep-alive\n\n'); }, HEARTBEAT_MS);
+  heartbeat?.unref();
   const close = (): void => {
     if (closed) return;
     closed = true;
@@ -64,6 +67,7 @@ export function openSse(reply: FastifyReply, registry: SseRegistry, comment: str
     for (const fn of closers.splice(0)) fn();
   };
   res.on('close', close);
+  if (head) close();
   const stream: SseStream = {
     get closed() { return closed; },
     send(event, data, id) {

@@ -123,7 +123,8 @@ export function tailFile(path: string, lines: number): { text: string; size: num
     const parts = text.split('\n');
     const endsWithNewline = parts[parts.length - 1] === '';
     if (endsWithNewline) parts.pop();
-    const kept = parts.slice(-lines);
+    // slice(-0) is the whole array: tail=0 (follow only what comes next, like `tail -n 0 -f`) is no line
+    const kept = lines === 0 ? [] : parts.slice(-lines);
     return { text: kept.length === 0 ? '' : `${kept.join('\n')}${endsWithNewline ? '\n' : ''}`, size: start + got };
   } finally {
     closeSync(fd);

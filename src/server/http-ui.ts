@@ -25,7 +25,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ArpdError } from '../errors/index.js';
-import type { Authenticator } from './http-auth.js';
+import type { AdminNeed, Authenticator } from './http-auth.js';
 
 export const SESSION_COOKIE = 'arpd_session';
 export const CSRF_COOKIE = 'arpd_csrf';
@@ -170,7 +170,7 @@ export function csrfRefusal(): ArpdError {
  * changes) or the Authorization header, then the authenticator. Throws a refusal, or returns what
  * `Authenticator.check` returns (nothing for a token, a promise for a JWT).
  */
-export function checkApiRequest(req: FastifyRequest, sessions: UiSessions, auth: Authenticator, opts: { admin?: boolean } = {}): void | Promise<void> {
+export function checkApiRequest(req: FastifyRequest, sessions: UiSessions, auth: Authenticator, opts: AdminNeed = {}): void | Promise<void> {
   // the Authorization header, when there is one, is the credential (as sessionCredentials has it), without the object
   const header = req.headers.authorization;
   if (header !== undefined && header !== '') return auth.check(header, opts);

@@ -9,6 +9,8 @@
  *   every mode; the daemon's own origin (the dashboard) and no Origin at all (tools) are not;
  * - the safe list changes only with more than the run credential: the admin token (token mode), a JWT with the
  *   `arp.admin` scope (jwt mode), never over HTTP in `none` mode; the socket (its owner) always can.
+ * - so does what a safe-listed profile runs: an instance create with `overrides.env` or `overrides.args` (with
+ *   `NODE_OPTIONS=--import=data:…` the run token ran any code it liked in the `default` profile's runtime).
  *
  * Every refusal is checked to change nothing: the profile it tried to write is not there afterwards.
  */
@@ -31,6 +33,29 @@ function arpdCode(a: RawAnswer): string | undefined {
 
 function reason(a: RawAnswer): string | undefined {
   return ((a.body as { error?: { details?: { reason?: string } } } | undefined)?.error?.details?.reason);
+}
+
+/** Overrides that would run the caller's code in the `default` profile's runtime (node). */
+const CODE_OVERRIDES: Array<[string, Json]> = [
+  ['overrides.env', { env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent("import('node:fs').then((f) => f.writeFileSync('/tmp/arpd-pwned', 'x'))")}` } }],
+  ['overrides.args', { args: ['--inspect=0'] }],
+];
+
+/**
+ * With `runCredential` (headers), instance creates that change what the default profile runs are refused for
+ * `admin` and start nothing; `tool_registry_url` alone is not refused (the ARP golden vector sends it).
+ */
+async function overridesNeedAdmin(t: Test, d: HttpDaemon, runCredential: Record<string, string>): Promise<void> {
+  const host = new URL(d.url).host;
+  for (const [what, overrides] of CODE_OVERRIDES) {
+    const a = await rawRequest(d.url, 'POST', '/v1/instances?wait=false', { headers: { host, ...runCredential }, json: { runtime_profile: 'default', overrides } });
+    refused(t, a, 'admin', `POST /v1/instances with ${what} and the run credential`);
+    t.match((a.body as { error?: { message?: string } } | undefined)?.error?.message, what, 'the refusal names the field');
+  }
+  const registry = await rawRequest(d.url, 'POST', '/v1/instances?wait=false', { headers: { host, ...runCredential }, json: { runtime_profile: 'no-such-profile', overrides: { tool_registry_url: 'http://127.0.0.1:9000', env: {}, args: [] } } });
+  t.equal(registry.status, 404, `tool_registry_url (and empty env and args) pass the check: the unknown profile is what refuses it (${registry.text.slice(0, 200)})`);
+  const all = await rawRequest(d.url, 'GET', '/v1/instances?all=true', { headers: { host, ...runCredential } });
+  t.same((all.body as { instances?: unknown[] } | undefined)?.instances, [], 'no refused request started an instance');
 }
 
 function refused(t: Test, a: RawAnswer, why: 'host' | 'origin' | 'admin', what: string): void {
@@ -76,7 +101,7 @@ async function hostileBrowser(t: Test, d: HttpDaemon, auth: Record<string, strin
   t.ok(names.includes('default'), 'and none deleted the default profile');
 }
 
-t.test('token mode: Host and Origin are checked, and the run token cannot change the safe list', async (t) => {
+t.test('token mode: Host and Origin are checked, and the run token cannot change the safe list nor what a profile runs', async (t) => {
   const d = await startHttpDaemon(t, ['--no-autostart-instances']);
   t.ok(d.adminToken.length >= 32 && d.adminToken !== d.token, 'an admin token of its own, not the run token');
   await hostileBrowser(t, d, { authorization: `Bearer ${d.adminToken}` });
@@ -86,6 +111,15 @@ t.test('token mode: Host and Origin are checked, and the run token cannot change
   refused(t, await rawRequest(d.url, 'DELETE', '/v1/admin/runtime-profiles/default', { headers: { ...good, authorization: `Bearer ${d.token}` } }), 'admin', 'DELETE a profile with the run token');
   t.equal((await put(d.adminToken)).status, 200, 'the admin token can');
   t.equal((await rawRequest(d.url, 'GET', '/v1/runs', { headers: { ...good, authorization: `Bearer ${d.token}` } })).status, 200, 'the run token still reads');
+  await overridesNeedAdmin(t, d, { authorization: `Bearer ${d.token}` });
+  for (const [path, what] of [['/v1/admin/log:snapshot', 'taking a log snapshot'], ['/v1/admin/log:compact', 'compacting the event log'], ['/v1/admin/runs:prune?before=2000-01-01', 'pruning ended runs']] as const) {
+    const a = await rawRequest(d.url, 'POST', path, { headers: { ...good, authorization: `Bearer ${d.token}` } });
+    refused(t, a, 'admin', `POST ${path} with the run token`);
+    t.match((a.body as { error?: { message?: string } } | undefined)?.error?.message, new RegExp(`^${what} needs the admin token`), 'the refusal says what needs the admin token, not "changing the safe list"');
+    t.equal((await rawRequest(d.url, 'POST', path, { headers: { ...good, authorization: `Bearer ${d.adminToken}` } })).status, 200, `POST ${path} with the admin token`);
+  }
+  const withAdmin = await rawRequest(d.url, 'POST', '/v1/instances?wait=false', { headers: { ...good, authorization: `Bearer ${d.adminToken}` }, json: { runtime_profile: 'no-such-profile', overrides: { env: { A: '1' }, args: ['x'] } } });
+  t.equal(withAdmin.status, 404, 'the admin token may send overrides.env and overrides.args (the unknown profile is what refuses it)');
 });
 
 t.test('--allowed-hosts adds the name a proxy forwards, and nothing else', async (t) => {
@@ -115,6 +149,7 @@ t.test('jwt mode: Host and Origin are checked, and only a token with the arp.adm
   refused(t, await put(await jwt({ scope: 'arp.runs arp.administrator' })), 'admin', 'a JWT with other scopes only');
   t.equal((await put(admin)).status, 200, 'a JWT with arp.admin in scope');
   t.equal((await put(await jwt({ scp: ['arp.admin'] }))).status, 200, 'a JWT with arp.admin in scp');
+  await overridesNeedAdmin(t, d, { authorization: `Bearer ${await jwt({ scope: 'arp.runs' })}` });
 });
 
 t.test('none mode: Host and Origin are checked, and the safe list never changes over HTTP; the socket owner can', async (t) => {
@@ -124,6 +159,7 @@ t.test('none mode: Host and Origin are checked, and the safe list never changes 
   refused(t, await rawRequest(d.url, 'PUT', '/v1/admin/runtime-profiles/mine', { headers: { host }, json: SHELL_PROFILE }), 'admin', 'PUT a profile with no Origin at all');
   refused(t, await rawRequest(d.url, 'PUT', '/v1/admin/runtime-profiles/mine', { headers: { host, authorization: 'Bearer anything-at-all-anything-at-all-anything' }, json: SHELL_PROFILE }), 'admin', 'PUT a profile with some bearer token');
   refused(t, await rawRequest(d.url, 'DELETE', '/v1/admin/runtime-profiles/default', { headers: { host } }), 'admin', 'DELETE a profile');
+  await overridesNeedAdmin(t, d, {});
   const h = daemonHarness(t);
   const profile = join(d.dataDir, 'mine.json');
   writeFileSync(profile, JSON.stringify(SHELL_PROFILE));

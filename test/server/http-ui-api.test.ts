@@ -121,6 +121,7 @@ t.test('replay and instance logs', async (t) => {
     const whole = await api('GET', `/v1/instances/${instanceId}/logs`);
     t.ok(whole.text.includes('"event":"listening"'), 'stdout holds what the runtime printed');
     t.equal((await api('GET', `/v1/instances/${instanceId}/logs?stream=stderr&tail=0`)).text, '', 'tail=0 is nothing');
+    t.equal((await api('GET', `/v1/instances/${instanceId}/logs?tail=0`)).text, '', 'tail=0 is nothing, also of a log that has lines');
   });
 
   t.test('follows a log over SSE, and resumes from Last-Event-ID without a gap or a repeat', async (t) => {

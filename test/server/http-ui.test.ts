@@ -109,7 +109,9 @@ t.test('the dashboard on a token daemon', async (t) => {
     expectError(t, await request(daemon.url, 'POST', '/ui/login', { json: { token: 'a b' } }), 401, 'unauthorized', 'a token with a space', 'E_UNAUTHORIZED');
     expectError(t, await request(daemon.url, 'POST', '/ui/login', { json: { token: daemon.token, user: 'x' } }), 400, 'validation', 'an unknown field', 'E_VALIDATION');
     expectError(t, await request(daemon.url, 'POST', '/ui/login', { raw: `token=${daemon.token}`, contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media', 'a form post (what a cross-site form could send)', 'E_UNSUPPORTED_MEDIA');
-    expectError(t, await request(daemon.url, 'POST', '/ui/login', { json: { token: 'x'.repeat(100_000) } }), 413, 'too_large', 'a login body over 64 KB', 'E_TOO_LARGE');
+    const tooLarge = await request(daemon.url, 'POST', '/ui/login', { json: { token: 'x'.repeat(100_000) } });
+    expectError(t, tooLarge, 413, 'too_large', 'a login body over 64 KB', 'E_TOO_LARGE');
+    t.match(tooLarge.body, { error: { message: /limit of 65536 bytes/, details: { limit: 65536 } } }, 'the refusal names the login\'s limit, not the API\'s 1 MiB');
   });
 
   t.test('refuses a login from another site', async (t) => {
