@@ -1,5 +1,6 @@
 import type { DaemonOptions } from '../config/daemon-options.js';
 import { ArpdError } from '../errors/index.js';
+import { isValidId } from '../ids/id-rules.js';
 import type { JsonObject } from '../events/event-types.js';
 import { isServing, type ReadModel } from '../projections/registry.js';
 import type { InstanceView, RunView } from '../projections/registry-types.js';
@@ -167,11 +168,23 @@ function notFound(message: string, data: JsonObject): ArpdError {
   return new ArpdError('E_NOT_FOUND', message, data);
 }
 
+/**
+ * An IPv4-mapped IPv6 address as its IPv4 address (`::ffff:7f00:1`, the URL parser's form of `::ffff:127.0.0.1`, is
+ * 127.0.0.1); any other host as it is.
+ */
+function ipv4OfMapped(host: string): string {
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (m === null) return host;
+  const hi = parseInt(m[1] as string, 16);
+  const lo = parseInt(m[2] as string, 16);
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
 /** The loopback-normalised `host:port` of an http(s) URL, for comparing endpoints. */
 export function endpointKey(url: string): string | undefined {
   try {
     const u = new URL(url);
-    const host = u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const host = ipv4OfMapped(u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase());
     const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
     const port = u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port;
     return `${loopback ? 'loopback' : host}:${port}`;
@@ -242,6 +255,11 @@ export function submitRoute(state: ReadModel, request: JsonObject, policy: Routi
     return { kind: 'queue' };
   }
   if (sel?.runtime_profile !== undefined && !state.profiles.has(sel.runtime_profile) && liveMatches(state, sel).length === 0) {
+    // a name no profile can have ('../x'): the caller's mistake, not a profile to add
+    const shown = sel.runtime_profile.slice(0, 130);
+    if (!isValidId(sel.runtime_profile)) {
+      return new ArpdError('E_VALIDATION', `runtime_selector.runtime_profile '${shown}' cannot be a profile name: names use letters, digits, '.', '_' and '-', 1 to 128 of them, starting with a letter or digit (see 'arpd profiles list')`, { field: 'runtime_selector.runtime_profile', rule: 'id' });
+    }
     return notFound(`runtime profile '${sel.runtime_profile}' is not on the safe list and no instance has it: add it with 'arpd profiles upsert ${sel.runtime_profile} --request-json <file>' (see 'arpd profiles list')`, { field: 'runtime_selector.runtime_profile', runtime_profile: sel.runtime_profile, arp_code: 'runtime_profiles.not_found' });
   }
   if (sel?.runtime_name !== undefined && liveMatches(state, sel).length === 0 && profilesNamed(state, sel.runtime_name).length === 0) {

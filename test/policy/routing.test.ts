@@ -171,11 +171,14 @@ t.test('recentlyFailed: the last managed instance of the profile failed within t
 });
 
 t.test('endpointKey normalises loopback forms and default ports', async (t) => {
-  const same = ['http://localhost:8082', 'http://127.0.0.1:8082/', 'http://127.9.8.7:8082/v1', 'http://[::1]:8082', 'http://0.0.0.0:8082', 'http://[::]:8082', 'http://LOCALHOST:8082'];
+  const same = ['http://localhost:8082', 'http://127.0.0.1:8082/', 'http://127.9.8.7:8082/v1', 'http://[::1]:8082', 'http://0.0.0.0:8082', 'http://[::]:8082', 'http://LOCALHOST:8082',
+    'http://[::ffff:127.0.0.1]:8082', 'http://[::FFFF:7f01:203]:8082', 'http://[::ffff:0.0.0.0]:8082'];
   for (const url of same) t.equal(endpointKey(url), 'loopback:8082', url);
   t.equal(endpointKey('http://localhost'), 'loopback:80');
   t.equal(endpointKey('https://localhost'), 'loopback:443');
   t.equal(endpointKey('http://Example.COM:9000/x'), 'example.com:9000');
+  // an IPv4-mapped address is its IPv4 address
+  t.equal(endpointKey('http://[::ffff:10.1.2.3]:9000'), '10.1.2.3:9000');
   t.equal(endpointKey('not a url'), undefined);
 });
 
@@ -205,6 +208,7 @@ t.test('submitRoute refuses at once a selector that can never match (issue 10, "
     ['a deleted (stopped) instance_id', { instance_id: 'dead' }, 'E_NOT_FOUND', 'instances.not_found'],
     ['a stopping instance_id', { instance_id: 'going' }, 'E_NOT_FOUND', 'instances.not_found'],
     ['a profile not on the safe list that no instance has', { runtime_profile: 'nope' }, 'E_NOT_FOUND', 'runtime_profiles.not_found'],
+    ['a profile name no profile can have', { runtime_profile: '../x' }, 'E_VALIDATION', 'id'],
     ['a runtime_name no instance and no profile has', { runtime_name: 'nobody' }, 'E_NOT_FOUND', 'instances.not_found'],
     ['runtime_api_endpoint with instance_id', { runtime_api_endpoint: 'http://10.0.0.1:1', instance_id: 'i1' }, 'E_VALIDATION', 'exclusive'],
     ['runtime_api_endpoint with runtime_profile', { runtime_api_endpoint: 'http://10.0.0.1:1', runtime_profile: 'p' }, 'E_VALIDATION', 'exclusive'],
@@ -213,6 +217,7 @@ t.test('submitRoute refuses at once a selector that can never match (issue 10, "
     ['a runtime_api_endpoint that is not http', { runtime_api_endpoint: 'ftp://10.0.0.1/' }, 'E_VALIDATION', undefined],
     ['a runtime_api_endpoint with credentials', { runtime_api_endpoint: 'http://u:pw@10.0.0.1:1' }, 'E_VALIDATION', undefined],
     ["the daemon's own address", { runtime_api_endpoint: 'http://localhost:8082/' }, 'E_VALIDATION', 'not-self'],
+    ["the daemon's own address, IPv4-mapped", { runtime_api_endpoint: 'http://[::ffff:127.0.0.1]:8082/' }, 'E_VALIDATION', 'not-self'],
     ['an instance_id with a profile it does not have', { instance_id: 'i1', runtime_profile: 'restarting' }, 'E_VALIDATION', 'consistent'],
     ['an instance_id with a runtime_name it does not have', { instance_id: 'ext', runtime_name: 'rt' }, 'E_VALIDATION', 'consistent'],
     ['a failed instance that will not be restarted', { instance_id: 'broken' }, 'E_NOT_READY', 'instances.not_ready'],
