@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { probeStatus, startDetached, stopDaemon } from './daemon-control.js';
+import { isSocket, probeStatus, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info, out, printJson, style, writeStdout } from './output.js';
 
@@ -84,7 +84,7 @@ export async function daemonPurgeCommand(g: ResolvedGlobals, force: boolean): Pr
   const still = await probeStatus(g.paths.socket, 1000);
   if (still !== undefined) throw new ArpdError('E_CONFLICT', `the daemon (pid ${String(still['pid'])}) is still running: nothing was deleted`);
   for (const p of list) rmSync(p, { recursive: true, force: true });
-  rmSync(g.paths.socket, { force: true });
+  if (isSocket(g.paths.socket)) rmSync(g.paths.socket, { force: true });
   if (g.json) printJson({ deleted: list, data_dir: g.dataDir });
   else out(`purged ${list.length} entries of ${g.dataDir}`);
   return 0;

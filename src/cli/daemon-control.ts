@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { lstatSync, rmSync } from 'node:fs';
 import { connect } from '../client/rpc-client.js';
 import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
@@ -76,12 +76,17 @@ export async function stopDaemon(paths: DataPaths, opts: { graceMs?: number; ter
 function cleanup(paths: DataPaths, info: PidInfo): void {
   const now = readPidFile(paths.pid);
   if (now === undefined || now.pid === info.pid) rmSync(paths.pid, { force: true });
-  rmSync(paths.socket, { force: true });
+  if (isSocket(paths.socket)) rmSync(paths.socket, { force: true });
 }
 
 /** A socket file with no daemon behind it (after a kill -9) is removed by the next start anyway; stop tidies it too. */
 function cleanStaleSocket(paths: DataPaths): void {
   const info = readPidFile(paths.pid);
   if (info !== undefined && !gone(info)) return;
-  if (existsSync(paths.socket)) rmSync(paths.socket, { force: true });
+  if (isSocket(paths.socket)) rmSync(paths.socket, { force: true });
+}
+
+/** Only a socket is ever removed at the socket path: a file there is the user's (`--socket` pointing at it by mistake). */
+export function isSocket(path: string): boolean {
+  try { return lstatSync(path).isSocket(); } catch { return false; }
 }
