@@ -115,7 +115,7 @@ const groups: Record<string, Group> = {
         .action((o: Opts) => run(async (o) => (await daemon()).daemonStopCommand(await g(o), o['keepInstances'] === true), o));
       cli.command('status', 'Show the daemon state (exit 0 running, 3 not running)')
         .action((o: Opts) => run(async (o) => (await import('../src/cli/daemon-status.js')).daemonStatusCommand(await g(o)), o));
-      (await flagged(cli.command('restart', 'Stop and start the daemon (--keep-instances leaves runtimes running across it)')))
+      (await flagged(cli.command('restart', 'Stop and start the daemon with the flags it was started with, or with the flags given (--keep-instances leaves runtimes running across it)')))
         .action((o: Opts) => run(async (o) => (await daemon()).daemonRestartCommand(await g(o), o['keepInstances'] === true, await serveArgs(o)), o));
       cli.command('logs', 'Print the daemon log')
         .option('-f, --follow', 'Keep printing as the log grows')

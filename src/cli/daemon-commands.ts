@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { isSocket, probeStatus, startDetached, stopDaemon } from './daemon-control.js';
+import { isSocket, probeStatus, runningServeArgs, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info, out, printJson, style, writeStdout } from './output.js';
 
@@ -30,9 +30,22 @@ export async function daemonStopCommand(g: ResolvedGlobals, keepInstances: boole
   return 0;
 }
 
+/**
+ * Stops the daemon and starts it again with the flags it was started with (as `pg_ctl restart` does), unless the
+ * restart is given daemon flags of its own: then with those. `--keep-instances` is about this restart, not a new set.
+ */
 export async function daemonRestartCommand(g: ResolvedGlobals, keepInstances: boolean, serveArgs: string[]): Promise<number> {
+  let args = serveArgs;
+  if (serveArgs.every((a) => a === '--keep-instances')) {
+    const before = runningServeArgs(g.paths);
+    if (before !== undefined) {
+      args = [...before, ...serveArgs.filter((a) => !before.includes(a))];
+      const names = before.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]);
+      if (names.length > 0) info(`restarting with the flags it was started with: ${[...new Set(names)].join(' ')}`);
+    }
+  }
   await stopDaemon(g.paths, { keepInstances, graceMs: Math.max(g.timeoutMs, 5000) });
-  return daemonStartCommand(g, serveArgs);
+  return daemonStartCommand(g, args);
 }
 
 export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number): Promise<number> {
