@@ -23,8 +23,18 @@ function globals(cli: CAC): CAC {
   cli.option('--timeout <seconds>', 'Time limit for talking to the daemon (default 30)');
   cli.option('--daemon-url <url>', 'Talk to the daemon at this HTTP URL instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL)');
   cli.option('--token <token>', 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)');
-  cli.help();
+  cli.help(describeCommand);
   return cli;
+}
+
+/** The command whose `--help` is printed (set by parseAndRun): cac shows its usage and options, not what it does. */
+let helpOf: Command | undefined;
+
+/** Puts the command's description under its usage line (a group's or the top's help lists its commands already). */
+function describeCommand(sections: Array<{ title?: string; body: string }>): Array<{ title?: string; body: string }> {
+  const c = helpOf;
+  if (c === undefined || c.isGlobalCommand || c.isDefaultCommand || c.description === '') return sections;
+  return [...sections.slice(0, 2), { body: `  ${c.description}` }, ...sections.slice(2)];
 }
 
 /** Pairs that cannot both apply, on every command. */
@@ -405,6 +415,7 @@ function asksHelp(tokens: readonly string[]): boolean {
 async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string, conflicts: readonly Conflict[]): Promise<void> {
   const tokens = argv.slice(2);
   if (asksHelp(tokens)) {
+    helpOf = cmd;
     cli.parse(argv, { run: false });
     return;
   }
@@ -445,14 +456,18 @@ async function jarvisServe(argv: string[]): Promise<string[] | undefined> {
 async function topProgram(): Promise<CAC> {
   const top = globals(cac('arpd'));
   await topLevel(top);
-  top.usage('<command> [options]   (arpd --version prints the version)');
+  top.usage('<command> [options]   (arpd --version prints the version; arpd help <command> is arpd <command> --help)');
   noNegatedDefaults(top);
   return top;
 }
 
+/** `arpd help [command…]` and `arpd <group> help [command]` are `… --help`, as in git, docker, npm and pm2. */
+const asHelp = (argv: readonly string[], at: number): string[] => [...argv.slice(0, at), ...argv.slice(at + 1), '--help'];
+
 async function main(argv: string[]): Promise<void> {
   argv = (await jarvisServe(argv)) ?? argv;
   const at = firstWord(argv, 2, valueFlagsOf([globals(cac('arpd')).globalCommand]));
+  if (at !== -1 && argv[at] === 'help') return main(asHelp(argv, at));
   const word = at === -1 ? undefined : argv[at];
   const alias = word === undefined ? undefined : ALIASES[word];
   const groupName = alias?.group ?? word;
@@ -473,6 +488,7 @@ async function main(argv: string[]): Promise<void> {
     if (guess !== undefined && !cli.commands.some((c) => c.isMatched(guess))) cli = await program(undefined);
     const subAt = firstWord(rest, 0, valueFlagsOf([cli.globalCommand, ...cli.commands]));
     const sub = subAt === -1 ? undefined : rest[subAt];
+    if (sub === 'help') return main([argv[0] ?? 'node', argv[1] ?? 'arpd', word, ...asHelp(rest, subAt)]);
     const byName = sub === undefined ? undefined : cli.commands.find((c) => c.isMatched(sub));
     // `arpd runs --page-sze 2`: a word right after an option the group does not know is that option's value, not a
     // command; the default command (if any) then refuses the option, naming the real flags
