@@ -411,6 +411,25 @@ function asksHelp(tokens: readonly string[]): boolean {
   return (end === -1 ? tokens : tokens.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
+/**
+ * `--request-json -` as `--request-json=-`: cac reads a lone `-` after an option as no value ("value is missing"),
+ * yet `-` is the value that means stdin (the check above has taken it as the value already).
+ */
+function stdinValues(argv: readonly string[], valueFlags: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    if (valueFlags.has(a) && argv[i + 1] === '-') {
+      out.push(`${a}=-`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Checks the options of the command line against `cmd`, then lets cac parse it and run the action. */
 async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string, conflicts: readonly Conflict[]): Promise<void> {
   const tokens = argv.slice(2);
@@ -423,7 +442,7 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
     const scanned = scanArgv(tokens, label, specsOf(cmd), specsOf(cli.globalCommand));
     checkConflicts(scanned.given, [...GLOBAL_CONFLICTS, ...conflicts], label);
     typed = scanned.values;
-    cli.parse(argv, { run: false });
+    cli.parse(stdinValues(argv, valueFlagsOf([cli.globalCommand, cmd])), { run: false });
     await cli.runMatchedCommand();
   } catch (err) {
     if (err instanceof Error && err.name === 'CACError') {
