@@ -246,6 +246,8 @@ const groups: Record<string, Group> = {
       cli.command('trace <id>', 'Print the trace of a run')
         .option('--follow', 'Keep printing until the run ends')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsTrace(await g(o), id, o['follow'] === true, arpd), o));
+      cli.command('wait <id>', 'Wait for a run to end and print its result as runs submit --wait does (exit 1 unless it succeeded)')
+        .action((id: string, o: Opts) => run(async (o) => (await runs()).runsWait(await g(o), id), o));
       cli.command('cancel <id>', 'Cancel a run')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsCancel(await g(o), id), o));
       cli.command('prune', 'Delete the run directories of runs that ended before a date (recorded as events; they are then no longer answered)')
