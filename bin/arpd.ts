@@ -23,8 +23,18 @@ function globals(cli: CAC): CAC {
   cli.option('--timeout <seconds>', 'Time limit for talking to the daemon (default 30)');
   cli.option('--daemon-url <url>', 'Talk to the daemon at this HTTP URL instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL)');
   cli.option('--token <token>', 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)');
-  cli.help();
+  cli.help(describeCommand);
   return cli;
+}
+
+/** The command whose `--help` is printed (set by parseAndRun): cac shows its usage and options, not what it does. */
+let helpOf: Command | undefined;
+
+/** Puts the command's description under its usage line (a group's or the top's help lists its commands already). */
+function describeCommand(sections: Array<{ title?: string; body: string }>): Array<{ title?: string; body: string }> {
+  const c = helpOf;
+  if (c === undefined || c.isGlobalCommand || c.isDefaultCommand || c.description === '') return sections;
+  return [...sections.slice(0, 2), { body: `  ${c.description}` }, ...sections.slice(2)];
 }
 
 /** Pairs that cannot both apply, on every command. */
@@ -115,7 +125,7 @@ const groups: Record<string, Group> = {
         .action((o: Opts) => run(async (o) => (await daemon()).daemonStopCommand(await g(o), o['keepInstances'] === true), o));
       cli.command('status', 'Show the daemon state (exit 0 running, 3 not running)')
         .action((o: Opts) => run(async (o) => (await import('../src/cli/daemon-status.js')).daemonStatusCommand(await g(o)), o));
-      (await flagged(cli.command('restart', 'Stop and start the daemon (--keep-instances leaves runtimes running across it)')))
+      (await flagged(cli.command('restart', 'Stop and start the daemon with the flags it was started with, or with the flags given (--keep-instances leaves runtimes running across it)')))
         .action((o: Opts) => run(async (o) => (await daemon()).daemonRestartCommand(await g(o), o['keepInstances'] === true, await serveArgs(o)), o));
       cli.command('logs', 'Print the daemon log')
         .option('-f, --follow', 'Keep printing as the log grows')
@@ -236,6 +246,8 @@ const groups: Record<string, Group> = {
       cli.command('trace <id>', 'Print the trace of a run')
         .option('--follow', 'Keep printing until the run ends')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsTrace(await g(o), id, o['follow'] === true, arpd), o));
+      cli.command('wait <id>', 'Wait for a run to end and print its result as runs submit --wait does (exit 1 unless it succeeded)')
+        .action((id: string, o: Opts) => run(async (o) => (await runs()).runsWait(await g(o), id), o));
       cli.command('cancel <id>', 'Cancel a run')
         .action((id: string, o: Opts) => run(async (o) => (await runs()).runsCancel(await g(o), id), o));
       cli.command('prune', 'Delete the run directories of runs that ended before a date (recorded as events; they are then no longer answered)')
@@ -401,10 +413,30 @@ function asksHelp(tokens: readonly string[]): boolean {
   return (end === -1 ? tokens : tokens.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
+/**
+ * `--request-json -` as `--request-json=-`: cac reads a lone `-` after an option as no value ("value is missing"),
+ * yet `-` is the value that means stdin (the check above has taken it as the value already).
+ */
+function stdinValues(argv: readonly string[], valueFlags: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    if (valueFlags.has(a) && argv[i + 1] === '-') {
+      out.push(`${a}=-`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Checks the options of the command line against `cmd`, then lets cac parse it and run the action. */
 async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string, conflicts: readonly Conflict[]): Promise<void> {
   const tokens = argv.slice(2);
   if (asksHelp(tokens)) {
+    helpOf = cmd;
     cli.parse(argv, { run: false });
     return;
   }
@@ -412,7 +444,7 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
     const scanned = scanArgv(tokens, label, specsOf(cmd), specsOf(cli.globalCommand));
     checkConflicts(scanned.given, [...GLOBAL_CONFLICTS, ...conflicts], label);
     typed = scanned.values;
-    cli.parse(argv, { run: false });
+    cli.parse(stdinValues(argv, valueFlagsOf([cli.globalCommand, cmd])), { run: false });
     await cli.runMatchedCommand();
   } catch (err) {
     if (err instanceof Error && err.name === 'CACError') {
@@ -445,14 +477,18 @@ async function jarvisServe(argv: string[]): Promise<string[] | undefined> {
 async function topProgram(): Promise<CAC> {
   const top = globals(cac('arpd'));
   await topLevel(top);
-  top.usage('<command> [options]   (arpd --version prints the version)');
+  top.usage('<command> [options]   (arpd --version prints the version; arpd help <command> is arpd <command> --help)');
   noNegatedDefaults(top);
   return top;
 }
 
+/** `arpd help [command…]` and `arpd <group> help [command]` are `… --help`, as in git, docker, npm and pm2. */
+const asHelp = (argv: readonly string[], at: number): string[] => [...argv.slice(0, at), ...argv.slice(at + 1), '--help'];
+
 async function main(argv: string[]): Promise<void> {
   argv = (await jarvisServe(argv)) ?? argv;
   const at = firstWord(argv, 2, valueFlagsOf([globals(cac('arpd')).globalCommand]));
+  if (at !== -1 && argv[at] === 'help') return main(asHelp(argv, at));
   const word = at === -1 ? undefined : argv[at];
   const alias = word === undefined ? undefined : ALIASES[word];
   const groupName = alias?.group ?? word;
@@ -473,6 +509,7 @@ async function main(argv: string[]): Promise<void> {
     if (guess !== undefined && !cli.commands.some((c) => c.isMatched(guess))) cli = await program(undefined);
     const subAt = firstWord(rest, 0, valueFlagsOf([cli.globalCommand, ...cli.commands]));
     const sub = subAt === -1 ? undefined : rest[subAt];
+    if (sub === 'help') return main([argv[0] ?? 'node', argv[1] ?? 'arpd', word, ...asHelp(rest, subAt)]);
     const byName = sub === undefined ? undefined : cli.commands.find((c) => c.isMatched(sub));
     // `arpd runs --page-sze 2`: a word right after an option the group does not know is that option's value, not a
     // command; the default command (if any) then refuses the option, naming the real flags

@@ -85,7 +85,7 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
       if (!last) throw usage(`option ${name} needs a value, so it cannot be grouped in '${token}': give it on its own`, { option: f.display, command });
       let value: string | undefined;
       if (eq !== -1) value = token.slice(eq + 1);
-      else if (i + 1 < tokens.length && !(tokens[i + 1] as string).startsWith('-')) value = tokens[++i];
+      else if (i + 1 < tokens.length && (!(tokens[i + 1] as string).startsWith('-') || tokens[i + 1] === '-')) value = tokens[++i]; // '-' is a value (stdin)
       if (value === undefined || value === '') throw usage(`option ${f.display} needs a value: ${f.display} <value>`, { option: f.display, command });
       record(f, value);
     }

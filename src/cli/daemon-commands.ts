@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { probeStatus, startDetached, stopDaemon } from './daemon-control.js';
+import { isSocket, probeStatus, runningServeArgs, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info, out, printJson, style, writeStdout } from './output.js';
 
@@ -30,9 +30,22 @@ export async function daemonStopCommand(g: ResolvedGlobals, keepInstances: boole
   return 0;
 }
 
+/**
+ * Stops the daemon and starts it again with the flags it was started with (as `pg_ctl restart` does), unless the
+ * restart is given daemon flags of its own: then with those. `--keep-instances` is about this restart, not a new set.
+ */
 export async function daemonRestartCommand(g: ResolvedGlobals, keepInstances: boolean, serveArgs: string[]): Promise<number> {
+  let args = serveArgs;
+  if (serveArgs.every((a) => a === '--keep-instances')) {
+    const before = runningServeArgs(g.paths);
+    if (before !== undefined) {
+      args = [...before, ...serveArgs.filter((a) => !before.includes(a))];
+      const names = before.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]);
+      if (names.length > 0) info(`restarting with the flags it was started with: ${[...new Set(names)].join(' ')}`);
+    }
+  }
   await stopDaemon(g.paths, { keepInstances, graceMs: Math.max(g.timeoutMs, 5000) });
-  return daemonStartCommand(g, serveArgs);
+  return daemonStartCommand(g, args);
 }
 
 export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number): Promise<number> {
@@ -84,7 +97,7 @@ export async function daemonPurgeCommand(g: ResolvedGlobals, force: boolean): Pr
   const still = await probeStatus(g.paths.socket, 1000);
   if (still !== undefined) throw new ArpdError('E_CONFLICT', `the daemon (pid ${String(still['pid'])}) is still running: nothing was deleted`);
   for (const p of list) rmSync(p, { recursive: true, force: true });
-  rmSync(g.paths.socket, { force: true });
+  if (isSocket(g.paths.socket)) rmSync(g.paths.socket, { force: true });
   if (g.json) printJson({ deleted: list, data_dir: g.dataDir });
   else out(`purged ${list.length} entries of ${g.dataDir}`);
   return 0;

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { lstatSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from '../client/rpc-client.js';
 import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
@@ -76,12 +76,56 @@ export async function stopDaemon(paths: DataPaths, opts: { graceMs?: number; ter
 function cleanup(paths: DataPaths, info: PidInfo): void {
   const now = readPidFile(paths.pid);
   if (now === undefined || now.pid === info.pid) rmSync(paths.pid, { force: true });
-  rmSync(paths.socket, { force: true });
+  if (isSocket(paths.socket)) rmSync(paths.socket, { force: true });
 }
 
 /** A socket file with no daemon behind it (after a kill -9) is removed by the next start anyway; stop tidies it too. */
 function cleanStaleSocket(paths: DataPaths): void {
   const info = readPidFile(paths.pid);
   if (info !== undefined && !gone(info)) return;
-  if (existsSync(paths.socket)) rmSync(paths.socket, { force: true });
+  if (isSocket(paths.socket)) rmSync(paths.socket, { force: true });
+}
+
+/** Only a socket is ever removed at the socket path: a file there is the user's (`--socket` pointing at it by mistake). */
+export function isSocket(path: string): boolean {
+  try { return lstatSync(path).isSocket(); } catch { return false; }
+}
+
+/** Options of the CLI, not of the daemon: a foreground `arpd serve` may have been given them; a restart leaves them out. */
+const CLI_ONLY_FLAGS: ReadonlyMap<string, boolean> = new Map([
+  // flag -> takes a value
+  ['--detached-child', false], ['--data-dir', true], ['--socket', true], ['--json', false], ['--no-autostart', false],
+  ['--timeout', true], ['--daemon-url', true], ['--token', true],
+]);
+
+/**
+ * The `arpd serve` flags the running daemon of `paths` was started with, read from its command line
+ * (`/proc/<pid>/cmdline`, the process recorded in the pid file: pid and start time), without the options of the CLI
+ * itself (`--data-dir` and `--socket` a start adds again). Undefined when no daemon runs or its command line cannot be read.
+ */
+export function runningServeArgs(paths: DataPaths): string[] | undefined {
+  const info = readPidFile(paths.pid);
+  if (info === undefined || gone(info)) return undefined;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${info.pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return undefined;
+  }
+  if (argv[argv.length - 1] === '') argv.pop();
+  if (gone(info)) return undefined; // what was read may be the command line of a pid reused meanwhile
+  // `node …/arpd.js serve FLAGS` (a start, or a foreground serve), or JARVIS's server mode `node …/arpd.js --host H --port P`
+  const entry = argv.findIndex((a) => /(^|\/)arpd(\.[jt]s)?$/.test(a));
+  if (entry === -1) return undefined;
+  const out: string[] = [];
+  let command = false;
+  for (let i = entry + 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    const takesValue = CLI_ONLY_FLAGS.get(name);
+    if (takesValue === true && !a.includes('=')) i++;
+    else if (takesValue === undefined && !command && a === 'serve') command = true;
+    else if (takesValue === undefined) out.push(a);
+  }
+  return out;
 }

@@ -192,6 +192,11 @@ export async function runsTrace(g: ResolvedGlobals, id: string, follow: boolean,
   });
 }
 
+/** `arpd runs wait <id>`: waits for a run submitted earlier to end, then prints it as `runs submit --wait` does. */
+export async function runsWait(g: ResolvedGlobals, id: string): Promise<number> {
+  return withArpd(g, (arpd) => toTheEnd(arpd, g, id, false));
+}
+
 export async function runsCancel(g: ResolvedGlobals, id: string): Promise<number> {
   return withArpd(g, async (arpd) => {
     const st = await arpd.runs.cancel(id);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataPaths } from '../config/data-dir.js';
@@ -107,6 +107,27 @@ function unwritable(dir: string): ArpdError | undefined {
   }
 }
 
+function readJson(path: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return v !== null && typeof v === 'object' ? v as Record<string, unknown> : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The daemon holding the data dir's lock, when its pid file (the same process: pid and start time) names another
+ * socket than ours: a starter waiting for our socket would wait for nothing.
+ */
+function holderOnOtherSocket(paths: DataPaths): { pid: number; socket: string } | undefined {
+  const lock = readJson(paths.lock);
+  const pid = readJson(paths.pid);
+  if (lock === undefined || pid === undefined || typeof pid['pid'] !== 'number' || typeof pid['socket'] !== 'string') return undefined;
+  if (lock['pid'] !== pid['pid'] || lock['start_time'] !== pid['start_time'] || pid['socket'] === paths.socket) return undefined;
+  return { pid: pid['pid'], socket: pid['socket'] };
+}
+
 /**
  * Starts the daemon detached (own session, stdio to `logs/boot.log`) and returns once it is ready
  * (lock held, log replayed, socket answering). Several starters at once yield one daemon: the losers'
@@ -124,7 +145,8 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
     mkdirSync(o.paths.logs, { recursive: true, mode: 0o700 });
     fd = openSync(bootLog, 'a', 0o600);
   } catch (err) {
-    throw storageFault(o.paths.root, err) ?? err;
+    // a recursive mkdir on a read-only file system fails with ENOENT (Node 20): the probe finds EROFS
+    throw storageFault(o.paths.root, err) ?? unwritable(o.paths.root) ?? err;
   }
   const self = daemonCommand();
   const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...(o.serveArgs ?? [])];
@@ -142,6 +164,13 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   while (Date.now() < deadline) {
     const status = await probeStatus(o.paths.socket, 1000);
     if (status !== undefined) return { alreadyRunning: exited !== undefined, status };
+    if (exited?.code === EXIT_LOCKED) {
+      // the data dir's daemon runs; it answers on our socket unless it was started with another one
+      const other = holderOnOtherSocket(o.paths);
+      if (other !== undefined) {
+        throw new ArpdError('E_LOCKED', `the daemon of ${o.paths.root} (pid ${other.pid}) is already running on socket ${other.socket}, not ${o.paths.socket}: use that socket (--socket ${other.socket}), or stop it first ('arpd --socket ${other.socket} daemon stop')`, { pid: other.pid, socket: other.socket, data_dir: o.paths.root });
+      }
+    }
     if (exited !== undefined && exited.code !== EXIT_LOCKED) {
       const failure = startFailure(readSince(bootLog, bootFrom), bootLog, exited);
       // no error line may mean it could not write one: a full or read-only data dir says so itself

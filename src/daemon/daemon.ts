@@ -35,7 +35,7 @@ import { usableSnapshots, type LoadedSnapshot } from '../retention/snapshot-file
 import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy, type SnapshotSource } from '../retention/snapshotter.js';
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
-import { checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
+import { checkNotOtherFile, checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
 import { createMetrics, type ArpdMetrics } from '../telemetry/index.js';
 import { bootId, identityOf } from '../system/process-identity.js';
 import { defaultNodeId, newIncarnation } from '../cluster/node-id.js';
@@ -278,6 +278,8 @@ export class Daemon {
   static async start(options: DaemonOptions, version: string): Promise<Daemon> {
     const paths = dataPaths(options.dataDir, options.socketPath);
     checkSocketPath(paths.socket);
+    // before the lock and the log: a file the user keeps at --socket is refused, never replaced by the socket
+    checkNotOtherFile(paths.socket);
     ensurePrivateDir(paths.root);
     const { logger, file } = createDaemonLogger(paths.daemonLog, { alsoStderr: options.foreground, level: options.logLevel ?? 'info' });
     let lock: HeldLock | undefined;
@@ -354,8 +356,9 @@ export class Daemon {
       const { plan, copies } = store.repaired;
       await this.bus.execute(ctx.command('RecordLogRepair', { restored: plan.restored.length, lost: plan.lost.length, copies, runs: plan.runsToFail }, 'repair'));
     }
-    // A stale socket (nobody answers) is removed; a live one is never unlinked.
+    // A stale socket (nobody answers) is removed; a live one is never unlinked, nor anything but a socket.
     if (existsSync(paths.socket)) {
+      checkNotOtherFile(paths.socket);
       if (await socketAnswers(paths.socket)) {
         throw new ArpdError('E_LOCKED', `socket ${paths.socket} is in use by another process: stop it, or start with --socket pointing elsewhere`, { socket: paths.socket });
       }

@@ -21,7 +21,7 @@ import { checkSocketPath } from '../protocol/socket-path.js';
 import { errorResponseLine, type CallContext, type Dispatcher } from './rpc-dispatch.js';
 
 /** Moved to src/protocol; re-exported here until the server's callers import it from there. */
-export { checkSocketPath, MAX_SOCKET_PATH_BYTES } from '../protocol/socket-path.js';
+export { checkNotOtherFile, checkSocketPath, MAX_SOCKET_PATH_BYTES } from '../protocol/socket-path.js';
 
 export const DEFAULT_MAX_QUEUED_BYTES_PER_CONNECTION = 8 * 1024 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION = 1024;
