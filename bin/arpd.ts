@@ -7,7 +7,7 @@
  * options that cannot both apply; every failure is one `arpd: error: <message> [CODE]` line on stderr.
  */
 import { cac, type CAC, type Command } from 'cac';
-import { checkConflicts, flagSpec, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
+import { checkConflicts, flagSpec, numberOption, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
 // every command needs these two (small, no packages): imported with the entry point, not one after the other
 import { resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
 
@@ -74,7 +74,7 @@ async function daemonFlags(cmd: Cmd): Promise<Cmd> {
 const serveArgs = async (o: Opts): Promise<string[]> => (await import('../src/cli/serve-options.js')).serveArgsOf(o);
 const list = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String));
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(Array.isArray(v) ? v[v.length - 1] : v));
-const num = (v: unknown): number | undefined => (v === undefined ? undefined : Number(str(v)));
+const num = (v: unknown, flag: string): number | undefined => numberOption(str(v), flag);
 const profiles = () => import('../src/cli/profile-commands.js');
 const instances = () => import('../src/cli/instance-commands.js');
 const runs = () => import('../src/cli/run-commands.js');
@@ -83,13 +83,13 @@ const daemon = () => import('../src/cli/daemon-commands.js');
 function submitFlags(o: Opts, wait: boolean) {
   return {
     requestJson: str(o['requestJson']), goal: str(o['goal']), profile: str(o['profile']), instance: str(o['instance']),
-    runId: str(o['runId']), timeoutMs: num(o['timeoutMs']), wait: wait || o['wait'] === true, follow: o['follow'] === true,
+    runId: str(o['runId']), timeoutMs: num(o['timeoutMs'], '--timeout-ms'), wait: wait || o['wait'] === true, follow: o['follow'] === true,
   };
 }
 
 function startFlags(o: Opts, wait: boolean) {
   return {
-    profile: str(o['profile'] ?? o['runtimeProfile']), count: num(o['count']), env: list(o['env']), args: list(o['arg']),
+    profile: str(o['profile'] ?? o['runtimeProfile']), count: num(o['count'], '--count'), env: list(o['env']), args: list(o['arg']),
     toolRegistryUrl: str(o['toolRegistryUrl']), wait: wait || o['wait'] === true,
   };
 }
@@ -130,7 +130,7 @@ const groups: Record<string, Group> = {
       cli.command('logs', 'Print the daemon log')
         .option('-f, --follow', 'Keep printing as the log grows')
         .option('-n, --lines <n>', 'How many lines from the end (default 50)')
-        .action((o: Opts) => run(async (o) => (await daemon()).daemonLogsCommand(await g(o), o['follow'] === true, num(o['lines']) ?? 50), o));
+        .action((o: Opts) => run(async (o) => (await daemon()).daemonLogsCommand(await g(o), o['follow'] === true, num(o['lines'], '-n') ?? 50), o));
       cli.command('purge', 'Delete all state of the data dir (lists it; --force does it)')
         .option('--force', 'Really stop the daemon and delete everything')
         .action((o: Opts) => run(async (o) => (await daemon()).daemonPurgeCommand(await g(o), o['force'] === true), o));
@@ -215,7 +215,7 @@ const groups: Record<string, Group> = {
         .option('--page-size <n>', 'Page size (1-1000)')
         .option('--page-token <token>', 'The next page, as the previous one gave it (pagination.next_page_token)')
         .option('--state <state>', 'Only runs in this state')
-        .action((o: Opts) => run(async (o) => (await runs()).runsList(await g(o), { state: str(o['state']), pageSize: num(o['pageSize']), pageToken: str(o['pageToken']) }, { jarvis: true }), o));
+        .action((o: Opts) => run(async (o) => (await runs()).runsList(await g(o), { state: str(o['state']), pageSize: num(o['pageSize'], '--page-size'), pageToken: str(o['pageToken']) }, { jarvis: true }), o));
       cli.command('submit', 'Submit a run (returns its id; --wait or --follow to see it end)')
         .option('--request-json <file>', 'A RunRequest JSON file (- for stdin)')
         .option('--goal <text>', 'The goal (a RunRequest with only input.goal)')
@@ -236,7 +236,7 @@ const groups: Record<string, Group> = {
         .option('--prefix <text>', 'Only runs whose id starts with this')
         .option('--order <asc|desc>', 'asc: oldest first (default); desc: newest first')
         .action((o: Opts) => run(async (o) => (await runs()).runsList(await g(o), {
-          state: str(o['state']), pageSize: num(o['pageSize'] ?? o['limit']), pageToken: str(o['pageToken']),
+          state: str(o['state']), pageSize: num(o['pageSize'] ?? o['limit'], o['pageSize'] === undefined ? '--limit' : '--page-size'), pageToken: str(o['pageToken']),
           profile: str(o['profile']), instance: str(o['instance']), prefix: str(o['prefix']), order: str(o['order']),
         }, arpd), o));
       cli.command('status <id>', 'Show the status of a run')
@@ -290,7 +290,7 @@ const groups: Record<string, Group> = {
         .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logSnapshot(await g(o)), o));
       cli.command('compact', 'Compress sealed log segments a snapshot holds; with a budget, remove the oldest ones the oldest snapshot holds')
         .option('--budget-bytes <n>', 'Keep the log under this size (default: the daemon\'s --log-budget-bytes, else compress only)')
-        .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logCompact(await g(o), num(o['budgetBytes'])), o));
+        .action((o: Opts) => run(async (o) => (await import('../src/cli/log-commands.js')).logCompact(await g(o), num(o['budgetBytes'], '--budget-bytes')), o));
     },
   },
 };
@@ -326,7 +326,7 @@ async function topLevel(cli: CAC): Promise<void> {
     .option('--stream <stream>', "Only this stream (e.g. run:abc), or a prefix ending in ':'")
     .option('-f, --follow', 'Keep printing as the daemon appends')
     .action((o: Opts) => run(async (o) => (await import('../src/cli/events-command.js')).eventsCommand(await g(o), {
-      from: num(o['from']), types: o['type'] === undefined ? undefined : list(o['type']), stream: str(o['stream']), follow: o['follow'] === true,
+      from: num(o['from'], '--from'), types: o['type'] === undefined ? undefined : list(o['type']), stream: str(o['stream']), follow: o['follow'] === true,
     }), o));
   cli.command('ui', "Open the daemon's web UI in a browser (prints its URL)")
     .action((o: Opts) => run(async (o) => (await import('../src/cli/ui-command.js')).uiCommand(await g(o)), o));

@@ -102,3 +102,11 @@ export function checkConflicts(given: ReadonlyMap<string, unknown>, conflicts: r
     if (given.has(a) && given.has(b)) throw usage(`${a} and ${b} cannot be used together in '${command}': ${why}`, { options: [a, b], command });
   }
 }
+
+/** A number option's value (undefined when not given); text that is no number is a usage error naming what was typed. */
+export function numberOption(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new ArpdError('E_VALIDATION', `${flag} takes a number, not '${text}'`, { field: flag, usage: true });
+  return n;
+}

@@ -404,7 +404,7 @@ export class Daemon {
     }
     this.writePid();
     if (this.options.idleTimeoutS !== undefined && this.options.idleTimeoutS > 0) this.startIdleTimer(this.options.idleTimeoutS);
-    logger.info({ pid: process.pid, socket: paths.socket, data_dir: paths.root, http: ctx.httpUrl() }, 'ready');
+    logger.info({ socket: paths.socket, data_dir: paths.root, http: ctx.httpUrl() }, 'ready'); // pid: every line has it
   }
 
   /** With a shared store: the node's lease and membership, and the local run logs of the runs it dispatches. */
