@@ -9,6 +9,16 @@ import { info, out, printJson, style, writeStdout } from './output.js';
 
 export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]): Promise<number> {
   const r = await startDetached({ paths: g.paths, timeoutMs: g.timeoutMs, serveArgs });
+  if (r.alreadyRunning && serveArgs.length > 0) {
+    // the running daemon keeps its flags: say so when the ones given differ (not when a concurrent start with the
+    // same flags lost the race to it)
+    const running = runningServeArgs(g.paths);
+    if (running !== undefined && !sameArgs(running, serveArgs)) {
+      // flag names only: a value may hold a secret (a --store URL's password)
+      const names = [...new Set(running.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]))];
+      info(`the running daemon was started with other flags (${names.length === 0 ? 'none' : names.join(' ')}); those given were not applied: to apply them, run 'arpd daemon restart' with them`);
+    }
+  }
   if (g.json) {
     printJson({ already_running: r.alreadyRunning, ...r.status });
     return 0;
@@ -20,6 +30,19 @@ export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]
   out(`${style.bold('socket'.padEnd(10))} ${String(r.status['socket'])}`);
   if (r.status['http_url'] !== undefined) out(`${style.bold('http'.padEnd(10))} ${String(r.status['http_url'])}`);
   return 0;
+}
+
+/** The same flags with the same values, in any order of the flags. */
+function sameArgs(a: readonly string[], b: readonly string[]): boolean {
+  const groups = (args: readonly string[]): string => {
+    const out: string[] = [];
+    for (const x of args) {
+      if (x.startsWith('-') || out.length === 0) out.push(x);
+      else out[out.length - 1] += `\0${x}`;
+    }
+    return out.sort().join('\n');
+  };
+  return groups(a) === groups(b);
 }
 
 export async function daemonStopCommand(g: ResolvedGlobals, keepInstances: boolean): Promise<number> {

@@ -34,3 +34,17 @@ t.test('daemon restart with flags starts the daemon with those instead', async (
   t.equal(retainRuns(await h.status(dir)), 77, 'and the next restart keeps those');
   t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
 });
+
+t.test('daemon start on a running daemon with other flags says they were not applied; with the same flags it says nothing', async (t) => {
+  const dir2 = h.newDataDir();
+  await h.startDaemon(dir2, ['--retain-runs', '123']); // the harness adds --no-http
+  const other = await h.cli(dir2, ['daemon', 'start', '--no-http', '--retain-runs', '5']);
+  t.equal(other.code, 0, other.stderr);
+  t.match(other.stdout, /already running/);
+  t.match(other.stderr, /started with other flags \(.*--retain-runs.*\); those given were not applied: .*arpd daemon restart/);
+  t.equal(retainRuns(await h.status(dir2)), 123, 'the running daemon is unchanged');
+  const same = await h.cli(dir2, ['daemon', 'start', '--retain-runs', '123', '--no-http']);
+  t.equal(same.code, 0, same.stderr);
+  t.notMatch(same.stderr, /not applied/, 'the same flags in another order: nothing to say');
+  t.equal((await h.cli(dir2, ['daemon', 'stop'])).code, 0);
+});
