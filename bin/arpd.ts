@@ -7,7 +7,7 @@
  * options that cannot both apply; every failure is one `arpd: error: <message> [CODE]` line on stderr.
  */
 import { cac, type CAC, type Command } from 'cac';
-import { checkConflicts, flagSpec, numberOption, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
+import { checkConflicts, didYouMean, flagSpec, numberOption, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
 // every command needs these two (small, no packages): imported with the entry point, not one after the other
 import { resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
 
@@ -451,7 +451,12 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
       const m = /^missing required args for command `(.*)`$/.exec(err.message);
       if (m !== null) return usage(`'${label}' needs ${m[1]?.split(' ').slice(1).join(' ')}: see '${label} --help'`, { command: label });
       const unused = /^Unused args: (.*)$/.exec(err.message);
-      if (unused !== null) return usage(`'${label}' takes no more arguments, not ${unused[1]}: see '${label} --help'`, { command: label });
+      if (unused !== null) {
+        // `arpd runs lsit`: the group's default command got a mistyped command as an argument
+        const first = /^`([^`]*)`/.exec(unused[1] ?? '')?.[1];
+        const near = cmd.isDefaultCommand && first !== undefined ? didYouMean(first, cli.commands.filter((c) => !c.isDefaultCommand).map((c) => c.name)) : '';
+        return usage(`'${label}' takes no more arguments, not ${unused[1]}${near}: see '${label} --help'`, { command: label });
+      }
       return usage(`${err.message}: see '${label} --help'`, { command: label });
     }
     return fail(err);
@@ -513,7 +518,10 @@ async function main(argv: string[]): Promise<void> {
     const byName = sub === undefined ? undefined : cli.commands.find((c) => c.isMatched(sub));
     // `arpd runs --page-sze 2`: a word right after an option the group does not know is that option's value, not a
     // command; the default command (if any) then refuses the option, naming the real flags
-    const afterOption = subAt > 0 && /^-/.test(rest[subAt - 1] ?? '') && !(rest[subAt - 1] ?? '').includes('=');
+    const before = rest[subAt - 1] ?? '';
+    // (a known switch, `--no-autostart`, takes no value: the word after it is the command)
+    const knownSwitch = specsOf(cli.globalCommand).some((f) => !f.takesValue && f.spellings.includes(before));
+    const afterOption = subAt > 0 && /^-/.test(before) && !before.includes('=') && !knownSwitch;
     const cmd = byName ?? (sub === undefined || afterOption ? cli.commands.find((c) => c.isDefaultCommand) : undefined);
     if (cmd === undefined) {
       const names = cli.commands.filter((c) => !c.isDefaultCommand).map((c) => c.name).join(', ');
@@ -528,7 +536,8 @@ async function main(argv: string[]): Promise<void> {
         // `arpd instances --bogus 2`: the group has no command of its own, and '2' is the unknown option's value
         return usage(`unknown option '${rest[subAt - 1] ?? ''}' for '${label}': put a command first, one of ${names} (see '${label} --help')`, { command: label });
       }
-      return usage(`unknown command '${sub}' for '${label}': it has ${names} (see '${label} --help')`, { command: label });
+      const near = didYouMean(sub, cli.commands.filter((c) => !c.isDefaultCommand).map((c) => c.name));
+      return usage(`unknown command '${sub}' for '${label}'${near}: it has ${names} (see '${label} --help')`, { command: label });
     }
     const subLabel = cmd.isDefaultCommand ? label : `${label} ${cmd.name}`;
     return parseAndRun(cli, [argv[0] ?? 'node', label, ...rest], cmd, subLabel, group.conflicts?.[cmd.name] ?? []);
@@ -552,7 +561,10 @@ async function main(argv: string[]): Promise<void> {
     return usage("no command given: see 'arpd --help' for the commands");
   }
   const cmd = top.commands.find((c) => c.isMatched(word));
-  if (cmd === undefined) return usage(`unknown command '${word}': see 'arpd --help' for the commands`, { command: word });
+  if (cmd === undefined) {
+    const near = didYouMean(word, [...Object.keys(groups), ...Object.keys(ALIASES), ...top.commands.map((c) => c.name)].filter((n) => n !== ''));
+    return usage(`unknown command '${word}'${near}: see 'arpd --help' for the commands`, { command: word });
+  }
   return parseAndRun(top, argv, cmd, `arpd ${cmd.name}`, TOP_CONFLICTS[cmd.name] ?? []);
 }
 

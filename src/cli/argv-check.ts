@@ -110,3 +110,28 @@ export function numberOption(text: string | undefined, flag: string): number | u
   if (text.trim() === '' || !Number.isFinite(n)) throw new ArpdError('E_VALIDATION', `${flag} takes a number, not '${text}'`, { field: flag, usage: true });
   return n;
 }
+
+/** Edit distance (insert, delete, replace, swap of two neighbours), for suggesting a command. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const up = d[i - 1] as number[];
+      row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
+}
+
+/** ` (did you mean 'X'?)` for the name nearest a mistyped command (at most 2 edits, and fewer than half its letters), or ''. */
+export function didYouMean(word: string, names: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const n of names) {
+    const dist = editDistance(word.toLowerCase(), n.toLowerCase());
+    if (dist < bestD) { best = n; bestD = dist; }
+  }
+  return best !== undefined && bestD <= 2 && bestD * 2 < word.length ? ` (did you mean '${best}'?)` : '';
+}

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { checkConflicts, flagSpec, scanArgv } from '../../src/cli/argv-check.js';
+import { checkConflicts, didYouMean, flagSpec, scanArgv } from '../../src/cli/argv-check.js';
 import { ArpdError } from '../../src/errors/index.js';
 
 const own = [
@@ -77,4 +77,13 @@ t.test('refuses a pair of options that cannot both apply, saying why', async (t)
   t.equal(e.exitCode, 2);
   t.equal(e.message, "--page-size and --run-id cannot be used together in 'arpd c': they clash");
   t.doesNotThrow(() => checkConflicts(given, [['--follow', '--lines', 'x']], 'arpd c'));
+});
+
+t.test('a mistyped command gets the nearest name within two edits, and a far one gets none', async (t) => {
+  const names = ['daemon', 'runs', 'instances', 'profiles', 'events', 'log'];
+  t.equal(didYouMean('damon', names), " (did you mean 'daemon'?)", 'a letter left out');
+  t.equal(didYouMean('rnus', names), " (did you mean 'runs'?)", 'two letters swapped');
+  t.equal(didYouMean('Instancse', names), " (did you mean 'instances'?)", 'case and a swap');
+  t.equal(didYouMean('nope', names), '', 'nothing near');
+  t.equal(didYouMean('x', names), '', 'one letter is too short to guess from');
 });

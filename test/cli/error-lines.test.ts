@@ -30,6 +30,9 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
   const cases: Case[] = [
     ['unknown command', ['nope'], 'E_VALIDATION', /unknown command 'nope'/],
     ['unknown subcommand', ['runs', 'nope'], 'E_VALIDATION', /unknown command 'nope' for 'arpd runs': it has submit, list/],
+    ['a mistyped command', ['damon', 'status'], 'E_VALIDATION', /unknown command 'damon' \(did you mean 'daemon'\?\)/],
+    ['a mistyped subcommand', ['instances', 'lst'], 'E_VALIDATION', /unknown command 'lst' for 'arpd instances' \(did you mean 'list'\?\)/],
+    ['a mistyped subcommand of a group with a default command', ['runs', 'lsit'], 'E_VALIDATION', /'lsit'.* \(did you mean 'list'\?\)/],
     ['no command', ['--json'], 'E_VALIDATION', /no command given/],
     ['a group without its command', ['daemon', '--timeout', '5'], 'E_VALIDATION', /'arpd daemon' needs a command: one of start, stop, status/],
     ['unknown flag', ['runs', 'list', '--bogus'], 'E_VALIDATION', /unknown option '--bogus' for 'arpd runs list': it takes --state/],
@@ -150,4 +153,12 @@ t.test('a real daemon: errors it answers over the socket and over HTTP', async (
   const jarvis = await h.cli(dir, ['result', runId, '--no-autostart']);
   t.equal(jarvis.code, 0, 'JARVIS\'s result prints a failed result and exits 0, as JARVIS does');
   t.equal((JSON.parse(jarvis.stdout) as { ok: boolean }).ok, false);
+});
+
+t.test('a mistyped command after a global switch is still named as a command, with a suggestion', async (t) => {
+  const dir = h.newDataDir();
+  // `--no-autostart` takes no value, so `lsit` is the command the user meant, not the switch's value
+  const [a, b] = await Promise.all([h.cli(dir, ['--no-autostart', 'runs', 'lsit']), h.cli(dir, ['--no-autostart', 'instances', 'lst'])]);
+  t.match(oneErrorLine(t, a as CliResult, 'E_VALIDATION', 'runs lsit'), /unknown command 'lsit' for 'arpd runs' \(did you mean 'list'\?\)/);
+  t.match(oneErrorLine(t, b as CliResult, 'E_VALIDATION', 'instances lst'), /unknown command 'lst' for 'arpd instances' \(did you mean 'list'\?\)/);
 });
