@@ -3,12 +3,15 @@
  * daemon starts (by design, test/daemon/log-commands.test.ts). Before: a follower that asked for the history from
  * before the damage (`arpd events --follow --from 1`, the dashboard's event log, SSE /v1/events) made the daemon read
  * empty pages at the damaged line forever, in microtasks: it ran at 100% CPU, stopped answering everyone (even
- * `arpd daemon status`), kept spinning after the follower left, and only SIGKILL stopped it.
+ * `arpd daemon status`), kept spinning after the follower left, and only SIGKILL stopped it; the socket client
+ * ignored the daemon's events.error, so `arpd events --follow` hung; and `arpd events` and `arpd log replay --until N`
+ * stopped at the damaged line silently, exit 0.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { daemonHarness } from '../helpers/daemon-harness.js';
+import { connect, type ArpdError } from '../../src/client/index.js';
 import { oneErrorLine } from '../helpers/error-line.js';
 import { runtimeHarness } from '../helpers/runtime-harness.js';
 
@@ -34,12 +37,30 @@ t.test('a follower that reads over a damaged line before the snapshot is told E_
   writeFileSync(log, bytes);
 
   await h.startDaemon(dir);
-  const follow = await h.cli(dir, ['events', '--follow', '--from', '1', '--json'], { timeoutMs: 20_000 });
-  t.notOk(follow.timedOut, 'the follower does not hang');
-  const said = oneErrorLine(t, follow, 'E_LOG_CORRUPT', 'events --follow over the damaged line');
-  t.match(said, /seq 3/, `the message names where the log is damaged: ${said}`);
-  t.match(said, /arpd log verify/, 'and what to run');
-  t.equal(follow.stdout.trim().split('\n').length, 2, 'the two events before the damage were printed');
+  // through the daemon (the path of the dashboard, SSE /v1/events and arpd events --follow)
+  const arpd = await connect({ dataDir: dir });
+  const got: number[] = [];
+  const ended = await (async () => {
+    try {
+      for await (const e of arpd.events.subscribe({ fromSeq: 1 })) got.push(e.seq);
+      return undefined;
+    } catch (err) {
+      return err as ArpdError;
+    } finally {
+      await arpd.close();
+    }
+  })();
+  t.equal(ended?.code, 'E_LOG_CORRUPT', `the subscriber is told the log is damaged: ${String(ended?.message)}`);
+  t.match(ended?.message, /damaged at seq 3.*arpd log verify/, 'where, and what to run');
+  t.same(got, [1, 2], 'after the two events before the damage');
+
+  // the tools that read the files say so too, rather than stopping short with exit 0
+  const events = await h.cli(dir, ['events', '--json']);
+  t.match(oneErrorLine(t, events, 'E_LOG_CORRUPT', 'events'), /damaged after seq 2 .*line 3/);
+  t.equal(events.stdout.trim().split('\n').length, 2, 'the two events before the damage were printed');
+  const replay = await h.cli(dir, ['log', 'replay', '--until', '6']);
+  t.match(oneErrorLine(t, replay, 'E_LOG_CORRUPT', 'log replay --until past the damage'), /damaged after seq 2/);
+  t.equal((await h.cli(dir, ['log', 'replay', '--until', '2'])).code, 0, 'a replay until before the damage still works');
 
   const status = await h.cli(dir, ['daemon', 'status', '--json'], { timeoutMs: 20_000 });
   t.equal(status.code, 0, `the daemon still answers: ${status.stderr}`);
