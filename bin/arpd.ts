@@ -58,6 +58,7 @@ async function run(handler: (o: Opts) => Promise<number>, o: Opts): Promise<neve
     const { reportError } = await import('../src/cli/output.js');
     code = reportError(err, merged['json'] === true);
   }
+  await (await import('../src/cli/output.js')).flushStdout();
   process.exit(code);
 }
 
@@ -398,8 +399,10 @@ function valueFlagsOf(cmds: readonly Command[]): Set<string> {
 }
 
 async function fail(err: unknown): Promise<never> {
-  const { reportError } = await import('../src/cli/output.js');
-  process.exit(reportError(err, process.argv.includes('--json')));
+  const { flushStdout, reportError } = await import('../src/cli/output.js');
+  const code = reportError(err, process.argv.includes('--json'));
+  await flushStdout();
+  process.exit(code);
 }
 
 async function usage(message: string, data: Record<string, unknown> = {}): Promise<never> {

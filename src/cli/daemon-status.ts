@@ -14,6 +14,9 @@ function human(status: DaemonStatus): void {
   const counts = status.counts as DaemonStatus['counts'] | undefined;
   const line = (k: string, v: unknown): void => out(`${style.bold(k.padEnd(10))} ${String(v)}`);
   line('state', status.state);
+  // why it is degraded, and what to do: the user who asks is the one who must act (a full disk, a read-only one)
+  const degraded = status['degraded'] as { code?: string; reason?: string } | undefined;
+  if (degraded?.reason !== undefined) line('why', `${degraded.reason} [${String(degraded.code)}]`);
   line('pid', status.pid);
   line('version', status.version);
   line('uptime', `${String(status.uptime_s)}s (since ${String(status.started_at)})`);

@@ -2,10 +2,13 @@ import { once } from 'node:events';
 import type { Transform } from 'node:stream';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
-import { forEachEvent, matchesFilter, type EventFilter } from '../events/log-read.js';
+import { forEachEvent, matchesFilter, type EventFilter, type ForEachOptions } from '../events/log-read.js';
 import { connect, type LogEvent } from '../client/index.js';
 import type { ResolvedGlobals } from './global-options.js';
+import { damagedRead } from './log-commands.js';
 import { info, out, style, writeStdout } from './output.js';
+
+type DamageAt = Parameters<NonNullable<ForEachOptions['onDamage']>>[0];
 
 /**
  * `arpd events [--follow]`: the event log, read from the files (no daemon needed), then, with
@@ -55,12 +58,17 @@ async function fromFiles(root: string, from: number, filter: EventFilter, sink: 
   let last = from - 1;
   for (;;) {
     const page: StoredEvent[] = [];
+    const stopped: { at?: DamageAt } = {};
     forEachEvent(root, (e) => {
       last = e.seq;
       if (matchesFilter(e, filter)) page.push(e);
       return page.length < 500;
-    }, { fromSeq: last + 1 });
+    }, { fromSeq: last + 1, onDamage: (at) => { stopped.at = at; } });
     for (const e of page) await sink.write(e);
+    if (stopped.at !== undefined) {
+      await sink.end();
+      throw damagedRead(stopped.at, 'the events after it were not printed');
+    }
     if (page.length < 500) return last;
   }
 }

@@ -111,7 +111,7 @@ export function logVerify(g: ResolvedGlobals): number {
   }
   if (ok) return 0;
   const what = damage !== undefined ? 'the event log is damaged' : `${runProblems.length} run log(s) disagree with the event log`;
-  throw new ArpdError('E_LOG_CORRUPT', `${what} (details above): ${damage !== undefined ? "'arpd serve --repair' cuts the log at the first bad line after copying it aside" : 'the daemon completes run logs that are behind at its next start'}`, { data_dir: root });
+  throw new ArpdError('E_LOG_CORRUPT', `${what} (details above): ${damage !== undefined ? "'arpd serve --repair' cuts the log at the first bad line after copying it aside" : 'run logs are copies: the event log holds every line, and the daemon answers these runs\' result and trace from it (a run log that is only behind is completed at the next start)'}`, { data_dir: root });
 }
 
 /** What `--repair` would do, in words. */
@@ -156,14 +156,20 @@ function replayStart(root: string, untilSeq: number | undefined): { projection: 
   return { projection: new Projection(Registry.importState(oldest.body.registry)), fromSeq: oldest.position.seq + 1 };
 }
 
+/** The error of a tool whose read of the log stopped at a damaged line (never a silent, shorter answer). */
+export function damagedRead(at: { file: string; line: number; offset: number; afterSeq: number }, consequence: string): ArpdError {
+  return new ArpdError('E_LOG_CORRUPT', `the event log is damaged after seq ${at.afterSeq} (${at.file} line ${at.line}, byte offset ${at.offset}): ${consequence}; see 'arpd log verify'`, { file: at.file, line: at.line, offset: at.offset, after_seq: at.afterSeq });
+}
+
 export function logReplay(g: ResolvedGlobals, until: string | undefined): number {
   const keep = untilPredicate(until);
-  const { projection, fromSeq } = replayStart(g.dataDir, until !== undefined && /^\d+$/.test(until) ? Number(until) : undefined);
+  const untilSeq = until !== undefined && /^\d+$/.test(until) ? Number(until) : undefined;
+  const { projection, fromSeq } = replayStart(g.dataDir, untilSeq);
   forEachEvent(g.dataDir, (e) => {
     if (!keep(e)) return false;
     projection.push(e);
     return true;
-  }, { fromSeq });
+  }, { fromSeq, ...(untilSeq === undefined ? {} : { toSeq: untilSeq }), onDamage: (at) => { throw damagedRead(at, 'the state after it cannot be replayed'); } });
   const snap = projection.registry.snapshot();
   if (g.json) {
     printJson(snap);

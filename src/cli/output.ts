@@ -25,6 +25,19 @@ export function writeStdout(data: string | Uint8Array): void {
   process.stdout.write(data);
 }
 
+/**
+ * Resolves once everything written to stdout has left the process (or stdout failed: a reader that went away). A
+ * command calls it before `process.exit`: on a pipe stdout is asynchronous, and an exit with writes still queued cuts
+ * the output short at about the pipe's size (`arpd runs trace <id> --json | jq` got the first 64 KiB, exit 0).
+ */
+export function flushStdout(): Promise<void> {
+  if (process.stdout.writableLength === 0 || process.stdout.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    process.stdout.once('error', () => resolve());
+    process.stdout.write('', () => resolve());
+  });
+}
+
 export function out(line: string): void {
   writeStdout(`${line}\n`);
 }

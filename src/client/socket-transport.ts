@@ -57,6 +57,8 @@ export class SocketTransport implements Transport {
       const event = (p as { event?: LogEvent }).event;
       if (event !== undefined) stream.push(event);
     });
+    // the daemon ends a subscription it cannot serve (a storage failure, damaged history, a slow reader) with this
+    rpc.onNotification('events.error', (p) => stream.fail(ArpdError.fromWire((p as { error?: unknown }).error)));
     const params = {
       ...(query.fromSeq === undefined ? {} : { from_seq: query.fromSeq }),
       ...(query.types === undefined ? {} : { types: query.types }),

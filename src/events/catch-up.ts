@@ -109,11 +109,14 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
       for (;;) {
         if (closed) return;
         if (consumer.hasRoom !== undefined && !consumer.hasRoom()) await (consumer.drained?.() ?? Promise.resolve());
+        const before = last;
         const page = await src.readPage(last);
         for (const item of page.items) if (!deliver(item)) return;
         if (page.scanned !== undefined && page.scanned > last) last = page.scanned;
         if (page.atEnd) break;
         if (page.items.length === 0 && page.scanned === undefined) break;
+        // a page that moved nothing would be read again and again, in microtasks: the process would answer no one
+        if (last === before) throw new ArpdError('E_UNAVAILABLE', `reading stored events made no progress after position ${before}: run 'arpd log verify'`);
       }
       if (closed) return;
       live = true;

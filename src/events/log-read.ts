@@ -32,6 +32,8 @@ export interface ForEachOptions {
   /** Stop after this seq. */
   toSeq?: number;
   filter?: EventFilter;
+  /** Told where the read stopped at a damaged line (the events after it were not read): a tool says so. */
+  onDamage?: (at: { file: string; line: number; offset: number; afterSeq: number }) => void;
 }
 
 /**
@@ -50,12 +52,12 @@ export function forEachEvent(root: string, cb: (e: StoredEvent) => boolean | voi
     const next = files[i + 1];
     if (next?.firstSeq !== undefined && next.firstSeq <= from) continue; // all of this segment is before `from`
     scanFile(file.path, {
-      line(buf, start, end) {
+      line(buf, start, end, offset, lineNo) {
         const seq = peekSeq(buf, start, end);
         if (seq !== -1 && seq < from) return true;
         if (seq > to) { stop = true; return false; }
         const r = decodeLine(buf, start, end);
-        if (!r.ok) { stop = true; return false; }
+        if (!r.ok) { stop = true; opts.onDamage?.({ file: file.path, line: lineNo, offset, afterSeq: Math.max(last, from - 1) }); return false; }
         last = r.event.seq;
         if (opts.filter !== undefined && !matchesFilter(r.event, opts.filter)) return true;
         if (cb(r.event) === false) { stop = true; return false; }

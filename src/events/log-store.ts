@@ -313,6 +313,11 @@ export class LogStore implements EventStore {
     if (after >= head) return Promise.resolve({ events: [], last: after, atHead: true });
     const { events, nextSeq } = readEvents(this.root, { fromSeq: after + 1, toSeq: head, limit, ...(filter === undefined ? {} : { filter }) });
     const last = Math.min(nextSeq - 1, head);
+    if (last <= after) {
+      // the read stopped at once, before the head, at a line it cannot decode: damage the boot did not read (it is
+      // before the snapshot this daemon started from); a reader told to go on from `last` would read nothing forever
+      return Promise.reject(new ArpdError('E_LOG_CORRUPT', `the event log is damaged at seq ${last + 1} (before the snapshot this daemon started from, so the start did not read it): the events from there on cannot be read; see 'arpd log verify' for where and what 'arpd serve --repair' would do`, { seq: last + 1 }));
+    }
     return Promise.resolve({ events, last, atHead: last >= head });
   }
 

@@ -2,6 +2,7 @@ import { filter, firstValueFrom, timeout as rxTimeout } from 'rxjs';
 import { runNotFound } from '../commands/run-deciders.js';
 import type { DaemonContext } from '../daemon/daemon-context.js';
 import { ArpdError } from '../errors/index.js';
+import { runTraceFromStream } from '../events/event-store.js';
 import type { JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
 import { isEnded } from '../projections/registry.js';
@@ -115,7 +116,9 @@ export class RunOps {
     if (v.state !== 'succeeded' && err !== undefined && v.state === 'canceled') {
       return { run_id: runId, ok: false, error: { code: err.code, message: err.message } } as RunResult;
     }
-    const [line] = await this.ctx.log.readRunTrace(runId, v.result_rev, 1);
+    let [line] = await this.ctx.log.readRunTrace(runId, v.result_rev, 1);
+    // the run log is derived: when it lost the line (deleted, damaged), the event log still holds it
+    if (line?.seq !== v.result_rev) [line] = await runTraceFromStream(this.ctx.log, runId, v.result_rev, 1);
     const data = line?.seq === v.result_rev ? (line.data as { result?: JsonObject; error?: JsonObject }) : undefined;
     if (data === undefined) {
       // never a partial answer: the result lives in the run's log line, and that line cannot be read
@@ -167,9 +170,11 @@ export class RunOps {
     this.view(runId);
     const from = opts.fromSeq ?? 1;
     const limit = opts.limit ?? 100_000;
-    const events = await this.ctx.log.readRunTrace(runId, from, limit);
+    let events = await this.ctx.log.readRunTrace(runId, from, limit);
     const expected = this.state.progress(runId)?.trace_lines ?? 0;
     const wanted = Math.min(limit, Math.max(0, expected - from + 1));
+    // the run log is derived: one that lost lines (deleted, or damaged by a short write) is answered from the log
+    if (events.length < wanted) events = await runTraceFromStream(this.ctx.log, runId, from, limit);
     if (events.length < wanted) {
       throw new ArpdError('E_UNAVAILABLE', `the trace of run '${runId}' holds ${events.length} of the ${wanted} lines asked for (lines ${from}–${from + wanted - 1}): run 'arpd log verify' to find out why`, { run_id: runId, expected: wanted, got: events.length });
     }

@@ -253,3 +253,15 @@ t.test('a live source that ends while items wait for room ends the stream after 
   t.same(consumer.got, [1, 2, 3]);
   t.equal(ended, 1);
 });
+
+t.test('a page that moves nothing and is not the end ends the stream with an error instead of being read forever', async (t) => {
+  const storage = new Storage(5, 2);
+  const errors: ArpdError[] = [];
+  // a reader stopped by a damaged line: nothing read, nothing scanned, and not at the end
+  const stuck = (after: number): Promise<{ items: number[]; atEnd: boolean; scanned: number }> => Promise.resolve({ items: [], atEnd: false, scanned: after });
+  const handle = catchUpThenLive(storage.source(stuck), 2, new Consumer(), { error: (e) => { errors.push(e); } });
+  await turn(); // a macrotask turn comes only if the reads leave the microtask queue
+  t.equal(errors[0]?.code, 'E_UNAVAILABLE');
+  t.match(errors[0]?.message, /no progress after position 2.*arpd log verify/);
+  t.ok(handle.closed);
+});
