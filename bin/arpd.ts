@@ -571,4 +571,13 @@ async function main(argv: string[]): Promise<void> {
   return parseAndRun(top, argv, cmd, `arpd ${cmd.name}`, TOP_CONFLICTS[cmd.name] ?? []);
 }
 
+// `arpd events --json | head -2`: a reader that has read enough closes the pipe; that ends the command quietly (as
+// `cat` and `git log` do), not with an EPIPE stack trace
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 await main(process.argv);

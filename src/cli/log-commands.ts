@@ -111,7 +111,7 @@ export function logVerify(g: ResolvedGlobals): number {
   }
   if (ok) return 0;
   const what = damage !== undefined ? 'the event log is damaged' : `${runProblems.length} run log(s) disagree with the event log`;
-  throw new ArpdError('E_LOG_CORRUPT', `${what} (details above): ${damage !== undefined ? "'arpd serve --repair' cuts the log at the first bad line after copying it aside" : 'run logs are copies: the event log holds every line, and the daemon answers these runs\' result and trace from it (a run log that is only behind is completed at the next start)'}`, { data_dir: root });
+  throw new ArpdError('E_LOG_CORRUPT', `${what} (details above): ${damage !== undefined ? "'arpd daemon start --repair' does what the plan above says (the damaged bytes are copied aside, never deleted)" : 'run logs are copies: the event log holds every line, and the daemon answers these runs\' result and trace from it (a run log that is only behind is completed at the next start)'}`, { data_dir: root });
 }
 
 /** What `--repair` would do, in words. */

@@ -346,7 +346,7 @@ export class Daemon {
     const { store, logger, paths, ctx } = this;
     store.failure$.subscribe((err) => {
       // the writer stopped (no retry after a failed fsync); reads go on, changes get E_STORAGE
-      logger.fatal({ err: err.cause ?? err }, `${err.message} (the daemon stays up read-only; fix the disk, then 'arpd daemon restart')`);
+      logger.fatal({ err: err.cause ?? err }, `${err.message} (the daemon stays up read-only; fix the disk, then 'arpd daemon restart --keep-instances')`);
     });
     // with a shared store the node keeper records `node.joined` instead (the `daemon` stream is one daemon's)
     if (this.node === undefined) await this.bus.execute(ctx.command('StartDaemon', { pid: process.pid, version: ctx.version, boot_id: bootId(), host: hostname() }, 'daemon'));

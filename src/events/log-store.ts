@@ -6,7 +6,7 @@
  * steps share the open file and the pending batch; split, each part would need the others' private state. Recovery,
  * repair, codec, segments and run logs live in their own files.
  */
-import { closeSync, constants, fdatasync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, ftruncate, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { ArpdError, storageErrno } from '../errors/index.js';
@@ -25,6 +25,8 @@ import { defersRunLog, RunLogQueue, type RunLogIo } from './run-log-queue.js';
 export interface StoreIo {
   write(fd: number, buf: Buffer, offset: number, length: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
+  /** Cuts the file back to `length` bytes, durably: a commit that failed is taken back (see `flushLoop`). */
+  truncate(fd: number, length: number): Promise<void>;
 }
 
 /**
@@ -41,6 +43,12 @@ const realIo: StoreIo = {
   },
   fdatasync: (fd) => new Promise((resolve, reject) => {
     fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+  }),
+  truncate: (fd, length) => new Promise((resolve, reject) => {
+    ftruncate(fd, length, (err) => {
+      if (err) reject(err);
+      else fdatasync(fd, (e) => (e ? reject(e) : resolve()));
+    });
   }),
 };
 
@@ -406,7 +414,17 @@ export class LogStore implements EventStore {
           t2 = performance.now();
           this.activeBytes += buf.length;
         } catch (err) {
-          this.fail(err, batch);
+          // A refused change must not come back: the lines of this batch that reached the file (whole ones before a
+          // write failed, or all of them when the sync failed) would be replayed by the next boot, and a client told
+          // E_STORAGE would see its run accepted after all (and run it twice by sending it again under a new id).
+          // The file is cut back to where the batch began; when even that fails, the refusal says the outcome is unknown.
+          let undone = true;
+          try {
+            await this.io.truncate(this.fd, this.activeBytes);
+          } catch {
+            undone = false;
+          }
+          this.fail(err, batch, undone);
           break;
         }
         this.durableSeq = (batch.events[batch.events.length - 1] as StoredEvent).seq;
@@ -450,13 +468,17 @@ export class LogStore implements EventStore {
     }
   }
 
-  private fail(err: unknown, batch: Pending | undefined): void {
+  private fail(err: unknown, batch: Pending | undefined, undone = true): void {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const known = storageErrno(code) ?? { what: 'a write error', fix: 'fix the disk (space, permissions, health)' };
+    // --keep-instances: the runs in flight go on (a plain restart stops their instances and fails them)
+    const unknown = batch !== undefined && !undone
+      ? '; the changes being written when it failed could not be taken back, so they may have been recorded: send them again with the same ids (the same run_id and request is recognised, never run twice)'
+      : '';
     const failure = new ArpdError(
       'E_STORAGE',
-      `writing the event log failed (${code}): ${known.what} at ${this.root}: ${known.fix}, then 'arpd daemon restart' (until then the daemon answers reads but refuses changes; the restart recovers the log)`,
-      { errno: code, path: this.root },
+      `writing the event log failed (${code}): ${known.what} at ${this.root}: ${known.fix}, then 'arpd daemon restart --keep-instances' (until then the daemon answers reads but refuses changes; the restart recovers the log, and runs in flight carry on)${unknown}`,
+      { errno: code, path: this.root, ...(batch !== undefined ? { outcome: undone ? 'not_recorded' : 'unknown' } : {}) },
       { cause: err },
     );
     this.failed = failure;

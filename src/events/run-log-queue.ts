@@ -40,7 +40,7 @@ export interface RunLogIo {
 const realIo: RunLogIo = {
   mkdir: (dir, cb) => mkdir(dir, { mode: 0o700 }, (err) => cb(err !== null && err.code !== 'EEXIST' ? err : null)),
   open: (path, cb) => open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600, cb),
-  write: (fd, text) => { writeSync(fd, text); },
+  write: (fd, text) => writeWhole(fd, text),
   close: (fd) => close(fd, () => undefined),
 };
 
@@ -59,6 +59,23 @@ interface RunLog {
 const DEFERRABLE = new Set(['run.accepted', 'run.queued']);
 
 /** True for the events of a run still waiting in the queue: its log need not exist yet. */
+type WriteFn = (fd: number, data: string | Buffer, offset?: number, length?: number) => number;
+
+/**
+ * Writes all of `text`: a nearly full disk takes part of a write without an error, and the rest is then written (or
+ * its error thrown), never dropped, which would glue the next line to a torn one.
+ */
+export function writeWhole(fd: number, text: string, write: WriteFn = (f, d, o, l) => (typeof d === 'string' ? writeSync(f, d) : writeSync(f, d, o, l))): void {
+  const n = write(fd, text);
+  if (n >= text.length && n === Buffer.byteLength(text)) return;
+  const buf = Buffer.from(text);
+  for (let off = n; off < buf.length;) {
+    const more = write(fd, buf, off, buf.length - off);
+    if (more <= 0) throw Object.assign(new Error(`a write of a run log wrote nothing (${buf.length - off} bytes left)`), { code: 'ENOSPC' });
+    off += more;
+  }
+}
+
 export function defersRunLog(type: string): boolean {
   return DEFERRABLE.has(type);
 }

@@ -41,4 +41,15 @@ t.test('a long trace printed into a slow pipe arrives whole, every line of it', 
   t.equal(json.lines, expected, 'runs trace --json: every line reached the reader');
   const text = await linesThroughSlowPipe(dir, ['runs', 'trace', 'long']);
   t.equal(text.lines, expected, 'runs trace: every line reached the reader');
+
+  // a reader that stops early (`| head -2`) ends the command quietly: no EPIPE stack trace, exit 0
+  const quoted = [process.execPath, ARPD_JS, '--data-dir', dir, 'runs', 'trace', 'long', '--json'].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const head = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+    execFile('/bin/sh', ['-c', `(${quoted} 2>/tmp/.arpd-epipe-$$; echo "exit $?" >&2; cat /tmp/.arpd-epipe-$$ >&2; rm -f /tmp/.arpd-epipe-$$) | head -2`], { env: cleanEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err !== null) { reject(err); return; }
+      resolve({ stdout, stderr });
+    });
+  });
+  t.equal(head.stdout.trim().split('\n').length, 2, 'head got its two lines');
+  t.equal(head.stderr.trim(), 'exit 0', 'and the command ended with exit 0 and nothing on stderr');
 });

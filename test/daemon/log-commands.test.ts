@@ -99,6 +99,9 @@ t.test('a flipped byte in an earlier line: verify exits 1 naming line and offset
   const verify = await h.cli(dir, ['log', 'verify']);
   t.equal(verify.code, 1, verify.stdout);
   t.match(verify.stdout, new RegExp(`line ${lineNo} \\(byte offset ${offset}\\)`), 'names the line and its byte offset');
+  // the plan and the last line name the same command and say the same (the last line once said another command "cuts the log")
+  t.match(verify.stdout, /what 'arpd daemon start --repair' would do/);
+  t.match(verify.stderr, /'arpd daemon start --repair' does what the plan above says/);
   const verifyJson = await h.cli(dir, ['log', 'verify', '--json']);
   t.equal(verifyJson.code, 1);
   const damage = (JSON.parse(verifyJson.stdout) as { damage: { line: number; offset: number } }).damage;

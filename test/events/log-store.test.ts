@@ -4,7 +4,7 @@ import t from 'tap';
 import { ArpdError } from '../../src/errors/index.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
 import { CURRENT_VERSION, type DomainEvent } from '../../src/events/event-types.js';
-import { MAX_LINE_BYTES } from '../../src/events/line-codec.js';
+import { encodeLine, MAX_LINE_BYTES } from '../../src/events/line-codec.js';
 import { ACTIVE_LOG, segmentName } from '../../src/events/log-files.js';
 import { LogStore, type AppendInput, type LogStoreOptions } from '../../src/events/log-store.js';
 import { readLogEvents, runLogProblems, sampleEvent } from '../fixtures-helpers/events.js';
@@ -168,7 +168,7 @@ t.test('fails every pending and later append with E_STORAGE when fdatasync fails
   const errors = await Promise.all(pending.map(rejection));
   for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'EIO' } });
   t.match(errors[0]?.message, /writing the event log failed \(EIO\): an I\/O error/);
-  t.ok(errors[0]?.message.includes(`at ${root}: check the disk, then 'arpd daemon restart'`), `it names the data dir and says what to do: ${errors[0]?.message ?? ''}`);
+  t.ok(errors[0]?.message.includes(`at ${root}: check the disk, then 'arpd daemon restart --keep-instances'`), `it names the data dir and says what to do: ${errors[0]?.message ?? ''}`);
   t.equal(errors[0]?.data?.['path'], root);
   t.equal(fatal.length, 1, 'failure$ emitted once');
   t.equal(fatal[0], errors[0], 'failure$ carries the same error');
@@ -179,18 +179,39 @@ t.test('fails every pending and later append with E_STORAGE when fdatasync fails
   await store.drain();
   await store.close();
 
+  t.equal(errors[0]?.data?.['outcome'], 'not_recorded', 'the refused batch was taken back');
+  t.notMatch(errors[0]?.message, /may have been recorded/);
+
   const again = open(root);
-  t.same(again.recovered.slice(0, acked.length), acked, 'every acknowledged event is there, unchanged');
-  const extra = again.recovered.slice(acked.length);
-  t.ok(extra.length === 0 || extra.length === 6, `the failed batch is either absent or whole (${extra.length})`);
-  t.same(extra.map((e) => e.data), extra.length === 0 ? [] : Array.from({ length: 6 }, (_, i) => trace(`r${i % 3}`, 100 + i).data));
+  t.same(again.recovered, acked, 'exactly the acknowledged events: the refused batch, whole in the file before the sync failed, was cut');
   const more = await again.store.append(trace('r1', 2000));
   t.equal(more[0]?.seq, again.recovered.length + 1, 'appends work again after reopening');
   await again.store.close();
   t.same(runLogProblems(root, readLogEvents(root)), [], 'run logs match the global log');
 });
 
-t.test('fails with E_STORAGE when a write fails half-way (ENOSPC) and recovers by cutting the torn tail', async (t) => {
+t.test('a write that fails half-way (ENOSPC) is taken back at once: the file ends where the refused batch began', async (t) => {
+  const root = t.testdir();
+  const io = new ControlledIo();
+  const { store } = open(root, { io });
+  const acked: StoredEvent[] = [];
+  for (let i = 0; i < 4; i++) acked.push(...(await store.append(trace('r1', i))));
+  const goodBytes = activeSize(root);
+  // a batch of several lines, of which the first two reach the file whole before the disk is full
+  const lines = Buffer.byteLength(encodeLine(acked[0] as StoredEvent)) * 2 + 10;
+  io.failWrite = { code: 'ENOSPC', partialBytes: lines };
+  const errors = await Promise.all([store.append(trace('r2', 1)), store.append([trace('r1', 9), profile('p9', 9)]), store.append(trace('r3', 1))].map(rejection));
+  for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'ENOSPC', outcome: 'not_recorded' } });
+  t.equal(io.truncates, 1);
+  t.equal(activeSize(root), goodBytes, 'the whole lines the failed write left were cut');
+  await store.close();
+  const again = open(root);
+  t.same(again.recovered, acked, 'the next start finds exactly the acknowledged events: nothing refused comes back');
+  t.same(again.warnings, [], 'and nothing torn to cut');
+  await again.store.close();
+});
+
+t.test('fails with E_STORAGE when a write fails half-way (ENOSPC) and cannot be taken back; the next start cuts the torn tail', async (t) => {
   const root = t.testdir();
   const io = new ControlledIo();
   const { store } = open(root, { io });
@@ -200,10 +221,12 @@ t.test('fails with E_STORAGE when a write fails half-way (ENOSPC) and recovers b
   for (let i = 0; i < 4; i++) acked.push(...(await store.append(trace('r1', i))));
   const goodBytes = activeSize(root);
   io.failWrite = { code: 'ENOSPC', partialBytes: 40 };
+  io.failTruncate = { code: 'EIO' };
   const pending = [store.append(trace('r2', 1)), store.append([trace('r1', 9), profile('p9', 9)])];
   const errors = await Promise.all(pending.map(rejection));
-  for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'ENOSPC' } });
-  t.ok(errors[0]?.message.includes(`the disk is full at ${root}: free space on it, then 'arpd daemon restart'`), `the refusal says the disk is full, where, and what to do: ${errors[0]?.message ?? ''}`);
+  for (const err of errors) t.match(err, { code: 'E_STORAGE', data: { errno: 'ENOSPC', outcome: 'unknown' } });
+  t.match(errors[0]?.message, /could not be taken back, so they may have been recorded: send them again with the same ids/);
+  t.ok(errors[0]?.message.includes(`the disk is full at ${root}: free space on it, then 'arpd daemon restart --keep-instances'`), `the refusal says the disk is full, where, and what to do: ${errors[0]?.message ?? ''}`);
   t.equal(fatal.length, 1);
   t.match(await rejection(store.append(trace('r1', 5))), { code: 'E_STORAGE' });
   t.equal(activeSize(root), goodBytes + 40, 'the failed write left 40 torn bytes');

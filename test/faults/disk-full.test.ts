@@ -47,7 +47,7 @@ t.test('a full disk leaves the daemon degraded but answering, tells followers wh
   }
   if (refused === undefined) throw new Error('500 submits fit on the full disk');
   const why = oneErrorLine(t, refused, 'E_STORAGE', 'a submit on the full disk');
-  t.ok(why.includes(`the disk is full at ${dir}: free space on it, then 'arpd daemon restart'`), `the refusal says the disk is full, where, and what to do: ${why}`);
+  t.ok(why.includes(`the disk is full at ${dir}: free space on it, then 'arpd daemon restart --keep-instances'`), `the refusal says the disk is full, where, and what to do: ${why}`);
   const followed = await follower.exited;
   const said = oneErrorLine(t, followed, 'E_STORAGE', 'the --follow client');
   t.match(said, /ENOSPC/, 'the follower is told the disk is full');

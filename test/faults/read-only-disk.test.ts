@@ -47,7 +47,7 @@ t.test('a disk that turns read-only mid-life ends every waiting client with E_ST
   t.match(status?.['degraded'], { code: 'E_STORAGE', reason: /EROFS|EIO/ }, 'and why');
   const human = await r.cli(dir, ['daemon', 'status']);
   t.match(human.stdout, /degraded/, 'the human status says so too');
-  t.match(human.stdout, /why\s+writing the event log failed \((EROFS|EIO)\).*then 'arpd daemon restart'.*\[E_STORAGE\]/, `and why, and what to do: ${human.stdout}`);
+  t.match(human.stdout, /why\s+writing the event log failed \((EROFS|EIO)\).*then 'arpd daemon restart --keep-instances'.*\[E_STORAGE\]/, `and why, and what to do: ${human.stdout}`);
   const read = await r.cli(dir, ['runs', 'status', 'before-ro', '--json']);
   t.equal(read.code, 0, 'reads keep answering');
   t.equal((JSON.parse(read.stdout) as Json)['state'], 'succeeded');

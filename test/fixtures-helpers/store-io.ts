@@ -2,7 +2,7 @@
  * Injectable store I/O for fault tests: the real `write`/`fdatasync`, wrapped so a test can count
  * calls, make one fail like a sick disk (EIO, ENOSPC), or freeze the writer the way a crash would.
  */
-import { fdatasync, write, writeSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, ftruncateSync, write, writeSync } from 'node:fs';
 import type { StoreIo } from '../../src/events/log-store.js';
 
 export const realWrite = (fd: number, buf: Buffer, offset: number, length: number): Promise<number> =>
@@ -44,6 +44,9 @@ export class ControlledIo implements StoreIo {
   syncs = 0;
   failWrite: { code: string; partialBytes: number } | undefined;
   failSync: { code: string } | undefined;
+  /** The taking back of a failed commit fails too (EIO, EROFS). */
+  failTruncate: { code: string } | undefined;
+  truncates = 0;
   private freeze: { atSync: boolean; fraction: number } | undefined;
   private frozen: ((f: Freeze) => void) | undefined;
   private lastWrite: Freeze = { written: 0, total: 0, bytes: Buffer.alloc(0) };
@@ -65,6 +68,17 @@ export class ControlledIo implements StoreIo {
     const n = await realWrite(fd, buf, offset, length);
     this.lastWrite = { written: n, total: length, bytes: Buffer.from(buf.subarray(offset, offset + n)) };
     return n;
+  };
+
+  truncate = async (fd: number, length: number): Promise<void> => {
+    this.truncates++;
+    if (this.failTruncate !== undefined) {
+      const { code } = this.failTruncate;
+      this.failTruncate = undefined;
+      throw errnoError(code, 'ftruncate');
+    }
+    ftruncateSync(fd, length);
+    fdatasyncSync(fd);
   };
 
   fdatasync = async (fd: number): Promise<void> => {
