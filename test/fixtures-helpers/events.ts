@@ -37,8 +37,12 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(fastTmp(), `arpd-${prefix}-`));
 }
 
+/**
+ * Retries on ENOTEMPTY: an abandoned store (a simulated crash) may still be creating a run's directory or file on the
+ * thread pool while this removes the tree (seen once under load in the model test).
+ */
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }
 
 /** Every decodable event in the log files of `root`, in file order, without changing anything on disk. */
