@@ -5,10 +5,17 @@
 import t from 'tap';
 import { LogStore } from '../../src/events/log-store.js';
 import { eventStoreContract } from '../helpers/event-store-contract.js';
-import { tempDir } from '../fixtures-helpers/events.js';
+import { removeDir, tempDir } from '../fixtures-helpers/events.js';
 
 t.test('the EventStore contract holds for the JSONL log', async (t) => {
+  // the suite closes the stores it opens; their data dirs (on tmpfs) are removed here
+  const dirs: string[] = [];
+  t.teardown(() => { for (const d of dirs) removeDir(d); });
   eventStoreContract(t, {
-    open: async () => LogStore.open({ root: tempDir('contract') }),
+    open: async () => {
+      const root = tempDir('contract');
+      dirs.push(root);
+      return LogStore.open({ root });
+    },
   });
 });
