@@ -549,7 +549,8 @@ async function main(argv: string[]): Promise<void> {
   if (word === undefined) {
     const tokens = argv.slice(2);
     if (tokens.includes('-v') || tokens.includes('--version')) {
-      process.stdout.write(`arpd/${(await import('../src/version.js')).VERSION}\n`);
+      const { VERSION } = await import('../src/version.js');
+      process.stdout.write(tokens.includes('--json') ? `${JSON.stringify({ version: VERSION })}\n` : `arpd/${VERSION}\n`);
       process.exit(0);
     }
     if (tokens.length === 0 || asksHelp(tokens)) {

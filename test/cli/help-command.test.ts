@@ -54,3 +54,15 @@ t.test('a command\'s --help says what the command does, under its usage line', a
     t.match(r.stdout, new RegExp(`Usage:\\n {2}\\$ .*\\n\\n {2}${what.replace(/[()]/g, '\\$&')}\\n`), args.join(' '));
   }
 });
+
+t.test('arpd --version prints arpd/<version>, and with --json a {"version"} object', async (t) => {
+  const { VERSION } = await import('../../src/version.js');
+  const plain = await cli(['--version']);
+  t.equal(plain.code, 0, plain.stderr);
+  t.equal(plain.stdout, `arpd/${VERSION}\n`);
+  for (const args of [['--version', '--json'], ['--json', '-v']]) {
+    const json = await cli(args);
+    t.equal(json.code, 0, json.stderr);
+    t.same(JSON.parse(json.stdout), { version: VERSION }, args.join(' '));
+  }
+});
