@@ -16,7 +16,7 @@ import { streamOf, type DomainEvent } from '../../src/events/event-types.js';
 import { ACTIVE_LOG } from '../../src/events/log-files.js';
 import { LogStore, type AppendInput } from '../../src/events/log-store.js';
 import { bootId } from '../../src/system/process-identity.js';
-import { abandonStore, EVENT_KINDS, removeDir, runLogProblems, sampleEvent, tempDir } from '../fixtures-helpers/events.js';
+import { abandonStore, EVENT_KINDS, removeDirSettled, runLogProblems, sampleEvent, tempDir } from '../fixtures-helpers/events.js';
 import { ControlledIo, type Freeze } from '../fixtures-helpers/store-io.js';
 import { SOAK, soakCount } from '../helpers/soak.js';
 
@@ -253,7 +253,7 @@ t.test(`the store behaves as an array through appends, conflicts, restarts and c
         runs++;
       } finally {
         if (real.store !== undefined) abandonStore(real.store);
-        removeDir(root);
+        await removeDirSettled(root);
       }
     }),
     { numRuns: NUM_RUNS },

@@ -37,12 +37,25 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(fastTmp(), `arpd-${prefix}-`));
 }
 
-/**
- * Retries on ENOTEMPTY: an abandoned store (a simulated crash) may still be creating a run's directory or file on the
- * thread pool while this removes the tree (seen once under load in the model test).
- */
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `removeDir` for a dir an abandoned store (a simulated crash) may still be writing: it can be creating a run's
+ * directory on the thread pool while the tree is removed (ENOTEMPTY, seen under load in the model test). Its callbacks
+ * run between the tries, and its last creation fails once `runs/` is gone.
+ */
+export async function removeDirSettled(dir: string): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || tries >= 40) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 }
 
 /** Every decodable event in the log files of `root`, in file order, without changing anything on disk. */
