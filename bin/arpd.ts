@@ -7,7 +7,7 @@
  * options that cannot both apply; every failure is one `arpd: error: <message> [CODE]` line on stderr.
  */
 import { cac, type CAC, type Command } from 'cac';
-import { checkConflicts, didYouMean, flagSpec, numberOption, scanArgv, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
+import { checkConflicts, didYouMean, flagSpec, numberOption, scanArgv, takesAsValue, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
 // every command needs these two (small, no packages): imported with the entry point, not one after the other
 import { resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
 
@@ -417,16 +417,18 @@ function asksHelp(tokens: readonly string[]): boolean {
 }
 
 /**
- * `--request-json -` as `--request-json=-`: cac reads a lone `-` after an option as no value ("value is missing"),
- * yet `-` is the value that means stdin (the check above has taken it as the value already).
+ * `--request-json -` as `--request-json=-`, `--token -Xy…` as `--token=-Xy…`: cac reads a lone `-` after an option as
+ * no value ("value is missing") and a word that starts with `-` as more options, yet both are the option's value when
+ * `takesAsValue` says so (the check above has taken them as the value already).
  */
-function stdinValues(argv: readonly string[], valueFlags: ReadonlySet<string>): string[] {
+function dashValues(argv: readonly string[], valueFlags: ReadonlySet<string>, known: ReadonlySet<string>): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') return [...out, ...argv.slice(i)];
-    if (valueFlags.has(a) && argv[i + 1] === '-') {
-      out.push(`${a}=-`);
+    const next = argv[i + 1];
+    if (valueFlags.has(a) && next !== undefined && next.startsWith('-') && takesAsValue(next, known)) {
+      out.push(`${a}=${next}`);
       i++;
     } else {
       out.push(a);
@@ -447,7 +449,8 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
     const scanned = scanArgv(tokens, label, specsOf(cmd), specsOf(cli.globalCommand));
     checkConflicts(scanned.given, [...GLOBAL_CONFLICTS, ...conflicts], label);
     typed = scanned.values;
-    cli.parse(stdinValues(argv, valueFlagsOf([cli.globalCommand, cmd])), { run: false });
+    const known = new Set([...specsOf(cli.globalCommand), ...specsOf(cmd)].flatMap((f) => f.spellings));
+    cli.parse(dashValues(argv, valueFlagsOf([cli.globalCommand, cmd]), known), { run: false });
     await cli.runMatchedCommand();
   } catch (err) {
     if (err instanceof Error && err.name === 'CACError') {

@@ -49,6 +49,17 @@ function unknownOption(token: string, command: string, own: readonly FlagSpec[],
 }
 
 /**
+ * Whether the word after an option that takes a value is that value: any word but a known option (`--json`, `-n`) or a
+ * long option (`--x`, `--x=1`: given by mistake more often than meant). So `-` (stdin), `-5` and a token that begins
+ * with `-` (a base64url token does, one time in 64) are values; `--token=--abc` gives one that starts with `--`.
+ */
+export function takesAsValue(next: string | undefined, known: ReadonlyMap<string, unknown> | ReadonlySet<string>): boolean {
+  if (next === undefined) return false;
+  if (!next.startsWith('-') || next === '-') return true;
+  return !next.startsWith('--') && !known.has(next);
+}
+
+/**
  * Reads the options of `tokens` (the arguments after the command words) against the command's own
  * options and the global ones. Throws E_VALIDATION (exit 2) for an option the command does not take,
  * naming the ones it does, and for a missing value.
@@ -85,8 +96,8 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
       if (!last) throw usage(`option ${name} needs a value, so it cannot be grouped in '${token}': give it on its own`, { option: f.display, command });
       let value: string | undefined;
       if (eq !== -1) value = token.slice(eq + 1);
-      else if (i + 1 < tokens.length && (!(tokens[i + 1] as string).startsWith('-') || tokens[i + 1] === '-')) value = tokens[++i]; // '-' is a value (stdin)
-      if (value === undefined || value === '') throw usage(`option ${f.display} needs a value: ${f.display} <value>`, { option: f.display, command });
+      else if (takesAsValue(tokens[i + 1], bySpelling)) value = tokens[++i];
+      if (value === undefined || value === '') throw usage(`option ${f.display} needs a value: ${f.display} <value> (a value that starts with '--': ${f.display}=<value>)`, { option: f.display, command });
       record(f, value);
     }
   }

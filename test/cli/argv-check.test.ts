@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { checkConflicts, didYouMean, flagSpec, scanArgv } from '../../src/cli/argv-check.js';
+import { checkConflicts, didYouMean, flagSpec, scanArgv, takesAsValue } from '../../src/cli/argv-check.js';
 import { ArpdError } from '../../src/errors/index.js';
 
 const own = [
@@ -86,4 +86,10 @@ t.test('a mistyped command gets the nearest name within two edits, and a far one
   t.equal(didYouMean('Instancse', names), " (did you mean 'instances'?)", 'case and a swap');
   t.equal(didYouMean('nope', names), '', 'nothing near');
   t.equal(didYouMean('x', names), '', 'one letter is too short to guess from');
+});
+
+t.test('the word after an option that takes a value is its value unless it is a known option or a long one', async (t) => {
+  const known = new Set(['--json', '-n', '--state']);
+  for (const v of ['x', '-', '-5', '-Xy_9z-Q', '-json']) t.ok(takesAsValue(v, known), `'${v}' is a value`);
+  for (const v of [undefined, '--json', '-n', '--bogus', '--x=1']) t.notOk(takesAsValue(v, known), `'${String(v)}' is not`);
 });

@@ -66,6 +66,10 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
     ['not running (JARVIS spelling)', ['status', 'run_x'], 'E_DAEMON_NOT_RUNNING'],
     ['not running (ui)', ['ui'], 'E_DAEMON_NOT_RUNNING'],
     ['no daemon at the URL', ['--daemon-url', 'http://127.0.0.1:9', 'runs', 'list'], 'E_DAEMON_NOT_RUNNING', /no arpd daemon answers at http:\/\/127\.0\.0\.1:9/],
+    // a base64url token starts with '-' one time in 64: it is the value of --token, not an option
+    ['a token that starts with -', ['--daemon-url', 'http://127.0.0.1:9', '--token', '-Xy_9z-Q', 'runs', 'list'], 'E_DAEMON_NOT_RUNNING', /no arpd daemon answers at http:\/\/127\.0\.0\.1:9/],
+    ['-n with a negative number', ['daemon', 'logs', '-n', '-5'], 'E_VALIDATION', /-n takes a whole number of lines \(0 or more\), not '-5'/],
+    ['a missing value before a known option', ['runs', 'list', '--state', '--json'], 'E_VALIDATION', /--state needs a value/],
     ['no instance logs', ['instances', 'logs', 'inst_nope'], 'E_NOT_FOUND', /no logs for instance 'inst_nope'/],
     ['no daemon log', ['daemon', 'logs'], 'E_NOT_FOUND', /no daemon log yet/],
     ['no JARVIS dir', ['import-jarvis', join(files, 'no-such-dir')], 'E_NOT_FOUND', /no JARVIS data dir at/],
