@@ -74,6 +74,7 @@ export function buildParts(ctx: DaemonContext, d: {
     backend: { ...ops, streamFailed: (err, info) => ctx.logger.error({ err, ...info }, 'internal error in an HTTP event stream') },
     ui: { assetsDir: defaultUiAssetsDir(packageRoot()), instancesDir: ctx.paths.instances, replay: registryReplayer(ctx.paths.root) },
     plugins: telemetry.httpPlugins,
+    onAnswered: telemetry.onHttpAnswer,
   });
   // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
   const components: Component[] = [...telemetry.components, ...d.housekeeping, ...(d.cluster ?? []), supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];

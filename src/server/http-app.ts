@@ -8,7 +8,9 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { IncomingHttpHeaders } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
 import { ArpdError } from '../errors/index.js';
 import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
@@ -42,6 +44,38 @@ export interface HttpAppOptions {
   onInternalError(err: unknown, info: { method: string; url: string }): void;
   /** The dashboard at /ui (http-ui.ts) and the API it needs (http-ui-api.ts). */
   ui?: { assetsDir: string; instancesDir: string; replay: HttpUiApiOptions['replay'] };
+  /**
+   * Each answer once it is sent (an event stream once it ends): its method, route pattern (`/v1/runs/{run_id}`, never
+   * the raw URL; `unmatched` when no route matched), status and latency. For the metrics.
+   */
+  onAnswered?: (method: string, route: string, status: number, seconds: number) => void;
+}
+
+/** What the onRequest hook leaves on the raw request for `onAnswered`: the fastify request and when it started. */
+const FASTIFY_REQUEST = Symbol('arpd.fastifyRequest');
+const STARTED_AT = Symbol('arpd.startedAt');
+interface StampedRequest extends IncomingMessage { [FASTIFY_REQUEST]?: FastifyRequest; [STARTED_AT]?: number }
+
+/**
+ * Calls `onAnswered` for each answer `server` finishes. Node's `http.server.response.finish` channel costs one call
+ * per answer; a fastify `onResponse` hook cost ~4 µs of a GET's ~40 µs of CPU (its runner and a listener pair per
+ * response, BENCHMARKS.md). Answers the hook never stamped (fastify's framework errors, before routing) are not counted,
+ * as they were not under the hook. Returns the unsubscribe.
+ */
+function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['onAnswered']>): () => void {
+  const onFinish = (message: unknown): void => {
+    const m = message as { request: StampedRequest; response: ServerResponse; server?: Server };
+    if (m.server !== server) return;
+    const req = m.request[FASTIFY_REQUEST];
+    if (req === undefined) return;
+    // routeOptions is a getter that builds an object: read it once
+    const options = req.routeOptions;
+    const config = options.config as { openapiPath?: unknown } | undefined;
+    const route = typeof config?.openapiPath === 'string' ? config.openapiPath : options.url ?? 'unmatched';
+    onAnswered(req.method, route, m.response.statusCode, (performance.now() - (m.request[STARTED_AT] ?? 0)) / 1000);
+  };
+  subscribe('http.server.response.finish', onFinish);
+  return () => { unsubscribe('http.server.response.finish', onFinish); };
 }
 
 /** The schemas the routes refer to by name (`{ $ref: 'RunStatus#' }`), components in the OpenAPI document. */
@@ -207,7 +241,17 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const bodyTimeoutMs = o.requestTimeoutMs ?? 30_000;
   // One hook runs on every request, callback style: an async hook costs a promise and a microtask each, and each
   // hook fastify walks costs its runner more than a check inside one (two hooks measured ~2x the CPU of this one).
+  const onAnswered = o.onAnswered;
+  if (onAnswered !== undefined) {
+    const stop = observeAnswers(app.server, onAnswered);
+    app.addHook('onClose', (_app, done) => { stop(); done(); });
+  }
   app.addHook('onRequest', (req, reply, done) => {
+    if (onAnswered !== undefined) {
+      const raw = req.raw as StampedRequest;
+      raw[FASTIFY_REQUEST] = req;
+      raw[STARTED_AT] = performance.now();
+    }
     // a request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3): nothing can trickle
     if (!req.raw.complete && mayHaveBody(req.raw.headers)) limitBodyTime(req, reply, bodyTimeoutMs);
     let pending: void | Promise<void> = undefined;

@@ -43,6 +43,8 @@ export interface HttpServerDeps {
   plugins?: Array<(app: FastifyInstance, auth: Authenticator) => Promise<void> | void>;
   /** The dashboard at /ui and the API it needs (see http-ui.ts). */
   ui?: HttpAppOptions['ui'];
+  /** Each answer sent (the metrics): see HttpAppOptions.onAnswered. */
+  onAnswered?: HttpAppOptions['onAnswered'];
 }
 
 export class HttpServer {
@@ -88,6 +90,7 @@ export class HttpServer {
       ...(o.metricsPublic === undefined ? {} : { metricsPublic: o.metricsPublic }),
       plugins: (this.deps.plugins ?? []).map((p) => (app: FastifyInstance) => p(app, auth)),
       ...(this.deps.ui === undefined ? {} : { ui: this.deps.ui }),
+      ...(this.deps.onAnswered === undefined ? {} : { onAnswered: this.deps.onAnswered }),
       onInternalError: (err, info) => this.deps.logger.error({ err, ...info }, 'internal error in an HTTP request'),
     });
     const requested = o.port;

@@ -25,10 +25,12 @@ export interface TelemetryDeps {
 export interface TelemetryParts {
   /** Reactors, to start before the others (so they see every event) and stop after them. */
   components: Component[];
-  /** For `HttpServer`'s `plugins`: GET /metrics, request counts, open connections. */
+  /** For `HttpServer`'s `plugins`: GET /metrics, open connections (answers are counted through `onHttpAnswer`). */
   httpPlugins: Array<(app: FastifyInstance) => void>;
   /** For `createDispatcher`'s `onRequest` (the socket). */
   onSocketRequest(method: string, outcome: string, ms: number): void;
+  /** An HTTP answer was sent: counted by method, route pattern and status, with its latency. */
+  onHttpAnswer(method: string, route: string, status: number, seconds: number): void;
   /** For the health monitor's observer. */
   onHealthCheck(ms: number, ok: boolean): void;
 }
@@ -88,6 +90,7 @@ export function telemetryParts(ctx: DaemonContext, deps: TelemetryDeps): Telemet
     components,
     httpPlugins: [metricsPlugin(metrics)],
     onSocketRequest: (method, outcome, ms) => metrics.onSocketRequest(method, outcome, ms),
+    onHttpAnswer: (method, route, status, seconds) => metrics.httpAnswered(method, route, status, seconds),
     onHealthCheck: (ms, ok) => metrics.onHealthCheck(ms, ok),
   };
 }
