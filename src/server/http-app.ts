@@ -2,15 +2,17 @@
  * The ARP Daemon API v1 over HTTP, as a fastify app: the routes of http-routes.ts behind bearer auth, an OpenAPI
  * document at `/openapi.json` and Swagger UI at `/docs` (both from the route schemas, assets from the package),
  * and every error as an ErrorEnvelope in JSON: 400 bad input (naming the field), 401 no valid token,
- * 404 unknown thing or route, 405 known route with another method (with `Allow`), 409 conflicts, 413 body over the
- * limit, 415 body not JSON, 500 with a short message (the full error goes to the daemon log).
+ * 404 unknown thing or route, 405 known route with another method (with `Allow`; the /docs tree and CONNECT too),
+ * 409 conflicts, 413 body over the limit, 415 body not JSON, 417 an `Expect` other than 100-continue, 500 with a
+ * short message (the full error goes to the daemon log).
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ArpdError } from '../errors/index.js';
 import { MAX_REQUEST_DEPTH, jsonTextTooDeep } from '../policy/json-limits.js';
 import { SCHEMAS, type SchemaName } from '../schemas/index.js';
@@ -96,9 +98,12 @@ export function templateOf(fastifyPath: string): string {
   return fastifyPath.replace(/::/g, '\0').replace(/:([A-Za-z0-9_]+)(\([^)]*\))?/g, '{$1}').replace(/\0/g, ':');
 }
 
+/** The paths a route template matches; a template ending in `/*` (a static files route) matches everything below it. */
 function matcherOf(template: string): RegExp {
-  const parts = template.split(/(\{[A-Za-z0-9_]+\})/).map((p) => (p.startsWith('{') ? '[^:/]+' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-  return new RegExp(`^${parts.join('')}$`);
+  const wildcard = template.endsWith('/*');
+  const parts = (wildcard ? template.slice(0, -1) : template).split(/(\{[A-Za-z0-9_]+\})/)
+    .map((p) => (p.startsWith('{') ? '[^:/]+' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('')}${wildcard ? '.*' : ''}$`);
 }
 
 const PUBLIC_PATHS = new Set(['/v1/health', '/v1/version', '/openapi.json']);
@@ -117,6 +122,14 @@ function mayHaveBody(headers: IncomingHttpHeaders): boolean {
 
 function isPublicPath(path: string): boolean {
   return PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
+}
+
+/** A whole HTTP/1.1 answer carrying `err`'s envelope, for a socket that fastify does not own (it then closes). */
+function rawAnswer(status: number, reason: string, err: ArpdError, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify(envelope(err));
+  const more = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + `${more}Connection: close\r\n\r\n${body}`;
 }
 
 /** A body that has not all arrived within `ms` has its connection closed (see the hook below). */
@@ -181,10 +194,30 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
           // Node's requestTimeout: the headers did not all arrive in time (a slow body's connection is closed by the hook)
           ? [408, 'Request Timeout', new ArpdError('E_TIMEOUT', `the request did not arrive within ${o.requestTimeoutMs ?? 30_000} ms (--http-request-timeout): send it whole, without pauses`)]
           : [400, 'Bad Request', new ArpdError('E_PROTOCOL', 'the request is not valid HTTP/1.1: send a well-formed HTTP request')];
-      const body = JSON.stringify(envelope(e));
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\n`
-        + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(rawAnswer(status, reason, e));
     },
+  });
+  // Node answers an expectation other than 100-continue itself, with a bare 417, unless the server listens for it
+  app.server.on('checkExpectation', (req, res) => {
+    const e = new ArpdError('E_PROTOCOL', `the expectation '${String(req.headers.expect).slice(0, 100)}' is not supported: send no Expect header, or Expect: 100-continue`, { header: 'expect' });
+    const body = JSON.stringify(envelope(e));
+    // closed: the body that may follow was not asked for, and is not read
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
+  // and drops a CONNECT's connection without a word unless the server listens for it; arpd is no proxy
+  app.server.on('connect', (req: IncomingMessage, duplex: Duplex) => {
+    // the socket is no longer Node's: its errors (a reset) and its idle time are ours to handle
+    const socket = duplex as Socket;
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(o.keepAliveTimeoutMs ?? 5000, () => socket.destroy());
+    const path = pathOf(req.url ?? '');
+    const methods = [...(routeOf(path)?.methods ?? [])];
+    const e = new ArpdError('E_METHOD_NOT_ALLOWED', methods.length === 0
+      ? 'CONNECT is not allowed: arpd is not a proxy; send the API\'s requests to it directly (see /docs)'
+      : `CONNECT is not allowed on ${path.slice(0, 200)}: use ${methods.join(', ')}`, { method: 'CONNECT', allow: methods });
+    // what the client sends is read and dropped: unread bytes would make closing reset the connection before the answer is read
+    socket.resume();
+    socket.end(rawAnswer(405, 'Method Not Allowed', e, { Allow: methods.join(', ') }));
   });
   // before any plugin is registered: a route takes the error handler its context has when it is added, so the
   // plugins' routes (/docs) answered a refusal of the onRequest hook (a foreign Host) with fastify's own 500
@@ -211,6 +244,38 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   for (const name of SHARED) app.addSchema({ $id: name, ...structuredClone(SCHEMAS[name]) });
 
   const routes = apiRoutes(o.backend, streams);
+
+  // the methods of each route path; a path with an id parameter, or a static files tree (`/docs/static/*`), is a pattern
+  const allowed: Array<{ match: RegExp; methods: Set<string>; params: boolean; wildcard: boolean }> = [];
+  const allow = (template: string, method: HttpMethod | 'GET'): void => {
+    let entry = allowed.find((a) => a.match.source === matcherOf(template).source);
+    if (entry === undefined) {
+      entry = { match: matcherOf(template), methods: new Set(), params: template.includes('{'), wildcard: template.endsWith('/*') };
+      allowed.push(entry);
+    }
+    entry.methods.add(method);
+    if (method === 'GET') entry.methods.add('HEAD');
+  };
+  /** The route entry a path falls in: an exact path or id pattern before a files tree. */
+  const routeOf = (path: string): { methods: Set<string>; params: boolean } | undefined =>
+    allowed.find((a) => !a.wildcard && a.match.test(path)) ?? allowed.find((a) => a.wildcard && a.match.test(path));
+  // every route, the plugins' too (Swagger UI at /docs, /metrics, the dashboard's), so another method on it answers
+  // 405 with Allow: added before any plugin is registered, as a route gets the onRoute hooks there are when it is added
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    if ((r.config as { admin?: boolean } | undefined)?.admin === true && methods.some((m) => SAFE_METHODS.has(m))) {
+      throw new Error(`route ${String(r.method)} ${r.url} is an admin route with a safe method: admin routes change things (the auth hook reads 'admin' only for other methods)`);
+    }
+    // a files tree ('/docs/static/*') is listed; a '*' anywhere else is no path this list can match
+    if (r.url.includes('*') && !(r.url.endsWith('/*') && r.url.indexOf('*') === r.url.length - 1)) return;
+    // a plugin's '/' route is also served at its prefix with a '/' (`/docs/`), a route that runs no onRoute hook
+    const twin = r.routePath === '' && r.prefix !== '' && r.prefixTrailingSlash !== 'no-slash' ? [`${r.url}/`] : [];
+    for (const url of [r.url, ...twin]) {
+      for (const m of methods) {
+        if (m !== 'HEAD') allow(templateOf(url), m as HttpMethod);
+      }
+    }
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -273,24 +338,6 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
 
   app.addHook('preClose', async () => { streams.endAll(); });
 
-  const allowed: Array<{ match: RegExp; methods: Set<string> }> = [];
-  const allow = (template: string, method: HttpMethod | 'GET'): void => {
-    let entry = allowed.find((a) => a.match.source === matcherOf(template).source);
-    if (entry === undefined) { entry = { match: matcherOf(template), methods: new Set() }; allowed.push(entry); }
-    entry.methods.add(method);
-    if (method === 'GET') entry.methods.add('HEAD');
-  };
-  // every route, the plugins' too (/metrics, the dashboard's), so another method on it answers 405 with Allow
-  app.addHook('onRoute', (r) => {
-    const methods = Array.isArray(r.method) ? r.method : [r.method];
-    if ((r.config as { admin?: boolean } | undefined)?.admin === true && methods.some((m) => SAFE_METHODS.has(m))) {
-      throw new Error(`route ${String(r.method)} ${r.url} is an admin route with a safe method: admin routes change things (the auth hook reads 'admin' only for other methods)`);
-    }
-    if (r.url.includes('*')) return;
-    for (const m of methods) {
-      if (m !== 'HEAD') allow(templateOf(r.url), m as HttpMethod);
-    }
-  });
   for (const r of routes) {
     type PreHandler = (req: FastifyRequest, reply: FastifyReply, done: (err?: FastifyError) => void) => void;
     const preHandler: PreHandler[] = [];
@@ -335,14 +382,14 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url);
-    const known = allowed.find((a) => a.match.test(path));
-    if (known !== undefined && known.methods.has(req.method)) {
+    const known = routeOf(path);
+    if (known?.params === true && known.methods.has(req.method)) {
       // the route and method exist but a path parameter is not an id (e.g. a percent-encoded '../..')
       let shown = path;
       try { shown = decodeURIComponent(path); } catch { /* keep it encoded */ }
       return send(reply, new ArpdError('E_VALIDATION', `the path ${shown.slice(0, 200)} names no valid id: ids use letters, digits, '-', '_' or '.', starting with a letter or digit (max 128)`, { field: 'path', rule: 'id' }));
     }
-    if (known !== undefined) {
+    if (known !== undefined && !known.methods.has(req.method)) {
       const methods = [...known.methods];
       return send(reply, new ArpdError('E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path.slice(0, 200)}: use ${methods.join(', ')}`, { method: req.method, allow: methods }));
     }

@@ -45,10 +45,15 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function checkHostAndOrigin(req: FastifyRequest, policy: HostPolicy): void {
   const host = (req.headers.host ?? '').toLowerCase();
   if (!policy.hosts.has(host)) {
+    const use = [...policy.hosts][0] ?? 'its address';
+    if (host.trim() === '') {
+      // no name to show or to allow: say what is missing (an HTTP/1.0 request may send no Host at all)
+      throw new ArpdError('E_FORBIDDEN', `the Host header is empty or missing: send Host: ${use} (the address and port you connect to)`, { reason: 'host', host });
+    }
     const shown = host.slice(0, 100);
     // the name without its port ([v6]:port keeps its brackets), as --allowed-hosts takes it
     const name = (/^(\[[^\]]*\]|[^:]*)/.exec(shown)?.[1] ?? shown) || shown;
-    throw new ArpdError('E_FORBIDDEN', `Host '${shown}' is not an address of this daemon: use ${[...policy.hosts][0] ?? 'its address'} (or start it with --allowed-hosts ${name} if a proxy forwards that name)`, { reason: 'host', host: shown });
+    throw new ArpdError('E_FORBIDDEN', `Host '${shown}' is not an address of this daemon: use ${use} (or start it with --allowed-hosts ${name} if a proxy forwards that name)`, { reason: 'host', host: shown });
   }
   if (SAFE_METHODS.has(req.method)) return;
   const origin = req.headers.origin;

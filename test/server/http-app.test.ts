@@ -1,7 +1,8 @@
 /**
  * The app's own rules about its routes, checked on the real fastify app (no daemon needed): the auth hook reads a
  * route's `admin` flag only for methods that change things, so an admin route with a safe method must not exist;
- * and the routes of its plugins (Swagger UI at /docs) answer refusals with the same envelopes as the API's.
+ * the routes of its plugins (Swagger UI at /docs) answer refusals and other methods with the same envelopes as the
+ * API's; and what Node's HTTP server would answer itself (an unknown Expect, CONNECT) gets an envelope too.
  */
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
@@ -93,4 +94,121 @@ t.test('documents the query parameters of the admin routes that take them', asyn
   const query = (path: string): string[] => (paths[path]?.['post']?.parameters ?? []).filter((p) => p.in === 'query').map((p) => `${p.name}${p.required === true ? '*' : ''}`).sort();
   t.same(query('/v1/admin/runs:prune'), ['before*', 'dry_run'], 'runs:prune: before (required) and dry_run');
   t.same(query('/v1/admin/log:compact'), ['budget_bytes'], 'log:compact: budget_bytes');
+});
+
+/** Writes `text` on a new connection to `port` and resolves with all the server sent until it closed (or after 20 s). */
+function exchange(port: number, text: string, then?: (socket: ReturnType<typeof connect>, seen: string) => void): Promise<{ answer: string; closedByServer: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    let closedByServer = true;
+    socket.setEncoding('utf8').on('data', (c: string) => { answer += c; then?.(socket, answer); });
+    socket.on('error', () => undefined);
+    const giveUp = setTimeout(() => { closedByServer = false; socket.destroy(); }, 20_000);
+    socket.on('close', () => { clearTimeout(giveUp); resolve({ answer, closedByServer }); });
+    socket.write(text);
+  });
+}
+
+/** The status line, the headers (lower-case names) and the JSON body of one raw answer. */
+function parseAnswer(raw: string): { statusLine: string; headers: Record<string, string>; body: unknown } {
+  const end = raw.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = raw.slice(0, end === -1 ? raw.length : end).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) { const i = l.indexOf(':'); headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim(); }
+  let body: unknown;
+  try { body = JSON.parse(raw.slice(end + 4)); } catch { body = undefined; }
+  return { statusLine, headers, body };
+}
+
+// was a bug (QA): Node answered an expectation other than 100-continue with a bare 417 and no body
+t.test('answers an Expect other than 100-continue with 417 and an ErrorEnvelope that says what to send', async (t) => {
+  let port = 0;
+  const { app } = await appWith(t, undefined, () => port);
+  t.teardown(() => app.close());
+  port = Number(new URL(await app.listen({ host: '127.0.0.1', port: 0 })).port);
+  for (const expect of ['bogus', '200-ok']) {
+    const { answer } = await exchange(port, `GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: ${expect}\r\n\r\n`);
+    const a = parseAnswer(answer);
+    t.match(a.statusLine, /^HTTP\/1\.1 417 /, `Expect: ${expect}: 417 (${answer.slice(0, 80)})`);
+    t.match(a.headers['content-type'], /^application\/json/, 'a JSON body');
+    t.match(a.body, { error: { code: 'protocol', message: /Expect: 100-continue/, details: { arpd_code: 'E_PROTOCOL', header: 'expect' }, retryable: false } }, 'E_PROTOCOL naming the header and what to send');
+  }
+});
+
+t.test('answers Expect: 100-continue with 100 Continue and then the route\'s own answer', async (t) => {
+  let port = 0;
+  const none = createAuthenticator({ mode: 'none', host: '127.0.0.1', tokenFile: '', adminTokenFile: '' });
+  const { app } = await appWith(t, [(app) => { app.post('/echo', async (req) => ({ got: req.body })); }], () => port, { auth: none });
+  t.teardown(() => app.close());
+  port = Number(new URL(await app.listen({ host: '127.0.0.1', port: 0 })).port);
+  const body = '{"a":1}';
+  let sent = false;
+  const { answer } = await exchange(port,
+    `POST /echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+    // the body only after the server said to go on
+    (socket, seen) => { if (!sent && seen.includes('\r\n\r\n')) { sent = true; socket.write(body); } });
+  t.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\n/, `100 Continue first (${answer.slice(0, 40)})`);
+  const a = parseAnswer(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+  t.match(a.statusLine, /^HTTP\/1\.1 200 /, 'then 200');
+  t.same(a.body, { got: { a: 1 } }, 'the route read the body');
+});
+
+// was a bug (QA): Node drops a CONNECT request's connection without a word when the server has no 'connect' listener
+t.test('answers CONNECT with 405 E_METHOD_NOT_ALLOWED in an ErrorEnvelope and closes the connection', async (t) => {
+  let port = 0;
+  const { app } = await appWith(t, undefined, () => port);
+  t.teardown(() => app.close());
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  port = Number(new URL(base).port);
+  for (const target of ['example.com:443', '/v1/health']) {
+    const { answer, closedByServer } = await exchange(port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target.startsWith('/') ? `127.0.0.1:${port}` : target}\r\n\r\n`);
+    const a = parseAnswer(answer);
+    t.match(a.statusLine, /^HTTP\/1\.1 405 /, `CONNECT ${target}: 405 (${answer.slice(0, 80)})`);
+    t.match(a.body, { error: { code: 'method_not_allowed', message: /CONNECT/, details: { arpd_code: 'E_METHOD_NOT_ALLOWED', method: 'CONNECT' } } }, `CONNECT ${target}: the envelope`);
+    t.equal(a.headers['allow'], target.startsWith('/') ? 'GET, HEAD' : '', `CONNECT ${target}: Allow names the path's methods (none for a proxy target)`);
+    t.equal(a.headers['connection'], 'close', `CONNECT ${target}: Connection: close`);
+    t.ok(closedByServer, `CONNECT ${target}: the server closed the connection`);
+  }
+  t.equal((await rawRequest(base, 'GET', '/openapi.json', { headers: { host: `127.0.0.1:${port}` } })).status, 200, 'and it keeps serving');
+});
+
+// was a bug (QA): the Swagger UI routes were registered before the onRoute hook that lists each path's methods
+t.test('answers another method on the /docs routes with 405 and Allow: GET, HEAD, and unknown paths under /docs with 404', async (t) => {
+  let port = 0;
+  const { app } = await appWith(t, undefined, () => port);
+  t.teardown(() => app.close());
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  port = Number(new URL(base).port);
+  const host = { host: `127.0.0.1:${port}` };
+  for (const [method, path] of [['POST', '/docs'], ['PUT', '/docs/'], ['DELETE', '/docs/json'], ['POST', '/docs/yaml'], ['PATCH', '/docs/static/index.html'], ['POST', '/docs/static/swagger-ui.css']] as Array<[string, string]>) {
+    const a = await rawRequest(base, method, path, { headers: host });
+    t.equal(a.status, 405, `${method} ${path}: 405 (${a.text.slice(0, 120)})`);
+    t.match(a.body, { error: { code: 'method_not_allowed', details: { arpd_code: 'E_METHOD_NOT_ALLOWED' } } }, `${method} ${path}: the envelope`);
+    t.same(String(a.headers['allow']).split(', ').sort(), ['GET', 'HEAD'], `${method} ${path}: Allow: GET, HEAD`);
+  }
+  for (const [method, path] of [['GET', '/docs/nope'], ['POST', '/docs/nope'], ['GET', '/docs/static/nope.js']] as Array<[string, string]>) {
+    const a = await rawRequest(base, method, path, { headers: host });
+    t.equal(a.status, 404, `${method} ${path}: 404 (${a.text.slice(0, 120)})`);
+    t.match(a.body, { error: { code: 'route.not_found', details: { arpd_code: 'E_METHOD_NOT_FOUND' } } }, `${method} ${path}: route.not_found`);
+  }
+  for (const path of ['/docs', '/docs/', '/docs/json', '/docs/static/swagger-ui.css']) {
+    t.equal((await rawRequest(base, 'GET', path, { headers: host })).status, 200, `GET ${path} still serves`);
+  }
+});
+
+// was a bug (QA): an empty Host was refused with "Host '' is not an address of this daemon ... --allowed-hosts "
+t.test('refuses an empty Host header with a message that says it is empty and which Host to send', async (t) => {
+  let port = 0;
+  const { app } = await appWith(t, undefined, () => port);
+  t.teardown(() => app.close());
+  port = Number(new URL(await app.listen({ host: '127.0.0.1', port: 0 })).port);
+  const { answer } = await exchange(port, 'GET /v1/health HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');
+  const a = parseAnswer(answer);
+  t.match(a.statusLine, /^HTTP\/1\.1 403 /, `403 (${answer.slice(0, 80)})`);
+  const message = String((a.body as { error?: { message?: string } } | undefined)?.error?.message);
+  t.match(message, /Host header is empty/, `says the header is empty (${message})`);
+  t.match(message, new RegExp(`send Host: 127\\.0\\.0\\.1:${port}`), 'says what to send');
+  t.notMatch(message, /''|--allowed-hosts/, 'names no empty host and no --allowed-hosts hint');
+  t.match(a.body, { error: { code: 'forbidden', details: { reason: 'host', host: '', arpd_code: 'E_FORBIDDEN' } } }, 'the same E_FORBIDDEN reason as a foreign Host');
 });

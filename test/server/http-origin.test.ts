@@ -86,6 +86,18 @@ t.test('the Host refusal is E_FORBIDDEN and names an address to use and the --al
   t.same(err.data, { reason: 'host', host: 'evil.example:4100' });
 });
 
+// was a bug (QA): an empty Host was refused with "Host '' is not an address of this daemon ... --allowed-hosts  if ..."
+t.test('an empty or missing Host is refused with a message that says so and which Host to send', async (t) => {
+  const p = hostPolicy('127.0.0.1', 4100);
+  for (const host of ['', undefined]) {
+    const err = t.throws(() => checkHostAndOrigin(request('GET', { host }), p)) as ArpdError;
+    t.equal(err.code, 'E_FORBIDDEN', `Host ${String(host)}: E_FORBIDDEN`);
+    t.match(err.message, /^the Host header is empty or missing: send Host: 127\.0\.0\.1:4100 /, `Host ${String(host)}: says what is wrong and what to send`);
+    t.notMatch(err.message, /''|--allowed-hosts/, `Host ${String(host)}: no empty name, no --allowed-hosts hint`);
+    t.same(err.data, { reason: 'host', host: '' });
+  }
+});
+
 t.test('a long Host is cut to 100 characters in the refusal', async (t) => {
   const err = t.throws(() => checkHostAndOrigin(request('GET', { host: `${'a'.repeat(5000)}:1` }), hostPolicy('127.0.0.1', 1))) as ArpdError;
   t.equal((err.data as { host: string }).host.length, 100);
