@@ -9,20 +9,14 @@
 import { cac, type CAC, type Command } from 'cac';
 import { checkConflicts, didYouMean, flagSpec, numberOption, scanArgv, takesAsValue, type Conflict, type FlagSpec } from '../src/cli/argv-check.js';
 // every command needs these two (small, no packages): imported with the entry point, not one after the other
-import { resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
+import { GLOBAL_OPTIONS, resolveGlobals, type ResolvedGlobals } from '../src/cli/global-options.js';
 
 type Opts = Record<string, unknown>;
 type Cmd = ReturnType<CAC['command']>;
 
 /** Options every command takes. */
 function globals(cli: CAC): CAC {
-  cli.option('--data-dir <dir>', 'Data directory (default: $ARPD_HOME or ~/.arpd)');
-  cli.option('--socket <path>', 'Socket path (default: <data-dir>/arpd.sock)');
-  cli.option('--no-autostart', 'Do not start the daemon when none is running (also ARPD_NO_AUTOSTART=1)');
-  cli.option('--json', 'Print JSON');
-  cli.option('--timeout <seconds>', 'Time limit for talking to the daemon (default 30)');
-  cli.option('--daemon-url <url>', 'Talk to the daemon at this HTTP URL instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL)');
-  cli.option('--token <token>', 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)');
+  for (const o of GLOBAL_OPTIONS) cli.option(o.flag, o.description);
   cli.help(describeCommand);
   return cli;
 }

@@ -60,6 +60,19 @@ export function takesAsValue(next: string | undefined, known: ReadonlyMap<string
 }
 
 /**
+ * The error for an option given without its value. When the word after it starts with `-` (so it was read as an option:
+ * `--arg --verbose`, `--token --abc`, `--arg --json`), it names the one spelling that gives that word as the value:
+ * `use --arg=--verbose`. (Taking an unknown `--x` as the value instead would make a mistyped option a value, and give
+ * one command line another meaning when arpd gains an option `--x`; JARVIS's argparse refuses `--arg --x` too.)
+ */
+function missingValue(f: FlagSpec, next: string | undefined, command: string): ArpdError {
+  if (next !== undefined && next.startsWith('-') && next !== '-' && next !== '--' && f.display.startsWith('--')) {
+    return usage(`option ${f.display} needs a value, and '${next}' after it is read as an option: to give '${next}' as its value, use ${f.display}=${next}`, { option: f.display, command });
+  }
+  return usage(`option ${f.display} needs a value: ${f.display} <value> (a value that starts with '--': ${f.display}=<value>)`, { option: f.display, command });
+}
+
+/**
  * Reads the options of `tokens` (the arguments after the command words) against the command's own
  * options and the global ones. Throws E_VALIDATION (exit 2) for an option the command does not take,
  * naming the ones it does, and for a missing value.
@@ -97,7 +110,7 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
       let value: string | undefined;
       if (eq !== -1) value = token.slice(eq + 1);
       else if (takesAsValue(tokens[i + 1], bySpelling)) value = tokens[++i];
-      if (value === undefined || value === '') throw usage(`option ${f.display} needs a value: ${f.display} <value> (a value that starts with '--': ${f.display}=<value>)`, { option: f.display, command });
+      if (value === undefined || value === '') throw missingValue(f, eq === -1 ? tokens[i + 1] : undefined, command);
       record(f, value);
     }
   }

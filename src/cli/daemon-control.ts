@@ -4,6 +4,8 @@ import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 import { readPidFile, type PidInfo } from '../daemon/pid-file.js';
 import { isSameProcess } from '../system/process-identity.js';
+import { flagSpec } from './argv-check.js';
+import { GLOBAL_OPTIONS } from './global-options.js';
 
 /** Starting lives in the client (`src/client/daemon-start.ts`), shared with `connect({ autostart })`. */
 export { probeStatus } from '../client/probe-status.js';
@@ -91,11 +93,14 @@ export function isSocket(path: string): boolean {
   try { return lstatSync(path).isSocket(); } catch { return false; }
 }
 
-/** Options of the CLI, not of the daemon: a foreground `arpd serve` may have been given them; a restart leaves them out. */
-const CLI_ONLY_FLAGS: ReadonlyMap<string, boolean> = new Map([
-  // flag -> takes a value
-  ['--detached-child', false], ['--data-dir', true], ['--socket', true], ['--json', false], ['--no-autostart', false],
-  ['--timeout', true], ['--daemon-url', true], ['--token', true],
+/**
+ * Options of the CLI, not of the daemon, by spelling (true: takes a value): every global option (from the one list,
+ * `GLOBAL_OPTIONS`) and `serve`'s internal `--detached-child` (added by `arpd daemon start`). A foreground `arpd serve`
+ * may have been given them; a restart leaves them out.
+ */
+export const CLI_ONLY_FLAGS: ReadonlyMap<string, boolean> = new Map([
+  ['--detached-child', false],
+  ...GLOBAL_OPTIONS.map((o) => flagSpec(o.flag, [])).flatMap((f) => f.spellings.map((s) => [s, f.takesValue] as const)),
 ]);
 
 /**

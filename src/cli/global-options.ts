@@ -1,7 +1,22 @@
 import { dataPaths, resolveDataDir, type DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 
-/** The options every command takes. */
+/**
+ * The options every command takes, as cac declares them (`bin/arpd.ts` declares exactly these): the one list, so that
+ * whatever else must know them (a restart leaves them out of the daemon's command line: `daemon-control.ts`) cannot
+ * miss a new one.
+ */
+export const GLOBAL_OPTIONS: ReadonlyArray<{ readonly flag: string; readonly description: string }> = [
+  { flag: '--data-dir <dir>', description: 'Data directory (default: $ARPD_HOME or ~/.arpd)' },
+  { flag: '--socket <path>', description: 'Socket path (default: <data-dir>/arpd.sock)' },
+  { flag: '--no-autostart', description: 'Do not start the daemon when none is running (also ARPD_NO_AUTOSTART=1)' },
+  { flag: '--json', description: 'Print JSON' },
+  { flag: '--timeout <seconds>', description: 'Time limit for talking to the daemon (default 30)' },
+  { flag: '--daemon-url <url>', description: 'Talk to the daemon at this HTTP URL instead of the local socket (also ARP_DAEMON_URL, JARVIS_DAEMON_URL)' },
+  { flag: '--token <token>', description: 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)' },
+];
+
+/** The values of the options every command takes. */
 export interface GlobalOptions {
   dataDir?: string | string[];
   socket?: string | string[];

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ArpdClient, RuntimeProfile, RuntimeProfileUpsertRequest } from '../client/index.js';
+import type { ArpdClient, RuntimeInstance, RuntimeProfile, RuntimeProfileUpsertRequest } from '../client/index.js';
 import { ArpdError, isErrorCode, toArpdError } from '../errors/index.js';
 import { canonicalJson } from '../ids/canonical-json.js';
 import { withArpd } from './connection.js';
@@ -15,7 +15,7 @@ import { info, out, printJson, style } from './output.js';
  * `runtime_profiles.json` (`{"profiles": [...]}`, a list, or an object of profiles by name) becomes
  * profile upserts (an identical profile records nothing), and the external instances of
  * `instances.json` (`{"instances": [...]}` or a list) are registered by endpoint (a live endpoint
- * answers with its instance). Managed JARVIS instances are skipped: their processes belong to JARVIS.
+ * answers with its instance; one registered but not serving, now or by an earlier import, is `not_serving`). Managed JARVIS instances are skipped: their processes belong to JARVIS.
  */
 
 type Json = Record<string, unknown>;
@@ -24,7 +24,8 @@ interface ImportedProfile { runtime_profile: string; action: 'imported' | 'uncha
 interface ImportedInstance {
   jarvis_instance_id: string | null;
   runtime_api_endpoint: string | null;
-  action: 'registered' | 'already_registered' | 'skipped' | 'failed';
+  /** `not_serving`: registered (now or by an earlier import) but not serving: its endpoint did not answer as an ARP runtime. */
+  action: 'registered' | 'already_registered' | 'not_serving' | 'skipped' | 'failed';
   instance_id?: string;
   state?: string;
   reason?: string;
@@ -85,6 +86,20 @@ async function importProfiles(arpd: ArpdClient, file: string): Promise<ImportedP
   return report;
 }
 
+/**
+ * Why a registered endpoint serves no runs (its registration, now or earlier, found no ARP runtime there: `error`), and
+ * what happens next: the daemon checks it again every few seconds and routes runs to it once it answers.
+ */
+function notServing(inst: RuntimeInstance, earlier: boolean): { reason: string; code?: string } {
+  const details = ((inst.extensions as Json | undefined)?.['arpd.instance'] as Json | undefined) ?? {};
+  const error = isObject(details['error']) ? details['error'] : {};
+  const why = typeof error['message'] === 'string' ? error['message'] : typeof details['reason'] === 'string' ? details['reason'] : 'no reason recorded';
+  return {
+    reason: `${earlier ? 'registered by an earlier import, ' : ''}it gets no runs: ${why}; arpd checks it again every few seconds and sends it runs once it answers (remove it with 'arpd instances delete ${inst.instance_id}')`,
+    ...(typeof error['code'] === 'string' ? { code: error['code'] } : {}),
+  };
+}
+
 async function importInstances(arpd: ArpdClient, file: string): Promise<ImportedInstance[]> {
   const items = instancesOf(readJson(file, 'JARVIS instances', 'DIR'), file);
   const live = new Map<string, string>();
@@ -111,7 +126,12 @@ async function importInstances(arpd: ArpdClient, file: string): Promise<Imported
         ...(typeof item['runtime_name'] === 'string' ? { runtime_name: item['runtime_name'] } : {}),
         ...(isObject(item['metadata']) ? { metadata: item['metadata'] } : {}),
       });
-      report.push({ ...base, action: known === undefined ? 'registered' : 'already_registered', instance_id: r.instance.instance_id, state: r.instance.state });
+      const inst = r.instance;
+      if (inst.state === 'ready' || inst.state === 'busy') {
+        report.push({ ...base, action: known === undefined ? 'registered' : 'already_registered', instance_id: inst.instance_id, state: inst.state });
+      } else {
+        report.push({ ...base, action: 'not_serving', instance_id: inst.instance_id, state: inst.state, ...notServing(inst, known !== undefined) });
+      }
     } catch (err) {
       const e = toArpdError(err);
       report.push({ ...base, action: 'failed', reason: e.message, code: e.code });

@@ -1,4 +1,4 @@
-import { close, mkdir, open, writeSync, constants } from 'node:fs';
+import { close, mkdir, open, rmdir, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { isValidId } from '../ids/id-rules.js';
 import type { StoredEvent } from './envelope.js';
@@ -18,7 +18,8 @@ import { encodeTraceLine } from './trace-line.js';
  * logs uncreated again: `seed`).
  * Directories and files are created on the thread pool (`mkdir`, `open`), one at a time: several `mkdir`s in the one
  * `runs/` directory at once contend for its lock in the kernel and cost several times the CPU (measured: BENCHMARKS.md).
- * A run about to need its file goes before the runs a snapshot asks for.
+ * A run about to need its file goes before the runs a snapshot asks for. A creation already on the thread pool when its
+ * log is closed (`close`, `forget`) goes no further: no file is opened, and the directory it made is removed if empty.
  *
  * A reader that must see every published line of a run waits for `written(runId)` first: it resolves once every line
  * handed over so far for that run is in the file (or could not be written: then `failed(runId)` is true and the
@@ -35,6 +36,8 @@ export interface RunLogIo {
   open(path: string, cb: (err: NodeJS.ErrnoException | null, fd: number) => void): void;
   write(fd: number, text: string): void;
   close(fd: number): void;
+  /** Removes a directory if it is empty (any error is ignored: one that holds files stays). */
+  rmdir(dir: string, cb: () => void): void;
 }
 
 const realIo: RunLogIo = {
@@ -42,6 +45,7 @@ const realIo: RunLogIo = {
   open: (path, cb) => open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600, cb),
   write: (fd, text) => writeWhole(fd, text),
   close: (fd) => close(fd, () => undefined),
+  rmdir: (dir, cb) => rmdir(dir, () => cb()),
 };
 
 interface RunLog {
@@ -230,6 +234,9 @@ export class RunLogQueue {
       if (this.logs.get(runId) !== log) { finished(null); return; } // forgotten while waiting its turn
       this.io.mkdir(dir, (err) => {
         if (err !== null) { finished(err); return; }
+        // closed or forgotten while the mkdir was on the thread pool: no file is created, and the directory it may
+        // have just made (empty) is taken back before the next creation starts
+        if (this.logs.get(runId) !== log) { this.io.rmdir(dir, () => finished(null)); return; }
         this.io.open(join(dir, 'trace.jsonl'), (err2, fd) => finished(err2, err2 === null ? fd : undefined));
       });
     };

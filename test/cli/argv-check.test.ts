@@ -93,3 +93,12 @@ t.test('the word after an option that takes a value is its value unless it is a 
   for (const v of ['x', '-', '-5', '-Xy_9z-Q', '-json']) t.ok(takesAsValue(v, known), `'${v}' is a value`);
   for (const v of [undefined, '--json', '-n', '--bogus', '--x=1']) t.notOk(takesAsValue(v, known), `'${String(v)}' is not`);
 });
+
+t.test('a value that was read as an option gets the one spelling that gives it as the value', async (t) => {
+  const withArg = [...own, flagSpec('--arg <arg>', ['arg'])];
+  t.match(refusal(() => scanArgv(['--arg', '--verbose'], 'c', withArg, globals)).message, /'--verbose' after it is read as an option: to give '--verbose' as its value, use --arg=--verbose$/, 'an unknown long option');
+  t.match(refusal(() => scanArgv(['--arg', '--json'], 'c', withArg, globals)).message, /use --arg=--json$/, 'a global option');
+  t.match(refusal(() => scanArgv(['-n', '-f'], 'c', withArg, globals)).message, /use --lines=-f$/, 'a known short option, with the long name (a short one takes no =)');
+  t.match(refusal(() => scanArgv(['--arg'], 'c', withArg, globals)).message, /--arg needs a value: --arg <value>/, 'nothing after it: the general form');
+  t.same(scanArgv(['--arg=--verbose', '--arg', '-v', '--json'], 'c', withArg, globals).values, { arg: ['--verbose', '-v'] }, 'and as it says, --arg=--verbose is the value');
+});

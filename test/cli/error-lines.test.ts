@@ -70,6 +70,9 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
     ['a token that starts with -', ['--daemon-url', 'http://127.0.0.1:9', '--token', '-Xy_9z-Q', 'runs', 'list'], 'E_DAEMON_NOT_RUNNING', /no arpd daemon answers at http:\/\/127\.0\.0\.1:9/],
     ['-n with a negative number', ['daemon', 'logs', '-n', '-5'], 'E_VALIDATION', /-n takes a whole number of lines \(0 or more\), not '-5'/],
     ['a missing value before a known option', ['runs', 'list', '--state', '--json'], 'E_VALIDATION', /--state needs a value/],
+    // a runtime argument that starts with '--' is given as --arg=--x: the error says so, with the words typed
+    ['a runtime argument that starts with --', ['instances', 'start', '--profile', 'p', '--arg', '--verbose'], 'E_VALIDATION', /--arg needs a value, and '--verbose' after it is read as an option: .*use --arg=--verbose$/],
+    ['a runtime argument that is a global option', ['start', '--arg', '--json'], 'E_VALIDATION', /--arg needs a value, and '--json' after it is read as an option: .*use --arg=--json$/],
     ['no instance logs', ['instances', 'logs', 'inst_nope'], 'E_NOT_FOUND', /no logs for instance 'inst_nope'/],
     ['no daemon log', ['daemon', 'logs'], 'E_NOT_FOUND', /no daemon log yet/],
     ['no JARVIS dir', ['import-jarvis', join(files, 'no-such-dir')], 'E_NOT_FOUND', /no JARVIS data dir at/],

@@ -6,6 +6,7 @@
  * nothing (no new event in the log).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ImportReport } from '../../src/cli/import-jarvis.js';
@@ -100,4 +101,31 @@ t.test('refuses a directory without JARVIS files, and files that are not JSON', 
   const bad = await r.cli(dir, ['import-jarvis', jarvisDir]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /runtime_profiles\.json' is not JSON.*\[E_VALIDATION\]/);
+});
+
+/** A port on 127.0.0.1 that nothing listens on (taken, then closed). */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+t.test('an endpoint whose registration found no runtime is reported as not serving, at the first import and at the next', async (t) => {
+  const deadDir = join(r.newDataDir(), 'daemon');
+  mkdirSync(deadDir);
+  const endpoint = `http://127.0.0.1:${await deadPort()}`;
+  writeFileSync(join(deadDir, 'instances.json'), JSON.stringify({ instances: [{ instance_id: 'ext_dead', managed: false, runtime_api_endpoint: endpoint }] }));
+  const first = await r.cli(dir, ['import-jarvis', deadDir, '--json']);
+  t.equal(first.code, 0, `a registered endpoint is not refused: ${first.stderr}`);
+  const once = (JSON.parse(first.stdout) as ImportReport).instances[0];
+  t.match(once, { runtime_api_endpoint: endpoint, action: 'not_serving', state: 'error', instance_id: /^ext_/, reason: /^it gets no runs: .*checks it again.*arpd instances delete ext_/ }, 'registered, and said to serve nothing');
+  const before = (await r.events(dir)).length;
+  const again = await r.cli(dir, ['import-jarvis', deadDir, '--json']);
+  t.equal(again.code, 0, again.stderr);
+  t.match((JSON.parse(again.stdout) as ImportReport).instances[0], { action: 'not_serving', state: 'error', instance_id: once?.instance_id, reason: /^registered by an earlier import, it gets no runs/ }, 'not "already_registered", which reads as serving');
+  t.equal((await r.events(dir)).length, before, 'and nothing new is recorded');
+  const text = await r.cli(dir, ['import-jarvis', deadDir]);
+  t.match(text.stdout, new RegExp(`instance ${endpoint}\\s+not_serving as ext_\\S+ \\(error\\): registered by an earlier import`), 'the text report says so too');
 });
