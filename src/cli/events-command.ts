@@ -5,7 +5,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import { forEachEvent, matchesFilter, type EventFilter, type ForEachOptions } from '../events/log-read.js';
 import { connect, type LogEvent } from '../client/index.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { damagedRead } from './log-commands.js';
+import { damagedRead } from '../events/log-read.js';
 import { info, out, style, writeStdout } from './output.js';
 
 type DamageAt = Parameters<NonNullable<ForEachOptions['onDamage']>>[0];

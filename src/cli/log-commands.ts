@@ -2,15 +2,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
-import { forEachEvent } from '../events/log-read.js';
-import { listLogFiles, readHorizon } from '../events/log-files.js';
+import { damagedRead, forEachEvent } from '../events/log-read.js';
+import { listLogFiles } from '../events/log-files.js';
 import { describeDamage, recoverLog } from '../events/log-recovery.js';
 import { planRepair, type RepairPlan } from '../events/log-repair.js';
 import { defersRunLog } from '../events/run-log-queue.js';
 import { isValidId } from '../ids/id-rules.js';
-import { Projection } from '../projections/projection.js';
-import { Registry } from '../projections/registry.js';
-import { usableSnapshots } from '../retention/snapshot-file.js';
+import { replayStart } from '../retention/replay-start.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { out, printJson, printTable, style } from './output.js';
 
@@ -138,28 +136,8 @@ function untilPredicate(until: string | undefined): (e: StoredEvent) => boolean 
   return (e) => Date.parse(e.ts) <= t;
 }
 
-/**
- * Where a replay starts: seq 1, or, once old segments were removed by the disk budget (log-horizon.json), the
- * oldest usable snapshot that holds what was removed.
- */
-function replayStart(root: string, untilSeq: number | undefined): { projection: Projection; fromSeq: number } {
-  const horizon = readHorizon(root);
-  if (horizon === undefined) return { projection: new Projection(), fromSeq: 1 };
-  const snaps = [...usableSnapshots(join(root, 'snapshots'), () => undefined)].filter((s) => s.position.seq >= horizon.first_seq - 1);
-  const oldest = snaps.at(-1);
-  if (oldest === undefined) {
-    throw new ArpdError('E_LOG_CORRUPT', `the log starts at seq ${horizon.first_seq} (older segments were removed by the disk budget) and no usable snapshot holds what came before: restore a snapshot under ${join(root, 'snapshots')}`, { first_seq: horizon.first_seq });
-  }
-  if (untilSeq !== undefined && untilSeq < oldest.position.seq) {
-    throw new ArpdError('E_VALIDATION', `the history before seq ${horizon.first_seq} was removed by the disk budget: a replay can stop no earlier than seq ${oldest.position.seq} (the oldest snapshot)`, { field: 'until', usage: true });
-  }
-  return { projection: new Projection(Registry.importState(oldest.body.registry)), fromSeq: oldest.position.seq + 1 };
-}
-
-/** The error of a tool whose read of the log stopped at a damaged line (never a silent, shorter answer). */
-export function damagedRead(at: { file: string; line: number; offset: number; afterSeq: number }, consequence: string): ArpdError {
-  return new ArpdError('E_LOG_CORRUPT', `the event log is damaged after seq ${at.afterSeq} (${at.file} line ${at.line}, byte offset ${at.offset}): ${consequence}; see 'arpd log verify'`, { file: at.file, line: at.line, offset: at.offset, after_seq: at.afterSeq });
-}
+/** Kept for the CLI's other commands: the error of a read that stopped at a damaged line. */
+export { damagedRead };
 
 export function logReplay(g: ResolvedGlobals, until: string | undefined): number {
   const keep = untilPredicate(until);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from './envelope.js';
 import { listLogFiles } from './log-files.js';
 import { scanFile } from './log-scan.js';
@@ -27,13 +28,21 @@ function peekSeq(buf: Buffer, start: number, end: number): number {
   return -1;
 }
 
+/** Where a read of the log stopped at a damaged line. */
+export interface DamageAt { file: string; line: number; offset: number; afterSeq: number }
+
+/** The error of a tool whose read of the log stopped at a damaged line (never a silent, shorter answer). */
+export function damagedRead(at: DamageAt, consequence: string): ArpdError {
+  return new ArpdError('E_LOG_CORRUPT', `the event log is damaged after seq ${at.afterSeq} (${at.file} line ${at.line}, byte offset ${at.offset}): ${consequence}; see 'arpd log verify'`, { file: at.file, line: at.line, offset: at.offset, after_seq: at.afterSeq });
+}
+
 export interface ForEachOptions {
   fromSeq?: number;
   /** Stop after this seq. */
   toSeq?: number;
   filter?: EventFilter;
   /** Told where the read stopped at a damaged line (the events after it were not read): a tool says so. */
-  onDamage?: (at: { file: string; line: number; offset: number; afterSeq: number }) => void;
+  onDamage?: (at: DamageAt) => void;
 }
 
 /**

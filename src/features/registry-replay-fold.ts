@@ -3,9 +3,10 @@
  * answer: newest runs first (at most `limits.runs`), instances and profiles capped, each run without its request.
  */
 import type { StoredEvent } from '../events/envelope.js';
-import { forEachEvent } from '../events/log-read.js';
+import { damagedRead, forEachEvent } from '../events/log-read.js';
 import type { RunView } from '../projections/registry-types.js';
-import { Registry } from '../projections/registry.js';
+import type { Registry } from '../projections/registry.js';
+import { replayStart } from '../retention/replay-start.js';
 import type { ReplayUntil } from '../server/http-ui-api.js';
 
 export interface ReplayJob {
@@ -39,14 +40,21 @@ function keep(until: ReplayUntil): (e: StoredEvent) => boolean {
   return () => true;
 }
 
+/**
+ * The fold, as `arpd log replay --until` does it: from the oldest snapshot that holds what the disk budget removed
+ * (else seq 1), and E_LOG_CORRUPT at a damaged line (never a registry of the events before it, shown as the state
+ * at `until`).
+ */
 export function replayRegistry(job: ReplayJob): ReplayAnswer {
-  const reg = new Registry();
+  const untilSeq = 'seq' in job.until ? job.until.seq : undefined;
+  const { projection, fromSeq } = replayStart(job.root, untilSeq);
+  const reg = projection.registry;
   const ok = keep(job.until);
   forEachEvent(job.root, (e) => {
     if (!ok(e)) return false;
     reg.apply(e);
     return true;
-  }, 'seq' in job.until ? { toSeq: job.until.seq } : {});
+  }, { fromSeq, ...(untilSeq === undefined ? {} : { toSeq: untilSeq }), onDamage: (at) => { throw damagedRead(at, 'the state after it cannot be replayed'); } });
   const runs: Array<Omit<RunView, 'request'>> = [];
   for (let i = reg.runOrder.length - 1; i >= 0 && runs.length < job.limits.runs; i--) {
     const v = reg.runs.get(reg.runOrder[i] as string);

@@ -1,6 +1,13 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
+import type { StoredEvent } from '../../src/events/envelope.js';
 import type { DomainEvent } from '../../src/events/event-types.js';
-import { LogStore } from '../../src/events/log-store.js';
+import { compactLog } from '../../src/events/log-compact.js';
+import { readHorizon } from '../../src/events/log-files.js';
+import { LogStore, type LogPosition } from '../../src/events/log-store.js';
+import { Registry } from '../../src/projections/registry.js';
+import { writeSnapshot } from '../../src/retention/snapshot-file.js';
 import { replayRegistry, type ReplayJob } from '../../src/features/registry-replay-fold.js';
 
 const LIMITS = { runs: 100, instances: 100, profiles: 100 };
@@ -91,4 +98,43 @@ t.test('an empty data dir replays to an empty registry', async (t) => {
   t.equal(a.last_seq, 0);
   t.equal(a.runs_total, 0);
   t.same(a.runs, []);
+});
+
+// was a bug (QA): the dashboard's time travel stopped at a damaged line and showed the state before it as the state
+// at `until`; `arpd log replay` says E_LOG_CORRUPT there, and so does this fold now
+t.test('a damaged line is E_LOG_CORRUPT naming where, not the state before it shown as the state at until', async (t) => {
+  const root = t.testdir();
+  await logOf(root, HISTORY);
+  const file = join(root, 'events.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines[5] = (lines[5] as string).replace('run.succeeded', 'run.succeedeX'); // line 6, seq 6: its checksum no longer holds
+  writeFileSync(file, lines.join('\n'));
+  t.throws(() => replayRegistry({ root, until: { head: true }, limits: LIMITS }), { code: 'E_LOG_CORRUPT', data: { after_seq: 5, line: 6 } }, 'to the head: refused at seq 6');
+  t.throws(() => replayRegistry({ root, until: { seq: 8 }, limits: LIMITS }), { code: 'E_LOG_CORRUPT' }, 'until a seq past the damage: refused');
+  t.equal(replayRegistry({ root, until: { seq: 5 }, limits: LIMITS }).last_seq, 5, 'until a seq before the damage: answered');
+});
+
+// was a bug (QA): once the disk budget removed the oldest segments, the fold read what was left from seq 1 as if it
+// were the whole log (profiles and runs of the removed part missing); it starts from the snapshot that holds them
+t.test('a log whose oldest segments the disk budget removed replays from the snapshot that holds them', async (t) => {
+  const root = t.testdir();
+  const store = LogStore.open({ root, segmentBytes: 600 });
+  const positions = new Map<number, LogPosition>();
+  const events: StoredEvent[] = [];
+  for (const e of [...HISTORY, profile('later'), accepted('r4'), succeeded('r4')]) {
+    events.push(...(await store.append([e])));
+    positions.set(store.head, store.position());
+  }
+  const activeFirstSeq = store.position().fileFirstSeq;
+  await store.close();
+  const whole = replayRegistry({ root, until: { head: true }, limits: LIMITS });
+  const at = positions.get(9) as LogPosition;
+  const reg = new Registry();
+  for (const e of events.slice(0, 9)) reg.apply(e);
+  await writeSnapshot(join(root, 'snapshots'), at, { registry: reg.exportState(), archive: { size: 0, offsets: '' } }, new Date());
+  const r = await compactLog(root, activeFirstSeq, { newestSnapshotSeq: 9, oldestSnapshotSeq: 9, budgetBytes: 1 });
+  t.ok(r.removed.length > 0 && (readHorizon(root)?.first_seq ?? 1) > 1, `segments were removed (the log starts at seq ${readHorizon(root)?.first_seq})`);
+  const after = replayRegistry({ root, until: { head: true }, limits: LIMITS });
+  t.same(after, whole, 'the same answer as before the removal');
+  t.throws(() => replayRegistry({ root, until: { seq: 2 }, limits: LIMITS }), { code: 'E_VALIDATION' }, 'a point before the oldest snapshot is refused, not folded from what is left');
 });
