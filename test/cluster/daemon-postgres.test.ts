@@ -98,6 +98,27 @@ t.test('a submit naming a profile another node added a moment ago is accepted, n
   t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
 });
 
+// was a bug in src/client/daemon-start.ts (fixed): `arpd daemon start --store postgres://user:PASSWORD@…` passed the URL
+// on to the detached daemon's command line, where every user of the host reads the password for as long as it runs
+// (`ps`, /proc/<pid>/cmdline).
+t.test('a daemon started with --store keeps the password off its command line, and a restart keeps its store', async (t) => {
+  const db = await cluster.createDatabase('argv_secret');
+  const dir = h.newDataDir();
+  const { pid } = await h.startDaemon(dir, ['--store', cluster.url({ database: db })]);
+  const cmdline = (p: number): string => readFileSync(`/proc/${p}/cmdline`, 'utf8');
+  t.notMatch(cmdline(pid), cluster.password, 'the password is not on the command line');
+  t.match((await h.status(dir))?.['store'], { kind: 'postgres' });
+  // restarted from a shell without ARPD_STORE_URL: it starts again on the same store, the password still off its command line
+  const restarted = await h.cli(dir, ['daemon', 'restart', '--json']);
+  t.equal(restarted.code, 0, restarted.stderr);
+  t.notMatch(`${restarted.stdout}${restarted.stderr}`, cluster.password);
+  const status = await h.status(dir);
+  t.not(status?.['pid'], pid, 'a new process');
+  t.match(status?.['store'], { kind: 'postgres' }, 'on the same store');
+  t.notMatch(cmdline(status?.['pid'] as number), cluster.password, 'the password is not on the command line after the restart');
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+});
+
 t.test('an unreachable store is refused at start, naming host and port', async (t) => {
   const port = await closedPort();
   const r = await refusedStart(t, `postgres://u:hunter2secret@127.0.0.1:${port}/db`, 'hunter2secret');
