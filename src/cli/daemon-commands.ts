@@ -13,7 +13,10 @@ export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]
     // the running daemon keeps its flags: say so when the ones given differ (not when a concurrent start with the
     // same flags lost the race to it)
     const running = runningServeArgs(g.paths);
-    if (running !== undefined && !sameArgs(running, serveArgs)) {
+    // the store of ARPD_STORE_URL is a flag of the running daemon (runningServeArgs) as much as --store is
+    const envStore = process.env['ARPD_STORE_URL'];
+    const given = serveArgs.some((a) => a === '--store' || a.startsWith('--store=')) || envStore === undefined || envStore === '' ? serveArgs : [...serveArgs, '--store', envStore];
+    if (running !== undefined && !sameArgs(running, given)) {
       // flag names only: a value may hold a secret (a --store URL's password)
       const names = [...new Set(running.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]))];
       info(`the running daemon was started with other flags (${names.length === 0 ? 'none' : names.join(' ')}); those given were not applied: to apply them, run 'arpd daemon restart' with them`);

@@ -118,6 +118,15 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     return undefined;
   }
   if (argv[argv.length - 1] === '') argv.pop();
+  // a detached daemon gets its --store URL in ARPD_STORE_URL, not on its command line (daemon-start.ts): the store it
+  // runs on is one of its flags all the same (a restart from a shell without that variable keeps it)
+  let storeUrl: string | undefined;
+  try {
+    const env = readFileSync(`/proc/${info.pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('ARPD_STORE_URL='));
+    if (env !== undefined && env !== 'ARPD_STORE_URL=') storeUrl = env.slice('ARPD_STORE_URL='.length);
+  } catch {
+    // another user's daemon: its environment is not ours to read
+  }
   if (gone(info)) return undefined; // what was read may be the command line of a pid reused meanwhile
   // `node …/arpd.js serve FLAGS` (a start, or a foreground serve), or JARVIS's server mode `node …/arpd.js --host H --port P`
   const entry = argv.findIndex((a) => /(^|\/)arpd(\.[jt]s)?$/.test(a));
@@ -132,5 +141,6 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     else if (takesValue === undefined && !command && a === 'serve') command = true;
     else if (takesValue === undefined) out.push(a);
   }
+  if (storeUrl !== undefined && !out.some((a) => a === '--store' || a.startsWith('--store='))) out.push('--store', storeUrl);
   return out;
 }

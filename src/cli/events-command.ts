@@ -6,6 +6,7 @@ import { forEachEvent, matchesFilter, type EventFilter, type ForEachOptions } fr
 import { connect, type LogEvent } from '../client/index.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { damagedRead } from '../events/log-read.js';
+import { storeInPostgres } from './log-commands.js';
 import { info, out, style, writeStdout } from './output.js';
 
 type DamageAt = Parameters<NonNullable<ForEachOptions['onDamage']>>[0];
@@ -79,6 +80,7 @@ export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promi
   }
   const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
   const sink = g.json ? await ndjsonSink() : textSink();
+  if (storeInPostgres(g.dataDir)) return fromDaemon(g, o, sink);
   let last = await fromFiles(g.dataDir, o.from ?? 1, filter, sink);
   if (!o.follow) { await sink.end(); return 0; }
   // Follow through the daemon when one runs (pushed as it appends), else by watching the files.
@@ -107,4 +109,36 @@ export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promi
     await new Promise((r) => setTimeout(r, 250));
     last = await fromFiles(g.dataDir, last + 1, filter, sink);
   }
+}
+
+/**
+ * The events of a data dir whose daemon keeps them in PostgreSQL (`--store`): there are no files to read, so they are
+ * read through its daemon, in pages (`events.read`), then, with --follow, live (`events.subscribe`).
+ */
+async function fromDaemon(g: ResolvedGlobals, o: EventsOptions, sink: Sink): Promise<number> {
+  let arpd;
+  try {
+    arpd = await connect({ dataDir: g.dataDir, socketPath: g.paths.socket, connectTimeoutMs: 1000, timeoutMs: g.timeoutMs });
+  } catch (err) {
+    if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
+    throw new ArpdError('E_DAEMON_NOT_RUNNING', `the events of ${g.dataDir} are in PostgreSQL (--store) and are read through its daemon, which is not running: start it ('arpd daemon start --store …' or with ARPD_STORE_URL)`, { data_dir: g.dataDir });
+  }
+  const q = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
+  try {
+    let from = o.from ?? 1;
+    for (;;) {
+      const page = await arpd.events.read({ ...q, fromSeq: from, limit: 500 });
+      for (const e of page.events) await sink.write(e);
+      if (page.next_seq <= from || page.next_seq > page.head_seq) { from = page.next_seq; break; }
+      from = page.next_seq;
+    }
+    if (o.follow) {
+      if (!g.json) info(style.dim('following through the daemon (Ctrl-C to stop)', process.stderr));
+      for await (const e of arpd.events.subscribe({ ...q, fromSeq: from })) await sink.write(e);
+    }
+  } finally {
+    await arpd.close();
+  }
+  await sink.end();
+  return 0;
 }

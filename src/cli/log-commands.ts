@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
@@ -18,6 +18,27 @@ import { out, printJson, printTable, style } from './output.js';
  */
 
 interface RunLogProblem { run_id: string; problem: string }
+
+/**
+ * True when the data dir belongs to a daemon whose events are in PostgreSQL (`--store`): it has no JSONL log, and
+ * either ARPD_STORE_URL is set, or it holds what such a daemon leaves (its pid file, its `snapshots/postgres-*`). A
+ * JSONL daemon writes its log at its first start, so neither is in a data dir of its own without one.
+ */
+export function storeInPostgres(root: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (listLogFiles(root).some((f) => existsSync(f.path))) return false;
+  if (env['ARPD_STORE_URL'] !== undefined && env['ARPD_STORE_URL'] !== '') return true;
+  if (existsSync(join(root, 'arpd.pid'))) return true;
+  try {
+    return readdirSync(join(root, 'snapshots')).some((n) => n.startsWith('postgres-'));
+  } catch {
+    return false;
+  }
+}
+
+/** The refusal of a tool that reads only the JSONL log, for a data dir whose events are in PostgreSQL. */
+function notJsonl(root: string, tool: string): ArpdError {
+  return new ArpdError('E_VALIDATION', `${tool} reads the JSONL event log of a data dir, and ${root} has none: its daemon keeps its events in PostgreSQL (--store): read them through the daemon with 'arpd events' (--type, --stream, --from), 'arpd runs list' and 'arpd daemon status'`, { data_dir: root, usage: true });
+}
 
 function verifyRunLog(path: string, runId: string, seqs: number[]): string | undefined {
   if (!existsSync(path)) return seqs.length === 0 ? undefined : `missing (${seqs.length} lines expected)`;
@@ -43,6 +64,7 @@ function verifyRunLog(path: string, runId: string, seqs: number[]): string | und
 
 export function logVerify(g: ResolvedGlobals): number {
   const root = g.dataDir;
+  if (storeInPostgres(root)) throw notJsonl(root, 'arpd log verify');
   const files = listLogFiles(root).filter((f) => existsSync(f.path));
   const runSeqs = new Map<string, number[]>();
   /** Runs that have only waited in the queue: their run log is created when they leave it (run-log-queue.ts). */
@@ -136,12 +158,10 @@ function untilPredicate(until: string | undefined): (e: StoredEvent) => boolean 
   return (e) => Date.parse(e.ts) <= t;
 }
 
-/** Kept for the CLI's other commands: the error of a read that stopped at a damaged line. */
-export { damagedRead };
-
 export function logReplay(g: ResolvedGlobals, until: string | undefined): number {
   const keep = untilPredicate(until);
   const untilSeq = until !== undefined && /^\d+$/.test(until) ? Number(until) : undefined;
+  if (storeInPostgres(g.dataDir)) throw notJsonl(g.dataDir, 'arpd log replay');
   const { projection, fromSeq } = replayStart(g.dataDir, untilSeq);
   forEachEvent(g.dataDir, (e) => {
     if (!keep(e)) return false;

@@ -129,6 +129,24 @@ function holderOnOtherSocket(paths: DataPaths): { pid: number; socket: string } 
 }
 
 /**
+ * `--store <url>` taken out of the flags of a detached daemon, to hand it its URL in ARPD_STORE_URL instead: a
+ * command line is readable by every user of the host (`ps`, /proc/<pid>/cmdline) for as long as the daemon runs,
+ * and the URL may hold the store's password; its environment is readable only by its own user. The last one given
+ * wins, as it does for `arpd serve`.
+ */
+function storeOutOfArgs(serveArgs: readonly string[]): { args: string[]; storeUrl: string | undefined } {
+  const args: string[] = [];
+  let storeUrl: string | undefined;
+  for (let i = 0; i < serveArgs.length; i++) {
+    const a = serveArgs[i] as string;
+    if (a === '--store' && i + 1 < serveArgs.length) storeUrl = serveArgs[++i];
+    else if (a.startsWith('--store=')) storeUrl = a.slice('--store='.length);
+    else args.push(a);
+  }
+  return { args, storeUrl };
+}
+
+/**
  * Starts the daemon detached (own session, stdio to `logs/boot.log`) and returns once it is ready
  * (lock held, log replayed, socket answering). Several starters at once yield one daemon: the losers'
  * daemons exit with EXIT_LOCKED and their starters wait for the winner's socket.
@@ -149,10 +167,12 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
     throw storageFault(o.paths.root, err) ?? unwritable(o.paths.root) ?? err;
   }
   const self = daemonCommand();
-  const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...(o.serveArgs ?? [])];
+  const { args: serveArgs, storeUrl } = storeOutOfArgs(o.serveArgs ?? []);
+  const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...serveArgs];
+  const env = storeUrl === undefined ? process.env : { ...process.env, ARPD_STORE_URL: storeUrl };
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   try {
-    const child = spawn(self.cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+    const child = spawn(self.cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
     child.once('exit', (code, signal) => { exited = { code, signal }; });
     child.once('error', () => { exited = { code: -1, signal: null }; });
     child.unref();

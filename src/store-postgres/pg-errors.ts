@@ -12,7 +12,7 @@ const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 const PG_CLIENT_MESSAGES = [/Connection terminated/i, /connection error/i, /not queryable/i, /timeout exceeded when trying to connect/i, /Query read timeout/i, /Client was closed/i, /Cannot use a pool after calling end/i];
 
-interface ErrorLike { code?: unknown; message?: unknown; errors?: unknown }
+interface ErrorLike { code?: unknown; message?: unknown; errors?: unknown; syscall?: unknown }
 
 export function sqlState(err: unknown): string | undefined {
   const code = (err as ErrorLike | null)?.code;
@@ -33,6 +33,8 @@ export function isConnectionError(err: unknown): boolean {
   const state = sqlState(err);
   if (state !== undefined) return state.startsWith('08') || UNAVAILABLE_SQLSTATES.has(state);
   if (typeof e.code === 'string' && NET_CODES.has(e.code)) return true;
+  // a Unix-socket store (host=/run/postgresql) whose server is not running: its socket file is not there
+  if (e.code === 'ENOENT' && e.syscall === 'connect') return true;
   const msg = typeof e.message === 'string' ? e.message : '';
   return PG_CLIENT_MESSAGES.some((re) => re.test(msg));
 }
@@ -81,6 +83,10 @@ export function openError(target: StoreTarget, err: unknown): ArpdError {
   const e = (err ?? {}) as ErrorLike;
   if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') {
     return new ArpdError('E_UNAVAILABLE', `the host '${target.host}' of the store URL cannot be resolved (${String(e.code)}): check the host name in --store`, { ...data, retryable: true }, { cause: err });
+  }
+  if (isConnectionError(err) && target.host.startsWith('/')) {
+    const socket = `${target.host.replace(/\/+$/, '')}/.s.PGSQL.${target.port}`;
+    return new ArpdError('E_UNAVAILABLE', `cannot reach PostgreSQL on the Unix socket ${socket} (${reasonOf(err)}): check that the server runs, and that host (the socket's directory) and port in --store are right`, { ...data, retryable: true }, { cause: err });
   }
   if (isConnectionError(err)) {
     return new ArpdError('E_UNAVAILABLE', `cannot reach PostgreSQL at ${where} (${reasonOf(err)}): check that the server runs, that host and port in --store are right, and that it accepts TCP connections from this host`, { ...data, retryable: true }, { cause: err });

@@ -98,6 +98,49 @@ t.test('a submit naming a profile another node added a moment ago is accepted, n
   t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
 });
 
+// was a bug in src/client/daemon-start.ts (fixed): `arpd daemon start --store postgres://user:PASSWORD@…` passed the URL
+// on to the detached daemon's command line, where every user of the host reads the password for as long as it runs
+// (`ps`, /proc/<pid>/cmdline).
+t.test('a daemon started with --store keeps the password off its command line, and a restart keeps its store', async (t) => {
+  const db = await cluster.createDatabase('argv_secret');
+  const dir = h.newDataDir();
+  const { pid } = await h.startDaemon(dir, ['--store', cluster.url({ database: db })]);
+  const cmdline = (p: number): string => readFileSync(`/proc/${p}/cmdline`, 'utf8');
+  t.notMatch(cmdline(pid), cluster.password, 'the password is not on the command line');
+  t.match((await h.status(dir))?.['store'], { kind: 'postgres' });
+  // restarted from a shell without ARPD_STORE_URL: it starts again on the same store, the password still off its command line
+  const restarted = await h.cli(dir, ['daemon', 'restart', '--json']);
+  t.equal(restarted.code, 0, restarted.stderr);
+  t.notMatch(`${restarted.stdout}${restarted.stderr}`, cluster.password);
+  const status = await h.status(dir);
+  t.not(status?.['pid'], pid, 'a new process');
+  t.match(status?.['store'], { kind: 'postgres' }, 'on the same store');
+  t.notMatch(cmdline(status?.['pid'] as number), cluster.password, 'the password is not on the command line after the restart');
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+});
+
+// was a bug in src/cli (fixed): `arpd log verify`, `log replay` and `arpd events` read only the JSONL log of the data
+// dir, which a daemon on PostgreSQL does not have: they said "ok: 0 events", "state at seq 0" and printed nothing.
+t.test('log verify and replay refuse a data dir whose events are in PostgreSQL, and events reads them through its daemon', async (t) => {
+  const db = await cluster.createDatabase('log_tools');
+  const dir = h.newDataDir();
+  await h.startDaemon(dir, ['--node-id', 'tools'], { env: { ARPD_STORE_URL: cluster.url({ database: db }) } });
+  for (const tool of ['verify', 'replay']) {
+    const r = await h.cli(dir, ['log', tool]);
+    t.equal(r.code, 2, `log ${tool} is refused`);
+    t.match(r.stderr, /E_VALIDATION/);
+    t.match(r.stderr, /keeps its events in PostgreSQL \(--store\): read them through the daemon with 'arpd events'/);
+  }
+  const events = await h.cli(dir, ['events', '--json', '--type', 'node.']);
+  t.equal(events.code, 0, events.stderr);
+  const lines = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: { node_id?: string } });
+  t.match(lines, [{ type: 'node.joined', data: { node_id: 'tools' } }], 'the events come from the store');
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+  const stopped = await h.cli(dir, ['events']);
+  t.not(stopped.code, 0, 'with its daemon stopped, events says it needs it');
+  t.match(stopped.stderr, /are in PostgreSQL \(--store\) and are read through its daemon, which is not running/);
+});
+
 t.test('an unreachable store is refused at start, naming host and port', async (t) => {
   const port = await closedPort();
   const r = await refusedStart(t, `postgres://u:hunter2secret@127.0.0.1:${port}/db`, 'hunter2secret');

@@ -103,3 +103,18 @@ t.test('a broken pipe is a connection error', async (t) => {
   t.ok(isConnectionError(netError('EPIPE')));
   t.equal(openError(target, netError('EPIPE')).code, 'E_UNAVAILABLE');
 });
+
+// was a bug in src/store-postgres/pg-errors.ts (fixed): a store on a Unix socket (`postgres:///arpd?host=/run/postgresql`)
+// whose server is not running fails to connect with ENOENT (no socket file), which was not a connection error: the start
+// was refused with E_INTERNAL "see the daemon log", and a running daemon did not treat the outage as one.
+t.test('a Unix socket with no server behind it is a connection error, and at start E_UNAVAILABLE naming the socket', async (t) => {
+  const noSocket = Object.assign(new Error('connect ENOENT /run/postgresql/.s.PGSQL.5432'), { code: 'ENOENT', errno: -2, syscall: 'connect', address: '/run/postgresql/.s.PGSQL.5432' });
+  t.ok(isConnectionError(noSocket));
+  t.notOk(isConnectionError(Object.assign(new Error("ENOENT: no such file or directory, open '/home/a/root.crt'"), { code: 'ENOENT', syscall: 'open' })), 'a missing file that is not the socket is not');
+  const socketTarget = parseStoreUrl('postgres:///events?host=/run/postgresql/&user=arpd&password=s3cret-pw');
+  const e = openError(socketTarget, noSocket);
+  t.equal(e.code, 'E_UNAVAILABLE');
+  t.match(e.message, /cannot reach PostgreSQL on the Unix socket \/run\/postgresql\/\.s\.PGSQL\.5432 \(ENOENT\): check that the server runs/);
+  t.equal(e.data?.['retryable'], true);
+  t.notMatch(JSON.stringify({ m: e.message, d: e.data }), /s3cret-pw/);
+});
