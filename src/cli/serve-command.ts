@@ -2,7 +2,8 @@ import { toArpdError } from '../errors/index.js';
 import { Daemon, EXIT_FATAL, EXIT_LOCKED } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
 import { VERSION } from '../version.js';
-import { info, reportError } from './output.js';
+import { info, reportError, style } from './output.js';
+import { storePasswordInArgv } from './serve-options.js';
 
 /**
  * `arpd serve`: runs the daemon in this process until it is asked to stop (socket, SIGTERM, SIGINT;
@@ -17,6 +18,9 @@ export async function serveCommand(options: DaemonOptions, detachedChild: boolea
   const earlyInt = onEarly('SIGINT');
   process.on('SIGTERM', earlyTerm);
   process.on('SIGINT', earlyInt);
+  if (storePasswordInArgv(process.argv)) {
+    info(style.yellow('arpd: warning: the --store URL holds a password, and this command line is readable by every user of this host (ps): give the URL in ARPD_STORE_URL or the password in ~/.pgpass instead (arpd daemon start does the former itself)', process.stderr));
+  }
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(options, VERSION);

@@ -174,3 +174,23 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
     store: { url: storeUrl, nodeId: str(o['nodeId']), leaseMs: int(o['nodeLease'], '--node-lease', 300, 3_600_000) },
   };
 }
+
+/**
+ * True when `argv` gives `--store` a URL that holds a password (`postgres://user:PASSWORD@…`, or `password=` in its
+ * query): a process's command line is readable by every user of the host (`ps`, /proc/<pid>/cmdline) for as long as
+ * it runs. `arpd daemon start` hands the URL to the daemon in ARPD_STORE_URL instead; a foreground `arpd serve` cannot.
+ */
+export function storePasswordInArgv(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const url = a === '--store' ? argv[i + 1] : a.startsWith('--store=') ? a.slice('--store='.length) : undefined;
+    if (url === undefined) continue;
+    try {
+      const u = new URL(url);
+      if (u.password !== '' || u.searchParams.has('password')) return true;
+    } catch {
+      if (/:[^/@]*[^:/@][^/@]*@|[?&]password=/.test(url)) return true; // not a URL to parse: what looks like one
+    }
+  }
+  return false;
+}
