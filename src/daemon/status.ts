@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { listLogFiles } from '../events/log-files.js';
+import { countInstancesByArpState } from '../policy/routing.js';
 import type { Daemon } from './daemon.js';
 
 let logBytesCache: { root: string; head: number; at: number; bytes: number } | undefined;
@@ -54,7 +55,8 @@ export function daemonStatus(d: Daemon): Record<string, unknown> {
     store,
     counts: {
       profiles: reg.profiles.size,
-      instances: reg.countInstancesByState(),
+      // as `instances list` shows them: a ready instance at capacity is busy
+      instances: countInstancesByArpState(reg, reg.countInstancesByState()),
       runs: reg.countRunsByState(),
     },
     last_seq: d.store.head,

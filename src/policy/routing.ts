@@ -60,6 +60,23 @@ export function arpStateOf(state: ReadModel, inst: InstanceView): InstanceView['
   return inst.state;
 }
 
+/**
+ * Instances counted by their ARP state, as `instances list` shows each (a ready one at capacity is busy; the
+ * recorded state says ready): what `arpd daemon status` counts.
+ */
+export function countInstancesByArpState(state: ReadModel, recorded: Record<InstanceView['state'], number>): Record<InstanceView['state'], number> {
+  const out = { ...recorded };
+  for (const recordedState of ['ready', 'busy'] as const) {
+    for (const id of state.instanceIdsInState(recordedState)) {
+      const inst = state.instances.get(id);
+      if (inst === undefined) continue;
+      const shown = arpStateOf(state, inst);
+      if (shown !== recordedState) { out[recordedState]--; out[shown]++; }
+    }
+  }
+  return out;
+}
+
 /** The least loaded serving instance that matches and has room, if any. */
 export function pickInstance(state: ReadModel, sel: RuntimeSelector | undefined): InstanceView | undefined {
   let best: InstanceView | undefined;

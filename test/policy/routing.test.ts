@@ -6,6 +6,7 @@ import type { InstanceView } from '../../src/projections/registry-types.js';
 import {
   arpStateOf,
   autostartProfile,
+  countInstancesByArpState,
   describeWait,
   endpointKey,
   hasRoom,
@@ -89,6 +90,17 @@ t.test('load is the runs in flight on an instance against its max_concurrent_run
   t.equal(arpStateOf(freed, inst(freed, 'i1')), 'ready', 'an ended run frees its place');
   const starting = given(profile('p'), ...managed('s', 'p', 'starting'));
   t.equal(arpStateOf(starting, inst(starting, 's')), 'starting');
+});
+
+// was a bug (QA): daemon status counted 1 ready, 0 busy while instances list showed the same instance busy
+t.test('counts instances by their ARP state, as instances list shows them: a full ready instance counts as busy', async (t) => {
+  const reg = given(profile('p', { max_concurrent_runs: 1 }), ...managed('i1', 'p'), ...managed('i2', 'p'), ...managed('s', 'p', 'starting'), ...onInstance('r1', 'i1'));
+  const recorded = reg.countInstancesByState();
+  t.same(recorded, { starting: 1, ready: 2, busy: 0, stopping: 0, stopped: 0, error: 0 }, 'recorded: both ready');
+  t.same(countInstancesByArpState(reg, recorded), { starting: 1, ready: 1, busy: 1, stopping: 0, stopped: 0, error: 0 }, 'shown: the full one busy');
+  t.same(recorded, reg.countInstancesByState(), 'the recorded counts are not changed');
+  const freed = given(profile('p', { max_concurrent_runs: 1 }), ...managed('i1', 'p'), ...onInstance('r1', 'i1'), ended('r1'));
+  t.same(countInstancesByArpState(freed, freed.countInstancesByState()), { starting: 0, ready: 1, busy: 0, stopping: 0, stopped: 0, error: 0 }, 'a run ended: ready again');
 });
 
 t.test('pickInstance takes the least loaded matching serving instance with room, the oldest on a tie', async (t) => {
