@@ -16,7 +16,7 @@ async function json(args: string[], input?: string): Promise<Record<string, unkn
 
 t.test('an instance at capacity is busy in daemon status as in instances list, and ready again once its run ended', async (t) => {
   await h.startDaemon(dir, ['--no-autostart-instances']);
-  const profile = { runtime_name: 'slow', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '0', '--step-delay-ms', '400'] }, 'arpd.runtime': { max_concurrent_runs: 1 } } };
+  const profile = { runtime_name: 'slow', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['{node}', '{arpd_runtime}', '--host', '{host}', '--port', '0', '--step-delay-ms', '1500'] }, 'arpd.runtime': { max_concurrent_runs: 1 } } };
   await json(['profiles', 'upsert', 'slow', '--request-json', '-'], JSON.stringify(profile));
   await json(['instances', 'start', '--profile', 'slow', '--wait']);
   const run = await json(['runs', 'submit', '--goal', 'What is (2*3)?', '--profile', 'slow']);
