@@ -49,7 +49,8 @@ export function parseStoreUrl(url: string): StoreTarget {
     throw new ArpdError('E_VALIDATION', `the store URL '${redactStoreUrl(url)}' is not a PostgreSQL URL (scheme '${u.protocol.replace(/:$/, '')}'): give one like ${EXAMPLE}`, { store: redactStoreUrl(url) });
   }
   const socketHost = u.searchParams.get('host');
-  const host = u.hostname !== '' ? u.hostname.replace(/^\[(.*)\]$/, '$1') : (socketHost ?? 'localhost');
+  // as node-postgres reads it: a `host=` query parameter (a Unix socket's directory) wins over the URL's host
+  const host = socketHost !== null && socketHost !== '' ? socketHost : u.hostname !== '' ? u.hostname.replace(/^\[(.*)\]$/, '$1') : 'localhost';
   const port = u.port === '' ? 5432 : Number(u.port);
   let user: string;
   let database: string;

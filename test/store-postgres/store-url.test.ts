@@ -26,6 +26,9 @@ t.test('describes a store URL by user, host, port and database, without the pass
   t.notMatch(JSON.stringify(d), /s3cret/);
   const defaults = parseStoreUrl('postgres://arpd@[::1]/');
   t.same([defaults.host, defaults.port, defaults.database], ['::1', 5432, 'arpd'], 'port 5432 and the user name as database by default');
+  // node-postgres connects to the host= of the query when there is one: the messages must name where it connects
+  t.equal(parseStoreUrl('postgres://arpd@localhost/events?host=/run/postgresql').host, '/run/postgresql', 'host= wins over the URL\'s host');
+  t.equal(parseStoreUrl('postgres:///events?host=/tmp').host, '/tmp', 'host= alone');
 });
 
 t.test('refuses what is not a PostgreSQL URL with E_VALIDATION, showing it redacted', async (t) => {
