@@ -132,3 +132,18 @@ t.test('arpd --host H --port P with no command serves the daemon and its HTTP AP
   const end = await serve.exited;
   t.equal(end.code, 0, 'it stops on SIGTERM');
 });
+
+t.test('arpd with only daemon flags (JARVIS\'s server mode: any option and no command) serves the daemon as arpd serve', async (t) => {
+  const dir = h.newDataDir();
+  const serve = h.spawnCli(dir, ['--log-level', 'debug', '--allow-unsafe-runtime-profiles', '--http-port', '0']);
+  await serve.waitForOutput('the daemon to be ready', (_out, err) => /arpd ready: .* http http:\/\/127\.0\.0\.1:\d+/.test(err), 60_000);
+  const url = readFileSync(join(dir, 'http.url'), 'utf8').trim();
+  const health = (await (await fetch(`${url}/v1/health`)).json()) as Json;
+  t.equal(health['status'], 'ok');
+  serve.kill('SIGTERM');
+  t.equal((await serve.exited).code, 0, 'it stops on SIGTERM');
+
+  const globalsOnly = await h.cli(h.newDataDir(), []);
+  t.equal(globalsOnly.code, 2, 'only global options (arpd --data-dir D) are no command: a usage error');
+  t.match(globalsOnly.stderr, /^arpd: error: no command given: .*'arpd serve'.* \[E_VALIDATION\]\n$/, 'and the message says how to serve the daemon, as arp-jarvis daemon --data-dir D did');
+});
