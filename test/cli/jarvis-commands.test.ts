@@ -147,3 +147,12 @@ t.test('arpd with only daemon flags (JARVIS\'s server mode: any option and no co
   t.equal(globalsOnly.code, 2, 'only global options (arpd --data-dir D) are no command: a usage error');
   t.match(globalsOnly.stderr, /^arpd: error: no command given: .*'arpd serve'.* \[E_VALIDATION\]\n$/, 'and the message says how to serve the daemon, as arp-jarvis daemon --data-dir D did');
 });
+
+t.test('a JARVIS command over HTTP without the token, or with a wrong one, says how the CLI takes it (--token or ARPD_TOKEN)', async (t) => {
+  const none = await h.cli(local, ['list'], { env: { JARVIS_DAEMON_URL: d.url } });
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^arpd: error: this endpoint needs a bearer token: .*http\.token.*; the CLI sent none \(it reads .*http\.token when there is one\): give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'no token: where it is, and how to give it to the CLI');
+  const wrong = await h.cli(local, ['list'], { env: { JARVIS_DAEMON_URL: d.url, ARPD_TOKEN: 'not-the-token' } });
+  t.equal(wrong.code, 1);
+  t.match(wrong.stderr, /^arpd: error: the bearer token is wrong: .*; the CLI sent the one given: give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'a wrong token: the same advice');
+});
