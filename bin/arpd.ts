@@ -139,7 +139,7 @@ const groups: Record<string, Group> = {
       cli.command('list', 'List the runtime profiles').alias('ls')
         .action((o: Opts) => run(async (o) => (await profiles()).profilesList(await g(o), s), o));
       cli.command('get <name>', 'Show one profile as JSON')
-        .action((name: string, o: Opts) => run(async (o) => (await profiles()).profilesGet(await g(o), name), o));
+        .action((name: string, o: Opts) => run(async (o) => (await profiles()).profilesGet(await g(o), name, s), o));
       cli.command('upsert <name> [...command]', 'Add or replace a profile (from --request-json, or flags and a command after --)')
         .option('--request-json <file>', 'A RuntimeProfileUpsertRequest JSON file (- for stdin); JARVIS profile files work as they are')
         .option('--runtime-name <name>', 'The runtime_name')

@@ -156,3 +156,10 @@ t.test('a JARVIS command over HTTP without the token, or with a wrong one, says 
   t.equal(wrong.code, 1);
   t.match(wrong.stderr, /^arpd: error: the bearer token is wrong: .*; the CLI sent the one given: give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'a wrong token: the same advice');
 });
+
+t.test('runtime-profiles get prints sorted as the rest of runtime-profiles; register without an endpoint names the JARVIS flag', async (t) => {
+  t.same(parsed(t, await jarvis(['runtime-profiles', 'get', 'default']), 'runtime-profiles get'), await http('/v1/admin/runtime-profiles/default'));
+  const r = await jarvis(['register']);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, 'arpd: error: give the runtime endpoint: --runtime-api-endpoint http://host:port [E_VALIDATION]\n');
+});
