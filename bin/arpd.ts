@@ -139,7 +139,7 @@ const groups: Record<string, Group> = {
       cli.command('list', 'List the runtime profiles').alias('ls')
         .action((o: Opts) => run(async (o) => (await profiles()).profilesList(await g(o), s), o));
       cli.command('get <name>', 'Show one profile as JSON')
-        .action((name: string, o: Opts) => run(async (o) => (await profiles()).profilesGet(await g(o), name), o));
+        .action((name: string, o: Opts) => run(async (o) => (await profiles()).profilesGet(await g(o), name, s), o));
       cli.command('upsert <name> [...command]', 'Add or replace a profile (from --request-json, or flags and a command after --)')
         .option('--request-json <file>', 'A RuntimeProfileUpsertRequest JSON file (- for stdin); JARVIS profile files work as they are')
         .option('--runtime-name <name>', 'The runtime_name')
@@ -463,10 +463,16 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
   }
 }
 
-/** `arpd --host H --port P …` with no command is JARVIS's server mode: `arpd serve --http-host H --http-port P …`. */
+/**
+ * JARVIS's server mode: `arp-jarvis daemon` with options and no command serves. `arpd --host H --port P …`, or any of
+ * the daemon's own flags with no command (`arpd --log-level debug`, `--allow-unsafe-runtime-profiles`, `--pip-…`), is
+ * `arpd serve --http-host H --http-port P …`. Global options alone (`arpd --data-dir D`) are no command.
+ */
 async function jarvisServe(argv: string[]): Promise<string[] | undefined> {
-  const has = (f: string): boolean => argv.some((a) => a === f || a.startsWith(`${f}=`));
-  if (!has('--host') && !has('--port')) return undefined;
+  const { DAEMON_FLAGS } = await import('../src/cli/serve-options.js');
+  const daemonFlags = new Set(DAEMON_FLAGS.map((f) => f.flag.split(' ')[0]));
+  const end = argv.indexOf('--');
+  if (!(end === -1 ? argv : argv.slice(0, end)).some((a) => daemonFlags.has(a.split('=')[0]))) return undefined;
   const top = globals(cac('arpd'));
   await topLevel(top);
   const serve = top.commands.find((c) => c.name === 'serve');
@@ -559,7 +565,7 @@ async function main(argv: string[]): Promise<void> {
     } catch (err) {
       return fail(err);
     }
-    return usage("no command given: see 'arpd --help' for the commands");
+    return usage("no command given: see 'arpd --help' for the commands; 'arpd serve' (or 'arpd --host H --port P') runs the daemon in the foreground, as 'arp-jarvis daemon' did");
   }
   const cmd = top.commands.find((c) => c.isMatched(word));
   if (cmd === undefined) {

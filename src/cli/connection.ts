@@ -16,6 +16,8 @@ export async function withArpd<T>(g: ResolvedGlobals, fn: (arpd: ArpdClient) => 
   const arpd = await openArpd(g);
   try {
     return await fn(arpd);
+  } catch (err) {
+    throw explained(g, err);
   } finally {
     await arpd.close().catch(() => undefined);
   }
@@ -38,10 +40,18 @@ function connectOptions(g: ResolvedGlobals): ConnectOptions {
   return { dataDir: g.dataDir, socketPath: g.paths.socket, autostart: g.autostart, timeoutMs: g.timeoutMs, startTimeoutMs: Math.max(g.timeoutMs, 30_000) };
 }
 
-/** A daemon that is not running, said the way the CLI says it (how to start it). */
+/**
+ * An error said the way the CLI says it: a daemon that is not running (how to start it); a daemon URL that wants a
+ * token the CLI did not send or that is wrong (the daemon's message says where the token is and to send a header:
+ * the CLI user gives it as --token or ARPD_TOKEN).
+ */
 function explained(g: ResolvedGlobals, err: unknown): unknown {
   if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING' && g.daemonUrl === undefined && !g.autostart) {
     return new ArpdError('E_DAEMON_NOT_RUNNING', `no arpd daemon is running for ${g.dataDir} (auto-start is off): start it with 'arpd daemon start --data-dir ${g.dataDir}'`, { data_dir: g.dataDir });
+  }
+  if (err instanceof ArpdError && err.code === 'E_UNAUTHORIZED' && g.daemonUrl !== undefined) {
+    const how = g.token !== undefined ? 'the CLI sent the one given' : clientToken(g) === undefined ? `the CLI sent none (it reads ${g.paths.httpToken} when there is one)` : `the CLI sent the one in ${g.paths.httpToken}`;
+    return new ArpdError('E_UNAUTHORIZED', `${err.message}; ${how}: give it as --token <token> or ARPD_TOKEN=<token>`, err.data, { cause: err });
   }
   return err;
 }

@@ -93,7 +93,7 @@ export async function instancesStart(g: ResolvedGlobals, o: StartFlags, s: Spell
 interface RegisterFlags { endpoint?: string | undefined; profile?: string | undefined; name?: string | undefined }
 
 export async function instancesRegister(g: ResolvedGlobals, o: RegisterFlags, s: Spelling): Promise<number> {
-  if (o.endpoint === undefined) throw new ArpdError('E_VALIDATION', 'give the runtime endpoint: --endpoint http://host:port', { field: 'endpoint', usage: true });
+  if (o.endpoint === undefined) throw new ArpdError('E_VALIDATION', `give the runtime endpoint: ${s.jarvis ? '--runtime-api-endpoint' : '--endpoint'} http://host:port`, { field: 'endpoint', usage: true });
   const request = { runtime_api_endpoint: o.endpoint, ...(o.profile === undefined ? {} : { runtime_profile: o.profile }), ...(o.name === undefined ? {} : { runtime_name: o.name }) };
   return withArpd(g, async (arpd) => {
     const r = await arpd.instances.register(request);

@@ -6,7 +6,7 @@ import { readJsonObject } from './json-file.js';
 import { info, out, printJson, printSortedJson, printTable } from './output.js';
 
 /**
- * `arpd profiles list|get|upsert|delete`. Spelled `arpd runtime-profiles …` (JARVIS), list and upsert
+ * `arpd profiles list|get|upsert|delete`. Spelled `arpd runtime-profiles …` (JARVIS), list, get and upsert
  * print the JSON the HTTP API returns, sorted as JARVIS prints it, and delete prints nothing.
  */
 
@@ -28,8 +28,12 @@ export async function profilesList(g: ResolvedGlobals, s: Spelling): Promise<num
   });
 }
 
-export async function profilesGet(g: ResolvedGlobals, name: string): Promise<number> {
-  return withArpd(g, async (arpd) => { printJson(await arpd.profiles.get(name)); return 0; });
+export async function profilesGet(g: ResolvedGlobals, name: string, s: Spelling): Promise<number> {
+  return withArpd(g, async (arpd) => {
+    const r = await arpd.profiles.get(name);
+    if (s.jarvis) printSortedJson(r); else printJson(r);
+    return 0;
+  });
 }
 
 interface UpsertFlags { requestJson?: string; runtimeName?: string; description?: string; command?: string[] }

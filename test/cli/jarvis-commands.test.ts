@@ -132,3 +132,34 @@ t.test('arpd --host H --port P with no command serves the daemon and its HTTP AP
   const end = await serve.exited;
   t.equal(end.code, 0, 'it stops on SIGTERM');
 });
+
+t.test('arpd with only daemon flags (JARVIS\'s server mode: any option and no command) serves the daemon as arpd serve', async (t) => {
+  const dir = h.newDataDir();
+  const serve = h.spawnCli(dir, ['--log-level', 'debug', '--allow-unsafe-runtime-profiles', '--http-port', '0']);
+  await serve.waitForOutput('the daemon to be ready', (_out, err) => /arpd ready: .* http http:\/\/127\.0\.0\.1:\d+/.test(err), 60_000);
+  const url = readFileSync(join(dir, 'http.url'), 'utf8').trim();
+  const health = (await (await fetch(`${url}/v1/health`)).json()) as Json;
+  t.equal(health['status'], 'ok');
+  serve.kill('SIGTERM');
+  t.equal((await serve.exited).code, 0, 'it stops on SIGTERM');
+
+  const globalsOnly = await h.cli(h.newDataDir(), []);
+  t.equal(globalsOnly.code, 2, 'only global options (arpd --data-dir D) are no command: a usage error');
+  t.match(globalsOnly.stderr, /^arpd: error: no command given: .*'arpd serve'.* \[E_VALIDATION\]\n$/, 'and the message says how to serve the daemon, as arp-jarvis daemon --data-dir D did');
+});
+
+t.test('a JARVIS command over HTTP without the token, or with a wrong one, says how the CLI takes it (--token or ARPD_TOKEN)', async (t) => {
+  const none = await h.cli(local, ['list'], { env: { JARVIS_DAEMON_URL: d.url } });
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^arpd: error: this endpoint needs a bearer token: .*http\.token.*; the CLI sent none \(it reads .*http\.token when there is one\): give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'no token: where it is, and how to give it to the CLI');
+  const wrong = await h.cli(local, ['list'], { env: { JARVIS_DAEMON_URL: d.url, ARPD_TOKEN: 'not-the-token' } });
+  t.equal(wrong.code, 1);
+  t.match(wrong.stderr, /^arpd: error: the bearer token is wrong: .*; the CLI sent the one given: give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'a wrong token: the same advice');
+});
+
+t.test('runtime-profiles get prints sorted as the rest of runtime-profiles; register without an endpoint names the JARVIS flag', async (t) => {
+  t.same(parsed(t, await jarvis(['runtime-profiles', 'get', 'default']), 'runtime-profiles get'), await http('/v1/admin/runtime-profiles/default'));
+  const r = await jarvis(['register']);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, 'arpd: error: give the runtime endpoint: --runtime-api-endpoint http://host:port [E_VALIDATION]\n');
+});
