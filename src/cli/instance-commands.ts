@@ -33,9 +33,11 @@ function instanceFailure(i: RuntimeInstance): ArpdError {
   const err = (d['error'] ?? {}) as Json;
   const code = isErrorCode(err['code']) ? err['code'] : 'E_RUNTIME_ERROR';
   const why = String(err['message'] ?? d['reason'] ?? 'no reason recorded');
+  // an instance that never had a process (its install or its settings failed) has no logs to point to
+  const logs = d['pid'] === undefined ? '' : `; see 'arpd instances logs ${i.instance_id}'`;
   const message = i.managed === false
     ? `the runtime at ${i.runtime_api_endpoint} was registered as ${i.instance_id} but is ${i.state}: ${why}`
-    : `instance ${i.instance_id} of profile ${i.runtime_profile ?? '?'} is ${i.state}, not ready: ${why}; see 'arpd instances logs ${i.instance_id}'`;
+    : `instance ${i.instance_id} of profile ${i.runtime_profile ?? '?'} is ${i.state}, not ready: ${why}${logs}`;
   return new ArpdError(code, message, { instance_id: i.instance_id, state: i.state });
 }
 

@@ -1,7 +1,7 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { parseArpdRuntimeOptions, parseExecConfig } from '../instances/exec-config.js';
+import { parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
@@ -38,6 +38,8 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
       parseExecConfig(profile.profile['extensions'], name);
       parseArpdRuntimeOptions(profile.profile['extensions']);
     }
+    // refused now rather than recorded as the failure of instances that could never start
+    parseProcessSettings(d.overrides, 'overrides');
     if (d.limit_live !== undefined && liveInstancesOf(state, name).length >= d.limit_live) return [];
     for (const id of d.ids) {
       checkId('instance id', id, 'instance_id');

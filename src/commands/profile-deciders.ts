@@ -1,7 +1,7 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { ARPD_RUNTIME_EXTENSION_KEY, EXEC_EXTENSION_KEY, parseArpdRuntimeOptions, parseExecConfig } from '../instances/exec-config.js';
+import { ARPD_RUNTIME_EXTENSION_KEY, EXEC_EXTENSION_KEY, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import type { CommandOf } from './command-types.js';
@@ -29,6 +29,8 @@ function checkStartable(body: JsonObject, name: string): void {
   }
   parseExecConfig(ext, name);
   if ((ext as JsonObject)[ARPD_RUNTIME_EXTENSION_KEY] !== undefined) parseArpdRuntimeOptions(ext);
+  // the launcher reads them again; refused here, a bad one never reaches an instance
+  parseProcessSettings(body['defaults'], 'defaults');
 }
 
 export function decideUpsertProfile(state: ReadModel, cmd: CommandOf<'UpsertProfile'>): Decision {

@@ -80,6 +80,11 @@ const KNOWN_KEYS: Record<ExecDriver, readonly string[]> = {
 export const ENTRYPOINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PLACEHOLDER_PATTERN = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/**
+ * The most bytes one argument, or one `NAME=value` environment entry, may have: Linux's MAX_ARG_STRLEN (128 KiB with
+ * the terminating NUL). The kernel refuses to start a process with a longer one (E2BIG), so it is refused here first.
+ */
+export const MAX_ARG_BYTES = 128 * 1024 - 1;
 
 // PEP 508 names, PEP 440 versions (the permissive form `packaging` accepts, without a leading 'v').
 const PIP_NAME = '[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?';
@@ -126,6 +131,14 @@ function shown(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
 }
 
+/** Refuses an argument (or, with `name`, an environment entry `name=value`) longer than the kernel passes to a process. */
+function checkArgBytes(at: string, value: string, name?: string): void {
+  const bytes = Buffer.byteLength(value, 'utf8') + (name === undefined ? 0 : Buffer.byteLength(name, 'utf8') + 1);
+  if (bytes <= MAX_ARG_BYTES) return;
+  const what = name === undefined ? 'one argument' : 'one environment variable (NAME=value)';
+  fail(at, 'max-bytes', `${at} is ${bytes} bytes: ${what} may have at most ${MAX_ARG_BYTES} bytes, or the operating system cannot start the runtime: shorten it, or put the data in a file and pass its path`);
+}
+
 function refuseUnknownKeys(obj: Record<string, unknown>, known: readonly string[], base: string, what: string): void {
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) {
@@ -144,6 +157,7 @@ function checkArgs(value: unknown, field: string, wholeArgPlaceholders: boolean)
     const at = `${field}[${i}]`;
     if (typeof item !== 'string') fail(at, 'string', `${at} must be a string (got ${shown(item)})`);
     if (item.includes('\0')) fail(at, 'no-nul', `${at} contains a NUL character: remove it`);
+    checkArgBytes(at, item);
     for (const match of item.matchAll(PLACEHOLDER_PATTERN)) {
       const placeholder = match[0];
       if ((WHOLE_ARG_PLACEHOLDERS as readonly string[]).includes(placeholder)) {
@@ -180,9 +194,54 @@ function checkEnv(value: unknown, field: string): Record<string, string> {
     if (!ENV_NAME_PATTERN.test(name)) fail(at, ENV_NAME_PATTERN.source, `${at}: ${shown(name)} is not an allowed environment variable name: use letters, digits and '_', not starting with a digit`);
     if (typeof v !== 'string') fail(at, 'string', `${at} must be a string (got ${shown(v)}): quote numbers and booleans`);
     if (v.includes('\0')) fail(at, 'no-nul', `${at} contains a NUL character: remove it`);
+    checkArgBytes(at, v, name);
     env[name] = v;
   }
   return env;
+}
+
+/** `defaults` of a profile, `overrides` of an instance: the same three optional fields. */
+export interface ProcessSettings {
+  env: Record<string, string>;
+  args: string[];
+  toolRegistryUrl?: string;
+}
+
+/**
+ * Reads a profile's `defaults` or an instance's `overrides` (`field` names which): env names and values, args as given
+ * (no placeholders are filled there), each within what the operating system passes to a process. Checked when the
+ * profile is saved and the instance created, so a bad one is refused then instead of failing the instance later.
+ */
+export function parseProcessSettings(value: unknown, field: string): ProcessSettings {
+  const out: ProcessSettings = { env: {}, args: [] };
+  if (value === undefined || value === null) return out;
+  if (!isPlainObject(value)) fail(field, 'object', `${field} must be an object with env, args and tool_registry_url`);
+  const env = value['env'];
+  if (env !== undefined) {
+    if (!isPlainObject(env)) fail(`${field}.env`, 'string-map', `${field}.env must be an object of environment variables, name -> string value`);
+    for (const [name, v] of Object.entries(env)) {
+      const at = `${field}.env.${name}`;
+      if (!ENV_NAME_PATTERN.test(name)) fail(at, ENV_NAME_PATTERN.source, `${at}: '${name}' is not an allowed environment variable name: use letters, digits and '_', not starting with a digit`);
+      if (typeof v !== 'string' || v.includes('\0')) fail(at, 'string', `${at} must be a string without NUL characters`);
+      checkArgBytes(at, v, name);
+      out.env[name] = v;
+    }
+  }
+  const args = value['args'];
+  if (args !== undefined) {
+    if (!Array.isArray(args)) fail(`${field}.args`, 'string-array', `${field}.args must be an array of strings`);
+    args.forEach((a: unknown, i) => {
+      if (typeof a !== 'string' || a.includes('\0')) fail(`${field}.args[${i}]`, 'string', `${field}.args[${i}] must be a string without NUL characters`);
+      checkArgBytes(`${field}.args[${i}]`, a);
+      out.args.push(a);
+    });
+  }
+  const url = value['tool_registry_url'];
+  if (url !== undefined) {
+    if (typeof url !== 'string' || url === '' || url.includes('\0')) fail(`${field}.tool_registry_url`, 'string', `${field}.tool_registry_url must be a URL string`);
+    out.toolRegistryUrl = url;
+  }
+  return out;
 }
 
 function checkCwd(value: unknown, field: string): string | undefined {

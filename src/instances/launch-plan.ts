@@ -14,7 +14,7 @@
 //   ARPD_INSTANCE_ID.
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { ENV_NAME_PATTERN, EXEC_EXTENSION_KEY, type ExecConfig } from './exec-config.js';
+import { EXEC_EXTENSION_KEY, parseProcessSettings, type ExecConfig, type ProcessSettings } from './exec-config.js';
 
 export const TRACE_DIR_VARS = ['ARP_TRACE_DIR', 'JARVIS_TRACE_DIR'] as const;
 export const TOOL_REGISTRY_VARS = ['ARP_TOOL_REGISTRY_URL', 'JARVIS_TOOL_REGISTRY_URL'] as const;
@@ -25,11 +25,7 @@ export function runtimeTraceDirOf(dataDir: string): string {
 }
 
 /** `defaults` of a profile, `overrides` of an instance: the same three optional fields. */
-export interface LaunchOptions {
-  env: Record<string, string>;
-  args: string[];
-  toolRegistryUrl?: string;
-}
+export type LaunchOptions = ProcessSettings;
 
 export interface LaunchPlanInput {
   /** What `prepareLaunch` returned. */
@@ -67,40 +63,8 @@ function fail(field: string, rule: string, message: string): never {
   throw new ArpdError('E_VALIDATION', message, { field, rule });
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** Reads `defaults` or `overrides` (schema-checked at the edge; checked again here because a spawn must not get junk). */
-export function launchOptionsOf(value: unknown, field: string): LaunchOptions {
-  const out: LaunchOptions = { env: {}, args: [] };
-  if (value === undefined || value === null) return out;
-  if (!isPlainObject(value)) fail(field, 'object', `${field} must be an object with env, args and tool_registry_url`);
-  const env = value['env'];
-  if (env !== undefined) {
-    if (!isPlainObject(env)) fail(`${field}.env`, 'string-map', `${field}.env must be an object of environment variables, name -> string value`);
-    for (const [name, v] of Object.entries(env)) {
-      const at = `${field}.env.${name}`;
-      if (!ENV_NAME_PATTERN.test(name)) fail(at, ENV_NAME_PATTERN.source, `${at}: '${name}' is not an allowed environment variable name: use letters, digits and '_', not starting with a digit`);
-      if (typeof v !== 'string' || v.includes('\0')) fail(at, 'string', `${at} must be a string without NUL characters`);
-      out.env[name] = v;
-    }
-  }
-  const args = value['args'];
-  if (args !== undefined) {
-    if (!Array.isArray(args)) fail(`${field}.args`, 'string-array', `${field}.args must be an array of strings`);
-    args.forEach((a: unknown, i) => {
-      if (typeof a !== 'string' || a.includes('\0')) fail(`${field}.args[${i}]`, 'string', `${field}.args[${i}] must be a string without NUL characters`);
-      out.args.push(a);
-    });
-  }
-  const url = value['tool_registry_url'];
-  if (url !== undefined) {
-    if (typeof url !== 'string' || url === '' || url.includes('\0')) fail(`${field}.tool_registry_url`, 'string', `${field}.tool_registry_url must be a URL string`);
-    out.toolRegistryUrl = url;
-  }
-  return out;
-}
+/** Reads `defaults` or `overrides` (schema-checked at the edge and by the deciders; checked again here because a spawn must not get junk). */
+export const launchOptionsOf: (value: unknown, field: string) => LaunchOptions = parseProcessSettings;
 
 const hasPlaceholder = (args: readonly string[], ...names: string[]): boolean => args.some((a) => names.some((n) => a.includes(n)));
 

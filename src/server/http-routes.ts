@@ -198,10 +198,10 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         const failed = created.instances.filter((i) => i.state === 'error' || i.state === 'stopped' || (wait && i.state === 'starting') || i.runtime_api_endpoint === undefined);
         if (failed.length > 0) {
           const first = failed[0] as (typeof failed)[number];
-          const err = ((first.extensions as Record<string, unknown> | undefined)?.['arpd.instance'] as { error?: { code?: string; message?: string }; reason?: string } | undefined);
+          const err = ((first.extensions as Record<string, unknown> | undefined)?.['arpd.instance'] as { error?: { code?: string; message?: string }; reason?: string; pid?: number } | undefined);
           const code = err?.error?.code ?? 'E_TIMEOUT';
           const why = err?.error?.message ?? err?.reason ?? `it is still ${first.state}`;
-          throw new ArpdError(isKnownCode(code) ? code : 'E_RUNTIME_LOST', `${failed.length} of ${created.instances.length} instance(s) could not start: ${first.instance_id}: ${why}: see 'arpd instances list --all' and 'arpd instances logs ${first.instance_id}'`, {
+          throw new ArpdError(isKnownCode(code) ? code : 'E_RUNTIME_LOST', `${failed.length} of ${created.instances.length} instance(s) could not start: ${first.instance_id}: ${why}: see 'arpd instances list --all'${err?.pid === undefined ? '' : ` and 'arpd instances logs ${first.instance_id}'`}`, {
             instances: failed.map((i) => ({ instance_id: i.instance_id, state: i.state })) as never,
           });
         }

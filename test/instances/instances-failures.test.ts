@@ -3,7 +3,7 @@
  * becomes healthy. Each ends in `error` with a reason a person can act on, and leaves no process.
  */
 import t from 'tap';
-import { oracleCheckWithout, groupGone, instanceDetails, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
+import { oracleCheckWithout, groupGone, instanceDetails, REFERENCE_COMMAND, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
 
 function commandProfile(argv: string[]): Json {
   return { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: argv } } };
@@ -73,4 +73,51 @@ t.test('records a runtime that never becomes healthy as error after --health-tim
   }
   const silent = (await r.events(dir, ['instance.failed']))[0];
   t.match(String(silent?.data['stderr_tail']), /warming up/, 'the stderr tail of the silent one is kept');
+});
+
+t.test('refuses an argument or env entry longer than a process can be given, and bad defaults or overrides, before any instance exists', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir);
+  const huge = 'y'.repeat(200_000); // over Linux's 128 KiB for one argument: spawn would fail with E2BIG
+  const refusals: Array<[string, Json, RegExp]> = [
+    ['arg', commandProfile([...REFERENCE_COMMAND, '--name', huge]), /command_template\[7\] is 200000 bytes: one argument may have at most 131071 bytes.*shorten it/],
+    ['env', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: [...REFERENCE_COMMAND], env: { BIG: huge } } } }, /env\.BIG is 200004 bytes: one environment variable \(NAME=value\) may have at most 131071/],
+    ['defaults-arg', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { args: [huge] } }, /^defaults\.args\[0\] is 200000 bytes/],
+    ['defaults-nul', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { A: 'x\u0000y' } } }, /^defaults\.env\.A must be a string without NUL characters/],
+    ['defaults-name', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { 'A=B': 'x' } } }, /^defaults\.env\.A=B: 'A=B' is not an allowed environment variable name/],
+  ];
+  for (const [name, body, why] of refusals) {
+    const err = await r.callError(dir, 'profiles.upsert', { runtime_profile: name, request: body });
+    t.equal(err.code, 'E_VALIDATION', `${name}: ${err.message.slice(0, 200)}`);
+    t.match(err.message, why, `${name}: the message names the field and what to do`);
+  }
+  await r.upsertProfile(dir, 'ok', commandProfile([...REFERENCE_COMMAND]));
+  for (const [what, overrides, why] of [
+    ['a huge arg', { args: [huge] }, /^overrides\.args\[0\] is 200000 bytes/],
+    ['an env name with a dot', { env: { 'A.B': 'x' } }, /^overrides\.env\.A\.B: 'A\.B' is not an allowed environment variable name/],
+  ] as const) {
+    const err = await r.callError(dir, 'instances.create', { request: { runtime_profile: 'ok', overrides } });
+    t.equal(err.code, 'E_VALIDATION', `${what}: ${err.message.slice(0, 200)}`);
+    t.match(err.message, why, `${what}: the message names the field`);
+  }
+  t.same(await r.events(dir, ['instance.requested']), [], 'no instance was created to fail later');
+});
+
+t.test('an instance that never had a process is reported without pointing to logs it never wrote', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir);
+  await r.upsertProfile(dir, 'nopkg', { extensions: { 'arp.jarvis.exec': { driver: 'npm', npm_spec: '/nonexistent/arpd-no-such-package', entrypoint: 'x' } } });
+  const res = await r.cli(dir, ['instances', 'start', '--profile', 'nopkg', '--wait']);
+  t.equal(res.code, 1);
+  t.match(res.stderr, /does not exist: fix the path in the profile.*\[E_INSTALL_FAILED\]/, res.stderr);
+  t.notMatch(res.stderr, /instances logs/, 'no hint to `instances logs`, which has nothing for it');
+  const id = /inst_[a-z0-9]+/.exec(res.stdout)?.[0] ?? '';
+  const logs = await r.cli(dir, ['instances', 'logs', id]);
+  t.equal(logs.code, 4, 'indeed: `instances logs` finds nothing');
+  // one that had a process still gets the hint
+  await r.upsertProfile(dir, 'quits', commandProfile([process.execPath, '-e', 'process.exit(3)', '--', '--port', '{port}']));
+  const quits = await r.cli(dir, ['instances', 'start', '--profile', 'quits', '--wait']);
+  t.match(quits.stderr, /see 'arpd instances logs inst_[a-z0-9]+'/, quits.stderr);
 });
