@@ -1,7 +1,9 @@
 import type { JsonObject } from '../events/event-types.js';
 import type { ReadModel } from '../projections/registry.js';
 import type { InstanceView, RunProgress, RunView } from '../projections/registry-types.js';
+import { restartDecision } from '../policy/restart-policy.js';
 import { arpStateOf, loadOf } from '../policy/routing.js';
+import { optionsOfInstance } from '../policy/runtime-options.js';
 import type { RunStatus, RuntimeInstance } from '../schemas/index.js';
 
 /** The ARP payloads of the projections' views. arpd's own details ride in `extensions["arpd.*"]`. */
@@ -36,6 +38,14 @@ export function toRuntimeInstance(v: InstanceView, state: ReadModel): RuntimeIns
   if (v.pid !== undefined) details['pid'] = v.pid;
   if (v.ready_at !== undefined && (v.state === 'ready' || v.state === 'busy')) details['ready_at'] = v.ready_at;
   if (v.reason !== undefined) details['reason'] = v.reason;
+  if (v.managed && v.state === 'error' && v.restarts > 0) {
+    // its last failure says why it failed, not that arpd stopped trying: say so where the reason is read
+    const opts = optionsOfInstance(state, v);
+    if (opts.restart === 'on-failure' && !restartDecision(v, opts).restart) {
+      details['restarts_exhausted'] = true;
+      details['reason'] = `${v.reason ?? 'failed'} (arpd gave up after ${v.restarts} restart${v.restarts === 1 ? '' : 's'}, its restart_max: 'arpd instances start --profile ${v.runtime_profile ?? '<profile>'}' starts a new one)`;
+    }
+  }
   if (v.reason_started !== undefined) details['started_by'] = v.reason_started;
   if (v.error !== undefined) details['error'] = v.error as unknown as JsonObject;
   if (v.unsafe === true) details['unsafe'] = true;

@@ -120,6 +120,9 @@ t.test('gives up restarting after restart_max restarts', async (t) => {
   t.equal(third, undefined, 'it stays in error');
   const starts = (await r.events(dir, ['instance.starting'])).filter((e) => e.stream === `instance:${id}`);
   t.equal(starts.length, 2, 'started twice: once, and one restart');
+  // was a bug (QA): the reason said only why it failed last, so nothing told the user arpd had stopped restarting it
+  const shown = await r.waitInstance(dir, id, 'in error', (i) => i['state'] === 'error');
+  t.match(instanceDetails(shown), { restarts: 1, restarts_exhausted: true, reason: /arpd gave up after 1 restart, its restart_max: 'arpd instances start --profile once' starts a new one/ }, 'its reason says arpd gave up, and what to do');
 });
 
 t.test('stops and records error for a managed runtime that stops answering its health check', async (t) => {
