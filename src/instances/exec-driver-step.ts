@@ -57,6 +57,17 @@ export class InstallLog {
   }
 }
 
+/**
+ * What a failed step's message shows of its output: the installer's error lines (pip's `ERROR:`, npm's `npm error`),
+ * else its last lines, at most 5, without arpd's own `# …` lines. pip retries and warns at length before the line
+ * that says what failed, which came last in a message of thousands of characters; the whole tail stays in the data.
+ */
+export function failureSummary(tail: string): string {
+  const lines = tail.split('\n').filter((l) => !l.startsWith('# '));
+  const errors = lines.filter((l) => /^\s*(ERROR\b|error\b|npm ERR!|npm error|fatal\b)/i.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-5).map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l)).join('\n');
+}
+
 function canceled(what: string): ArpdError {
   return new ArpdError('E_CANCELED', `${what} was canceled`, { reason: 'aborted' });
 }
@@ -141,7 +152,7 @@ export async function runInstallStep(log: InstallLog, cmd: string, args: readonl
     const how = outcome.code === null ? `signal ${outcome.signal ?? 'unknown'}` : `exit ${outcome.code}`;
     const tail = await log.tail();
     await log.line(`# ${how}`);
-    throw new ArpdError('E_INSTALL_FAILED', `${opts.what} failed (${how}): ${tail}\n(full log: ${log.path})`, {
+    throw new ArpdError('E_INSTALL_FAILED', `${opts.what} failed (${how}): ${failureSummary(tail)}\n(full log: ${log.path})`, {
       log: log.path,
       exit_code: outcome.code,
       tail,

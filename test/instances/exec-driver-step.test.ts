@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { ArpdError } from '../../src/errors/index.js';
-import { InstallLog, runInstallStep } from '../../src/instances/exec-driver-step.js';
+import { failureSummary, InstallLog, runInstallStep } from '../../src/instances/exec-driver-step.js';
 
 const NODE = process.execPath;
 
@@ -78,8 +78,23 @@ t.test('a non-zero exit is E_INSTALL_FAILED with the exit code, the log path and
   t.equal(tail.length, 20);
   t.equal(tail.at(-1), 'line 30');
   t.notOk(tail.includes('line 10'), 'only the last lines');
-  t.match(e.message, /line 30/, 'the message carries the tail');
+  t.match(e.message, /line 30/, 'the message carries the end of the output');
+  t.notMatch(e.message, /line 25\b/, 'its last 5 lines, not all 20');
   t.match(text, /# exit 3/, 'the log records the exit');
+});
+
+// was a bug (QA): pip's retries and warnings made a message of ~3,000 characters, the line that says what failed last
+t.test("a failed step's message shows the installer's error lines first, not all of its output", async (t) => {
+  const pip = [
+    '# pip install --no-input nosuchpkg==1',
+    ...Array.from({ length: 12 }, (_, i) => `WARNING: Retrying (Retry(total=${4 - (i % 5)})) after connection broken by 'NewConnectionError': /simple/nosuchpkg/`),
+    'ERROR: Could not find a version that satisfies the requirement nosuchpkg==1 (from versions: none)',
+    'ERROR: No matching distribution found for nosuchpkg==1',
+  ].join('\n');
+  t.equal(failureSummary(pip), 'ERROR: Could not find a version that satisfies the requirement nosuchpkg==1 (from versions: none)\nERROR: No matching distribution found for nosuchpkg==1', "pip's ERROR lines only");
+  t.equal(failureSummary('npm http fetch GET 404\nnpm error code E404\nnpm error 404 Not Found - nosuchpkg'), 'npm error code E404\nnpm error 404 Not Found - nosuchpkg', "npm's error lines only");
+  t.equal(failureSummary('# arpd: a comment\na\nb'), 'a\nb', 'no error lines: the last lines, without arpd\'s own');
+  t.ok(failureSummary(`ERROR: ${'x'.repeat(5000)}`).length < 420, 'a very long line is cut');
 });
 
 t.test('a program that cannot be found is E_INSTALL_FAILED with the hint', async (t) => {
