@@ -220,8 +220,9 @@ export class RunDispatcher implements Component {
       const message = e.code === 'E_RUNTIME_ERROR' ? `the runtime refused the run: ${e.message}` : e.message;
       await this.end(runId, 'failed', { error: { code: e.code, message, ...(e.data === undefined ? {} : { details: e.data as JsonObject }) } });
       if (e.code === 'E_INTERNAL') this.log.error({ err, run_id: runId }, 'run failed unexpectedly');
-      // a run failed by arpd (bad events, a trace limit) must not go on at the runtime
-      if (e.code === 'E_BAD_RUNTIME' || e.code === 'E_TRACE_LIMIT') await this.ctx.client.cancelRun(f.endpoint, runId, { timeoutMs: 2000 }).catch(() => undefined);
+      // a run failed by arpd (bad events, a trace limit, a runtime that stopped answering, maybe after it took the run)
+      // must not go on at the runtime: sent again, it would run there twice
+      if (e.code === 'E_BAD_RUNTIME' || e.code === 'E_TRACE_LIMIT' || e.code === 'E_RUNTIME_LOST') await this.ctx.client.cancelRun(f.endpoint, runId, { timeoutMs: 2000 }).catch(() => undefined);
     } finally {
       if (this.flights.get(runId) === f) this.flights.delete(runId);
       const t = this.cancelTimers.get(runId);

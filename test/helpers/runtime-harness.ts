@@ -159,7 +159,7 @@ export interface ScriptedRun { run_id: string; state: 'running' | 'succeeded' | 
 /**
  * A minimal ARP runtime in the test process whose answers the test controls, for races a real runtime
  * answers too fast to hit: health and version; `POST /v1/runs` can be held (`holdCreates`) until
- * `releaseCreates()`; runs stay `running` until canceled (`POST /v1/runs/{id}:cancel`, 404 for a run
+ * `releaseCreates()`, or taken and left unanswered (`dropCreates`: the connection drops); runs stay `running` until canceled (`POST /v1/runs/{id}:cancel`, 404 for a run
  * it does not have) or `finish(id)`; no event stream (arpd polls). Every request is counted in `requests`.
  */
 export interface ScriptedRuntime {
@@ -167,6 +167,8 @@ export interface ScriptedRuntime {
   readonly runs: Map<string, ScriptedRun>;
   readonly requests: string[];
   holdCreates: boolean;
+  /** `POST /v1/runs` creates the run, then drops the connection without answering. */
+  dropCreates: boolean;
   /** How many `POST /v1/runs` are waiting. */
   readonly heldCreates: number;
   releaseCreates(): void;
@@ -197,6 +199,13 @@ export async function scriptedRuntime(t: TeardownHost): Promise<ScriptedRuntime>
           runs.set(runId, run);
           send(res, 201, statusOf(run));
         };
+        if (api.dropCreates) {
+          // it takes the run, and the connection drops before its answer (a network fault, a crash mid-answer)
+          const runId = String((JSON.parse(body) as { run_id?: unknown }).run_id);
+          runs.set(runId, { run_id: runId, state: 'running', cancels: 0 });
+          req.socket.destroy();
+          return;
+        }
         if (api.holdCreates) held.push(create);
         else create();
         return;
@@ -227,6 +236,7 @@ export async function scriptedRuntime(t: TeardownHost): Promise<ScriptedRuntime>
     runs,
     requests,
     holdCreates: false,
+    dropCreates: false,
     get heldCreates() { return held.length; },
     releaseCreates: () => { for (const h of held.splice(0)) h(); },
     finish: (runId) => { const r = runs.get(runId); if (r !== undefined && r.state === 'running') r.state = 'succeeded'; },

@@ -56,3 +56,19 @@ for (const c of cases) {
     t.equal(after['state'], c.state, 'and it stays');
   });
 }
+
+// was a bug (QA): a run whose POST /v1/runs got no answer (the connection dropped, or the 30 s timeout) was failed by
+// arpd, E_RUNTIME_LOST, but left running at the runtime, which may have taken it: sent again, it ran there twice
+t.test('cancels at the runtime a run it failed because the runtime took it without answering', async (t) => {
+  const { r, dir, rt, instanceId } = await setup(t);
+  rt.dropCreates = true;
+  const s = await r.submit(dir, { input: { goal: 'a long job' }, runtime_selector: { instance_id: instanceId } });
+  const runId = String(s['run_id']);
+  const ended = await waitFor('the run to fail', async () => {
+    const st = await r.getRun(dir, runId);
+    return st['state'] === 'failed' ? st : undefined;
+  });
+  t.match(runError(ended), { code: 'E_RUNTIME_LOST' }, 'failed: the runtime did not answer');
+  await waitFor('the runtime to be asked to cancel it', () => (rt.runs.get(runId)?.cancels ?? 0) >= 1);
+  t.equal(rt.runs.get(runId)?.state, 'canceled', 'it does not go on at the runtime');
+});
