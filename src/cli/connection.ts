@@ -42,8 +42,9 @@ function connectOptions(g: ResolvedGlobals): ConnectOptions {
 
 /**
  * An error said the way the CLI says it: a daemon that is not running (how to start it); a daemon URL that wants a
- * token the CLI did not send or that is wrong (the daemon's message says where the token is and to send a header:
- * the CLI user gives it as --token or ARPD_TOKEN).
+ * token the CLI did not send or that is wrong, or the admin token (or a JWT with the admin scope) for a change the run
+ * token may not make (the daemon's message says where the token is and to send it: the CLI user gives it as --token
+ * or ARPD_TOKEN).
  */
 function explained(g: ResolvedGlobals, err: unknown): unknown {
   if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING' && g.daemonUrl === undefined && !g.autostart) {
@@ -52,6 +53,10 @@ function explained(g: ResolvedGlobals, err: unknown): unknown {
   if (err instanceof ArpdError && err.code === 'E_UNAUTHORIZED' && g.daemonUrl !== undefined) {
     const how = g.token !== undefined ? 'the CLI sent the one given' : clientToken(g) === undefined ? `the CLI sent none (it reads ${g.paths.httpToken} when there is one)` : `the CLI sent the one in ${g.paths.httpToken}`;
     return new ArpdError('E_UNAUTHORIZED', `${err.message}; ${how}: give it as --token <token> or ARPD_TOKEN=<token>`, err.data, { cause: err });
+  }
+  // not with --http-auth none: no token helps there (its message says what does)
+  if (err instanceof ArpdError && err.code === 'E_FORBIDDEN' && err.data?.['reason'] === 'admin' && g.daemonUrl !== undefined && !/--http-auth none/.test(err.message)) {
+    return new ArpdError('E_FORBIDDEN', `${err.message}; from the CLI, give that token as --token <token> or ARPD_TOKEN=<token>`, err.data, { cause: err });
   }
   return err;
 }

@@ -157,6 +157,12 @@ t.test('a JARVIS command over HTTP without the token, or with a wrong one, says 
   t.match(wrong.stderr, /^arpd: error: the bearer token is wrong: .*; the CLI sent the one given: give it as --token <token> or ARPD_TOKEN=<token> \[E_UNAUTHORIZED\]\n$/, 'a wrong token: the same advice');
 });
 
+t.test('a safe-list change over HTTP with the run token says to give the admin token as --token or ARPD_TOKEN', async (t) => {
+  const r = await jarvis(['runtime-profiles', 'delete', 'default']);
+  t.equal(r.code, 1, 'refused');
+  t.match(r.stderr, /^arpd: error: .*needs the admin token \(in .*http\.admin-token\).*; from the CLI, give that token as --token <token> or ARPD_TOKEN=<token> \[E_FORBIDDEN\]\n$/, 'where the admin token is, and how to give it to the CLI');
+});
+
 t.test('runtime-profiles get prints sorted as the rest of runtime-profiles; register without an endpoint names the JARVIS flag', async (t) => {
   t.same(parsed(t, await jarvis(['runtime-profiles', 'get', 'default']), 'runtime-profiles get'), await http('/v1/admin/runtime-profiles/default'));
   const r = await jarvis(['register']);
