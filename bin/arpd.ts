@@ -569,6 +569,20 @@ async function main(argv: string[]): Promise<void> {
   }
   const cmd = top.commands.find((c) => c.isMatched(word));
   if (cmd === undefined) {
+    // `arpd --log-level debug daemon start`: the word was the value of a daemon flag put before the command
+    const before = argv[at - 1] ?? '';
+    if (before.startsWith('--') && !before.includes('=')) {
+      const { DAEMON_FLAGS } = await import('../src/cli/serve-options.js');
+      if (DAEMON_FLAGS.some((f) => f.kind !== 'bool' && f.flag.split(' ')[0] === before)) {
+        const words = argv.slice(at + 1).filter((a) => !a.startsWith('-'));
+        // a store URL may hold a password: not repeated in a message
+        const value = before === '--store' ? '<url>' : word;
+        const daemonCommand = words[0] === 'serve' ? 'serve' : words[0] === 'daemon' && (words[1] === 'start' || words[1] === 'restart') ? `daemon ${words[1]}` : undefined;
+        return usage(daemonCommand !== undefined
+          ? `'${before}' goes after the command: 'arpd ${daemonCommand} ${before} ${value}'`
+          : `'${before}' is an option of 'arpd serve' and 'arpd daemon start|restart'${words.length > 0 ? `, not of 'arpd ${words.slice(0, 2).join(' ')}'` : ''}: e.g. 'arpd daemon start ${before} ${value}'`, { option: before });
+      }
+    }
     const near = didYouMean(word, [...Object.keys(groups), ...Object.keys(ALIASES), ...top.commands.map((c) => c.name)].filter((n) => n !== ''));
     return usage(`unknown command '${word}'${near}: see 'arpd --help' for the commands`, { command: word });
   }

@@ -170,3 +170,19 @@ t.test('a mistyped command after a global switch is still named as a command, wi
   t.match(oneErrorLine(t, a as CliResult, 'E_VALIDATION', 'runs lsit'), /unknown command 'lsit' for 'arpd runs' \(did you mean 'list'\?\)/);
   t.match(oneErrorLine(t, b as CliResult, 'E_VALIDATION', 'instances lst'), /unknown command 'lst' for 'arpd instances' \(did you mean 'list'\?\)/);
 });
+
+// was a bug (QA): a daemon flag before the command word made its value the command ("unknown command 'debug'")
+t.test('a daemon flag put before the command is named, with where it goes, not its value taken for the command', async (t) => {
+  const dir = h.newDataDir();
+  const cases: Array<[string[], RegExp]> = [
+    [['--log-level', 'debug', 'daemon', 'start'], /^'--log-level' goes after the command: 'arpd daemon start --log-level debug'$/],
+    [['--idle-timeout', '5', 'runs', 'list'], /^'--idle-timeout' is an option of 'arpd serve' and 'arpd daemon start\|restart', not of 'arpd runs list': e\.g\. 'arpd daemon start --idle-timeout 5'$/],
+    [['--store', 'postgres://u:s3cretPW@db/arpd', 'serve'], /^'--store' goes after the command: 'arpd serve --store <url>'$/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await h.cli(dir, [...args, '--no-autostart']);
+    const m = oneErrorLine(t, r, 'E_VALIDATION', args.join(' '));
+    t.match(m, message, `${args.join(' ')}: the message`);
+    t.notMatch(r.stderr, /s3cretPW/, 'no password repeated');
+  }
+});
