@@ -463,16 +463,27 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
   }
 }
 
+/** The spellings of the global options (`--data-dir`, `--no-autostart`, …). */
+const GLOBAL_NAMES: ReadonlySet<string> = new Set(GLOBAL_OPTIONS.map((o) => o.flag.split(' ')[0] as string));
+
+/** The daemon's own flags (`arpd serve`'s), by spelling: true when the flag takes a value. */
+async function daemonFlagNames(): Promise<ReadonlyMap<string, boolean>> {
+  const { DAEMON_FLAGS } = await import('../src/cli/serve-options.js');
+  return new Map(DAEMON_FLAGS.map((f) => [f.flag.split(' ')[0] as string, f.kind !== 'bool']));
+}
+
 /**
  * JARVIS's server mode: `arp-jarvis daemon` with options and no command serves. `arpd --host H --port P …`, or any of
  * the daemon's own flags with no command (`arpd --log-level debug`, `--allow-unsafe-runtime-profiles`, `--pip-…`), is
  * `arpd serve --http-host H --http-port P …`. Global options alone (`arpd --data-dir D`) are no command.
  */
 async function jarvisServe(argv: string[]): Promise<string[] | undefined> {
-  const { DAEMON_FLAGS } = await import('../src/cli/serve-options.js');
-  const daemonFlags = new Set(DAEMON_FLAGS.map((f) => f.flag.split(' ')[0]));
   const end = argv.indexOf('--');
-  if (!(end === -1 ? argv : argv.slice(0, end)).some((a) => daemonFlags.has(a.split('=')[0]))) return undefined;
+  const before = end === -1 ? argv.slice(2) : argv.slice(2, end);
+  // most command lines hold no long option but the global ones: they load nothing more to find that out
+  if (!before.some((a) => a.startsWith('--') && !GLOBAL_NAMES.has(a.split('=')[0] as string))) return undefined;
+  const daemonFlags = await daemonFlagNames();
+  if (!before.some((a) => daemonFlags.has(a.split('=')[0] as string))) return undefined;
   const top = globals(cac('arpd'));
   await topLevel(top);
   const serve = top.commands.find((c) => c.name === 'serve');
@@ -572,8 +583,7 @@ async function main(argv: string[]): Promise<void> {
     // `arpd --log-level debug daemon start`: the word was the value of a daemon flag put before the command
     const before = argv[at - 1] ?? '';
     if (before.startsWith('--') && !before.includes('=')) {
-      const { DAEMON_FLAGS } = await import('../src/cli/serve-options.js');
-      if (DAEMON_FLAGS.some((f) => f.kind !== 'bool' && f.flag.split(' ')[0] === before)) {
+      if ((await daemonFlagNames()).get(before) === true) {
         const words = argv.slice(at + 1).filter((a) => !a.startsWith('-'));
         // a store URL may hold a password: not repeated in a message
         const value = before === '--store' ? '<url>' : word;

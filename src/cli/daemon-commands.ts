@@ -4,6 +4,7 @@ import { ArpdError } from '../errors/index.js';
 import { isSocket, probeStatus, runningServeArgs, startDetached, stopDaemon } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info, out, printJson, style, writeStdout } from './output.js';
+import { storeValuesOf } from './serve-options.js';
 
 /** `arpd daemon start|stop|restart|logs|purge|exec` (`status` is in daemon-status.ts, kept small). */
 
@@ -15,7 +16,7 @@ export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]
     const running = runningServeArgs(g.paths);
     // the store of ARPD_STORE_URL is a flag of the running daemon (runningServeArgs) as much as --store is
     const envStore = process.env['ARPD_STORE_URL'];
-    const given = serveArgs.some((a) => a === '--store' || a.startsWith('--store=')) || envStore === undefined || envStore === '' ? serveArgs : [...serveArgs, '--store', envStore];
+    const given = storeValuesOf(serveArgs).length > 0 || envStore === undefined || envStore === '' ? serveArgs : [...serveArgs, '--store', envStore];
     if (running !== undefined && !sameArgs(running, given)) {
       // flag names only: a value may hold a secret (a --store URL's password)
       const names = [...new Set(running.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]))];

@@ -6,6 +6,7 @@ import { readPidFile, type PidInfo } from '../daemon/pid-file.js';
 import { isSameProcess } from '../system/process-identity.js';
 import { flagSpec } from './argv-check.js';
 import { GLOBAL_OPTIONS } from './global-options.js';
+import { storeValuesOf } from './serve-options.js';
 
 /** Starting lives in the client (`src/client/daemon-start.ts`), shared with `connect({ autostart })`. */
 export { probeStatus } from '../client/probe-status.js';
@@ -141,6 +142,6 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     else if (takesValue === undefined && !command && a === 'serve') command = true;
     else if (takesValue === undefined) out.push(a);
   }
-  if (storeUrl !== undefined && !out.some((a) => a === '--store' || a.startsWith('--store='))) out.push('--store', storeUrl);
+  if (storeUrl !== undefined && storeValuesOf(out).length === 0) out.push('--store', storeUrl);
   return out;
 }

@@ -2,14 +2,11 @@ import { once } from 'node:events';
 import type { Transform } from 'node:stream';
 import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
-import { forEachEvent, matchesFilter, type EventFilter, type ForEachOptions } from '../events/log-read.js';
+import { damagedRead, forEachEvent, matchesFilter, type DamageAt, type EventFilter } from '../events/log-read.js';
 import { connect, type LogEvent } from '../client/index.js';
 import type { ResolvedGlobals } from './global-options.js';
-import { damagedRead } from '../events/log-read.js';
 import { storeInPostgres } from './log-commands.js';
 import { info, out, style, writeStdout } from './output.js';
-
-type DamageAt = Parameters<NonNullable<ForEachOptions['onDamage']>>[0];
 
 /**
  * `arpd events [--follow]`: the event log, read from the files (no daemon needed), then, with

@@ -175,22 +175,29 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
   };
 }
 
+/** Every `--store` value of `argv`, as `--store URL` or `--store=URL`, in order (the last one counts). */
+export function storeValuesOf(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const url = a === '--store' ? argv[i + 1] : a.startsWith('--store=') ? a.slice('--store='.length) : undefined;
+    if (url !== undefined) out.push(url);
+  }
+  return out;
+}
+
 /**
  * True when `argv` gives `--store` a URL that holds a password (`postgres://user:PASSWORD@…`, or `password=` in its
  * query): a process's command line is readable by every user of the host (`ps`, /proc/<pid>/cmdline) for as long as
  * it runs. `arpd daemon start` hands the URL to the daemon in ARPD_STORE_URL instead; a foreground `arpd serve` cannot.
  */
 export function storePasswordInArgv(argv: readonly string[]): boolean {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const url = a === '--store' ? argv[i + 1] : a.startsWith('--store=') ? a.slice('--store='.length) : undefined;
-    if (url === undefined) continue;
+  return storeValuesOf(argv).some((url) => {
     try {
       const u = new URL(url);
-      if (u.password !== '' || u.searchParams.has('password')) return true;
+      return u.password !== '' || u.searchParams.has('password');
     } catch {
-      if (/:[^/@]*[^:/@][^/@]*@|[?&]password=/.test(url)) return true; // not a URL to parse: what looks like one
+      return /:[^/@]*[^:/@][^/@]*@|[?&]password=/.test(url); // not a URL to parse: what looks like one
     }
-  }
-  return false;
+  });
 }

@@ -62,7 +62,6 @@ interface RunLog {
 /** Events of a run that leave its log uncreated (it waits in the queue). */
 const DEFERRABLE = new Set(['run.accepted', 'run.queued']);
 
-/** True for the events of a run still waiting in the queue: its log need not exist yet. */
 type WriteFn = (fd: number, data: string | Buffer, offset?: number, length?: number) => number;
 
 /**
@@ -80,6 +79,7 @@ export function writeWhole(fd: number, text: string, write: WriteFn = (f, d, o, 
   }
 }
 
+/** True for the events of a run still waiting in the queue: its log need not exist yet. */
 export function defersRunLog(type: string): boolean {
   return DEFERRABLE.has(type);
 }

@@ -64,7 +64,7 @@ export class InstallLog {
  */
 export function failureSummary(tail: string): string {
   const lines = tail.split('\n').filter((l) => !l.startsWith('# '));
-  const errors = lines.filter((l) => /^\s*(ERROR\b|error\b|npm ERR!|npm error|fatal\b)/i.test(l));
+  const errors = lines.filter((l) => /^\s*(error\b|npm err(!|or\b)|fatal\b)/i.test(l));
   return (errors.length > 0 ? errors : lines).slice(-5).map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l)).join('\n');
 }
 
