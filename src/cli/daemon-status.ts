@@ -37,7 +37,33 @@ function human(status: DaemonStatus): void {
     line('log', `seq ${String(status.last_seq)}, ${String(status.log_bytes)} bytes`);
   }
   if (status.idle_timeout_s !== null && status.idle_timeout_s !== undefined) line('idle exit', `after ${String(status.idle_timeout_s)}s idle`);
+  const problems = historyLines(status, line);
   if (Array.isArray(status.warnings)) for (const w of status.warnings) info(style.yellow(`warning: ${String(w)}`));
+  for (const p of problems) info(style.yellow(`warning: ${p}`));
+}
+
+interface RetentionStatus { retain_runs?: number; retain_days?: number; ended_runs_in_memory?: number; runs_archived?: number; runs_pruned?: number; archive_failing?: string }
+interface SnapshotStatus { every_events?: number; every_s?: number; events_since_last?: number; last_seq?: number; last_taken_at?: string; log_budget_bytes?: number; problem?: string }
+
+/**
+ * What the history costs and how it is kept bounded: the retention policy (the issue's "shown in `arpd daemon
+ * status`"), the snapshot policy and the last snapshot, the log's disk budget. Returns the problems to warn about.
+ */
+function historyLines(status: DaemonStatus, line: (k: string, v: unknown) => void): string[] {
+  const problems: string[] = [];
+  const r = status['retention'] as RetentionStatus | undefined;
+  if (r !== undefined) {
+    line('retention', `ended runs leave memory past ${String(r.retain_runs)} runs or ${String(r.retain_days)} days; ${String(r.ended_runs_in_memory ?? 0)} in memory, ${String(r.runs_archived ?? 0)} archived on disk, ${String(r.runs_pruned ?? 0)} pruned`);
+    if (r.archive_failing !== undefined) problems.push(`ended runs cannot be archived: ${r.archive_failing}`);
+  }
+  const s = status['snapshots'] as SnapshotStatus | undefined;
+  if (s !== undefined) {
+    const last = s.last_seq === undefined ? 'none taken yet' : `last at seq ${String(s.last_seq)} (${String(s.last_taken_at)})`;
+    line('snapshots', `every ${String(s.every_events)} events or ${String(s.every_s)}s; ${last}, ${String(s.events_since_last ?? 0)} events since`);
+    if (s.log_budget_bytes !== undefined) line('log budget', `${String(s.log_budget_bytes)} bytes (past it, sealed segments a snapshot holds are compressed, then the oldest removed)`);
+    if (s.problem !== undefined) problems.push(s.problem);
+  }
+  return problems;
 }
 
 interface ClusterNode { node_id: string; state: string; lease: string; host?: string; this_node?: boolean; instances?: Array<{ instance_id: string; state: string; runtime_profile?: string }>; runs_in_flight?: number }
