@@ -40,3 +40,20 @@ t.test('a run id used again after a prune answers the new run\'s result and trac
   t.match(JSON.parse(await ok(['runs', 'result', 'again', '--json'])), { ok: true, output: { text: 'echo:second' } }, 'and after a restart');
   t.same(await goals(), ['echo:second']);
 });
+
+t.test('a prune or replay date that names no real day, or has more after it, is refused rather than read as another day', async (t) => {
+  const dir = h.newDataDir();
+  await h.startDaemon(dir);
+  const run = await h.cli(dir, ['runs', 'submit', '--goal', 'echo:kept', '--run-id', 'kept', '--wait', '--json']);
+  t.equal(run.code, 0);
+  // Date.parse reads these as 2026-03-02 and 2026-06-01
+  for (const before of ['2026-02-30', '2026-01-01 junk', '2026-01-01T12:00:00']) {
+    const r = await h.cli(dir, ['runs', 'prune', '--before', before, '--json']);
+    t.equal(r.code, 2, `--before '${before}': a usage error`);
+    t.match(r.stderr, /before takes an ISO-8601 date or a time with its zone .*\[E_VALIDATION\]/);
+  }
+  t.equal((await h.cli(dir, ['runs', 'status', 'kept'])).code, 0, 'nothing was pruned');
+  const replay = await h.cli(dir, ['log', 'replay', '--until', '2026-01-01 junk']);
+  t.equal(replay.code, 2, 'log replay --until refuses it too');
+  t.match(replay.stderr, /--until takes a seq number or an ISO-8601 time/);
+});
