@@ -8,6 +8,7 @@ import { describeDamage, recoverLog } from '../events/log-recovery.js';
 import { planRepair, type RepairPlan } from '../events/log-repair.js';
 import { defersRunLog } from '../events/run-log-queue.js';
 import { isValidId } from '../ids/id-rules.js';
+import { parseIsoTime } from '../ids/iso-time.js';
 import { replayStart } from '../retention/replay-start.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { out, printJson, printTable, style } from './output.js';
@@ -153,8 +154,8 @@ function untilPredicate(until: string | undefined): (e: StoredEvent) => boolean 
     const n = Number(until);
     return (e) => e.seq <= n;
   }
-  const t = Date.parse(until);
-  if (Number.isNaN(t)) throw new ArpdError('E_VALIDATION', `--until takes a seq number or an ISO-8601 time (e.g. 2026-01-31T12:00:00Z), not '${until}'`, { field: 'until', usage: true });
+  const t = parseIsoTime(until);
+  if (t === undefined) throw new ArpdError('E_VALIDATION', `--until takes a seq number or an ISO-8601 time (e.g. 2026-01-31T12:00:00Z, or a date: 2026-01-31), not '${until}'`, { field: 'until', usage: true });
   return (e) => Date.parse(e.ts) <= t;
 }
 

@@ -73,7 +73,10 @@ export interface EventStore {
   /** Up to `limit` events after `after` (0: from the first) in store order, up to the published head. */
   readPage(after: number, limit: number, filter?: EventFilter): Promise<ReadPage>;
 
-  /** Events of one stream with revision >= fromRev, in revision order. */
+  /**
+   * Events of one stream with revision >= fromRev, in revision order. A run stream that started over at revision 1
+   * (the id of a pruned run used again; JSONL only, PostgreSQL keeps a revision once) is read from its last start.
+   */
   readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]>;
 
   /**

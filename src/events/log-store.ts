@@ -196,15 +196,19 @@ export class LogStore implements EventStore {
     // The runs that have only waited in the queue so far, with their events (a few at any point of a replay): their
     // logs stay uncreated until they leave it, as before the stop or crash (run-log-queue.ts).
     const queued = new Map<string, StoredEvent[]>();
+    // Runs pruned in the replayed log and not begun again since: their logs were deleted on purpose.
+    const pruned = new Set<string>();
     const onEvent = opts.onEvent;
     const rec = recoverLog(root, {
       bootId: bootId(),
       from: opts.from,
       ...(opts.clock === undefined ? {} : { clock: opts.clock }),
       onEvent: (e: StoredEvent) => {
+        if (e.type === 'runs.pruned') for (const r of e.data.runs) pruned.add(r.run_id);
         if (e.stream.startsWith('run:')) {
           if (e.rev === 1) {
             const runId = e.stream.slice(4);
+            pruned.delete(runId);
             if (tail) firstSeqs.set(runId, e.seq);
             if (defersRunLog(e.type)) queued.set(runId, [e]);
           } else if (queued.size > 0) {
@@ -220,7 +224,7 @@ export class LogStore implements EventStore {
     for (const w of rec.warnings) opts.onWarning?.(w.message, w.details);
     const runsDir = join(root, 'runs');
     mkdirSync(runsDir, { recursive: true, mode: 0o700 });
-    const { result: reconciled, leftQueued } = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs, queued);
+    const { result: reconciled, leftQueued } = reconcileRunLogs(root, runsDir, rec.streamRevs, rec.runsToReconcile, firstSeqs, queued, pruned);
     if (reconciled.completed + reconciled.rebuilt > 0) {
       opts.onWarning?.(`completed ${reconciled.completed} and rebuilt ${reconciled.rebuilt} run logs from the global log (${reconciled.linesWritten} lines)`, { ...reconciled });
     }
@@ -331,13 +335,15 @@ export class LogStore implements EventStore {
 
   async readStream(stream: string, fromRev: number, limit: number): Promise<StoredEvent[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new ArpdError('E_VALIDATION', `a stream read returns at least 1 event, not ${String(limit)}`);
-    const out: StoredEvent[] = [];
+    let out: StoredEvent[] = [];
     let after = 0;
     for (;;) {
       const page = await this.readPage(after, 10_000, { stream });
       for (const e of page.events) {
-        if (e.rev >= fromRev) out.push(e);
-        if (out.length >= limit) return out;
+        // a stream that starts over at rev 1 (the id of a pruned run used again) is read from there: what came
+        // before is the pruned run's, so the whole stream is read
+        if (e.rev === 1) out = [];
+        if (e.rev >= fromRev && out.length < limit) out.push(e);
       }
       if (page.atHead || page.last === after) return out;
       after = page.last;

@@ -21,6 +21,8 @@ import { encodeTraceLine } from './trace-line.js';
  * A run about to need its file goes before the runs a snapshot asks for. A creation already on the thread pool when its
  * log is closed (`close`, `forget`) goes no further: no file is opened, and the directory it made is removed if empty.
  *
+ * A pruned run's log is forgotten when its `runs.pruned` event is handed over (before the fold deletes its directory).
+ *
  * A reader that must see every published line of a run waits for `written(runId)` first: it resolves once every line
  * handed over so far for that run is in the file (or could not be written: then `failed(runId)` is true and the
  * reader answers from the global log instead).
@@ -116,6 +118,12 @@ export class RunLogQueue {
   /** Hands over a commit's events (already durable); the run events among them are written shortly. */
   add(events: readonly StoredEvent[]): void {
     for (const e of events) {
+      if (e.type === 'runs.pruned') {
+        // their directories are deleted as the event is folded: a later run that uses the id again opens a new log
+        // rather than writing into the deleted file (where its lines would be lost)
+        for (const r of e.data.runs) this.forget(r.run_id);
+        continue;
+      }
       if (!e.stream.startsWith('run:')) continue;
       const runId = e.stream.slice(4);
       let log = this.logs.get(runId);

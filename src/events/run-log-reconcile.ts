@@ -78,9 +78,11 @@ function lastTraceLine(path: string, fix: boolean): { seq: number; globalSeq: nu
  * when the boot replayed it (a run still queued at a crash has no run log yet: it costs a read of the tail, not of
  * the whole history); else from the start. `queued`: runs born in the replayed tail with only their acceptance so far
  * (every event of theirs): one without a log is left so (`leftQueued`), as the run-log queue leaves it until the run
- * leaves the queue.
+ * leaves the queue. `pruned`: runs whose last word in the replayed log is `runs.pruned`: their logs were deleted on
+ * purpose and are not made again. A run id used again after a prune has its log rebuilt from the prune on: the lines
+ * before it are the pruned run's.
  */
-export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>, queued?: ReadonlyMap<string, readonly StoredEvent[]>): Reconciled {
+export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<string, number>, candidates: Iterable<string> | undefined, firstSeqs?: ReadonlyMap<string, number>, queued?: ReadonlyMap<string, readonly StoredEvent[]>, pruned?: ReadonlySet<string>): Reconciled {
   const result: ReconcileResult = { checked: 0, completed: 0, rebuilt: 0, linesWritten: 0, filesRead: 0, leftQueued: 0 };
   const leftQueued = new Map<string, readonly StoredEvent[]>();
   // A run that has only waited in the queue is looked at even when the boot checks only a few runs: its log may never
@@ -93,7 +95,7 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
   /** the first global seq a missing line can have */
   let scanFrom = Number.MAX_SAFE_INTEGER;
   for (const runId of ids) {
-    if (!isValidId(runId)) continue;
+    if (!isValidId(runId) || pruned?.has(runId) === true) continue;
     const logRev = streamRevs.get(`run:${runId}`) ?? 0;
     result.checked++;
     const path = join(runsDir, runId, 'trace.jsonl');
@@ -155,6 +157,17 @@ export function reconcileRunLogs(root: string, runsDir: string, streamRevs: Map<
             const r = decodeLine(buf, start, end);
             if (!r.ok) return true;
             const e: StoredEvent = r.event;
+            if (e.type === 'runs.pruned') {
+              // a run pruned here and then begun again under its id: its log starts over with the new run's rev 1
+              for (const p of e.data.runs) {
+                const fd = fds.get(p.run_id);
+                if (fd === undefined) continue;
+                closeSync(fd);
+                fds.set(p.run_id, openAppend(join(runsDir, p.run_id), true)); // emptied, written from its start
+                wanted.set(p.run_id, 1);
+              }
+              return true;
+            }
             if (!e.stream.startsWith('run:')) return true;
             const runId = e.stream.slice(4);
             if (e.rev !== wanted.get(runId)) return true;

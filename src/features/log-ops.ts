@@ -1,5 +1,6 @@
 import type { DaemonContext } from '../daemon/daemon-context.js';
 import { ArpdError } from '../errors/index.js';
+import { checkIsoTime } from '../ids/iso-time.js';
 import { isEnded } from '../projections/registry.js';
 import { refuseWhileStopping, unlessStorageFails } from './guards.js';
 
@@ -60,10 +61,8 @@ export class LogOps {
    * `dryRun`: only counts them.
    */
   async prune(o: { before: string; dryRun?: boolean | undefined }): Promise<Record<string, unknown>> {
-    const before = Date.parse(o.before);
-    if (Number.isNaN(before) || !/^\d{4}-\d{2}-\d{2}/.test(o.before)) {
-      throw new ArpdError('E_VALIDATION', `before must be an ISO-8601 date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z), not '${o.before}'`, { field: 'before' });
-    }
+    // strictly: Date.parse alone reads 2026-02-30 as March 2, and '2026-01-01 junk' as another day
+    const before = checkIsoTime(o.before, 'before');
     if (before > this.ctx.now().getTime()) throw new ArpdError('E_VALIDATION', `before (${o.before}) is in the future: only runs that already ended can be pruned`, { field: 'before' });
     const iso = new Date(before).toISOString();
     const state = this.ctx.state;

@@ -15,7 +15,7 @@ import type { RunProgress, RunView } from '../projections/registry-types.js';
  * - `runs/archive.jsonl`: one line per archived run (`{"o": order, "id": run_id}`), and in memory an index from each
  *   place in submission order to its line (8 bytes a run), so listing pages through archived runs in order. Lines
  *   are appended in batches (`flush`: after each retention sweep, and before anything reads or syncs the file).
- * A summary that is missing (a crash between the two writes) is rebuilt from the run log.
+ * A summary that is missing (a crash between the two writes), or is not this run's, is rebuilt from the run log.
  * A snapshot does not hold the index: `captureIndex` + `writeIndex` write it to `runs/archive-index.bin`
  * (archive-index-file.ts) and give the snapshot a reference to it; `importIndex` reads it back, or rebuilds it from
  * `archive.jsonl` when the file is not the one the snapshot was taken with.
@@ -255,7 +255,11 @@ export class RunArchive implements RunArchiveReader {
     // a new run id (every submit asks) costs one stat, not a thrown ENOENT
     if (!existsSync(dir)) return undefined;
     try {
-      return JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { view: RunView; progress: RunProgress };
+      const s = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { view?: Partial<RunView>; progress?: unknown } | null;
+      // JSON that is not this run's summary (damaged, or another run's copied here) is no answer: rebuilt as if missing
+      if (s?.view?.run_id === runId && s.view.phase === 'ended' && typeof s.view.state === 'string' && typeof s.progress === 'object' && s.progress !== null) {
+        return s as { view: RunView; progress: RunProgress };
+      }
     } catch { /* no summary: rebuild from the run log */ }
     const log = join(dir, 'trace.jsonl');
     if (!existsSync(log)) return undefined;

@@ -214,3 +214,55 @@ t.test('a run log whose last line points past its missing lines is still complet
   const seqs = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
   t.same(seqs, events.map((e) => e.rev), 'every line of the run, in order, once');
 });
+
+/**
+ * A log where run 'a' is pruned and its id then used again (its stream starts over at rev 1, as the registry asks for
+ * a pruned run), and run 'b' is pruned for good. The run dirs are deleted at the prune, as the fold does.
+ */
+async function writeReused(root: string): Promise<StoredEvent[]> {
+  const revs = new Map<string, number>();
+  const store = LogStore.open({ root, revOf: (s) => revs.get(s) ?? 0 });
+  const out: StoredEvent[] = [];
+  const append = async (batch: DomainEvent[]): Promise<void> => {
+    const got = await store.append(batch);
+    for (const e of got) {
+      revs.set(e.stream, e.rev);
+      if (e.type === 'runs.pruned') for (const r of e.data.runs) revs.delete(`run:${r.run_id}`);
+    }
+    out.push(...got);
+  };
+  await append([trace('a', 1, 'old'), trace('b', 1, 'old')]);
+  await append([trace('a', 2, 'old'), trace('a', 3, 'old')]);
+  await store.runLogsWritten();
+  await append([{ type: 'runs.pruned', data: { runs: [{ run_id: 'a', state: 'succeeded' }, { run_id: 'b', state: 'succeeded' }], before: '2026-01-01T00:00:00.000Z' } }]);
+  rmSync(join(root, 'runs', 'a'), { recursive: true });
+  rmSync(join(root, 'runs', 'b'), { recursive: true });
+  await append([trace('a', 1, 'new')]);
+  await append([trace('a', 2, 'new')]);
+  await store.close();
+  return out;
+}
+
+const pads = (path: string): string[] => readFileSync(path, 'utf8').split('\n').filter((l) => l !== '')
+  .map((l) => (JSON.parse(l) as { data: { pad: string } }).data.pad);
+
+t.test('a lost run log of a run id used again after a prune is rebuilt with the new run alone, and a pruned run\'s is not made again', async (t) => {
+  const root = t.testdir();
+  await writeReused(root);
+  t.same(pads(tracePath(root, 'a')), ['new', 'new'], 'the new run has a log of its own');
+  rmSync(join(root, 'runs', 'a'), { recursive: true });
+  const { warnings, store } = reopen(root); // no daemon.started of this boot: every run log is checked
+  await store.close();
+  t.match(warnings, [{ completed: 1, rebuilt: 0 }]);
+  t.same(pads(tracePath(root, 'a')), ['new', 'new'], 'rebuilt from the prune on');
+  t.notOk(existsSync(join(root, 'runs', 'b')), 'the pruned run\'s directory stays deleted');
+});
+
+t.test('a stream read of a run id used again after a prune gives the new run\'s events alone', async (t) => {
+  const root = t.testdir();
+  await writeReused(root);
+  const { store } = reopen(root);
+  t.same((await store.readStream('run:a', 1, 100)).map((e) => (e.data as { data: { pad: string } }).data.pad), ['new', 'new']);
+  t.same((await store.readStream('run:a', 2, 1)).map((e) => [e.rev, (e.data as { data: { pad: string } }).data.pad]), [[2, 'new']], 'from a rev, with a limit');
+  await store.close();
+});

@@ -24,3 +24,19 @@ t.test('answers a run id as not archived from memory while nothing is archived, 
   t.equal(archive.load('new-run-2'), undefined, 'a new id is still not archived');
   archive.close();
 });
+
+t.test('a summary that is JSON but not the run\'s own is no answer, never a run without a state or another run', async (t) => {
+  const runsDir = t.testdir();
+  const archive = new RunArchive(runsDir, 0, false);
+  const other = ended('other', 1);
+  for (const [i, id] of ['nulled', 'partial', 'copied'].entries()) {
+    const r = ended(id, i + 2);
+    t.ok(archive.add(r.view, r.progress));
+  }
+  writeFileSync(join(runsDir, 'nulled', 'summary.json'), 'null\n');
+  writeFileSync(join(runsDir, 'partial', 'summary.json'), `${JSON.stringify({ view: { run_id: 'partial' } })}\n`);
+  writeFileSync(join(runsDir, 'copied', 'summary.json'), `${JSON.stringify(other)}\n`);
+  // no run log to rebuild them from here: not found, as a missing summary is
+  for (const id of ['nulled', 'partial', 'copied']) t.equal(archive.load(id), undefined, id);
+  archive.close();
+});
