@@ -1,7 +1,7 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings } from '../instances/exec-config.js';
+import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings, settingsPartOf, type ExecPart } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
@@ -29,17 +29,20 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
     }
     const profile = state.profiles.get(name);
     let unsafe = false;
+    const parts: ExecPart[] = [];
     if (profile === undefined) {
       if (!d.allow_unsafe) {
         throw new ArpdError('E_NOT_FOUND', `runtime profile '${name}' is not on the safe list: add it with 'arpd profiles upsert ${name} --request-json <file>' (see 'arpd profiles list')`, { runtime_profile: name, arp_code: 'runtime_profiles.not_found' });
       }
       unsafe = true;
     } else {
-      parseExecConfig(profile.profile['extensions'], name);
+      parts.push(execPartOf(parseExecConfig(profile.profile['extensions'], name)));
       parseArpdRuntimeOptions(profile.profile['extensions']);
+      parts.push(settingsPartOf(parseProcessSettings(profile.profile['defaults'], 'defaults'), 'defaults'));
     }
     // refused now rather than recorded as the failure of instances that could never start
-    parseProcessSettings(d.overrides, 'overrides');
+    parts.push(settingsPartOf(parseProcessSettings(d.overrides, 'overrides'), 'overrides'));
+    checkExecBudget(parts, `an instance of profile '${name}'`, 'overrides');
     if (d.limit_live !== undefined && liveInstancesOf(state, name).length >= d.limit_live) return [];
     for (const id of d.ids) {
       checkId('instance id', id, 'instance_id');

@@ -42,6 +42,20 @@ t.test('an instance id in use is E_CONFLICT', async (t) => {
   t.equal(refusal(decideCreateInstances(given(commandProfile('p'), requested('a')), create('p', ['a']))), 'E_CONFLICT');
 });
 
+t.test("overrides that take the profile's arguments and environment over 1 MiB in all are E_VALIDATION on overrides", async (t) => {
+  const chunk = 'x'.repeat(100_000);
+  const env = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`E${i}`, chunk]));
+  const big: DomainEvent = { type: 'profile.upserted', data: { runtime_profile: 'big', profile: { runtime_profile: 'big', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'], env } } } } };
+  const reg = given(big);
+  t.equal(events(decideCreateInstances(reg, create('big', ['a']))).length, 1, 'the profile alone fits');
+  const d = decideCreateInstances(reg, command('CreateInstances', { profile: 'big', ids: ['a'], allow_unsafe: false, overrides: { args: [chunk, chunk] } }));
+  t.equal(refusal(d), 'E_VALIDATION');
+  t.match((d as Error).message, /^an instance of profile 'big' gives its runtime 1100\d{3} bytes of arguments and environment \(extensions\["arp\.jarvis\.exec"\] 900\d{3}, overrides 200\d{3}\): at most 1048576 bytes/);
+  t.match((d as { data?: unknown }).data, { field: 'overrides', rule: 'max-total-bytes' });
+  const d2 = decideCreateInstances(given(), command('CreateInstances', { profile: 'nope', ids: ['a'], allow_unsafe: true, overrides: { env } }));
+  t.equal(events(d2).length, 1, 'an unsafe instance counts its overrides alone');
+});
+
 t.test('an autostart with a live limit records nothing once the profile has that many live instances', async (t) => {
   const reg = given(commandProfile('p'), requested('a'));
   t.same(events(decideCreateInstances(reg, create('p', ['b'], false, { limit_live: 1, reason: 'autostart' }))), []);
