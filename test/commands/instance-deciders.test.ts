@@ -80,6 +80,30 @@ t.test('an endpoint that is not an http URL, holds credentials or is the daemon 
   t.equal(refusal(decideRegisterInstance(given(), register('x', 'http://127.0.0.1:8083', ['http://127.0.0.1:8082']))), undefined);
 });
 
+t.test("an endpoint a live managed instance listens at, however written, is E_CONFLICT naming that instance", async (t) => {
+  const managed = (endpoint: string): DomainEvent => ({ type: 'instance.ready', data: { instance_id: 'm', runtime_api_endpoint: endpoint } });
+  const reg = given(commandProfile('p'), requested('m'), starting('m'), managed('http://127.0.0.1:8400'));
+  for (const endpoint of ['http://127.0.0.1:8400', 'http://127.0.0.1:8400/', 'http://localhost:8400', 'http://LOCALHOST:8400//', 'http://[::1]:8400', 'http://[::ffff:127.0.0.1]:8400']) {
+    const d = decideRegisterInstance(reg, register('x', endpoint));
+    t.equal(refusal(d), 'E_CONFLICT', endpoint);
+    t.match((d as Error).message, /is the endpoint of instance 'm', which arpd started and manages.*register another runtime's endpoint/, endpoint);
+    t.match((d as { data?: unknown }).data, { field: 'runtime_api_endpoint', instance_id: 'm' });
+  }
+  for (const endpoint of ['http://127.0.0.1:8401', 'http://127.0.0.2:8400', 'http://127.0.0.1:8400/other', 'https://127.0.0.1:8400', 'http://10.0.0.5:8400']) {
+    t.equal(refusal(decideRegisterInstance(reg, register('x', endpoint))), undefined, `${endpoint} may be another runtime`);
+  }
+  const web = given(commandProfile('p'), requested('w'), starting('w'), managed('http://Example.com:80/arp/'));
+  t.equal(refusal(decideRegisterInstance(web, register('x', 'http://example.com/arp'))), 'E_CONFLICT', 'host case and the default port');
+  const stopped = given(commandProfile('p'), requested('m'), starting('m'), managed('http://127.0.0.1:8400'), { type: 'instance.stopped', data: { instance_id: 'm', reason: 'deleted' } });
+  t.equal(refusal(decideRegisterInstance(stopped, register('x', 'http://127.0.0.1:8400'))), undefined, 'a stopped one no longer listens there');
+});
+
+t.test('the endpoint of a live external instance written another way records nothing: it is the same instance', async (t) => {
+  const reg = given({ type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://127.0.0.1:80' } });
+  for (const endpoint of ['http://127.0.0.1', 'http://localhost:80/', 'HTTP://LocalHost']) t.same(events(decideRegisterInstance(reg, register('y', endpoint))), [], endpoint);
+  t.equal(events(decideRegisterInstance(reg, register('y', 'http://127.0.0.1:81'))).length, 1, 'another port is another runtime');
+});
+
 t.test('deleting a managed instance records instance.stopping; an external one is deregistered', async (t) => {
   const reg = given(commandProfile('p'), requested('m'), { type: 'instance.registered', data: { instance_id: 'e', runtime_api_endpoint: 'http://127.0.0.1:9' } });
   t.equal(events(decideDeleteInstance(reg, command('DeleteInstance', { id: 'm', reason: 'deleted' })))[0]?.type, 'instance.stopping');
