@@ -15,7 +15,8 @@ import { info, out, printJson, style } from './output.js';
  * `runtime_profiles.json` (`{"profiles": [...]}`, a list, or an object of profiles by name) becomes
  * profile upserts (an identical profile records nothing), and the external instances of
  * `instances.json` (`{"instances": [...]}` or a list) are registered by endpoint (a live endpoint
- * answers with its instance; one registered but not serving, now or by an earlier import, is `not_serving`). Managed JARVIS instances are skipped: their processes belong to JARVIS.
+ * answers with its instance; one registered but not serving, now or by an earlier import, is `not_serving`; one at an arpd
+ * managed instance's endpoint is skipped, E_CONFLICT naming it). Managed JARVIS instances are skipped: their processes belong to JARVIS.
  */
 
 type Json = Record<string, unknown>;
@@ -102,10 +103,8 @@ function notServing(inst: RuntimeInstance, earlier: boolean): { reason: string; 
 
 async function importInstances(arpd: ArpdClient, file: string): Promise<ImportedInstance[]> {
   const items = instancesOf(readJson(file, 'JARVIS instances', 'DIR'), file);
-  const live = new Map<string, string>();
-  for (const i of (await arpd.instances.list()).instances) {
-    if (i.managed === false) live.set(i.runtime_api_endpoint.replace(/\/+$/, ''), i.instance_id);
-  }
+  // an endpoint registered before answers with its instance: one of these (the daemon tells endpoints apart)
+  const known = new Set((await arpd.instances.list()).instances.map((i) => i.instance_id));
   const report: ImportedInstance[] = [];
   for (const item of items) {
     const jarvisId = isObject(item) && typeof item['instance_id'] === 'string' ? item['instance_id'] : null;
@@ -118,7 +117,6 @@ async function importInstances(arpd: ArpdClient, file: string): Promise<Imported
       report.push({ ...base, action: 'skipped', reason: `a managed JARVIS instance${pid}: its process belongs to JARVIS; start arpd's own with 'arpd instances start --profile ${profile}'` });
       continue;
     }
-    const known = live.get(endpoint.replace(/\/+$/, ''));
     try {
       const r = await arpd.instances.register({
         runtime_api_endpoint: endpoint,
@@ -127,14 +125,17 @@ async function importInstances(arpd: ArpdClient, file: string): Promise<Imported
         ...(isObject(item['metadata']) ? { metadata: item['metadata'] } : {}),
       });
       const inst = r.instance;
+      const earlier = known.has(inst.instance_id);
+      known.add(inst.instance_id);
       if (inst.state === 'ready' || inst.state === 'busy') {
-        report.push({ ...base, action: known === undefined ? 'registered' : 'already_registered', instance_id: inst.instance_id, state: inst.state });
+        report.push({ ...base, action: earlier ? 'already_registered' : 'registered', instance_id: inst.instance_id, state: inst.state });
       } else {
-        report.push({ ...base, action: 'not_serving', instance_id: inst.instance_id, state: inst.state, ...notServing(inst, known !== undefined) });
+        report.push({ ...base, action: 'not_serving', instance_id: inst.instance_id, state: inst.state, ...notServing(inst, earlier) });
       }
     } catch (err) {
       const e = toArpdError(err);
-      report.push({ ...base, action: 'failed', reason: e.message, code: e.code });
+      // E_CONFLICT: the runtime there is already arpd's (one of its managed instances): nothing to import
+      report.push({ ...base, action: e.code === 'E_CONFLICT' ? 'skipped' : 'failed', reason: e.message, code: e.code });
     }
   }
   return report;

@@ -1,11 +1,11 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings } from '../instances/exec-config.js';
+import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings, settingsPartOf, type ExecPart } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
-import { isOwnEndpoint } from '../policy/routing.js';
+import { isOwnEndpoint, sameEndpoint } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { normalizeEndpoint } from '../policy/selector.js';
 import type { CommandOf } from './command-types.js';
@@ -29,17 +29,20 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
     }
     const profile = state.profiles.get(name);
     let unsafe = false;
+    const parts: ExecPart[] = [];
     if (profile === undefined) {
       if (!d.allow_unsafe) {
         throw new ArpdError('E_NOT_FOUND', `runtime profile '${name}' is not on the safe list: add it with 'arpd profiles upsert ${name} --request-json <file>' (see 'arpd profiles list')`, { runtime_profile: name, arp_code: 'runtime_profiles.not_found' });
       }
       unsafe = true;
     } else {
-      parseExecConfig(profile.profile['extensions'], name);
+      parts.push(execPartOf(parseExecConfig(profile.profile['extensions'], name)));
       parseArpdRuntimeOptions(profile.profile['extensions']);
+      parts.push(settingsPartOf(parseProcessSettings(profile.profile['defaults'], 'defaults'), 'defaults'));
     }
     // refused now rather than recorded as the failure of instances that could never start
-    parseProcessSettings(d.overrides, 'overrides');
+    parts.push(settingsPartOf(parseProcessSettings(d.overrides, 'overrides'), 'overrides'));
+    checkExecBudget(parts, `an instance of profile '${name}'`, 'overrides');
     if (d.limit_live !== undefined && liveInstancesOf(state, name).length >= d.limit_live) return [];
     for (const id of d.ids) {
       checkId('instance id', id, 'instance_id');
@@ -60,12 +63,23 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
   });
 }
 
-/** The live external instance already registered at this endpoint, if any (a register retry answers with it). */
+/**
+ * The live external instance already registered at this endpoint, if any (a register retry answers with it). The same
+ * endpoint written another way (`sameEndpoint`: host case, a default port, localhost for 127.0.0.1) is the same one.
+ */
 export function findLiveByEndpoint(state: ReadModel, endpoint: string): string | undefined {
-  const norm = normalizeEndpoint(endpoint);
   for (const inst of state.instances.values()) {
     if (inst.managed || inst.runtime_api_endpoint === undefined) continue;
-    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && normalizeEndpoint(inst.runtime_api_endpoint) === norm) return inst.instance_id;
+    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
+  }
+  return undefined;
+}
+
+/** The live managed instance whose runtime listens at this endpoint, if any: registering it too would give it a second id. */
+export function findManagedByEndpoint(state: ReadModel, endpoint: string): string | undefined {
+  for (const inst of state.instances.values()) {
+    if (!inst.managed || inst.runtime_api_endpoint === undefined || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
+    if (sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
   }
   return undefined;
 }
@@ -100,6 +114,10 @@ export function decideRegisterInstance(state: ReadModel, cmd: CommandOf<'Registe
     checkId('instance id', d.id, 'instance_id');
     if (d.profile !== undefined) checkId('profile name', d.profile, 'runtime_profile');
     if (findLiveByEndpoint(state, endpoint) !== undefined) return [];
+    const managed = findManagedByEndpoint(state, endpoint);
+    if (managed !== undefined) {
+      throw new ArpdError('E_CONFLICT', `runtime_api_endpoint ${endpoint} is the endpoint of instance '${managed}', which arpd started and manages: runs already reach that runtime as '${managed}' (select it with runtime_selector.instance_id), and registering it too would give one runtime two instance ids; register another runtime's endpoint`, { field: 'runtime_api_endpoint', rule: 'not-managed', instance_id: managed });
+    }
     if (state.instances.has(d.id)) throw new ArpdError('E_CONFLICT', `instance id '${d.id}' is already in use`, { instance_id: d.id });
     return [{
       type: 'instance.registered',

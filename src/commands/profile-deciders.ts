@@ -1,7 +1,7 @@
 import { ArpdError } from '../errors/index.js';
 import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
-import { ARPD_RUNTIME_EXTENSION_KEY, EXEC_EXTENSION_KEY, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings } from '../instances/exec-config.js';
+import { ARPD_RUNTIME_EXTENSION_KEY, checkExecBudget, EXEC_EXTENSION_KEY, execPartOf, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings, settingsPartOf } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import type { CommandOf } from './command-types.js';
@@ -27,10 +27,11 @@ function checkStartable(body: JsonObject, name: string): void {
   if (exec === undefined) {
     throw new ArpdError('E_VALIDATION', `profile '${name}' has no extensions["${EXEC_EXTENSION_KEY}"]: a safe-list entry must say how to start its runtime (driver command, pip or npm); see the README's "Runtime profiles"`, { field: `extensions["${EXEC_EXTENSION_KEY}"]`, rule: 'required' });
   }
-  parseExecConfig(ext, name);
+  const config = parseExecConfig(ext, name);
   if ((ext as JsonObject)[ARPD_RUNTIME_EXTENSION_KEY] !== undefined) parseArpdRuntimeOptions(ext);
   // the launcher reads them again; refused here, a bad one never reaches an instance
-  parseProcessSettings(body['defaults'], 'defaults');
+  const defaults = parseProcessSettings(body['defaults'], 'defaults');
+  checkExecBudget([execPartOf(config), settingsPartOf(defaults, 'defaults')], `profile '${name}'`);
 }
 
 export function decideUpsertProfile(state: ReadModel, cmd: CommandOf<'UpsertProfile'>): Decision {

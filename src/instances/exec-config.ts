@@ -244,6 +244,65 @@ export function parseProcessSettings(value: unknown, field: string): ProcessSett
   return out;
 }
 
+/**
+ * The most bytes of arguments and environment a profile (its exec config and `defaults`) and an instance's `overrides`
+ * may give a runtime together, counted as the kernel counts them (`execBytes`). Linux refuses an exec whose argv and
+ * envp are over a quarter of the stack limit (2 MiB with the usual 8 MiB) with E2BIG; the runtime also gets the
+ * daemon's own environment and what arpd adds (PATH, trace dirs, the instance id), so a profile gets half of it.
+ */
+export const MAX_EXEC_BYTES = 1024 * 1024;
+/** What the kernel counts for each argument or environment entry besides its bytes: its NUL and its pointer. */
+const EXEC_ENTRY_OVERHEAD = 1 + 8;
+
+/** Bytes of `args` and of `env` as NAME=value, as the kernel counts them for an exec (each string's NUL and pointer too). */
+export function execBytes(args: readonly string[], env: Readonly<Record<string, string | undefined>>): number {
+  let bytes = 0;
+  for (const a of args) bytes += Buffer.byteLength(a, 'utf8') + EXEC_ENTRY_OVERHEAD;
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined) bytes += Buffer.byteLength(name, 'utf8') + 1 + Buffer.byteLength(value, 'utf8') + EXEC_ENTRY_OVERHEAD;
+  }
+  return bytes;
+}
+
+/** One source of a runtime's arguments and environment, for `checkExecBudget`: the field that gives it. */
+export interface ExecPart {
+  field: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
+/** The arguments and environment an exec config gives (a pip or npm runtime's entrypoint and its args). */
+export function execPartOf(exec: ExecConfig): ExecPart {
+  return { field: EXEC_FIELD, args: exec.driver === 'command' ? exec.argv : [exec.entrypoint, ...exec.entrypointArgs], env: exec.env };
+}
+
+/** The arguments and environment `defaults` or `overrides` give (the tool registry URL as its two variables). */
+export function settingsPartOf(settings: ProcessSettings, field: string): ExecPart {
+  const url = settings.toolRegistryUrl;
+  return { field, args: settings.args, env: url === undefined ? settings.env : { ARP_TOOL_REGISTRY_URL: url, JARVIS_TOOL_REGISTRY_URL: url, ...settings.env } };
+}
+
+/**
+ * Refuses (E_VALIDATION) arguments and environment that together are over `MAX_EXEC_BYTES`, each entry being within
+ * `MAX_ARG_BYTES`: the kernel would refuse to start the runtime (E2BIG). Arguments add up; an environment variable a
+ * later part sets again counts once. `what` names whose they are ("profile 'x'"); the refusal's field is `field`, or
+ * else the part with the most bytes.
+ */
+export function checkExecBudget(parts: readonly ExecPart[], what: string, field?: string): void {
+  const env: Record<string, string> = {};
+  const args: string[] = [];
+  for (const part of parts) {
+    args.push(...part.args);
+    Object.assign(env, part.env);
+  }
+  const total = execBytes(args, env);
+  if (total <= MAX_EXEC_BYTES) return;
+  const sized = parts.map((p) => ({ field: p.field, bytes: execBytes(p.args, p.env) })).filter((p) => p.bytes > 0);
+  const largest = sized.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const each = sized.map((p) => `${p.field} ${p.bytes}`).join(', ');
+  throw new ArpdError('E_VALIDATION', `${what} gives its runtime ${total} bytes of arguments and environment (${each}): at most ${MAX_EXEC_BYTES} bytes (1 MiB) may come from the profile and the instance, or the operating system cannot start the runtime beside the daemon's own environment (Linux takes about 2 MiB in all): shorten them, or put the data in a file and pass its path`, { field: field ?? largest.field, rule: 'max-total-bytes', total_bytes: total, limit_bytes: MAX_EXEC_BYTES });
+}
+
 function checkCwd(value: unknown, field: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '' || value.includes('\0') || !isAbsolute(value)) {

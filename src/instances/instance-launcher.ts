@@ -8,7 +8,7 @@ import type { InstanceView } from '../projections/registry-types.js';
 import type { RuntimeClient } from '../runtime-client/runtime-client.js';
 import type { VersionInfo } from '../schemas/index.js';
 import { bootId, processStartTime, type ProcessIdentity } from '../system/process-identity.js';
-import { parseArpdRuntimeOptions, parseExecConfig, type ArpdRuntimeOptions } from './exec-config.js';
+import { execBytes, parseArpdRuntimeOptions, parseExecConfig, type ArpdRuntimeOptions } from './exec-config.js';
 import { prepareLaunch, type NpmInstallOptions, type PipInstallOptions } from './exec-driver.js';
 import { InstanceProcess, tailOf } from './instance-process.js';
 import { findListeningUrl, resolveLaunch } from './launch.js';
@@ -88,6 +88,10 @@ export async function spawnInstance(deps: LaunchDeps, inst: InstanceView, profil
   let child: ChildProcess;
   try {
     child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', outFd, errFd], env, ...(plan.cwd === undefined ? {} : { cwd: plan.cwd }), shell: false });
+  } catch (err) {
+    // node throws some exec errors (E2BIG among them) here instead of emitting 'error'
+    if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err;
+    throw spawnFailure(argv, env, err as NodeJS.ErrnoException);
   } finally {
     closeSync(outFd);
     closeSync(errFd);
@@ -96,14 +100,24 @@ export async function spawnInstance(deps: LaunchDeps, inst: InstanceView, profil
     child.once('spawn', () => resolve(undefined));
     child.once('error', (err) => resolve(err));
   });
-  if (spawnError !== undefined || child.pid === undefined) {
-    throw new ArpdError('E_RUNTIME_LOST', `could not start '${argv[0] ?? ''}': ${(spawnError as NodeJS.ErrnoException | undefined)?.code ?? spawnError?.message ?? 'no pid'}: check the profile's command`);
-  }
+  if (spawnError !== undefined || child.pid === undefined) throw spawnFailure(argv, env, spawnError);
   const pid = child.pid;
   const identity: ProcessIdentity = { pid, start_time: processStartTime(pid) ?? '', boot_id: bootId() };
   const proc = new InstanceProcess(id, identity, outPath, errPath);
   proc.attach(child, identity, (code, sig) => onExit(proc, code, sig));
   return { proc, pid, identity, argv, endpoint, outStart, rt };
+}
+
+/** Why the runtime's process could not be started (E_RUNTIME_LOST with the errno in `data.errno`), saying what to do. */
+export function spawnFailure(argv: readonly string[], env: Readonly<Record<string, string>>, err: NodeJS.ErrnoException | Error | undefined): ArpdError {
+  const program = argv[0] ?? '';
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'E2BIG') {
+    const total = execBytes(argv, env);
+    return new ArpdError('E_RUNTIME_LOST', `could not start '${program}': E2BIG: its arguments and environment (${total} bytes, ${execBytes([], env)} of them environment, the daemon's own included) are more than the operating system accepts for one program (about 2 MiB on Linux): shorten the profile's arguments and env (its defaults, the instance's overrides), or the daemon's environment, or put large data in a file and pass its path`, { errno, total_bytes: total }, { cause: err });
+  }
+  const cause = errno ?? err?.message ?? 'no pid';
+  return new ArpdError('E_RUNTIME_LOST', `could not start '${program}': ${cause}: check the profile's command`, errno === undefined ? undefined : { errno }, { cause: err });
 }
 
 export type Readiness =

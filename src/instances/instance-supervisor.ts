@@ -158,6 +158,9 @@ export class InstanceSupervisor implements Component {
       } catch (err) {
         if (abort.signal.aborted || this.closed) return; // deleted during the install: the stopper records what happened
         const e = toArpdError(err);
+        // the instance's reason is short; the log keeps the whole error (an E_INTERNAL one says to look here)
+        if (e.code === 'E_INTERNAL') this.log.error({ instance_id: id, err }, 'could not start the instance');
+        else this.log.warn({ instance_id: id, code: e.code, ...(e.data?.['errno'] === undefined ? {} : { errno: e.data['errno'] }) }, `could not start the instance: ${e.message}`);
         await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: e.code, reason: e.message, ...(e.data?.['tail'] === undefined ? {} : { stderr_tail: String(e.data['tail']) }) }));
         return;
       }
@@ -182,6 +185,7 @@ export class InstanceSupervisor implements Component {
         return;
       }
       spawned.proc.stopping = true; // this kill is ours, not a crash
+      this.log.warn({ instance_id: id, code: r.code }, r.reason);
       await this.record(this.cmd('RecordInstanceFailure', { instance_id: id, code: r.code, reason: r.reason, stderr_tail: r.stderr_tail }));
       await spawned.proc.stop(spawned.rt.stopGraceMs);
       this.procs.delete(id);

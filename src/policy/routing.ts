@@ -210,6 +210,34 @@ export function endpointKey(url: string): string | undefined {
   }
 }
 
+const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
+
+/**
+ * What two endpoints share when they are one runtime, for telling a second registration of a runtime from another
+ * runtime: scheme, host (lower case, an IPv4-mapped address as IPv4; localhost, 127.0.0.1, ::1 and the wildcard
+ * addresses, which all reach this host's loopback, as one), port (the scheme's default written out) and path (trailing
+ * slashes dropped). Any other difference (another port, another 127.x address, another path) may be another runtime.
+ * Not an http(s) URL: undefined.
+ */
+export function endpointIdentity(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  const host = ipv4OfMapped(u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase());
+  const port = u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port;
+  return `${u.protocol}//${LOOPBACK_NAMES.has(host) ? 'loopback' : host}:${port}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/** Whether two endpoint URLs are one runtime's (`endpointIdentity`); strings that are not URLs only when equal without trailing slashes. */
+export function sameEndpoint(a: string, b: string): boolean {
+  const ka = endpointIdentity(a);
+  return ka === undefined ? normalizeEndpoint(a) === normalizeEndpoint(b) : ka === endpointIdentity(b);
+}
+
 /** Is `url` one of the daemon's own listen addresses? (Registering or routing to it would loop.) */
 export function isOwnEndpoint(url: string, own: readonly string[]): boolean {
   const key = endpointKey(url);

@@ -129,3 +129,29 @@ t.test('an endpoint whose registration found no runtime is reported as not servi
   const text = await r.cli(dir, ['import-jarvis', deadDir]);
   t.match(text.stdout, new RegExp(`instance ${endpoint}\\s+not_serving as ext_\\S+ \\(error\\): registered by an earlier import`), 'the text report says so too');
 });
+
+t.test("an endpoint of one of arpd's own managed instances is skipped naming that instance, and the rest is imported", async (t) => {
+  const [managed] = await r.startInstances(dir, 'jarvis-local');
+  t.equal(managed?.['state'], 'ready');
+  const id = String(managed?.['instance_id']);
+  const url = new URL(String(managed?.['runtime_api_endpoint']));
+  const sameDir = join(r.newDataDir(), 'daemon');
+  mkdirSync(sameDir);
+  const entries = [
+    { instance_id: 'ext_same', managed: false, runtime_api_endpoint: `http://localhost:${url.port}/` }, // the managed one, written another way
+    { instance_id: 'ext_other', managed: false, runtime_api_endpoint: external.url },
+  ];
+  writeFileSync(join(sameDir, 'instances.json'), JSON.stringify({ instances: entries }));
+  const before = (await r.call<{ instances: Json[] }>(dir, 'instances.list', {})).instances.length;
+  const res = await r.cli(dir, ['import-jarvis', sameDir, '--json']);
+  t.equal(res.code, 0, `a skipped entry does not fail the import: ${res.stderr}`);
+  t.match((JSON.parse(res.stdout) as ImportReport).instances, [
+    { jarvis_instance_id: 'ext_same', action: 'skipped', code: 'E_CONFLICT', reason: new RegExp(`is the endpoint of instance '${id}', which arpd started and manages`) },
+    { jarvis_instance_id: 'ext_other', action: 'already_registered', state: 'ready' },
+  ]);
+  t.equal((await r.call<{ instances: Json[] }>(dir, 'instances.list', {})).instances.length, before, 'no second instance id for the managed runtime');
+  const direct = await r.cli(dir, ['instances', 'register', '--endpoint', String(managed?.['runtime_api_endpoint'])]);
+  t.equal(direct.code, 5, 'arpd instances register refuses it too (E_CONFLICT)');
+  t.match(direct.stderr, new RegExp(`is the endpoint of instance '${id}'.*\\[E_CONFLICT\\]`));
+  await r.call(dir, 'instances.delete', { instance_id: id });
+});

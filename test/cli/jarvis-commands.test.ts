@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { daemonHarness, waitFor } from '../helpers/daemon-harness.js';
+import { runtimeHarness } from '../helpers/runtime-harness.js';
 import { startHttpDaemon } from '../server/http-daemon.js';
 
 type Json = Record<string, unknown>;
@@ -99,10 +100,13 @@ t.test('runs --page-size --page-token pages through the runs as the API does', a
   t.same(parsed(t, await jarvis(['runs']), 'runs'), await http('/v1/runs'), 'no flags: the API\'s default page');
 });
 
-t.test('register --runtime-api-endpoint, then delete <id>', async (t) => {
+t.test("register --runtime-api-endpoint, then delete <id>; a managed instance's own endpoint is refused", async (t) => {
   const inst = (await http(`/v1/instances/${instanceId}`)) as Json;
-  const endpoint = String(inst['runtime_api_endpoint']);
-  const r = parsed(t, await jarvis(['register', '--runtime-api-endpoint', endpoint, '--runtime-name', 'again']), 'register');
+  const own = await jarvis(['register', '--runtime-api-endpoint', String(inst['runtime_api_endpoint'])]);
+  t.equal(own.code, 5, 'one runtime gets no second instance id');
+  t.match(own.stderr, new RegExp(`is the endpoint of instance '${instanceId}', which arpd started and manages.*\\[E_CONFLICT\\]`));
+  const external = await runtimeHarness(t).startExternalRuntime();
+  const r = parsed(t, await jarvis(['register', '--runtime-api-endpoint', external.url, '--runtime-name', 'again']), 'register');
   const registered = r['instance'] as Json;
   t.equal(registered['state'], 'ready');
   t.equal(registered['managed'], false);

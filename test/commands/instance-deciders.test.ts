@@ -42,6 +42,20 @@ t.test('an instance id in use is E_CONFLICT', async (t) => {
   t.equal(refusal(decideCreateInstances(given(commandProfile('p'), requested('a')), create('p', ['a']))), 'E_CONFLICT');
 });
 
+t.test("overrides that take the profile's arguments and environment over 1 MiB in all are E_VALIDATION on overrides", async (t) => {
+  const chunk = 'x'.repeat(100_000);
+  const env = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`E${i}`, chunk]));
+  const big: DomainEvent = { type: 'profile.upserted', data: { runtime_profile: 'big', profile: { runtime_profile: 'big', extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true'], env } } } } };
+  const reg = given(big);
+  t.equal(events(decideCreateInstances(reg, create('big', ['a']))).length, 1, 'the profile alone fits');
+  const d = decideCreateInstances(reg, command('CreateInstances', { profile: 'big', ids: ['a'], allow_unsafe: false, overrides: { args: [chunk, chunk] } }));
+  t.equal(refusal(d), 'E_VALIDATION');
+  t.match((d as Error).message, /^an instance of profile 'big' gives its runtime 1100\d{3} bytes of arguments and environment \(extensions\["arp\.jarvis\.exec"\] 900\d{3}, overrides 200\d{3}\): at most 1048576 bytes/);
+  t.match((d as { data?: unknown }).data, { field: 'overrides', rule: 'max-total-bytes' });
+  const d2 = decideCreateInstances(given(), command('CreateInstances', { profile: 'nope', ids: ['a'], allow_unsafe: true, overrides: { env } }));
+  t.equal(events(d2).length, 1, 'an unsafe instance counts its overrides alone');
+});
+
 t.test('an autostart with a live limit records nothing once the profile has that many live instances', async (t) => {
   const reg = given(commandProfile('p'), requested('a'));
   t.same(events(decideCreateInstances(reg, create('p', ['b'], false, { limit_live: 1, reason: 'autostart' }))), []);
@@ -64,6 +78,30 @@ t.test('an endpoint that is not an http URL, holds credentials or is the daemon 
     t.equal(refusal(decideRegisterInstance(given(), register('x', endpoint, ['http://127.0.0.1:8082']))), 'E_VALIDATION', `${endpoint} is the daemon`);
   }
   t.equal(refusal(decideRegisterInstance(given(), register('x', 'http://127.0.0.1:8083', ['http://127.0.0.1:8082']))), undefined);
+});
+
+t.test("an endpoint a live managed instance listens at, however written, is E_CONFLICT naming that instance", async (t) => {
+  const managed = (endpoint: string): DomainEvent => ({ type: 'instance.ready', data: { instance_id: 'm', runtime_api_endpoint: endpoint } });
+  const reg = given(commandProfile('p'), requested('m'), starting('m'), managed('http://127.0.0.1:8400'));
+  for (const endpoint of ['http://127.0.0.1:8400', 'http://127.0.0.1:8400/', 'http://localhost:8400', 'http://LOCALHOST:8400//', 'http://[::1]:8400', 'http://[::ffff:127.0.0.1]:8400']) {
+    const d = decideRegisterInstance(reg, register('x', endpoint));
+    t.equal(refusal(d), 'E_CONFLICT', endpoint);
+    t.match((d as Error).message, /is the endpoint of instance 'm', which arpd started and manages.*register another runtime's endpoint/, endpoint);
+    t.match((d as { data?: unknown }).data, { field: 'runtime_api_endpoint', instance_id: 'm' });
+  }
+  for (const endpoint of ['http://127.0.0.1:8401', 'http://127.0.0.2:8400', 'http://127.0.0.1:8400/other', 'https://127.0.0.1:8400', 'http://10.0.0.5:8400']) {
+    t.equal(refusal(decideRegisterInstance(reg, register('x', endpoint))), undefined, `${endpoint} may be another runtime`);
+  }
+  const web = given(commandProfile('p'), requested('w'), starting('w'), managed('http://Example.com:80/arp/'));
+  t.equal(refusal(decideRegisterInstance(web, register('x', 'http://example.com/arp'))), 'E_CONFLICT', 'host case and the default port');
+  const stopped = given(commandProfile('p'), requested('m'), starting('m'), managed('http://127.0.0.1:8400'), { type: 'instance.stopped', data: { instance_id: 'm', reason: 'deleted' } });
+  t.equal(refusal(decideRegisterInstance(stopped, register('x', 'http://127.0.0.1:8400'))), undefined, 'a stopped one no longer listens there');
+});
+
+t.test('the endpoint of a live external instance written another way records nothing: it is the same instance', async (t) => {
+  const reg = given({ type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://127.0.0.1:80' } });
+  for (const endpoint of ['http://127.0.0.1', 'http://localhost:80/', 'HTTP://LocalHost']) t.same(events(decideRegisterInstance(reg, register('y', endpoint))), [], endpoint);
+  t.equal(events(decideRegisterInstance(reg, register('y', 'http://127.0.0.1:81'))).length, 1, 'another port is another runtime');
 });
 
 t.test('deleting a managed instance records instance.stopping; an external one is deregistered', async (t) => {

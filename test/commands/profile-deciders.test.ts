@@ -33,6 +33,17 @@ t.test('a bad exec config is refused before anything is recorded', async (t) => 
   t.equal(refusal(decideUpsertProfile(given(), upsert('a', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: 'sh -c x' } } }))), 'E_VALIDATION');
 });
 
+t.test('arguments and environment over 1 MiB in all are refused naming the total and the limit, each entry being within its own limit', async (t) => {
+  const chunk = 'x'.repeat(100_000);
+  const env = (n: number, prefix: string): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, chunk]));
+  const big = { 'arp.jarvis.exec': { driver: 'command', command_template: ['/bin/true', chunk, chunk], env: env(4, 'E') } };
+  const d = decideUpsertProfile(given(), upsert('a', { extensions: big, defaults: { env: env(5, 'D') } }));
+  t.equal(refusal(d), 'E_VALIDATION');
+  t.match((d as Error).message, /^profile 'a' gives its runtime 1100\d{3} bytes of arguments and environment \(extensions\["arp\.jarvis\.exec"\] 600\d{3}, defaults 500\d{3}\): at most 1048576 bytes \(1 MiB\).*shorten them, or put the data in a file/);
+  t.match((d as { data?: unknown }).data, { field: 'extensions["arp.jarvis.exec"]', rule: 'max-total-bytes', limit_bytes: 1048576 });
+  t.equal(events(decideUpsertProfile(given(), upsert('a', { extensions: big, defaults: { env: env(4, 'E') } }))).length, 1, 'a variable the defaults set again counts once');
+});
+
 t.test('a profile that says nothing about how to start its runtime is refused (JARVIS and the conformance suite refuse {})', async (t) => {
   for (const request of [{}, { runtime_name: 'x' }, { extensions: {} }, { extensions: { 'com.example.x': 1 } }]) {
     const d = decideUpsertProfile(given(), upsert('a', request));

@@ -2,6 +2,9 @@
  * Runtimes that cannot start: a command that does not exist, one that exits at once, one that never
  * becomes healthy. Each ends in `error` with a reason a person can act on, and leaves no process.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { oracleCheckWithout, groupGone, instanceDetails, REFERENCE_COMMAND, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
 
@@ -102,6 +105,42 @@ t.test('refuses an argument or env entry longer than a process can be given, and
     t.match(err.message, why, `${what}: the message names the field`);
   }
   t.same(await r.events(dir, ['instance.requested']), [], 'no instance was created to fail later');
+});
+
+/** What Linux takes for one exec's arguments and environment: a quarter of the stack limit, at most 6 MiB, at least 128 KiB. */
+function execLimitBytes(): number {
+  const stack = execFileSync('/bin/sh', ['-c', 'ulimit -s'], { encoding: 'utf8' }).trim();
+  const quarter = stack === 'unlimited' ? Infinity : (Number(stack) * 1024) / 4;
+  return Math.max(128 * 1024, Math.min(6 * 1024 * 1024, quarter));
+}
+
+t.test('arguments and environment together over 1 MiB are refused when an instance is created, and a start the kernel still refuses (E2BIG) is reported and logged', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  const chunk = 'z'.repeat(100_000); // each one well within the 128 KiB of one entry
+  const vars = (prefix: string, n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, chunk]));
+  // the daemon's own environment leaves less than the 900 kB the profile adds: together they are over what exec takes
+  const daemonEnv = vars('ARPD_TEST_BIG_', Math.floor((execLimitBytes() - 800_000) / 100_020));
+  await r.h.startDaemon(dir, [], { env: daemonEnv });
+
+  await r.upsertProfile(dir, 'fat', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: [...REFERENCE_COMMAND], env: vars('F', 9) } } });
+  // (a profile alone cannot be much over 1 MiB: the log takes no longer line; with an instance's overrides it can)
+  const over = await r.callError(dir, 'instances.create', { request: { runtime_profile: 'fat', overrides: { args: [chunk, chunk] } } });
+  t.equal(over.code, 'E_VALIDATION', over.message);
+  t.match(over.message, /^an instance of profile 'fat' gives its runtime 11\d{5} bytes of arguments and environment .*overrides 200\d{3}\): at most 1048576 bytes \(1 MiB\).*put the data in a file and pass its path/);
+  t.same(await r.events(dir, ['instance.requested']), [], 'no instance was created to fail later');
+
+  const res = await r.cli(dir, ['instances', 'start', '--profile', 'fat', '--wait', '--json']);
+  t.equal(res.code, 1, res.stderr);
+  const inst = (JSON.parse(res.stdout) as { instances: Json[] }).instances[0] as Json;
+  const d = instanceDetails(inst);
+  t.equal(inst['state'], 'error');
+  t.equal((d['error'] as Json | undefined)?.['code'], 'E_RUNTIME_LOST', 'a known cause, not E_INTERNAL');
+  t.match(String(d['reason']), /^could not start '.+': E2BIG: its arguments and environment \(\d+ bytes, \d+ of them environment, the daemon's own included\) are more than the operating system accepts.*put large data in a file/, String(d['reason']));
+  const id = String(inst['instance_id']);
+  const log = readFileSync(join(dir, 'logs', 'daemon.log'), 'utf8').split('\n').filter((l) => l.includes(id) && l.includes('E2BIG'));
+  t.equal(log.length, 1, 'the daemon log says which instance could not start and why');
+  t.match(JSON.parse(log[0] ?? '{}'), { instance_id: id, code: 'E_RUNTIME_LOST', errno: 'E2BIG', msg: /could not start the instance: could not start/ });
 });
 
 t.test('an instance that never had a process is reported without pointing to logs it never wrote', async (t) => {
