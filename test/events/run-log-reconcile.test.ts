@@ -262,7 +262,7 @@ t.test('a stream read of a run id used again after a prune gives the new run\'s 
   const root = t.testdir();
   await writeReused(root);
   const { store } = reopen(root);
-  t.same((await store.readStream('run:a', 1, 100)).map((e) => (e.data as { data: { pad: string } }).data.pad), ['new', 'new']);
-  t.same((await store.readStream('run:a', 2, 1)).map((e) => [e.rev, (e.data as { data: { pad: string } }).data.pad]), [[2, 'new']], 'from a rev, with a limit');
+  t.same((await store.readStream('run:a', 1, 100)).map((e) => (e.data as unknown as { data: { pad: string } }).data.pad), ['new', 'new']);
+  t.same((await store.readStream('run:a', 2, 1)).map((e) => [e.rev, (e.data as unknown as { data: { pad: string } }).data.pad]), [[2, 'new']], 'from a rev, with a limit');
   await store.close();
 });
