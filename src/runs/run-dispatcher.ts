@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import type { Command, TraceLimits } from '../commands/command-types.js';
 import type { Component, DaemonContext } from '../daemon/daemon-context.js';
-import { toArpdError } from '../errors/index.js';
+import { ArpdError, toArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { ErrorInfo, JsonObject } from '../events/event-types.js';
 import { isEnded, isServing } from '../projections/registry.js';
@@ -99,7 +99,7 @@ export class RunDispatcher implements Component {
       const inst = run.instance_id === undefined ? undefined : this.state.instances.get(run.instance_id);
       if (run.instance_id === undefined || (inst !== undefined && isServing(inst))) {
         this.log.info({ run_id: run.run_id, instance_id: run.instance_id }, 're-attaching a run after restart');
-        void this.dispatch(run.run_id);
+        void this.dispatch(run.run_id, true);
       } else {
         // gone for arpd, yet its runtime may still be up (an external one whose instance was being deleted): tell it
         if (run.runtime_api_endpoint !== undefined) void this.ctx.client.cancelRun(run.runtime_api_endpoint, run.run_id, { timeoutMs: 2000 }).catch(() => undefined);
@@ -169,7 +169,8 @@ export class RunDispatcher implements Component {
 
   // ---- a run's journey --------------------------------------------------------------------------
 
-  private async dispatch(runId: string): Promise<void> {
+  /** `resumed`: the run was sent before this daemon started (re-attaching after a restart). */
+  private async dispatch(runId: string, resumed = false): Promise<void> {
     const run = this.state.runs.get(runId);
     if (run === undefined || isEnded(run) || this.flights.has(runId) || run.runtime_api_endpoint === undefined || !this.mine(run)) return;
     const f: Flight = { runId, endpoint: run.runtime_api_endpoint, instanceId: run.instance_id, abort: new AbortController(), recording: false };
@@ -184,8 +185,14 @@ export class RunDispatcher implements Component {
           await this.ctx.client.createRun(f.endpoint, run.request, traced);
         } catch (err) {
           const e = toArpdError(err);
-          // after a restart the runtime may already have it: follow it then
           if (!(e.code === 'E_RUNTIME_ERROR' && e.data?.['http_status'] === 409)) throw e;
+          // The runtime already has a run of this id. It is this run when arpd sent it before: before a restart, or
+          // routed here once already (a claim a lost node handed back). Else it is another run (a pruned run's id
+          // used again, another client's run at a shared runtime): following it would record its events and result
+          // as this run's, and canceling it would stop someone else's run. This run fails; that one is left alone.
+          if (!resumed && !(await this.sentBefore(runId, f.endpoint))) {
+            throw new ArpdError('E_CONFLICT', `the runtime at ${f.endpoint} already has a run '${runId}' that arpd did not send it (the id of a pruned run used again, or another client's run): submit the run again with another run_id, or without one`, { run_id: runId, runtime_api_endpoint: f.endpoint, http_status: 409 });
+          }
         }
         if (f.abort.signal.aborted || isEnded(this.state.runs.get(runId) ?? run)) {
           // ended while the runtime was taking it (cancel, timeout, instance deleted): cancel it there too
@@ -228,6 +235,18 @@ export class RunDispatcher implements Component {
       const t = this.cancelTimers.get(runId);
       if (t !== undefined && isEnded(this.state.runs.get(runId) ?? run)) { clearTimeout(t); this.cancelTimers.delete(runId); }
     }
+  }
+
+  /**
+   * Was this run routed to this endpoint before the routing being sent now? Read from its trace (its run log: a
+   * pruned run's id used again has a log of its own), on the rare 409 path only.
+   */
+  private async sentBefore(runId: string, endpoint: string): Promise<boolean> {
+    let routed = 0;
+    for (const line of await this.ctx.log.readRunTrace(runId, 1, 100_000)) {
+      if (line.extensions['arpd.event'].type === 'run.routed' && line.data['runtime_api_endpoint'] === endpoint) routed++;
+    }
+    return routed >= 2;
   }
 
   private onRuntimeEvent(runId: string, ev: JsonRecord): void {
