@@ -163,7 +163,8 @@ export function logReplay(g: ResolvedGlobals, until: string | undefined): number
   const keep = untilPredicate(until);
   const untilSeq = until !== undefined && /^\d+$/.test(until) ? Number(until) : undefined;
   if (storeInPostgres(g.dataDir)) throw notJsonl(g.dataDir, 'arpd log replay');
-  const { projection, fromSeq } = replayStart(g.dataDir, untilSeq);
+  const untilTime = until !== undefined && until !== '' && untilSeq === undefined ? parseIsoTime(until) : undefined;
+  const { projection, fromSeq } = replayStart(g.dataDir, { seq: untilSeq, timeMs: untilTime });
   forEachEvent(g.dataDir, (e) => {
     if (!keep(e)) return false;
     projection.push(e);

@@ -47,7 +47,7 @@ function keep(until: ReplayUntil): (e: StoredEvent) => boolean {
  */
 export function replayRegistry(job: ReplayJob): ReplayAnswer {
   const untilSeq = 'seq' in job.until ? job.until.seq : undefined;
-  const { projection, fromSeq } = replayStart(job.root, untilSeq);
+  const { projection, fromSeq } = replayStart(job.root, { seq: untilSeq, timeMs: 'time' in job.until ? Date.parse(job.until.time) : undefined });
   const reg = projection.registry;
   const ok = keep(job.until);
   forEachEvent(job.root, (e) => {

@@ -10,7 +10,8 @@ import { usableSnapshots } from './snapshot-file.js';
  * segments were removed by the disk budget (log-horizon.json), the oldest usable snapshot that holds what was
  * removed. A replay from seq 1 of a log whose start was removed would fold what is left as if it were all of it.
  */
-export function replayStart(root: string, untilSeq: number | undefined): { projection: Projection; fromSeq: number } {
+export function replayStart(root: string, until: { seq?: number | undefined; timeMs?: number | undefined } = {}): { projection: Projection; fromSeq: number } {
+  const untilSeq = until.seq;
   const horizon = readHorizon(root);
   if (horizon === undefined) return { projection: new Projection(), fromSeq: 1 };
   const snaps = [...usableSnapshots(join(root, 'snapshots'), () => undefined)].filter((s) => s.position.seq >= horizon.first_seq - 1);
@@ -20,6 +21,12 @@ export function replayStart(root: string, untilSeq: number | undefined): { proje
   }
   if (untilSeq !== undefined && untilSeq < oldest.position.seq) {
     throw new ArpdError('E_VALIDATION', `the history before seq ${horizon.first_seq} was removed by the disk budget: a replay can stop no earlier than seq ${oldest.position.seq} (the oldest snapshot)`, { field: 'until', usage: true });
+  }
+  // a time before the oldest snapshot's last event: the state then is gone with the removed segments (the snapshot's
+  // own state, later than asked, would be shown as the state at that time)
+  const oldestTs = oldest.body.registry.lastTs;
+  if (until.timeMs !== undefined && oldestTs !== '' && until.timeMs < Date.parse(oldestTs)) {
+    throw new ArpdError('E_VALIDATION', `the history before seq ${horizon.first_seq} was removed by the disk budget: a replay can stop no earlier than ${oldestTs} (the oldest snapshot, seq ${oldest.position.seq})`, { field: 'until', usage: true });
   }
   return { projection: new Projection(Registry.importState(oldest.body.registry)), fromSeq: oldest.position.seq + 1 };
 }

@@ -137,4 +137,8 @@ t.test('a log whose oldest segments the disk budget removed replays from the sna
   const after = replayRegistry({ root, until: { head: true }, limits: LIMITS });
   t.same(after, whole, 'the same answer as before the removal');
   t.throws(() => replayRegistry({ root, until: { seq: 2 }, limits: LIMITS }), { code: 'E_VALIDATION' }, 'a point before the oldest snapshot is refused, not folded from what is left');
+  // was a bug (QA): a time before the oldest snapshot answered the snapshot's later state as the state at that time
+  const snapTs = Date.parse((events[8] as StoredEvent).ts);
+  t.throws(() => replayRegistry({ root, until: { time: new Date(snapTs - 1).toISOString() }, limits: LIMITS }), { code: 'E_VALIDATION', message: /no earlier than .*seq 9/ }, 'a time before the oldest snapshot is refused too');
+  t.equal(replayRegistry({ root, until: { time: new Date(snapTs).toISOString() }, limits: LIMITS }).last_seq >= 9, true, 'the snapshot\'s own time is answered');
 });
