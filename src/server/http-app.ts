@@ -21,7 +21,7 @@ import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod } from './http-routes.js';
 import { SseRegistry } from './http-sse.js';
-import { httpUi, isUiPath, checkApiRequest, UiSessions } from './http-ui.js';
+import { httpUi, isUiPath, checkApiRequest, securityHeaders, UiSessions } from './http-ui.js';
 import { httpUiApi, type HttpUiApiOptions } from './http-ui-api.js';
 
 export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024;
@@ -179,6 +179,8 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const streams = new SseRegistry();
 
   const send = (reply: FastifyReply, err: ArpdError): FastifyReply => {
+    // an error under /ui (no such page, another method, a foreign Host) is a dashboard answer like the pages
+    if (o.ui !== undefined && isUiPath(pathOf(reply.request.url))) securityHeaders(reply);
     if (err.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', wwwAuthenticate(err));
     if (err.code === 'E_METHOD_NOT_ALLOWED') void reply.header('allow', ((err.data?.['allow'] ?? []) as string[]).join(', '));
     return reply.status(httpStatusOf(err)).type('application/json; charset=utf-8').send(envelope(err));
