@@ -170,7 +170,7 @@ export function daemonOptionsOf(o: Opts, base: { dataDir: string; socketPath: st
       logBudgetBytes: int(o['logBudgetBytes'], '--log-budget-bytes', 1024 * 1024, Number.MAX_SAFE_INTEGER),
       snapshotEveryEvents: int(o['snapshotEvery'], '--snapshot-every', 1, 100_000_000),
     },
-    telemetry: { otlpEndpoint: otlp },
+    telemetry: { otlpEndpoint: otlp, otlpEndpointFrom: str(o['otlpEndpoint']) === undefined ? 'OTEL_EXPORTER_OTLP_ENDPOINT' : '--otlp-endpoint' },
     store: { url: storeUrl, nodeId: str(o['nodeId']), leaseMs: int(o['nodeLease'], '--node-lease', 300, 3_600_000) },
   };
 }

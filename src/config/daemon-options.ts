@@ -92,6 +92,8 @@ export interface RetentionOptions {
 export interface TelemetryOptions {
   /** `--otlp-endpoint` (or OTEL_EXPORTER_OTLP_ENDPOINT): base URL; spans go to `<url>/v1/traces`. */
   otlpEndpoint?: string | undefined;
+  /** Where it came from, for messages (default `--otlp-endpoint`). */
+  otlpEndpointFrom?: '--otlp-endpoint' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | undefined;
 }
 
 export interface StoreOptions {

@@ -21,7 +21,7 @@ import { checkHostAndOrigin, type HostPolicy } from './http-origin.js';
 import { envelope, httpStatusOf, toHttpError } from './http-errors.js';
 import { apiRoutes, type HttpBackend, type HttpMethod } from './http-routes.js';
 import { SseRegistry } from './http-sse.js';
-import { httpUi, isUiPath, checkApiRequest, UiSessions } from './http-ui.js';
+import { httpUi, isUiPath, checkApiRequest, securityHeaders, UiSessions } from './http-ui.js';
 import { httpUiApi, type HttpUiApiOptions } from './http-ui-api.js';
 
 export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024;
@@ -47,37 +47,56 @@ export interface HttpAppOptions {
   /** The dashboard at /ui (http-ui.ts) and the API it needs (http-ui-api.ts). */
   ui?: { assetsDir: string; instancesDir: string; replay: HttpUiApiOptions['replay'] };
   /**
-   * Each answer once it is sent (an event stream once it ends): its method, route pattern (`/v1/runs/{run_id}`, never
-   * the raw URL; `unmatched` when no route matched), status and latency. For the metrics.
+   * Each answer once it is sent (an event stream once it ends or its client leaves; a request whose client left before
+   * the answer, as status 499): its method, route pattern (`/v1/runs/{run_id}`, `/ui/assets/{name}`: never the raw URL;
+   * `unmatched` when no route matched), status and latency. For the metrics.
    */
   onAnswered?: (method: string, route: string, status: number, seconds: number) => void;
 }
 
-/** What the onRequest hook leaves on the raw request for `onAnswered`: the fastify request and when it started. */
+/** What the onRequest hook leaves on the raw request for `onAnswered`: the fastify request (until it is counted) and when it started. */
 const FASTIFY_REQUEST = Symbol('arpd.fastifyRequest');
 const STARTED_AT = Symbol('arpd.startedAt');
-interface StampedRequest extends IncomingMessage { [FASTIFY_REQUEST]?: FastifyRequest; [STARTED_AT]?: number }
+interface StampedRequest extends IncomingMessage { [FASTIFY_REQUEST]?: FastifyRequest | undefined; [STARTED_AT]?: number }
+
+/** The status an answer is counted with when its client left before its headers were sent (nginx's "client closed request"). */
+const CLIENT_CLOSED_STATUS = 499;
 
 /**
  * Calls `onAnswered` for each answer `server` finishes. Node's `http.server.response.finish` channel costs one call
  * per answer; a fastify `onResponse` hook cost ~4 µs of a GET's ~40 µs of CPU (its runner and a listener pair per
- * response, BENCHMARKS.md). Answers the hook never stamped (fastify's framework errors, before routing) are not counted,
- * as they were not under the hook. Returns the unsubscribe.
+ * response, BENCHMARKS.md). An answer that never finishes (an event stream or a waiting request whose client left:
+ * its connection closed first) is counted by `closed`, the response's `close` listener the onRequest hook adds, with
+ * its status when its headers were sent (a stream: 200), else 499. Each answer is counted once: counting forgets the
+ * request's stamp. Answers the hook never stamped (fastify's framework errors, before routing) are not counted, as
+ * they were not under the hook. `stop` unsubscribes.
  */
-function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['onAnswered']>): () => void {
-  const onFinish = (message: unknown): void => {
-    const m = message as { request: StampedRequest; response: ServerResponse; server?: Server };
-    if (m.server !== server) return;
-    const req = m.request[FASTIFY_REQUEST];
+function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['onAnswered']>): { stop(): void; closed(this: ServerResponse): void } {
+  const count = (raw: StampedRequest, status: number): void => {
+    const req = raw[FASTIFY_REQUEST];
     if (req === undefined) return;
+    raw[FASTIFY_REQUEST] = undefined;
     // routeOptions is a getter that builds an object: read it once
     const options = req.routeOptions;
     const config = options.config as { openapiPath?: unknown } | undefined;
-    const route = typeof config?.openapiPath === 'string' ? config.openapiPath : options.url ?? 'unmatched';
-    onAnswered(req.method, route, m.response.statusCode, (performance.now() - (m.request[STARTED_AT] ?? 0)) / 1000);
+    const url = options.url;
+    // a plugin's route is in fastify's form (`/ui/assets/:name`): labelled in the API's (`/ui/assets/{name}`)
+    const route = typeof config?.openapiPath === 'string' ? config.openapiPath : url === undefined ? 'unmatched' : url.includes(':') ? templateOf(url) : url;
+    onAnswered(req.method, route, status, (performance.now() - (raw[STARTED_AT] ?? 0)) / 1000);
+  };
+  const onFinish = (message: unknown): void => {
+    const m = message as { request: StampedRequest; response: ServerResponse; server?: Server };
+    if (m.server === server) count(m.request, m.response.statusCode);
   };
   subscribe('http.server.response.finish', onFinish);
-  return () => { unsubscribe('http.server.response.finish', onFinish); };
+  return {
+    stop: () => { unsubscribe('http.server.response.finish', onFinish); },
+    // one shared function (`this` is the response), no closure per request; after a finish (counted, the stamp gone)
+    // it does nothing
+    closed(this: ServerResponse) {
+      count(this.req as StampedRequest, this.headersSent ? this.statusCode : CLIENT_CLOSED_STATUS);
+    },
+  };
 }
 
 /** The schemas the routes refer to by name (`{ $ref: 'RunStatus#' }`), components in the OpenAPI document. */
@@ -160,6 +179,8 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const streams = new SseRegistry();
 
   const send = (reply: FastifyReply, err: ArpdError): FastifyReply => {
+    // an error under /ui (no such page, another method, a foreign Host) is a dashboard answer like the pages
+    if (o.ui !== undefined && isUiPath(pathOf(reply.request.url))) securityHeaders(reply);
     if (err.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', wwwAuthenticate(err));
     if (err.code === 'E_METHOD_NOT_ALLOWED') void reply.header('allow', ((err.data?.['allow'] ?? []) as string[]).join(', '));
     return reply.status(httpStatusOf(err)).type('application/json; charset=utf-8').send(envelope(err));
@@ -307,15 +328,14 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   // One hook runs on every request, callback style: an async hook costs a promise and a microtask each, and each
   // hook fastify walks costs its runner more than a check inside one (two hooks measured ~2x the CPU of this one).
   const onAnswered = o.onAnswered;
-  if (onAnswered !== undefined) {
-    const stop = observeAnswers(app.server, onAnswered);
-    app.addHook('onClose', (_app, done) => { stop(); done(); });
-  }
+  const answers = onAnswered === undefined ? undefined : observeAnswers(app.server, onAnswered);
+  if (answers !== undefined) app.addHook('onClose', (_app, done) => { answers.stop(); done(); });
   app.addHook('onRequest', (req, reply, done) => {
-    if (onAnswered !== undefined) {
+    if (answers !== undefined) {
       const raw = req.raw as StampedRequest;
       raw[FASTIFY_REQUEST] = req;
       raw[STARTED_AT] = performance.now();
+      reply.raw.on('close', answers.closed);
     }
     // a request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3): nothing can trickle
     if (!req.raw.complete && mayHaveBody(req.raw.headers)) limitBodyTime(req, reply, bodyTimeoutMs);

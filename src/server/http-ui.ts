@@ -230,7 +230,8 @@ function loadAssets(dir: string): Map<string, Asset> | undefined {
   return assets;
 }
 
-function securityHeaders(reply: FastifyReply): void {
+/** The headers every answer under /ui carries (the app's error answers there too: http-app.ts `send`). */
+export function securityHeaders(reply: FastifyReply): void {
   void reply.header('content-security-policy', UI_CSP);
   void reply.header('x-content-type-options', 'nosniff');
   void reply.header('referrer-policy', 'no-referrer');

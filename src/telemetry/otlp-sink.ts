@@ -10,6 +10,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { PlannedSpan, SpanPlan } from './run-trace-draft.js';
+import { shownUrl } from './shown-url.js';
 
 export interface SpanSink {
   export(plan: SpanPlan): void;
@@ -70,7 +71,7 @@ const STATUS = { unset: SpanStatusCode.UNSET, ok: SpanStatusCode.OK, error: Span
 export function createOtlpSink(o: OtlpSinkOptions): SpanSink {
   const url = `${o.endpoint.replace(/\/+$/, '')}/v1/traces`;
   const ids = new PlannedIds();
-  const exporter = new WarningExporter(new OTLPTraceExporter({ url, timeoutMillis: 10_000 }), o.warn, url);
+  const exporter = new WarningExporter(new OTLPTraceExporter({ url, timeoutMillis: 10_000 }), o.warn, shownUrl(url));
   const provider = new TracerProvider({
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'arpd', 'service.version': o.serviceVersion, 'process.pid': process.pid })),
     idGenerator: ids,

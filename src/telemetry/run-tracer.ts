@@ -25,6 +25,7 @@ export class RunTracer implements Component {
   private ended = 0;
   private readonly log: Logger;
 
+  /** `endpoint`: as the status shows it (shown-url.ts: no password). */
   constructor(private readonly ctx: DaemonContext, private readonly o: { endpoint: string; loadSink: () => Promise<SpanSink> }) {
     this.log = ctx.logger.child({ part: 'tracing' });
   }

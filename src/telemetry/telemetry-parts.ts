@@ -7,6 +7,7 @@ import type { ArpdMetrics } from './arpd-metrics.js';
 import { MetricsReactor } from './metrics-reactor.js';
 import { metricsPlugin } from './metrics-plugin.js';
 import { RunTracer } from './run-tracer.js';
+import { shownUrl } from './shown-url.js';
 
 /** What the daemon hands over besides its context (things only the daemon knows). */
 export interface TelemetryDeps {
@@ -35,12 +36,12 @@ export interface TelemetryParts {
   onHealthCheck(ms: number, ok: boolean): void;
 }
 
-/** `--otlp-endpoint` as the exporter will use it, or an error that says what to give. */
-function checkOtlpEndpoint(value: string): string {
+/** `--otlp-endpoint` (or the variable it came from) as the exporter will use it, or an error that says what to give. */
+function checkOtlpEndpoint(value: string, from: string): string {
   let u: URL | undefined;
   try { u = new URL(value); } catch { u = undefined; }
   if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
-    throw new ArpdError('E_VALIDATION', `--otlp-endpoint '${value.slice(0, 200)}' is not the base URL of an OTLP/HTTP collector: give one like http://127.0.0.1:4318 (spans go to <url>/v1/traces)`, { field: '--otlp-endpoint', usage: true });
+    throw new ArpdError('E_VALIDATION', `${from} '${shownUrl(value).slice(0, 200)}' is not the base URL of an OTLP/HTTP collector: give one like http://127.0.0.1:4318 (spans go to <url>/v1/traces)`, { field: from, usage: true });
   }
   return value;
 }
@@ -79,10 +80,10 @@ export function telemetryParts(ctx: DaemonContext, deps: TelemetryDeps): Telemet
   const components: Component[] = [new MetricsReactor(ctx, metrics)];
   const endpoint = ctx.options.telemetry?.otlpEndpoint;
   if (endpoint !== undefined) {
-    checkOtlpEndpoint(endpoint);
+    checkOtlpEndpoint(endpoint, ctx.options.telemetry?.otlpEndpointFrom ?? '--otlp-endpoint');
     const logger = ctx.logger.child({ part: 'tracing' });
     components.push(new RunTracer(ctx, {
-      endpoint,
+      endpoint: shownUrl(endpoint),
       loadSink: async () => (await import('./otlp-sink.js')).createOtlpSink({ endpoint, serviceVersion: ctx.version, warn: (message, details) => logger.warn(details, message) }),
     }));
   }

@@ -84,9 +84,9 @@ export async function startHttpDaemon(t: Teardown, args: readonly string[] = [],
 }
 
 /** Runs `arpd serve` that is expected to refuse to start; resolves with its exit and output. */
-export async function failedStart(t: Teardown, args: readonly string[]): Promise<Exit & { output: string }> {
+export async function failedStart(t: Teardown, args: readonly string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Exit & { output: string }> {
   const dataDir = tempDir(t);
-  const child = spawn(process.execPath, [ARPD, 'serve', '--data-dir', dataDir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ARPD, 'serve', '--data-dir', dataDir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => { out += s; });
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { out += s; });

@@ -103,7 +103,7 @@ t.test('replay and instance logs', async (t) => {
   });
 
   t.test('refuses a bad until or limit, naming it', async (t) => {
-    for (const [q, field] of [['?until=yesterday', 'until'], ['?until=2026-01-01', 'until'], ['?until=-3', 'until'], ['?runs_limit=99999', 'runs_limit'], ['?runs_limit=x', 'runs_limit'], ['?rest=1', 'rest'], ['?until=1&until=2', 'until']] as const) {
+    for (const [q, field] of [['?until=yesterday', 'until'], ['?until=2026-01-01', 'until'], ['?until=-3', 'until'], ['?runs_limit=99999', 'runs_limit'], ['?runs_limit=x', 'runs_limit'], ['?rest=1', 'rest'], ['?until=1&until=2', 'until'], ['?until=2026-02-30T00:00:00Z', 'until'], ['?until=2026-01-01T24:00:00Z', 'until'], ['?until=2026-04-31T12:00Z', 'until']] as const) {
       const a = await api('GET', `/v1/admin/replay${q}`);
       expectError(t, a, 400, 'validation', `replay${q}`, 'E_VALIDATION');
       t.equal(((a.body as { error: { details: Json } }).error.details)['field'], field, `replay${q} names ${field}`);

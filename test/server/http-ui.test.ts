@@ -10,6 +10,7 @@ import { get } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { SignJWT } from 'jose';
 import t from 'tap';
+import { rawRequest } from '../helpers/raw-http.js';
 import { expectError, readSse, request, startHttpDaemon, tempDir, type Answer } from './http-daemon.js';
 
 type Json = Record<string, unknown>;
@@ -80,6 +81,24 @@ t.test('the dashboard on a token daemon', async (t) => {
     t.ok(gunzipSync(zipped.body).equals(plain.body), 'and is the same file');
     expectError(t, await request(daemon.url, 'GET', '/ui/assets/app-NOPE.js'), 404, 'ui.asset_not_found', 'an unknown asset', 'E_NOT_FOUND');
     expectError(t, await request(daemon.url, 'GET', '/ui/assets/..%2F..%2Fhttp.token'), 404, 'ui.asset_not_found', 'a path out of the assets', 'E_NOT_FOUND');
+  });
+
+  t.test('an error under /ui carries the security headers too: no such page, another method, a bad path, a foreign Host', async (t) => {
+    const host = new URL(daemon.url).host;
+    for (const [method, path, headers, status] of [
+      ['GET', '/ui/index.html', { host }, 404],
+      ['GET', '/ui/%2e%2e/metrics', { host }, 404],
+      ['GET', '/ui/%zz', { host }, 400],
+      ['DELETE', '/ui/', { host }, 405],
+      ['GET', '/ui/', { host: 'evil.example' }, 403],
+    ] as const) {
+      const a = await rawRequest(daemon.url, method, path, { headers });
+      t.equal(a.status, status, `${method} ${path} (Host ${headers.host}): ${status}`);
+      t.equal(a.headers['x-content-type-options'], 'nosniff', `${method} ${path}: nosniff`);
+      t.match(a.headers['content-security-policy'], /default-src 'none'.*frame-ancestors 'none'/, `${method} ${path}: the CSP`);
+    }
+    const api = await rawRequest(daemon.url, 'GET', '/v1/no-such-route', { headers: { host } });
+    t.equal(api.headers['content-security-policy'], undefined, 'an API error outside /ui is left as it was');
   });
 
   t.test('the dashboard stays inside its budget of 200 KB gzipped, as served', async (t) => {

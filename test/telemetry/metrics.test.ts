@@ -6,6 +6,8 @@
  * it (the token, or anyone with --metrics-public, which opens nothing else).
  */
 import { statSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { NdjsonSocket } from '../helpers/ndjson-socket.js';
@@ -272,4 +274,80 @@ t.test('--metrics-public opens GET /metrics to anyone and nothing else', async (
     const a = await request(daemon.url, method, path, method === 'POST' ? { json: { input: { goal: 'x' } } } : {});
     t.equal(a.status, 401, `${method} ${path} still needs the token`);
   }
+});
+
+/** Sends one request on a connection of its own, resolves once the first bytes of the answer arrive (or never). */
+function openRaw(url: string, head: string, body = ''): { socket: ReturnType<typeof connect>; firstBytes: Promise<string> } {
+  const u = new URL(url);
+  const socket = connect(Number(u.port), u.hostname);
+  socket.on('error', () => undefined);
+  socket.write(`${head.replace('{host}', u.host)}${body}`);
+  const firstBytes = new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString('utf8'))));
+  return { socket, firstBytes };
+}
+
+t.test('counts an event stream its client closed, and a request whose client left before the answer as 499, each once', async (t) => {
+  const daemon = await startHttpDaemon(t);
+  const auth = `Authorization: Bearer ${daemon.token}\r\n`;
+  const scrape = async (): Promise<Exposition> => parseExposition((await request(daemon.url, 'GET', '/metrics', { token: daemon.token })).text);
+  const answered = (e: Exposition, route: string, status: string, method = 'GET'): number => valueOf(e, 'arpd_http_requests_total', { method, route, status }) ?? 0;
+
+  // an event stream that stays open until its reader hangs up
+  const stream = openRaw(daemon.url, `GET /v1/events HTTP/1.1\r\nHost: {host}\r\n${auth}\r\n`);
+  t.match(await stream.firstBytes, /^HTTP\/1\.1 200 /, 'the stream is open');
+  stream.socket.destroy();
+  const streams = await eventually('the closed stream is counted', async () => {
+    const e = await scrape();
+    return answered(e, '/v1/events', '200') > 0 ? e : undefined;
+  }, 30_000);
+  t.equal(answered(streams, '/v1/events', '200'), 1, 'the stream is counted once, as the 200 it answered');
+  t.equal(valueOf(streams, 'arpd_http_request_duration_seconds_count', { method: 'GET', route: '/v1/events' }), 1, 'and its duration observed once');
+
+  // an external runtime whose first health check is held: registering it waits, and its client leaves
+  const held: ServerResponse[] = [];
+  let healthAsked: () => void = () => undefined;
+  const asked = new Promise<void>((resolve) => { healthAsked = resolve; });
+  const runtime = createServer((req, res) => {
+    const ok = (body: unknown): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)); };
+    if (req.url === '/v1/health') { held.push(res); healthAsked(); return; }
+    if (req.url === '/v1/version') { ok({ service_name: 'held-runtime', service_version: '1.0.0', supported_api_versions: ['v1'] }); return; }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => runtime.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { runtime.closeAllConnections(); runtime.close(); });
+  const endpoint = `http://127.0.0.1:${(runtime.address() as AddressInfo).port}`;
+  const body = JSON.stringify({ runtime_api_endpoint: endpoint });
+  const register = openRaw(daemon.url, `POST /v1/instances:register HTTP/1.1\r\nHost: {host}\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`, body);
+  await asked;
+  register.socket.destroy();
+  const left = await eventually('the request whose client left is counted', async () => {
+    const e = await scrape();
+    return answered(e, '/v1/instances:register', '499', 'POST') > 0 ? e : undefined;
+  }, 30_000);
+  t.equal(answered(left, '/v1/instances:register', '499', 'POST'), 1, 'counted once, as 499 (client closed request)');
+  // the health check answers: the registration completes and its handler answers a connection that is gone
+  for (const res of held.splice(0)) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', time: new Date().toISOString() }));
+  await eventually('the runtime is registered and ready', async () => {
+    const list = await request(daemon.url, 'GET', '/v1/instances', { token: daemon.token });
+    const found = ((list.body as { instances?: Json[] }).instances ?? []).find((i) => i['runtime_api_endpoint'] === endpoint);
+    return found?.['state'] === 'ready' ? true : undefined;
+  }, 30_000);
+  const after = await scrape();
+  const registers = after.families.get('arpd_http_requests_total')?.samples.filter((s) => s.labels['route'] === '/v1/instances:register') ?? [];
+  t.same(registers.map((s) => [s.labels['status'], s.value]), [['499', 1]], 'the late answer is not counted again');
+  t.equal(answered(after, '/v1/events', '200'), 1, 'nor the stream');
+  const base = answered(after, '/v1/health', '200');
+  for (let i = 0; i < 3; i++) t.equal((await request(daemon.url, 'GET', '/v1/health')).status, 200, 'a plain answer');
+  t.equal(answered(await scrape(), '/v1/health', '200'), base + 3, 'plain answers are counted once each');
+});
+
+t.test('labels a route of the dashboard or the instance logs by its pattern in the API form, never by its raw path', async (t) => {
+  const daemon = await startHttpDaemon(t);
+  t.equal((await request(daemon.url, 'GET', '/ui/assets/no-such-asset.js')).status, 404, 'an unknown asset');
+  t.equal((await request(daemon.url, 'GET', '/v1/instances/no-such-instance/logs', { token: daemon.token })).status, 404, 'the logs of an unknown instance');
+  const e = parseExposition((await request(daemon.url, 'GET', '/metrics', { token: daemon.token })).text);
+  t.equal(valueOf(e, 'arpd_http_requests_total', { method: 'GET', route: '/ui/assets/{name}', status: '404' }), 1, 'the asset route as /ui/assets/{name}');
+  t.equal(valueOf(e, 'arpd_http_requests_total', { method: 'GET', route: '/v1/instances/{instance_id}/logs', status: '404' }), 1, 'the logs route as /v1/instances/{instance_id}/logs, as /v1/instances/{instance_id} is');
+  const routes = [...(e.families.get('arpd_http_requests_total')?.samples ?? [])].map((s) => s.labels['route'] ?? '');
+  t.same(routes.filter((r) => r.includes(':') && !/^\/v1\/[a-z/{}_-]+:[a-z]+$/.test(r)), [], 'no route label in fastify\'s :param form');
 });

@@ -250,4 +250,35 @@ t.test('refuses an OTLP endpoint that is not an http(s) base URL, saying what to
     t.not(r.code, 0, `'${bad}' refused`);
     t.match(r.output, /--otlp-endpoint .* is not the base URL of an OTLP\/HTTP collector: give one like http:\/\/127\.0\.0\.1:4318/);
   }
+  const fromEnv = await failedStart(t, ['--http-port', '0'], { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' } });
+  t.not(fromEnv.code, 0, 'a bad OTEL_EXPORTER_OTLP_ENDPOINT refused');
+  t.match(fromEnv.output, /OTEL_EXPORTER_OTLP_ENDPOINT 'collector:4318' is not the base URL of an OTLP\/HTTP collector/, 'named as the variable it came from, not as a flag that was not given');
+});
+
+t.test('keeps a password in the OTLP endpoint out of the status, the daemon log and its refusal, and still sends it to the collector', async (t) => {
+  const seen: Array<string | undefined> = [];
+  // a collector that takes the credentials and refuses the spans (a 400 is not retried: the warning comes at once)
+  const collector = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    req.resume();
+    req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end('{"code":3,"message":"no"}'));
+  });
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { collector.closeAllConnections(); collector.close(() => resolve()); }));
+  const endpoint = `http://otel-user:S3cretPw@127.0.0.1:${(collector.address() as AddressInfo).port}`;
+  const d = await startHttpDaemon(t, ['--otlp-endpoint', endpoint]);
+  const api = clientOf(d);
+  const run = String(body(await api('POST', '/v1/runs', { json: { input: { goal: 'sleep:600000' } } }))['run_id']);
+  t.equal((await api('POST', `/v1/runs/${run}:cancel`)).status, 200, 'a run ends (canceled): its spans are exported');
+  await eventually('the collector refused the spans and the daemon says so', async () => (/could not export \d+ spans/.test(d.output()) ? true : undefined));
+  t.same([...new Set(seen)], [`Basic ${Buffer.from('otel-user:S3cretPw').toString('base64')}`], 'the collector got the credentials, as Basic auth');
+  const status = JSON.stringify(body(await api('GET', '/v1/admin/status')));
+  t.match(status, /"tracing":\{"endpoint":"http:\/\/otel-user:\*\*\*@127\.0\.0\.1:\d+\/?"/, 'the status shows the endpoint without its password');
+  t.notMatch(status, /S3cretPw/, 'nowhere in the status');
+  t.notMatch(d.output(), /S3cretPw/, 'nor in the daemon log');
+  t.match(d.output(), /could not export \d+ spans to http:\/\/otel-user:\*\*\*@127\.0\.0\.1:\d+\/v1\/traces/, 'whose warning names the endpoint without it');
+
+  const refused = await failedStart(t, ['--http-port', '0', '--otlp-endpoint', 'http://otel-user:S3cretPw@127.0.0.1:4318/?x=1']);
+  t.match(refused.output, /--otlp-endpoint 'http:\/\/otel-user:\*\*\*@127\.0\.0\.1:4318\/\?x=1' is not the base URL/, 'a refused endpoint is named without its password');
+  t.notMatch(refused.output, /S3cretPw/, 'and the password is nowhere in the refusal');
 });
