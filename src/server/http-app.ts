@@ -59,6 +59,10 @@ const FASTIFY_REQUEST = Symbol('arpd.fastifyRequest');
 const STARTED_AT = Symbol('arpd.startedAt');
 interface StampedRequest extends IncomingMessage { [FASTIFY_REQUEST]?: FastifyRequest | undefined; [STARTED_AT]?: number }
 
+/** On a connection: its latest answer, counted when the connection closes if that answer has not finished. */
+const ANSWER_IN_FLIGHT = Symbol('arpd.answerInFlight');
+interface TrackedSocket extends Socket { [ANSWER_IN_FLIGHT]?: ServerResponse | undefined }
+
 /** The status an answer is counted with when its client left before its headers were sent (nginx's "client closed request"). */
 const CLIENT_CLOSED_STATUS = 499;
 
@@ -66,12 +70,13 @@ const CLIENT_CLOSED_STATUS = 499;
  * Calls `onAnswered` for each answer `server` finishes. Node's `http.server.response.finish` channel costs one call
  * per answer; a fastify `onResponse` hook cost ~4 µs of a GET's ~40 µs of CPU (its runner and a listener pair per
  * response, BENCHMARKS.md). An answer that never finishes (an event stream or a waiting request whose client left:
- * its connection closed first) is counted by `closed`, the response's `close` listener the onRequest hook adds, with
- * its status when its headers were sent (a stream: 200), else 499. Each answer is counted once: counting forgets the
- * request's stamp. Answers the hook never stamped (fastify's framework errors, before routing) are not counted, as
- * they were not under the hook. `stop` unsubscribes.
+ * its connection closed first) is counted when its connection closes, with its status when its headers were sent (a
+ * stream: 200), else 499: `track` (called by the onRequest hook) notes the connection's answer in flight, and one
+ * `close` listener a connection (not one a request: ~3 µs of a GET's CPU) counts it if it is unfinished. Each answer
+ * is counted once: counting forgets the request's stamp. Answers the hook never stamped (fastify's framework errors,
+ * before routing) are not counted, as they were not under the hook. `stop` unsubscribes.
  */
-function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['onAnswered']>): { stop(): void; closed(this: ServerResponse): void } {
+function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['onAnswered']>): { stop(): void; track(res: ServerResponse): void } {
   const count = (raw: StampedRequest, status: number): void => {
     const req = raw[FASTIFY_REQUEST];
     if (req === undefined) return;
@@ -89,13 +94,22 @@ function observeAnswers(server: Server, onAnswered: NonNullable<HttpAppOptions['
     if (m.server === server) count(m.request, m.response.statusCode);
   };
   subscribe('http.server.response.finish', onFinish);
+  // one shared function (`this` is the connection), no closure per connection; an answer that finished was counted
+  // (its stamp is gone) and is not counted again
+  const onConnectionClose = function (this: TrackedSocket): void {
+    const res = this[ANSWER_IN_FLIGHT];
+    if (res === undefined) return;
+    this[ANSWER_IN_FLIGHT] = undefined;
+    count(res.req as StampedRequest, res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS);
+  };
+  const onConnection = (socket: Socket): void => { socket.once('close', onConnectionClose); };
+  server.on('connection', onConnection);
   return {
-    stop: () => { unsubscribe('http.server.response.finish', onFinish); },
-    // one shared function (`this` is the response), no closure per request; after a finish (counted, the stamp gone)
-    // it does nothing
-    closed(this: ServerResponse) {
-      count(this.req as StampedRequest, this.headersSent ? this.statusCode : CLIENT_CLOSED_STATUS);
+    stop: () => {
+      unsubscribe('http.server.response.finish', onFinish);
+      server.off('connection', onConnection);
     },
+    track: (res) => { if (res.socket !== null) (res.socket as TrackedSocket)[ANSWER_IN_FLIGHT] = res; },
   };
 }
 
@@ -335,7 +349,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       const raw = req.raw as StampedRequest;
       raw[FASTIFY_REQUEST] = req;
       raw[STARTED_AT] = performance.now();
-      reply.raw.on('close', answers.closed);
+      answers.track(reply.raw);
     }
     // a request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3): nothing can trickle
     if (!req.raw.complete && mayHaveBody(req.raw.headers)) limitBodyTime(req, reply, bodyTimeoutMs);
