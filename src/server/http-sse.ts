@@ -9,6 +9,12 @@ import { ArpdError } from '../errors/index.js';
 const HEARTBEAT_MS = 15_000;
 /** A reader that lets more than this pile up unsent is dropped (E_SLOW_CONSUMER). */
 export const SSE_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * At most this many streams are open at once (a dashboard tab opens a few, a follower one): each may hold up to
+ * SSE_MAX_BUFFERED_BYTES behind a reader that does not read, so without a cap a token holder could open streams until
+ * the daemon runs out of memory. One more is refused, E_UNAVAILABLE (503), and nothing else is.
+ */
+export const SSE_MAX_STREAMS = 128;
 
 export interface SseStream {
   /** Writes one event; false once the stream is closed (the reader left, was too slow, or the server stops). */
@@ -27,6 +33,8 @@ export interface SseStream {
 export class SseRegistry {
   private readonly open = new Set<SseStream>();
 
+  constructor(readonly maxStreams = SSE_MAX_STREAMS) {}
+
   add(s: SseStream): void {
     this.open.add(s);
     s.onClose(() => this.open.delete(s));
@@ -43,6 +51,9 @@ export class SseRegistry {
 
 /** Takes the response over from fastify and starts an event stream on it. */
 export function openSse(reply: FastifyReply, registry: SseRegistry, comment: string): SseStream {
+  if (registry.size >= registry.maxStreams) {
+    throw new ArpdError('E_UNAVAILABLE', `arpd serves at most ${registry.maxStreams} event streams at once, and that many are open: close streams you no longer read (a dashboard tab, a follower left running), then try again`, { open_streams: registry.size, max_streams: registry.maxStreams });
+  }
   void reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
