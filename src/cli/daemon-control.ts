@@ -1,5 +1,6 @@
 import { lstatSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from '../client/rpc-client.js';
+import { SECRET_FLAGS } from '../client/daemon-start.js';
 import type { DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 import { readPidFile, type PidInfo } from '../daemon/pid-file.js';
@@ -119,12 +120,16 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     return undefined;
   }
   if (argv[argv.length - 1] === '') argv.pop();
-  // a detached daemon gets its --store URL in ARPD_STORE_URL, not on its command line (daemon-start.ts): the store it
-  // runs on is one of its flags all the same (a restart from a shell without that variable keeps it)
-  let storeUrl: string | undefined;
+  // a detached daemon gets its --store URL (and a collector URL with a password) in its environment, not on its
+  // command line (SECRET_FLAGS, daemon-start.ts): they are its flags all the same (a restart from a shell without
+  // those variables keeps them)
+  const secrets: Array<[flag: string, value: string]> = [];
   try {
-    const env = readFileSync(`/proc/${info.pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('ARPD_STORE_URL='));
-    if (env !== undefined && env !== 'ARPD_STORE_URL=') storeUrl = env.slice('ARPD_STORE_URL='.length);
+    const environ = readFileSync(`/proc/${info.pid}/environ`, 'utf8').split('\0');
+    for (const [flag, variable] of SECRET_FLAGS) {
+      const v = environ.find((e) => e.startsWith(`${variable}=`));
+      if (v !== undefined && v !== `${variable}=`) secrets.push([flag, v.slice(variable.length + 1)]);
+    }
   } catch {
     // another user's daemon: its environment is not ours to read
   }
@@ -142,6 +147,9 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     else if (takesValue === undefined && !command && a === 'serve') command = true;
     else if (takesValue === undefined) out.push(a);
   }
-  if (storeUrl !== undefined && storeValuesOf(out).length === 0) out.push('--store', storeUrl);
+  for (const [flag, value] of secrets) {
+    const given = flag === '--store' ? storeValuesOf(out).length > 0 : out.some((a) => a === flag || a.startsWith(`${flag}=`));
+    if (!given) out.push(flag, value);
+  }
   return out;
 }

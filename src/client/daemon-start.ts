@@ -129,21 +129,37 @@ function holderOnOtherSocket(paths: DataPaths): { pid: number; socket: string } 
 }
 
 /**
- * `--store <url>` taken out of the flags of a detached daemon, to hand it its URL in ARPD_STORE_URL instead: a
- * command line is readable by every user of the host (`ps`, /proc/<pid>/cmdline) for as long as the daemon runs,
- * and the URL may hold the store's password; its environment is readable only by its own user. The last one given
- * wins, as it does for `arpd serve`.
+ * The flags whose value may hold a password (a store URL, a collector URL with user info), and the variable a
+ * detached daemon gets each in instead: a command line is readable by every user of the host (`ps`,
+ * /proc/<pid>/cmdline) for as long as the daemon runs; its environment only by its own user. The daemon reads each
+ * variable as it reads the flag (serve-options.ts), and `daemon restart` reads them back (daemon-control.ts).
  */
-function storeOutOfArgs(serveArgs: readonly string[]): { args: string[]; storeUrl: string | undefined } {
+export const SECRET_FLAGS: ReadonlyArray<readonly [flag: string, variable: string]> = [
+  ['--store', 'ARPD_STORE_URL'],
+  ['--otlp-endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+];
+
+/**
+ * Whether a value goes in the environment: a store URL always (a password may also come from a `password=` parameter);
+ * a collector URL only with user info (else it stays a flag, and a bad one is named as the flag in the refusal).
+ */
+function isSecret(variable: string, value: string): boolean {
+  return variable === 'ARPD_STORE_URL' || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value);
+}
+
+/** Those flags taken out of a detached daemon's flags, into its environment; the last one given wins, as for `arpd serve`. */
+function secretsOutOfArgs(serveArgs: readonly string[]): { args: string[]; env: Record<string, string> } {
   const args: string[] = [];
-  let storeUrl: string | undefined;
+  const env: Record<string, string> = {};
   for (let i = 0; i < serveArgs.length; i++) {
     const a = serveArgs[i] as string;
-    if (a === '--store' && i + 1 < serveArgs.length) storeUrl = serveArgs[++i];
-    else if (a.startsWith('--store=')) storeUrl = a.slice('--store='.length);
-    else args.push(a);
+    const secret = SECRET_FLAGS.find(([flag]) => a === flag || a.startsWith(`${flag}=`));
+    const value = secret === undefined ? undefined : a === secret[0] ? serveArgs[i + 1] : a.slice(secret[0].length + 1);
+    if (secret === undefined || value === undefined || !isSecret(secret[1], value)) { args.push(a); continue; }
+    env[secret[1]] = value;
+    if (a === secret[0]) i++;
   }
-  return { args, storeUrl };
+  return { args, env };
 }
 
 /**
@@ -167,9 +183,9 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
     throw storageFault(o.paths.root, err) ?? unwritable(o.paths.root) ?? err;
   }
   const self = daemonCommand();
-  const { args: serveArgs, storeUrl } = storeOutOfArgs(o.serveArgs ?? []);
+  const { args: serveArgs, env: secrets } = secretsOutOfArgs(o.serveArgs ?? []);
   const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...serveArgs];
-  const env = storeUrl === undefined ? process.env : { ...process.env, ARPD_STORE_URL: storeUrl };
+  const env = Object.keys(secrets).length === 0 ? process.env : { ...process.env, ...secrets };
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   try {
     const child = spawn(self.cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
