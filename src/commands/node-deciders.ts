@@ -9,8 +9,9 @@ import { attempt, type Decision } from './decision.js';
 /**
  * Pure decisions about the nodes of a cluster sharing one store. A node joins at each start (a new incarnation),
  * leaves at a clean stop, and is recorded lost by another node once its lease expired past the grace: then, in the
- * same append, its managed instances are recorded failed, the runs it claimed but had not started go back to the
- * queue, and the runs it had started fail E_NODE_LOST. The `node:<id>` stream's revision makes one declaration win.
+ * same append, its managed instances are recorded failed and the runs it claimed fail E_NODE_LOST, started or not (a claim
+ * not yet started may already be at its runtime: handed to another node it could run twice). Queued runs, claimed by
+ * no node, stay in the queue for the others. The `node:<id>` stream's revision makes one declaration win.
  */
 
 export function decideJoinNode(state: ReadModel, cmd: CommandOf<'JoinNode'>): Decision {

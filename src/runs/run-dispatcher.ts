@@ -187,9 +187,10 @@ export class RunDispatcher implements Component {
           const e = toArpdError(err);
           if (!(e.code === 'E_RUNTIME_ERROR' && e.data?.['http_status'] === 409)) throw e;
           // The runtime already has a run of this id. It is this run when arpd sent it before: before a restart, or
-          // routed here once already (a claim a lost node handed back). Else it is another run (a pruned run's id
-          // used again, another client's run at a shared runtime): following it would record its events and result
-          // as this run's, and canceling it would stop someone else's run. This run fails; that one is left alone.
+          // in an earlier routing of the run to it (a claim handed back to the queue: `run.released`). Else it is
+          // another run (a pruned run's id used again, another client's run at a shared runtime): following it would
+          // record its events and result as this run's, and canceling it would stop someone else's run. This run
+          // fails; that one is left alone.
           if (!resumed && !(await this.sentBefore(runId, f.endpoint))) {
             throw new ArpdError('E_CONFLICT', `the runtime at ${f.endpoint} already has a run '${runId}' that arpd did not send it (the id of a pruned run used again, or another client's run): submit the run again with another run_id, or without one`, { run_id: runId, runtime_api_endpoint: f.endpoint, http_status: 409 });
           }
