@@ -37,6 +37,8 @@ function human(status: DaemonStatus): void {
     line('log', `seq ${String(status.last_seq)}, ${String(status.log_bytes)} bytes`);
   }
   if (status.idle_timeout_s !== null && status.idle_timeout_s !== undefined) line('idle exit', `after ${String(status.idle_timeout_s)}s idle`);
+  const tracing = status['tracing'] as { endpoint?: string } | undefined;
+  if (tracing?.endpoint !== undefined) line('tracing', `one OpenTelemetry trace per run to ${tracing.endpoint}`);
   const problems = historyLines(status, line);
   if (Array.isArray(status.warnings)) for (const w of status.warnings) info(style.yellow(`warning: ${String(w)}`));
   for (const p of problems) info(style.yellow(`warning: ${p}`));

@@ -216,6 +216,10 @@ export async function logSnapshot(g: ResolvedGlobals): Promise<number> {
 
 /** `arpd log compact`: a snapshot, then sealed segments it holds compressed; past a budget the oldest removed. */
 export async function logCompact(g: ResolvedGlobals, budgetBytes: number | undefined): Promise<number> {
+  // named as the flag the user gave, not as the request's field
+  if (budgetBytes !== undefined && (!Number.isSafeInteger(budgetBytes) || budgetBytes < 1024 * 1024)) {
+    throw new ArpdError('E_VALIDATION', `--budget-bytes takes a whole number of bytes, at least 1048576 (1 MiB), not '${String(budgetBytes)}'`, { field: '--budget-bytes', usage: true });
+  }
   const r = await maintenance<{ compressed: number; removed: number; bytes_before: number; bytes_after: number; over_budget: boolean; log_starts_at_seq?: number }>(g, 'log.compact', budgetBytes === undefined ? {} : { budget_bytes: budgetBytes });
   if (g.json) { printJson(r); return 0; }
   out(`log: ${r.bytes_before} → ${r.bytes_after} bytes; ${r.compressed} segment(s) compressed, ${r.removed} removed${r.log_starts_at_seq === undefined ? '' : `; the log now starts at seq ${r.log_starts_at_seq}`}`);

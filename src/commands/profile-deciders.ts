@@ -69,7 +69,7 @@ export function decideDeleteProfile(state: ReadModel, cmd: CommandOf<'DeleteProf
     if (!state.profiles.has(name)) throw profileNotFound(name);
     const live = liveInstancesOf(state, name);
     if (live.length > 0 && !cmd.data.force) {
-      throw new ArpdError('E_CONFLICT', `profile '${name}' is used by ${live.length} live instance(s) (${live.slice(0, 5).join(', ')}): delete them first, or use --force (the instances keep running)`, { runtime_profile: name, instances: live });
+      throw new ArpdError('E_CONFLICT', `profile '${name}' is used by ${live.length} live instance(s) (${live.slice(0, 5).join(', ')}): delete them first, or force it ('--force', or '?force=true' over HTTP; the instances keep running)`, { runtime_profile: name, instances: live });
     }
     const event: DomainEvent = { type: 'profile.deleted', data: { runtime_profile: name, ...(cmd.data.force && live.length > 0 ? { forced: true } : {}) } };
     return [event];

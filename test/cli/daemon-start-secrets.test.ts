@@ -37,4 +37,6 @@ t.test('a collector URL without a password stays on the command line as the flag
   const { pid } = await h.startDaemon(dir, ['--otlp-endpoint', 'http://127.0.0.1:9']);
   t.match(cmdline(pid), /--otlp-endpoint http:\/\/127\.0\.0\.1:9/, 'on its command line');
   t.equal(await tracing(dir), 'http://127.0.0.1:9');
+  const human = await h.cli(dir, ['daemon', 'status']);
+  t.match(human.stdout, /^tracing\s+one OpenTelemetry trace per run to http:\/\/127\.0\.0\.1:9$/m, 'daemon status names where traces go');
 });

@@ -66,6 +66,7 @@ t.test('deleting an unknown profile is E_NOT_FOUND', async (t) => {
 t.test('deleting a profile that live instances use is E_CONFLICT unless forced', async (t) => {
   const reg = given(commandProfile('p1'), { type: 'instance.requested', data: { instance_id: 'i1', runtime_profile: 'p1' } });
   t.equal(refusal(decideDeleteProfile(reg, command('DeleteProfile', { name: 'p1', force: false }))), 'E_CONFLICT');
+  t.match((decideDeleteProfile(reg, command('DeleteProfile', { name: 'p1', force: false })) as Error).message, /'--force', or '\?force=true' over HTTP/, 'how to force it, from the CLI and over HTTP');
   t.same(events(decideDeleteProfile(reg, command('DeleteProfile', { name: 'p1', force: true }))), [{ type: 'profile.deleted', data: { runtime_profile: 'p1', forced: true } }]);
 });
 

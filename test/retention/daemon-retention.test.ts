@@ -115,6 +115,7 @@ t.test('a disk budget removes only segments the oldest snapshot holds, and the l
   t.match(c, { over_budget: false }, 'a budget above the size: nothing removed');
   const small = await h.cli(dir, ['log', 'compact', '--budget-bytes', '12', '--json']);
   t.equal(small.code, 2, 'a budget under 1 MiB is a usage error');
+  t.match(small.stderr, /--budget-bytes takes a whole number of bytes, at least 1048576/, 'named as the flag given, not as the request field');
   t.equal((await h.cli(dir, ['log', 'verify'])).code, 0, 'log verify passes');
 });
 
