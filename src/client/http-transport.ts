@@ -136,7 +136,7 @@ export class HttpTransport implements Transport {
       }
       throw new ArpdError('E_UNAVAILABLE', `the daemon at ${this.target} closed the trace stream of run '${runId}' before the run ended: it may be stopping; follow again from the last seq`, { run_id: runId });
     } catch (err) {
-      throw this.reason(ac, err);
+      throw this.reason(ac, err, method);
     } finally {
       this.untrack(ac);
     }
@@ -156,7 +156,7 @@ export class HttpTransport implements Transport {
       }
       throw new ArpdError('E_UNAVAILABLE', `the daemon at ${this.target} closed the event stream: it may be stopping; subscribe again from the last seq`);
     } catch (err) {
-      throw this.reason(ac, err);
+      throw this.reason(ac, err, method);
     } finally {
       this.untrack(ac);
     }
@@ -216,7 +216,7 @@ export class HttpTransport implements Transport {
     try {
       return await work(ac.signal);
     } catch (err) {
-      throw this.reason(ac, err);
+      throw this.reason(ac, err, method);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onUserAbort);
@@ -241,9 +241,18 @@ export class HttpTransport implements Transport {
     if (!ac.signal.aborted) ac.abort(new ArpdError('E_CANCELED', 'the request is over'));
   }
 
-  /** An abort's own reason (timeout, cancel, close) rather than the socket error it caused. */
-  private reason(ac: AbortController, err: unknown): unknown {
-    return ac.signal.aborted && ac.signal.reason instanceof ArpdError ? ac.signal.reason : err;
+  /**
+   * What a request failed with, as an ArpdError: an abort's own reason (timeout, cancel, close) rather than the socket
+   * error it caused; a connection cut mid-answer (node's `Error: aborted`, ECONNRESET) as E_UNAVAILABLE.
+   */
+  private reason(ac: AbortController, err: unknown, method: string): ArpdError {
+    if (ac.signal.aborted && ac.signal.reason instanceof ArpdError) return ac.signal.reason;
+    if (err instanceof ArpdError) return err;
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof code === 'string') {
+      return new ArpdError('E_UNAVAILABLE', `the connection to the daemon at ${this.target} was lost during '${method}' (${code}): it may have stopped; check 'arpd daemon status' there and try again`, { url: this.target, method }, { cause: err });
+    }
+    return new ArpdError('E_INTERNAL', `'${method}' failed in the client`, { method }, { cause: err });
   }
 
   /** One HTTP exchange (node:http, not fetch: fetch refuses some ports and hides the socket error). */
