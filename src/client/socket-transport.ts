@@ -13,6 +13,9 @@ import { IDEMPOTENT_METHODS, type Transport, type TransportCallOptions } from '.
  */
 export class SocketTransport implements Transport {
   readonly kind = 'socket' as const;
+  /** The stream connections open now, so that close() ends them too. */
+  private readonly streams = new Set<RpcClient>();
+  private closed = false;
 
   private constructor(private readonly rpc: RpcClient, private readonly options: RpcOptions) {}
 
@@ -46,7 +49,7 @@ export class SocketTransport implements Transport {
         yield r.value;
       }
     } finally {
-      await rpc.close();
+      await this.release(rpc);
     }
   }
 
@@ -68,7 +71,7 @@ export class SocketTransport implements Transport {
     try {
       for (let r = await stream.next(); r.done !== true; r = await stream.next()) yield r.value;
     } finally {
-      await rpc.close();
+      await this.release(rpc);
     }
   }
 
@@ -85,27 +88,46 @@ export class SocketTransport implements Transport {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } finally {
-      await rpc.close();
+      await this.release(rpc);
     }
   }
 
-  close(): Promise<void> {
-    return this.rpc.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.streams].map((rpc) => rpc.close()));
+    await this.rpc.close();
   }
 
-  /** A connection for one stream: no retries (a stream is resumed by seq, not resent), no time limit. */
-  private dedicated(): Promise<RpcClient> {
-    return openRpc(this.rpc.socketPath, { ...this.options, retries: 0, timeoutMs: 0 });
+  /**
+   * A connection for one stream: no retries (a stream is resumed by seq, not resent), no time limit. Refused once the
+   * transport is closed, like a call: a stream opened then would hold the process open with nothing to close it.
+   */
+  private async dedicated(): Promise<RpcClient> {
+    const closedError = (): ArpdError => new ArpdError('E_UNAVAILABLE', 'this client is closed; connect again');
+    if (this.closed) throw closedError();
+    const rpc = await openRpc(this.rpc.socketPath, { ...this.options, retries: 0, timeoutMs: 0 });
+    if (this.closed) {
+      await rpc.close(); // not yet in streams
+      throw closedError();
+    }
+    this.streams.add(rpc);
+    return rpc;
+  }
+
+  /** Closes a stream's connection and forgets it. */
+  private release(rpc: RpcClient): Promise<void> {
+    this.streams.delete(rpc);
+    return rpc.close();
   }
 
   /** A bounded queue fed by the connection's notifications; a lost or dropped connection, or `signal`, fails it. */
   private streamOn<T, R>(rpc: RpcClient, signal: AbortSignal): PushStream<T, R> {
-    const stream = new PushStream<T, R>({ pause: () => rpc.pause(), resume: () => rpc.resume(), cancel: () => { void rpc.close(); } });
+    const stream = new PushStream<T, R>({ pause: () => rpc.pause(), resume: () => rpc.resume(), cancel: () => { void this.release(rpc); } });
     rpc.onNotification('rpc.dropped', (p) => stream.fail(ArpdError.fromWire(p)));
     rpc.onDisconnect((err) => stream.fail(err));
     const abort = (): void => {
       stream.fail(signal.reason instanceof ArpdError ? signal.reason : new ArpdError('E_CANCELED', 'the stream was closed by its reader'));
-      void rpc.close();
+      void this.release(rpc);
     };
     if (signal.aborted) abort();
     else signal.addEventListener('abort', abort, { once: true });
