@@ -187,8 +187,10 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   const args = [...self.args, 'serve', '--detached-child', '--data-dir', o.paths.root, '--socket', o.paths.socket, ...serveArgs];
   const env = Object.keys(secrets).length === 0 ? process.env : { ...process.env, ...secrets };
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let childPid: number | undefined;
   try {
     const child = spawn(self.cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+    childPid = child.pid;
     child.once('exit', (code, signal) => { exited = { code, signal }; });
     child.once('error', () => { exited = { code: -1, signal: null }; });
     child.unref();
@@ -199,7 +201,8 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   let delay = 20;
   while (Date.now() < deadline) {
     const status = await probeStatus(o.paths.socket, 1000);
-    if (status !== undefined) return { alreadyRunning: exited !== undefined, status };
+    // the daemon answering may be another starter's (ours lost the lock and is still exiting): it is ours only by pid
+    if (status !== undefined) return { alreadyRunning: exited !== undefined || status.pid !== childPid, status };
     if (exited?.code === EXIT_LOCKED) {
       // the data dir's daemon runs; it answers on our socket unless it was started with another one
       const other = holderOnOtherSocket(o.paths);

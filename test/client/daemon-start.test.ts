@@ -1,10 +1,13 @@
 /**
  * Why a detached daemon did not start, told once: startFailure reads the boot log the daemon wrote
  * (JSON log lines and its own `arpd: error: … [CODE]` line) and gives that one error, not a wrapper
- * around it with a second code and the raw log.
+ * around it with a second code and the raw log. And starters racing on one data dir (a REAL daemon) get one daemon.
  */
 import t from 'tap';
-import { startFailure } from '../../src/client/daemon-start.js';
+import { startDetached, startFailure } from '../../src/client/daemon-start.js';
+import { connect } from '../../src/client/index.js';
+import { dataPaths } from '../../src/config/data-dir.js';
+import { daemonHarness, waitGone } from '../helpers/daemon-harness.js';
 
 const exit = { code: 1, signal: null };
 
@@ -32,4 +35,18 @@ t.test('without an error line (or with a code that is not one of arpd\'s) it say
     t.equal(e.code, 'E_UNAVAILABLE');
     t.equal(e.message, 'the daemon exited before it was ready (SIGKILL) without an error line: see /d/logs/boot.log');
   }
+});
+
+t.test('of several starters racing on one data dir, only the one whose daemon won says it started it', async (t) => {
+  const h = daemonHarness(t);
+  const paths = dataPaths(h.newDataDir());
+  const results = await Promise.all(Array.from({ length: 6 }, () => startDetached({ paths, timeoutMs: 60_000, serveArgs: ['--no-http'] })));
+  for (const r of results) h.trackPid(r.status.pid);
+  t.equal(new Set(results.map((r) => r.status.pid)).size, 1, 'one daemon answers them all');
+  t.equal(results.filter((r) => !r.alreadyRunning).length, 1, `one says it started it (${JSON.stringify(results.map((r) => r.alreadyRunning))})`);
+  const pid = results[0]?.status.pid ?? 0;
+  const arpd = await connect({ dataDir: paths.root });
+  await arpd.daemon.shutdown({ reason: 'test over' });
+  await arpd.close();
+  await waitGone(pid);
 });
