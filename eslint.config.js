@@ -26,7 +26,7 @@ const RULES = {
   runs: { allow: ['errors', 'ids', 'events', 'projections', 'policy', 'schemas', 'runtime-client', 'telemetry/trace-context'], types: ['commands', 'daemon'] },
   features: { allow: ['errors', 'ids', 'config', 'events', 'projections', 'policy', 'schemas', 'commands', 'instances/exec-config', 'retention/replay-start', 'version'], types: ['daemon', 'server'] },
   server: { allow: ['errors', 'ids', 'config', 'schemas', 'protocol', 'policy', 'events/catch-up', 'events/event-store', 'events/trace-line', 'events/envelope', 'telemetry/trace-context'], types: ['features'] },
-  client: { allow: ['errors', 'protocol', 'config', 'version'], types: ['schemas', 'events/envelope', 'events/trace-line'] },
+  client: { allow: ['errors', 'ids', 'protocol', 'config', 'version'], types: ['schemas', 'events/envelope', 'events/trace-line'] },
   runtime: { allow: ['errors', 'ids', 'schemas'] },
   telemetry: { allow: ['errors', 'events', 'projections'], types: ['daemon'] },
   retention: { allow: ['errors', 'ids', 'events', 'projections'], types: ['daemon'] },

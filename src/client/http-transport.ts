@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ArpdError, isErrorCode, type ErrorCode } from '../errors/index.js';
+import { checkId, type IdKind } from '../ids/id-rules.js';
 import type { RunStatus, TraceEvent } from '../schemas/types.js';
 import type { EventFilter, EventPage, InstanceProgress, LogEvent } from './client-types.js';
 import { readSse } from './sse-reader.js';
@@ -50,10 +51,16 @@ function parseDaemonUrl(value: string): URL {
 
 const enc = encodeURIComponent;
 
-function str(p: Json, key: string): string {
+const ID_KINDS = { run_id: 'run id', instance_id: 'instance id', runtime_profile: 'profile name' } as const satisfies Record<string, IdKind>;
+
+/**
+ * The id of a path segment, checked by the daemon's own rule first (so '.' or '..' never walks the URL to another
+ * route, and a bad id is refused with the socket's message and data).
+ */
+function str(p: Json, key: keyof typeof ID_KINDS): string {
   const v = p[key];
-  if (typeof v !== 'string' || v === '') throw new ArpdError('E_VALIDATION', `field '${key}' is required`, { field: key });
-  return v;
+  if (typeof v !== 'string') throw new ArpdError('E_VALIDATION', `field '${key}' is required`, { field: key });
+  return checkId(ID_KINDS[key], v, key);
 }
 
 function query(entries: Record<string, unknown>): string {
@@ -117,8 +124,8 @@ export class HttpTransport implements Transport {
     return this.call('instances.create', params, options);
   }
 
-  followRun(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
-    return this.runEvents(runId, fromSeq, signal);
+  async *followRun(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
+    return yield* this.runEvents(checkId('run id', runId, 'run_id'), fromSeq, signal);
   }
 
   /** GET /v1/runs/{id}/events: the trace lines, then the `end` status. `signal` aborts the request. */

@@ -175,6 +175,15 @@ t.test('gives the same ArpdError (code, message, data) over the socket and over 
     ['an unknown profile', (a: ArpdClient) => a.profiles.get('nope')],
     ['a bad run request', (a: ArpdClient) => a.runs.submit({ input: {} } as never)],
     ['an event page over the limit', (a: ArpdClient) => a.events.read({ limit: 10_001 })],
+    // an id that is not one: over HTTP '.' and '..' would walk the URL to another route ('/v1/runs/./result' is run 'result')
+    ['a run id "."', (a: ArpdClient) => a.runs.get('.')],
+    ['a run id ".." for a result', (a: ArpdClient) => a.runs.result('..')],
+    ['an empty run id for a trace', (a: ArpdClient) => a.runs.trace('')],
+    ['a run id "../x" to cancel', (a: ArpdClient) => a.runs.cancel('../x')],
+    ['a run id "." to wait for', (a: ArpdClient) => a.runs.wait('.')],
+    ['a run id "." to follow', (a: ArpdClient) => a.runs.follow('.').status],
+    ['an instance id "a/b"', (a: ArpdClient) => a.instances.get('a/b')],
+    ['a profile name ".."', (a: ArpdClient) => a.profiles.get('..')],
   ] as const) {
     const a = await rejection(call(socket));
     const b = await rejection(call(http));
