@@ -24,7 +24,7 @@ import type {
 
 /** Options every request takes. */
 export interface RequestOptions {
-  /** Time limit of this request; 0 means none. Default: the client's `timeoutMs` (30 s). */
+  /** Time limit of this request; 0 means none, at most 2147483647 (about 24 days). Default: the client's `timeoutMs` (30 s). */
   timeoutMs?: number;
   /** Aborting rejects the request with E_CANCELED (the daemon may still do the work). */
   signal?: AbortSignal;

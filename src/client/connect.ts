@@ -2,10 +2,10 @@ import { dataPaths, resolveDataDir } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 import { Client } from './arpd-client.js';
 import type { ArpdClient, DaemonStatus } from './client-types.js';
-import type { Transport } from './transport.js';
+import { checkTimeLimit, type Transport } from './transport.js';
 
 interface CommonOptions {
-  /** Default time limit of each request; 0 means none. Default 30 s. */
+  /** Default time limit of each request; 0 means none, at most 2147483647 (about 24 days). Default 30 s. */
   timeoutMs?: number;
 }
 
@@ -49,6 +49,11 @@ export async function connect(options: ConnectOptions = {}): Promise<ArpdClient>
 
 /** The transport `connect` builds the client on (for arpd's CLI `daemon exec`, which sends raw method calls). */
 export async function openTransport(options: ConnectOptions = {}): Promise<{ transport: Transport; startedDaemon: DaemonStatus | undefined }> {
+  checkTimeLimit('timeoutMs', options.timeoutMs);
+  if (options.url === undefined) {
+    checkTimeLimit('connectTimeoutMs', options.connectTimeoutMs);
+    checkTimeLimit('startTimeoutMs', options.startTimeoutMs);
+  }
   if (options.url !== undefined) {
     const { HttpTransport } = await import('./http-transport.js');
     return { transport: new HttpTransport(options.url, { token: options.token, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) }), startedDaemon: undefined };

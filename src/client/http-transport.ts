@@ -13,7 +13,7 @@ import { checkId, type IdKind } from '../ids/id-rules.js';
 import type { RunStatus, TraceEvent } from '../schemas/types.js';
 import type { EventFilter, EventPage, InstanceProgress, LogEvent } from './client-types.js';
 import { readSse } from './sse-reader.js';
-import type { Transport, TransportCallOptions } from './transport.js';
+import { checkTimeLimit, type Transport, type TransportCallOptions } from './transport.js';
 
 const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 /** The largest JSON answer read into memory. */
@@ -212,6 +212,7 @@ export class HttpTransport implements Transport {
   /** Runs `work` under the request's time limit and the caller's signal, and cancels it on close(). */
   private async withDeadline<T>(method: string, options: TransportCallOptions, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.closed) throw new ArpdError('E_UNAVAILABLE', `cannot call '${method}': this client is closed; connect again`);
+    checkTimeLimit('timeoutMs', options.timeoutMs);
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
     const ac = this.track();
     const timer = timeoutMs > 0

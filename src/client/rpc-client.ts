@@ -12,6 +12,7 @@ import net from 'node:net';
 import { ArpdError } from '../errors/index.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../protocol/ndjson-framer.js';
 import { checkSocketPath } from '../protocol/socket-path.js';
+import { checkTimeLimit } from './transport.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -155,6 +156,7 @@ class Client implements RpcClient {
 
   async call<T = unknown>(method: string, params?: RpcParams, options: CallOptions = {}): Promise<T> {
     if (this.closed) throw new ArpdError('E_UNAVAILABLE', `cannot call '${method}': this client is closed; connect again`);
+    checkTimeLimit('timeoutMs', options.timeoutMs);
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const retries = options.idempotent === true ? (this.options.retries ?? DEFAULT_RETRIES) : 0;
     const deadline = new AbortController();

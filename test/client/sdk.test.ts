@@ -193,6 +193,25 @@ t.test('gives the same ArpdError (code, message, data) over the socket and over 
   }
 });
 
+t.test('refuses a time limit a timer cannot keep (over 24 days, Infinity, NaN, below 0) before sending anything, both ways', async (t) => {
+  for (const kind of KINDS) {
+    const target = kind === 'socket' ? { dataDir: daemon.dataDir } : { url: daemon.url, token: daemon.token };
+    for (const ms of [2 ** 31, Infinity, Number.NaN, -1]) {
+      const refused = await rejection(connect({ ...target, timeoutMs: ms }));
+      t.equal(refused.code, 'E_VALIDATION', `${kind}: connect with timeoutMs ${ms}`);
+      t.match(refused.message, /^timeoutMs must be 0 \(no limit\) or a whole number of milliseconds up to 2147483647/);
+    }
+    const arpd = await open(t, kind);
+    const runId = `never-sent-${kind}`;
+    for (const ms of [2 ** 31, Infinity, Number.NaN, -1]) {
+      const refused = await rejection(arpd.runs.submit({ run_id: runId, input: { goal: 'What is (1+1)?' } }, { timeoutMs: ms }));
+      t.equal(refused.code, 'E_VALIDATION', `${kind}: a submit with timeoutMs ${ms}`);
+      t.same(refused.data, { field: 'timeoutMs' });
+    }
+    t.equal((await rejection(arpd.runs.get(runId))).code, 'E_NOT_FOUND', `${kind}: the refused submit was not sent`);
+  }
+});
+
 t.test('answers daemon.status the same both ways; HTTP has no shutdown route', async (t) => {
   const socket = await open(t, 'socket');
   const http = await open(t, 'http');
