@@ -42,7 +42,7 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /** The longest time limit a Node timer keeps (about 24.8 days); a longer one would fire at once. */
-export const MAX_TIME_LIMIT_MS = 2_147_483_647;
+const MAX_TIME_LIMIT_MS = 2_147_483_647;
 
 /**
  * A caller's time limit, checked: 0 (none) or a whole number of ms up to MAX_TIME_LIMIT_MS. Node fires a longer timer
