@@ -165,7 +165,8 @@ function secretsOutOfArgs(serveArgs: readonly string[]): { args: string[]; env: 
 /**
  * Starts the daemon detached (own session, stdio to `logs/boot.log`) and returns once it is ready
  * (lock held, log replayed, socket answering). Several starters at once yield one daemon: the losers'
- * daemons exit with EXIT_LOCKED and their starters wait for the winner's socket.
+ * daemons exit with EXIT_LOCKED and their starters wait for the winner's socket and for that exit; only the starter
+ * whose own daemon answers says it started one (`alreadyRunning: false`).
  */
 export async function startDetached(o: StartOptions): Promise<StartResult> {
   checkSocketPath(o.paths.socket);
@@ -201,8 +202,13 @@ export async function startDetached(o: StartOptions): Promise<StartResult> {
   let delay = 20;
   while (Date.now() < deadline) {
     const status = await probeStatus(o.paths.socket, 1000);
-    // the daemon answering may be another starter's (ours lost the lock and is still exiting): it is ours only by pid
-    if (status !== undefined) return { alreadyRunning: exited !== undefined || status.pid !== childPid, status };
+    if (status !== undefined && status.pid === childPid && exited === undefined) return { alreadyRunning: false, status };
+    if (status !== undefined) {
+      // another starter's daemon answers; ours is still booting: wait for it to find the lock held and exit, else it
+      // could take the data dir later, once that daemon stops, and run on with nobody having asked for it
+      while (exited === undefined && Date.now() < deadline) await sleep(20);
+      return { alreadyRunning: true, status };
+    }
     if (exited?.code === EXIT_LOCKED) {
       // the data dir's daemon runs; it answers on our socket unless it was started with another one
       const other = holderOnOtherSocket(o.paths);

@@ -3,11 +3,12 @@
  * (JSON log lines and its own `arpd: error: … [CODE]` line) and gives that one error, not a wrapper
  * around it with a second code and the raw log. And starters racing on one data dir (a REAL daemon) get one daemon.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { startDetached, startFailure } from '../../src/client/daemon-start.js';
 import { connect } from '../../src/client/index.js';
 import { dataPaths } from '../../src/config/data-dir.js';
-import { daemonHarness, waitGone } from '../helpers/daemon-harness.js';
+import { daemonHarness, isRunning, waitGone } from '../helpers/daemon-harness.js';
 
 const exit = { code: 1, signal: null };
 
@@ -37,7 +38,16 @@ t.test('without an error line (or with a code that is not one of arpd\'s) it say
   }
 });
 
-t.test('of several starters racing on one data dir, only the one whose daemon won says it started it', async (t) => {
+/** Live `arpd serve` processes of a data dir, from sources or from dist (`serve ... --data-dir <dir>` in their argv). */
+function servesOf(dir: string): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return false; }
+    return argv.includes('serve') && argv.includes(dir) && isRunning(pid);
+  });
+}
+
+t.test('of several starters racing on one data dir, only the one whose daemon won says it started it, and none leaves another starting', async (t) => {
   const h = daemonHarness(t);
   const paths = dataPaths(h.newDataDir());
   const results = await Promise.all(Array.from({ length: 6 }, () => startDetached({ paths, timeoutMs: 60_000, serveArgs: ['--no-http'] })));
@@ -45,6 +55,8 @@ t.test('of several starters racing on one data dir, only the one whose daemon wo
   t.equal(new Set(results.map((r) => r.status.pid)).size, 1, 'one daemon answers them all');
   t.equal(results.filter((r) => !r.alreadyRunning).length, 1, `one says it started it (${JSON.stringify(results.map((r) => r.alreadyRunning))})`);
   const pid = results[0]?.status.pid ?? 0;
+  // a loser still booting would take the data dir once this daemon stops, unasked: each starter waits for its own
+  t.same(servesOf(paths.root), [pid], 'no other daemon of the data dir is left starting');
   const arpd = await connect({ dataDir: paths.root });
   await arpd.daemon.shutdown({ reason: 'test over' });
   await arpd.close();
