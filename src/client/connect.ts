@@ -2,7 +2,8 @@ import { dataPaths, resolveDataDir } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
 import { Client } from './arpd-client.js';
 import type { ArpdClient, DaemonStatus } from './client-types.js';
-import { checkTimeLimit, type Transport } from './transport.js';
+import { checkTimeLimit } from './rpc-client.js';
+import type { Transport } from './transport.js';
 
 interface CommonOptions {
   /** Default time limit of each request; 0 means none, at most 2147483647 (about 24 days). Default 30 s. */

@@ -13,7 +13,8 @@ import { checkId, type IdKind } from '../ids/id-rules.js';
 import type { RunStatus, TraceEvent } from '../schemas/types.js';
 import type { EventFilter, EventPage, InstanceProgress, LogEvent } from './client-types.js';
 import { readSse } from './sse-reader.js';
-import { checkTimeLimit, type Transport, type TransportCallOptions } from './transport.js';
+import { checkTimeLimit } from './rpc-client.js';
+import type { Transport, TransportCallOptions } from './transport.js';
 
 const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 /** The largest JSON answer read into memory. */

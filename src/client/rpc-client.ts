@@ -12,7 +12,17 @@ import net from 'node:net';
 import { ArpdError } from '../errors/index.js';
 import { DEFAULT_MAX_LINE_BYTES, NdjsonFramer } from '../protocol/ndjson-framer.js';
 import { checkSocketPath } from '../protocol/socket-path.js';
-import { checkTimeLimit } from './transport.js';
+
+const MAX_TIME_LIMIT_MS = 2_147_483_647;
+
+/**
+ * (Here, not in transport.ts: `arpd daemon status` loads only this module of the client.) A caller's time limit, checked: 0 (none) or a whole number of ms up to MAX_TIME_LIMIT_MS. Node fires a longer timer
+ * (or Infinity) after 1 ms, which failed every request with E_TIMEOUT, and a negative or NaN one meant no limit.
+ */
+export function checkTimeLimit(field: string, value: number | undefined): void {
+  if (value === undefined || (Number.isSafeInteger(value) && value >= 0 && value <= MAX_TIME_LIMIT_MS)) return;
+  throw new ArpdError('E_VALIDATION', `${field} must be 0 (no limit) or a whole number of milliseconds up to ${MAX_TIME_LIMIT_MS} (about 24 days), not ${String(value)}`, { field });
+}
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;

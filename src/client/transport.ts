@@ -1,4 +1,3 @@
-import { ArpdError } from '../errors/index.js';
 import type { RunStatus, TraceEvent } from '../schemas/types.js';
 import type { EventFilter, InstanceProgress, LogEvent } from './client-types.js';
 
@@ -42,13 +41,3 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /** The longest time limit a Node timer keeps (about 24.8 days); a longer one would fire at once. */
-const MAX_TIME_LIMIT_MS = 2_147_483_647;
-
-/**
- * A caller's time limit, checked: 0 (none) or a whole number of ms up to MAX_TIME_LIMIT_MS. Node fires a longer timer
- * (or Infinity) after 1 ms, which failed every request with E_TIMEOUT, and a negative or NaN one meant no limit.
- */
-export function checkTimeLimit(field: string, value: number | undefined): void {
-  if (value === undefined || (Number.isSafeInteger(value) && value >= 0 && value <= MAX_TIME_LIMIT_MS)) return;
-  throw new ArpdError('E_VALIDATION', `${field} must be 0 (no limit) or a whole number of milliseconds up to ${MAX_TIME_LIMIT_MS} (about 24 days), not ${String(value)}`, { field });
-}
