@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArpdError } from '../errors/index.js';
-import { isSocket, probeStatus, runningServeArgs, startDetached, stopDaemon } from './daemon-control.js';
+import { isSocket, probeStatus, runningServeArgs, startDetached, stopDaemon, withSecretVariables } from './daemon-control.js';
 import type { ResolvedGlobals } from './global-options.js';
 import { info, out, printJson, style, writeStdout } from './output.js';
-import { storeValuesOf } from './serve-options.js';
 
 /** `arpd daemon start|stop|restart|logs|purge|exec` (`status` is in daemon-status.ts, kept small). */
 
@@ -14,9 +13,9 @@ export async function daemonStartCommand(g: ResolvedGlobals, serveArgs: string[]
     // the running daemon keeps its flags: say so when the ones given differ (not when a concurrent start with the
     // same flags lost the race to it)
     const running = runningServeArgs(g.paths);
-    // the store of ARPD_STORE_URL is a flag of the running daemon (runningServeArgs) as much as --store is
-    const envStore = process.env['ARPD_STORE_URL'];
-    const given = storeValuesOf(serveArgs).length > 0 || envStore === undefined || envStore === '' ? serveArgs : [...serveArgs, '--store', envStore];
+    // ARPD_STORE_URL (and OTEL_EXPORTER_OTLP_ENDPOINT) are flags of the running daemon (runningServeArgs) as much as
+    // --store (and --otlp-endpoint) are: those of this shell are compared the same way
+    const given = withSecretVariables(serveArgs, (name) => process.env[name]);
     if (running !== undefined && !sameArgs(running, given)) {
       // flag names only: a value may hold a secret (a --store URL's password)
       const names = [...new Set(running.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]))];

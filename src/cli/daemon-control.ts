@@ -123,13 +123,9 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
   // a detached daemon gets its --store URL (and a collector URL with a password) in its environment, not on its
   // command line (SECRET_FLAGS, daemon-start.ts): they are its flags all the same (a restart from a shell without
   // those variables keeps them)
-  const secrets: Array<[flag: string, value: string]> = [];
+  let environ: Map<string, string> | undefined;
   try {
-    const environ = readFileSync(`/proc/${info.pid}/environ`, 'utf8').split('\0');
-    for (const [flag, variable] of SECRET_FLAGS) {
-      const v = environ.find((e) => e.startsWith(`${variable}=`));
-      if (v !== undefined && v !== `${variable}=`) secrets.push([flag, v.slice(variable.length + 1)]);
-    }
+    environ = new Map(readFileSync(`/proc/${info.pid}/environ`, 'utf8').split('\0').map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   } catch {
     // another user's daemon: its environment is not ours to read
   }
@@ -147,7 +143,18 @@ export function runningServeArgs(paths: DataPaths): string[] | undefined {
     else if (takesValue === undefined && !command && a === 'serve') command = true;
     else if (takesValue === undefined) out.push(a);
   }
-  for (const [flag, value] of secrets) {
+  return environ === undefined ? out : withSecretVariables(out, (variable) => environ.get(variable));
+}
+
+/**
+ * `args` with each flag of SECRET_FLAGS that it does not give taken from its variable (when set and not empty): the
+ * flags a daemon runs with, whether given on its command line or in its environment.
+ */
+export function withSecretVariables(args: readonly string[], variable: (name: string) => string | undefined): string[] {
+  const out = [...args];
+  for (const [flag, name] of SECRET_FLAGS) {
+    const value = variable(name);
+    if (value === undefined || value === '') continue;
     const given = flag === '--store' ? storeValuesOf(out).length > 0 : out.some((a) => a === flag || a.startsWith(`${flag}=`));
     if (!given) out.push(flag, value);
   }

@@ -40,3 +40,12 @@ t.test('a collector URL without a password stays on the command line as the flag
   const human = await h.cli(dir, ['daemon', 'status']);
   t.match(human.stdout, /^tracing\s+one OpenTelemetry trace per run to http:\/\/127\.0\.0\.1:9$/m, 'daemon status names where traces go');
 });
+
+t.test('a second daemon start from a shell with OTEL_EXPORTER_OTLP_ENDPOINT set says nothing of other flags', async (t) => {
+  const dir = h.newDataDir();
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' };
+  await h.startDaemon(dir, [], { env });
+  const again = await h.cli(dir, ['daemon', 'start', '--no-http'], { env });
+  t.equal(again.code, 0, 'already running');
+  t.notMatch(again.stderr, /other flags/, 'the variable counts as the flag it stands for, on both sides');
+});
