@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ArpdError } from '../errors/index.js';
 import { checkId } from '../ids/id-rules.js';
+import { parseIsoTime } from '../ids/iso-time.js';
 import { envelope, toHttpError } from './http-errors.js';
 import { lastEventId, openSse, type SseRegistry } from './http-sse.js';
 
@@ -82,13 +83,6 @@ function boolOf(q: Query, key: string): boolean | undefined {
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** A date and time that exist (ISO_TIME matched): Date.parse rolls 2026-02-30 over to March 2 and 24:00 to the next day. A time without seconds reads its zone as them, which is below 60 too. */
-function isRealTime(value: string): boolean {
-  const [y, mo, d, h, mi, sec] = value.split(/[-T:.Z+]/).map(Number) as [number, number, number, number, number, number | undefined];
-  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
-  return mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth && h <= 23 && mi <= 59 && (sec ?? 0) <= 59 && !Number.isNaN(Date.parse(value));
-}
-
 /** `until` is a seq (digits) or an ISO-8601 time with a zone; absent or empty is the head of the log. */
 export function parseUntil(value: string | undefined): ReplayUntil {
   if (value === undefined || value === '') return { head: true };
@@ -96,7 +90,9 @@ export function parseUntil(value: string | undefined): ReplayUntil {
     const seq = Number(value);
     if (Number.isSafeInteger(seq)) return { seq };
   }
-  if (ISO_TIME.test(value) && isRealTime(value)) return { time: new Date(Date.parse(value)).toISOString() };
+  // a date and time that exist (parseIsoTime): Date.parse rolls 2026-02-30 over to March 2 and 24:00 to the next day
+  const t = ISO_TIME.test(value) ? parseIsoTime(value) : undefined;
+  if (t !== undefined) return { time: new Date(t).toISOString() };
   throw new ArpdError('E_VALIDATION', `until takes a seq number or an ISO-8601 time with a zone (e.g. 2026-01-31T12:00:00Z), not '${value.slice(0, 60)}'`, { field: 'until', rule: 'seq|date-time' });
 }
 
