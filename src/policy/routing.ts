@@ -197,17 +197,29 @@ function ipv4OfMapped(host: string): string {
   return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }
 
-/** The loopback-normalised `host:port` of an http(s) URL, for comparing endpoints. */
-export function endpointKey(url: string): string | undefined {
+/** A URL's host (lower case, unbracketed, an IPv4-mapped address as IPv4) and port (the scheme's default written out). */
+function hostAndPort(u: URL): { host: string; port: string } {
+  return {
+    host: ipv4OfMapped(u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase()),
+    port: u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port,
+  };
+}
+
+function parsedUrl(url: string): URL | undefined {
   try {
-    const u = new URL(url);
-    const host = ipv4OfMapped(u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase());
-    const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
-    const port = u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port;
-    return `${loopback ? 'loopback' : host}:${port}`;
+    return new URL(url);
   } catch {
     return undefined;
   }
+}
+
+/** The loopback-normalised `host:port` of an http(s) URL (any 127.x as loopback), for comparing with own addresses. */
+export function endpointKey(url: string): string | undefined {
+  const u = parsedUrl(url);
+  if (u === undefined) return undefined;
+  const { host, port } = hostAndPort(u);
+  const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
+  return `${loopback ? 'loopback' : host}:${port}`;
 }
 
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
@@ -220,15 +232,9 @@ const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '
  * Not an http(s) URL: undefined.
  */
 export function endpointIdentity(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-  const host = ipv4OfMapped(u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase());
-  const port = u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port;
+  const u = parsedUrl(url);
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) return undefined;
+  const { host, port } = hostAndPort(u);
   return `${u.protocol}//${LOOPBACK_NAMES.has(host) ? 'loopback' : host}:${port}${u.pathname.replace(/\/+$/, '')}`;
 }
 
