@@ -114,6 +114,8 @@ interface Link {
   readonly socket: net.Socket;
   readonly pending: Map<number, Pending>;
   lost: boolean;
+  /** An error the daemon sent for no request of ours (`id: null`), e.g. why it ends this connection. */
+  told?: ArpdError;
 }
 
 class Client implements RpcClient {
@@ -328,10 +330,11 @@ class Client implements RpcClient {
       if (link.lost) return;
       link.lost = true;
       if (this.link === link) this.link = undefined;
-      const err = lostReason ?? lostError(this.socketPath);
+      // the daemon's own reason, when it said one before closing (a refused connection: too many open)
+      const err = lostReason ?? link.told ?? lostError(this.socketPath);
       for (const [id, pending] of [...link.pending]) {
         link.pending.delete(id);
-        pending.reject(lostReason ?? lostError(this.socketPath, pending.method));
+        pending.reject(lostReason ?? link.told ?? lostError(this.socketPath, pending.method));
       }
       if (!this.closed) for (const cb of [...this.disconnectListeners]) cb(err);
     });
@@ -353,6 +356,8 @@ class Client implements RpcClient {
         link.pending.delete(msg.id);
         if (Object.hasOwn(msg, 'error')) pending.reject(errorFromResponse(msg.error, pending.method));
         else pending.resolve(msg.result);
+      } else if (msg.id === null && Object.hasOwn(msg, 'error')) {
+        link.told = errorFromResponse(msg.error, 'the connection');
       } else if (typeof msg.method === 'string' && !Object.hasOwn(msg, 'id')) {
         const n: RpcNotification = { method: msg.method, params: msg.params };
         for (const cb of [...this.notificationListeners]) cb(n);

@@ -117,6 +117,8 @@ export interface DaemonOptions {
   repair?: boolean | undefined;
   /** Largest request line on the socket. Default 1 MiB. */
   maxLineBytes?: number | undefined;
+  /** `--max-connections`: open client connections each listener (the socket, HTTP) holds at most (default 1024). */
+  maxConnections?: number | undefined;
   /** Roll the log past this size. */
   segmentBytes?: number | undefined;
   /** Stop managed instances at shutdown (default) or leave them for the next start to adopt. */

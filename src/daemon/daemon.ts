@@ -35,6 +35,7 @@ import { usableSnapshots, type LoadedSnapshot } from '../retention/snapshot-file
 import { DEFAULT_SNAPSHOT_POLICY, Snapshotter, type SnapshotPolicy, type SnapshotSource } from '../retention/snapshotter.js';
 import { RuntimeClient } from '../runtime-client/runtime-client.js';
 import { createDispatcher } from '../server/rpc-dispatch.js';
+import { DEFAULT_MAX_CONNECTIONS, descriptorWarning, openFileLimit } from '../server/connection-limit.js';
 import { checkNotOtherFile, checkSocketPath, startSocketServer, type SocketServer } from '../server/socket-server.js';
 import { createMetrics, type ArpdMetrics } from '../telemetry/index.js';
 import { bootId, identityOf } from '../system/process-identity.js';
@@ -392,6 +393,8 @@ export class Daemon {
         socketPath: paths.socket,
         dispatcher,
         ...(this.options.maxLineBytes === undefined ? {} : { maxLineBytes: this.options.maxLineBytes }),
+        ...(this.options.maxConnections === undefined ? {} : { maxConnections: this.options.maxConnections }),
+        onRefused: parts.refused.socket,
         onInternalError: (err) => logger.error({ err }, 'socket server error'),
       });
     } catch (err) {
@@ -405,6 +408,8 @@ export class Daemon {
     this.writePid();
     if (this.options.idleTimeoutS !== undefined && this.options.idleTimeoutS > 0) this.startIdleTimer(this.options.idleTimeoutS);
     logger.info({ socket: paths.socket, data_dir: paths.root, http: ctx.httpUrl() }, 'ready'); // pid: every line has it
+    const fdWarning = descriptorWarning(openFileLimit(), this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, ctx.httpUrl() === undefined ? 1 : 2);
+    if (fdWarning !== undefined) logger.warn(fdWarning);
   }
 
   /** With a shared store: the node's lease and membership, and the local run logs of the runs it dispatches. */

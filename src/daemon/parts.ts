@@ -10,6 +10,7 @@ import { InstanceSupervisor } from '../instances/instance-supervisor.js';
 import { RunDeadlines } from '../runs/run-deadlines.js';
 import { RunDispatcher } from '../runs/run-dispatcher.js';
 import { RunRouter } from '../runs/run-router.js';
+import { DEFAULT_MAX_CONNECTIONS, refusalReporter } from '../server/connection-limit.js';
 import { HttpServer } from '../server/http-server.js';
 import { defaultUiAssetsDir } from '../server/http-ui.js';
 import { registryReplayer } from '../features/registry-replay.js';
@@ -30,6 +31,8 @@ export interface Parts {
   telemetry: TelemetryParts;
   /** The operations both transports call (in-process users and tests call them too). */
   ops: { daemon: DaemonOps; events: EventOps; profiles: ProfileOps; instances: InstanceOps; runs: RunOps; log: LogOps };
+  /** A connection refused for `--max-connections`, by listener: counted, and logged at most once a minute. */
+  refused: { socket: () => void; http: () => void };
 }
 
 /**
@@ -66,6 +69,15 @@ export function buildParts(ctx: DaemonContext, d: {
   const router = new RunRouter(ctx);
   const deadlines = new RunDeadlines(ctx, router.policy);
   const methods = socketMethods({ ...ops, shutdown: d.shutdown });
+  const maxConnections = ctx.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const refusedOn = (transport: 'socket' | 'http'): (() => void) => {
+    const report = refusalReporter((n) => ctx.logger.warn(
+      { transport, refused: n, limit: maxConnections },
+      `refused ${n} ${transport === 'http' ? 'HTTP' : 'socket'} connection(s): ${maxConnections} are open, the limit (--max-connections); find the client that holds them, or raise the limit`,
+    ));
+    return () => { telemetry.onConnectionRefused(transport); report(); };
+  };
+  const refused = { socket: refusedOn('socket'), http: refusedOn('http') };
   const httpOptions = ctx.options.http;
   const http = httpOptions === undefined || httpOptions === false ? undefined : new HttpServer(httpOptions, {
     paths: ctx.paths,
@@ -75,9 +87,11 @@ export function buildParts(ctx: DaemonContext, d: {
     ui: { assetsDir: defaultUiAssetsDir(packageRoot()), instancesDir: ctx.paths.instances, replay: registryReplayer(ctx.paths.root) },
     plugins: telemetry.httpPlugins,
     onAnswered: telemetry.onHttpAnswer,
+    maxConnections,
+    onRefused: refused.http,
   });
   // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
   const components: Component[] = [...telemetry.components, ...d.housekeeping, ...(d.cluster ?? []), supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
-  return { components, methods, http, ops, telemetry };
+  return { components, methods, http, ops, telemetry, refused };
 }

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DataPaths } from '../config/data-dir.js';
 import type { HttpOptions } from '../config/daemon-options.js';
 import { ArpdError } from '../errors/index.js';
+import { DEFAULT_MAX_CONNECTIONS } from './connection-limit.js';
 import { createAuthenticator, type Authenticator } from './http-auth.js';
 import type { HttpAppOptions } from './http-app.js';
 import { hostPolicy, type HostPolicy } from './http-origin.js';
@@ -45,6 +46,10 @@ export interface HttpServerDeps {
   ui?: HttpAppOptions['ui'];
   /** Each answer sent (the metrics): see HttpAppOptions.onAnswered. */
   onAnswered?: HttpAppOptions['onAnswered'];
+  /** Open connections at most (connection-limit.ts); more are closed at once by Node (`maxConnections`). */
+  maxConnections?: number;
+  /** A connection was refused for `maxConnections`. */
+  onRefused?: () => void;
 }
 
 export class HttpServer {
@@ -117,6 +122,11 @@ export class HttpServer {
     }
     this.app = made.app;
     this.streams = made.streams;
+    // a flood of connections (anyone on the host can connect; the token is checked per request) takes at most this
+    // many descriptors: the next ones are closed before a byte is read
+    this.app.server.maxConnections = this.deps.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const onRefused = this.deps.onRefused;
+    if (onRefused !== undefined) this.app.server.on('drop', () => onRefused());
     const address = this.app.server.address();
     if (address === null || typeof address === 'string') throw new ArpdError('E_INTERNAL', 'the HTTP API is not listening on a TCP port');
     this.policy = hostPolicy(host, address.port, o.allowedHosts ?? []);

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { ArpdError } from '../errors/index.js';
 import { NdjsonFramer, type FrameItem } from '../protocol/ndjson-framer.js';
 import { checkSocketPath } from '../protocol/socket-path.js';
+import { DEFAULT_MAX_CONNECTIONS } from './connection-limit.js';
 import { errorResponseLine, type CallContext, type Dispatcher } from './rpc-dispatch.js';
 
 /** Moved to src/protocol; re-exported here until the server's callers import it from there. */
@@ -38,6 +39,10 @@ export interface SocketServerOptions {
   maxInFlightPerConnection?: number;
   /** After the server ends a connection (close or slow consumer), how long the peer has to read what is left before it is destroyed. Default 2000. */
   endGraceMs?: number;
+  /** Open connections at most (default 1024, connection-limit.ts): one more is told why in an error line and ended. */
+  maxConnections?: number;
+  /** A connection was refused for `maxConnections` (counted and logged by the daemon). */
+  onRefused?: () => void;
   /** Failures that are not a client's fault (a server socket error, a throwing onClose callback). Default: console.error. */
   onInternalError?: (err: unknown) => void;
 }
@@ -76,9 +81,15 @@ export async function startSocketServer(options: SocketServerOptions): Promise<S
   const live = new Map<Connection, Promise<void>>();
   let nextConnection = 0;
   let closing: Promise<void> | undefined;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     if (closing !== undefined) {
       socket.destroy();
+      return;
+    }
+    if (live.size >= maxConnections) {
+      refuse(socket, maxConnections, limits.endGraceMs);
+      options.onRefused?.();
       return;
     }
     nextConnection += 1;
@@ -173,6 +184,23 @@ function directoryError(dir: string, err: unknown): ArpdError {
     field: 'socketPath',
     errno: code,
   }, { cause: err });
+}
+
+/**
+ * A connection past the cap: one error line says why (`id: null`: it answers no request of its own; the client
+ * gives it to the calls it sent), nothing it sends is read, and it is destroyed if its peer has not closed it
+ * within the grace time.
+ */
+function refuse(socket: net.Socket, max: number, graceMs: number): void {
+  socket.on('error', () => {});
+  socket.pause();
+  const err = new ArpdError(
+    'E_UNAVAILABLE',
+    `the daemon already has ${max} connections open on its socket, its limit (--max-connections): close the clients you do not need and try again, or restart the daemon with a higher --max-connections`,
+    { limit: max },
+  );
+  socket.end(`${errorResponseLine(null, err)}\n`);
+  setTimeout(() => socket.destroy(), graceMs).unref();
 }
 
 function listen(server: net.Server, socketPath: string): Promise<void> {

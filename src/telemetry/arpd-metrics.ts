@@ -76,6 +76,7 @@ export class ArpdMetrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   readonly socketRequests: Counter<'method' | 'outcome'>;
   readonly socketDuration: Histogram<'method'>;
+  readonly connectionsRefused: Counter<'transport'>;
 
   constructor(o: { version: string; profileCap?: number; defaultMetrics?: boolean }) {
     const registers = [this.registry];
@@ -152,6 +153,7 @@ export class ArpdMetrics {
     this.httpDuration = new Histogram({ name: 'arpd_http_request_duration_seconds', help: 'HTTP request latency to the end of the answer (an event stream counts until it closes).', labelNames: ['method', 'route'], buckets: REQUEST_BUCKETS, registers });
     this.socketRequests = new Counter({ name: 'arpd_socket_requests_total', help: 'JSON-RPC requests on the socket, by method and outcome (ok or the arpd error code).', labelNames: ['method', 'outcome'], registers });
     this.socketDuration = new Histogram({ name: 'arpd_socket_request_duration_seconds', help: 'JSON-RPC request latency on the socket, to the answer.', labelNames: ['method'], buckets: REQUEST_BUCKETS, registers });
+    this.connectionsRefused = new Counter({ name: 'arpd_connections_refused_total', help: 'Client connections refused because their listener held --max-connections already, by transport (socket, http).', labelNames: ['transport'], registers });
     this.scraped('arpd_open_connections', 'Open client connections, by transport (socket, http).', ['transport'], (g, src) => {
       g.set({ transport: 'socket' }, src.socketConnections());
       g.set({ transport: 'http' }, this.httpOpen);
@@ -189,6 +191,11 @@ export class ArpdMetrics {
   onSocketRequest(method: string, outcome: string, ms: number): void {
     this.socketRequests.inc({ method, outcome });
     this.socketDuration.observe({ method }, ms / 1000);
+  }
+
+  /** A client connection refused for `--max-connections`. */
+  onConnectionRefused(transport: 'socket' | 'http'): void {
+    this.connectionsRefused.inc({ transport });
   }
 
   /** One periodic health check done (the health monitor's observer). */

@@ -34,6 +34,8 @@ export interface TelemetryParts {
   onHttpAnswer(method: string, route: string, status: number, seconds: number): void;
   /** For the health monitor's observer. */
   onHealthCheck(ms: number, ok: boolean): void;
+  /** A client connection refused for `--max-connections`. */
+  onConnectionRefused(transport: 'socket' | 'http'): void;
 }
 
 /** `--otlp-endpoint` (or the variable it came from) as the exporter will use it, or an error that says what to give. */
@@ -93,5 +95,6 @@ export function telemetryParts(ctx: DaemonContext, deps: TelemetryDeps): Telemet
     onSocketRequest: (method, outcome, ms) => metrics.onSocketRequest(method, outcome, ms),
     onHttpAnswer: (method, route, status, seconds) => metrics.httpAnswered(method, route, status, seconds),
     onHealthCheck: (ms, ok) => metrics.onHealthCheck(ms, ok),
+    onConnectionRefused: (transport) => metrics.onConnectionRefused(transport),
   };
 }
