@@ -4,10 +4,11 @@
  * only names a dir. Sample command lines, and one real daemon started as `node --import tsx bin/arpd.ts`.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { HARNESS_MARK, isArpdCommand, isRunProcess } from './arpd-processes.js';
-import { arpdProcessesFor, cleanEnv, daemonHarness, REPO_ROOT } from './daemon-harness.js';
+import { HARNESS_MARK, isArpdCommand, isRunProcess, runProcesses } from './arpd-processes.js';
+import { arpdProcessesFor, cleanEnv, daemonHarness, REPO_ROOT, waitGone } from './daemon-harness.js';
 
 const DIR = '/tmp/arpd-AbC123';
 const MARK = '4242-mark';
@@ -57,4 +58,16 @@ t.test('a real daemon started from the sources with --data-dir=DIR is found for 
   t.same(arpdProcessesFor(dir), [child.pid], 'the sweep finds it');
   child.kill('SIGTERM');
   await exited;
+});
+
+t.test('a daemon a harness\'s CLI started on a data dir of its own carries the harness\'s mark, and only that harness finds it by it', async (t) => {
+  const h = daemonHarness(t);
+  const other = daemonHarness(t);
+  const dir = mkdtempSync('/tmp/arpd-own-'); // not one of the harness's dirs
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { pid } = await h.startDaemon(dir);
+  t.same(runProcesses([], h.mark), [pid], 'found by the mark alone');
+  t.same(runProcesses([], other.mark), [], 'not by another harness\'s');
+  t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
+  await waitGone(pid);
 });
