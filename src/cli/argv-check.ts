@@ -127,11 +127,19 @@ export function checkConflicts(given: ReadonlyMap<string, unknown>, conflicts: r
   }
 }
 
+/**
+ * The number a number option's text gives, or NaN. `Number()` reads '' and blank text (' ', a tab) as 0, as cac's parser
+ * (mri) does, so `--retain-runs ' '` would mean 0: here blank text is no number, and each caller refuses it naming its flag.
+ */
+export function numberOf(text: string): number {
+  return text.trim() === '' ? Number.NaN : Number(text);
+}
+
 /** A number option's value (undefined when not given); text that is no number is a usage error naming what was typed. */
 export function numberOption(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n)) throw new ArpdError('E_VALIDATION', `${flag} takes a number, not '${text}'`, { field: flag, usage: true });
+  const n = numberOf(text);
+  if (!Number.isFinite(n)) throw new ArpdError('E_VALIDATION', `${flag} takes a number, not '${text}'`, { field: flag, usage: true });
   return n;
 }
 

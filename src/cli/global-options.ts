@@ -1,5 +1,6 @@
 import { dataPaths, resolveDataDir, type DataPaths } from '../config/data-dir.js';
 import { ArpdError } from '../errors/index.js';
+import { numberOf } from './argv-check.js';
 
 /**
  * The options every command takes, as cac declares them (`bin/arpd.ts` declares exactly these): the one list, so that
@@ -52,7 +53,7 @@ export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = proces
   const envNoAuto = env['ARPD_NO_AUTOSTART'];
   const autostart = o.autostart !== false && !(envNoAuto !== undefined && envNoAuto !== '' && envNoAuto !== '0');
   const given: unknown = Array.isArray(o.timeout) ? o.timeout[o.timeout.length - 1] : o.timeout;
-  const t = given === undefined ? 30 : Number(given);
+  const t = given === undefined ? 30 : numberOf(String(given));
   if (!Number.isFinite(t) || t <= 0 || t > 86_400) {
     throw new ArpdError('E_VALIDATION', `--timeout takes a number of seconds above 0 (at most 86400), not '${String(given)}'`, { field: '--timeout', usage: true });
   }

@@ -1,4 +1,5 @@
 import { ArpdError } from '../errors/index.js';
+import { numberOf } from './argv-check.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
 
 /**
@@ -67,7 +68,7 @@ function list(v: unknown): string[] | undefined {
 
 function num(v: unknown, flag: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = numberOf(String(v));
   if (!Number.isFinite(n) || n < min || n > max) throw new ArpdError('E_VALIDATION', `${flag} takes a number from ${min} to ${max}, not '${String(v)}'`, { field: flag, usage: true });
   return n;
 }

@@ -23,8 +23,13 @@ export function requestHash(request: JsonObject): string {
   return hash('sha256', canonicalJson(request), 'hex');
 }
 
-export function runNotFound(runId: string): ArpdError {
-  return new ArpdError('E_NOT_FOUND', `no run '${runId}': see 'arpd runs list'`, { run_id: runId, arp_code: 'runs.not_found' });
+/**
+ * No run of that id. Once this daemon's log has pruned runs (`prunedCount`, a count: no list of pruned ids is kept),
+ * the message says the run may have been one of them, since a pruned run is answered as one that never was.
+ */
+export function runNotFound(runId: string, prunedCount = 0): ArpdError {
+  const pruned = prunedCount === 0 ? '' : ` (it may have been pruned: 'arpd runs prune' has removed ${prunedCount} ended run${prunedCount === 1 ? '' : 's'} here, and pruned runs are no longer kept)`;
+  return new ArpdError('E_NOT_FOUND', `no run '${runId}': see 'arpd runs list'${pruned}`, { run_id: runId, arp_code: 'runs.not_found' });
 }
 
 const MAX_QUEUE_TIMEOUT_MS = 86_400_000;
@@ -100,7 +105,7 @@ function conflict(message: string, data: JsonObject): ArpdError {
 export function decideRouteRun(state: ReadModel, cmd: CommandOf<'RouteRun'>): Decision {
   const d = cmd.data;
   const run = state.runs.get(d.run_id);
-  if (run === undefined) return runNotFound(d.run_id);
+  if (run === undefined) return runNotFound(d.run_id, state.prunedCount);
   if (!isWaiting(run)) return conflict(`run '${d.run_id}' is no longer waiting (${run.phase})`, { run_id: d.run_id, phase: run.phase });
   const inst = state.instances.get(d.instance_id);
   if (inst === undefined || !isServing(inst)) return conflict(`instance '${d.instance_id}' is not ready`, { instance_id: d.instance_id });
@@ -191,7 +196,7 @@ export function decideEndRun(state: ReadModel, cmd: CommandOf<'EndRun'>): Decisi
 /** A waiting run is canceled at once; one in flight gets a cancel request (the runtime is asked; it ends when it confirms). */
 export function decideCancelRun(state: ReadModel, cmd: CommandOf<'CancelRun'>): Decision {
   const run = state.run(cmd.data.run_id);
-  if (run === undefined) return runNotFound(cmd.data.run_id);
+  if (run === undefined) return runNotFound(cmd.data.run_id, state.prunedCount);
   if (isEnded(run)) return [];
   if (isWaiting(run)) return [{ type: 'run.canceled', data: { run_id: run.run_id, reason: cmd.data.reason } }];
   if (run.cancel_requested !== undefined) return [];

@@ -69,7 +69,7 @@ export class RunOps {
   private view(runId: string): RunView {
     checkId('run id', runId, 'run_id');
     const v = this.state.run(runId);
-    if (v === undefined) throw runNotFound(runId);
+    if (v === undefined) throw runNotFound(runId, this.state.prunedCount);
     return v;
   }
 

@@ -216,17 +216,7 @@ export function parseProcessSettings(value: unknown, field: string): ProcessSett
   const out: ProcessSettings = { env: {}, args: [] };
   if (value === undefined || value === null) return out;
   if (!isPlainObject(value)) fail(field, 'object', `${field} must be an object with env, args and tool_registry_url`);
-  const env = value['env'];
-  if (env !== undefined) {
-    if (!isPlainObject(env)) fail(`${field}.env`, 'string-map', `${field}.env must be an object of environment variables, name -> string value`);
-    for (const [name, v] of Object.entries(env)) {
-      const at = `${field}.env.${name}`;
-      if (!ENV_NAME_PATTERN.test(name)) fail(at, ENV_NAME_PATTERN.source, `${at}: '${name}' is not an allowed environment variable name: use letters, digits and '_', not starting with a digit`);
-      if (typeof v !== 'string' || v.includes('\0')) fail(at, 'string', `${at} must be a string without NUL characters`);
-      checkArgBytes(at, v, name);
-      out.env[name] = v;
-    }
-  }
+  out.env = checkEnv(value['env'], `${field}.env`);
   const args = value['args'];
   if (args !== undefined) {
     if (!Array.isArray(args)) fail(`${field}.args`, 'string-array', `${field}.args must be an array of strings`);

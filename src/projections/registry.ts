@@ -54,6 +54,8 @@ export interface ReadModel {
   run(runId: string): RunView | undefined;
   /** How many runs were ever accepted (the next run's place in submission order). */
   readonly orderCount: number;
+  /** How many runs were pruned (`runs.pruned`): a count only, no ids are kept. */
+  readonly prunedCount: number;
   /** The run at a place in submission order, in memory or archived. */
   runAtOrder(order: number): RunView | undefined;
   progress(runId: string): RunProgress | undefined;

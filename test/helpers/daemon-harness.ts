@@ -1,7 +1,9 @@
 /**
  * Runs the built CLI (`dist/bin/arpd.js`) as real processes against real daemons in temp data dirs,
  * and cleans up after itself: every daemon, every child and every temp dir made through a harness is
- * stopped, killed (by pid) or removed in `t.teardown`, and once more when the test process exits.
+ * stopped, killed (by pid) or removed in `t.teardown`, and once more when the test process exits. The daemons are
+ * found however they were started (arpd-processes.ts): by the harness's dirs, or by the ARPD_TEST_HARNESS mark its
+ * processes carry (a daemon they start inherits it); never another run's daemon.
  *
  *   const h = daemonHarness(t);
  *   const dir = h.newDataDir();                 // /tmp/arpd-XXXXXX (short: socket paths stay < 107 bytes)
@@ -11,9 +13,11 @@
  * Build first (`npm run build`): the tests run against `dist/`, never the sources.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cmdlineOf, environOf, HARNESS_MARK, isRunProcess, runProcesses } from './arpd-processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -96,32 +100,12 @@ export function waitGone(pid: number, timeoutMs = 30_000): Promise<true> {
   return waitFor(`pid ${pid} to exit`, () => !isRunning(pid), timeoutMs);
 }
 
-function cmdlineOf(pid: number): string[] | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Live processes running our CLI with `<dir>` as an argument (daemons, losers of a start race, followers). */
+/**
+ * Live arpd processes (daemons, losers of a start race, followers) of `<dir>`: an arpd command line, however started
+ * (see arpd-processes.ts), that names the dir as an argument (`--data-dir DIR`, `--data-dir=DIR`) or as `ARPD_HOME`.
+ */
 export function arpdProcessesFor(dir: string): number[] {
-  const pids: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return pids;
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid === process.pid) continue;
-    const argv = cmdlineOf(pid);
-    if (argv === undefined || !argv.some((a) => a.endsWith('arpd.js'))) continue;
-    if (argv.some((a) => a === dir || a.startsWith(`${dir}/`)) && isRunning(pid)) pids.push(pid);
-  }
-  return pids;
+  return runProcesses([dir], undefined).filter(isRunning);
 }
 
 /** Live `arpd serve` processes of one data dir. */
@@ -196,6 +180,8 @@ export class DaemonHarness {
   private readonly children = new Set<ChildProcess>();
   private readonly daemonPids = new Set<number>();
   private cleaned = false;
+  /** Given to every process this harness spawns as ARPD_TEST_HARNESS, and inherited by the daemons they start. */
+  readonly mark = `${process.pid}-${randomUUID()}`;
   private readonly onExit = (): void => this.killEverythingNow();
 
   constructor(t: TeardownHost) {
@@ -227,7 +213,7 @@ export class DaemonHarness {
   /** Starts a CLI process that is expected to keep running; it is killed at teardown. */
   spawnCli(dir: string, args: readonly string[], opts: CliOptions = {}): RunningCli {
     const argv = this.argvOf(dir, args, opts);
-    const child = spawn(process.execPath, argv, { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, argv, { env: cleanEnv({ [HARNESS_MARK]: this.mark, ...opts.env }), stdio: ['pipe', 'pipe', 'pipe'] });
     this.children.add(child);
     let stdout = '';
     let stderr = '';
@@ -308,9 +294,8 @@ export class DaemonHarness {
 
   /** Every pid that may belong to this harness and is still an arpd process of one of its dirs. */
   private leftoverPids(): number[] {
-    const pids = new Set<number>();
+    const pids = new Set<number>(runProcesses([...this.dirs], this.mark).filter(isRunning));
     for (const dir of this.dirs) {
-      for (const p of arpdProcessesFor(dir)) pids.add(p);
       const fromFiles = [pidFilePid(dir), lockPid(dir)];
       for (const p of fromFiles) if (p !== undefined && this.isOurs(p)) pids.add(p);
     }
@@ -319,11 +304,12 @@ export class DaemonHarness {
     return [...pids];
   }
 
-  /** A pid counts as ours only while its command line names one of our dirs (a reused pid is left alone). */
+  /** A pid counts as ours only while its command line names one of our dirs, or it is an arpd process with our mark (a reused pid is left alone). */
   private isOurs(pid: number): boolean {
     if (!isRunning(pid)) return false;
     const argv = cmdlineOf(pid);
-    return argv !== undefined && [...this.dirs].some((d) => argv.some((a) => a === d || a.startsWith(`${d}/`)));
+    if (argv === undefined) return false;
+    return [...this.dirs].some((d) => argv.some((a) => a === d || a.startsWith(`${d}/`))) || isRunProcess(argv, environOf(pid), [], this.mark);
   }
 
   /** Stops every process (SIGTERM, then SIGKILL after a grace) and removes every temp dir. */

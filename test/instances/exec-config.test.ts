@@ -9,6 +9,7 @@ import {
   pipSource,
   parseArpdRuntimeOptions,
   parseExecConfig,
+  parseProcessSettings,
   type ExecConfig,
 } from '../../src/instances/exec-config.js';
 
@@ -133,6 +134,20 @@ t.test('refuses unknown placeholders, and {node} or {arpd_runtime} inside an arg
   refuses(t, () => parseExecConfig(exec({ driver: 'command', argv: ['{node} {arpd_runtime}'] }), 'p'), `${F}.argv[0]`);
   refuses(t, () => parseExecConfig(pip('pkg==1', { entrypoint_args: ['{node}'] }), 'p'), `${F}.entrypoint_args[0]`, /only a command driver/);
   t.same((parseExecConfig(pip('pkg==1', { entrypoint_args: ['--listen', '{host}:{port}'] }), 'p') as { entrypointArgs: string[] }).entrypointArgs, ['--listen', '{host}:{port}']);
+});
+
+t.test('a profile\'s defaults and an instance\'s overrides read env as the exec config does, with the same messages', async (t) => {
+  for (const field of ['defaults', 'overrides']) {
+    t.same(parseProcessSettings({ env: { A: '1', B_2: '' } }, field).env, { A: '1', B_2: '' }, `${field}: names and values as given`);
+    t.same(parseProcessSettings({ args: ['x'] }, field).env, {}, `${field}: no env is none`);
+    refuses(t, () => parseProcessSettings({ env: ['A=1'] }, field), `${field}.env`, new RegExp(`^${field}\\.env must be an object of environment variables, name -> string value \\(got an array\\)$`));
+    refuses(t, () => parseProcessSettings({ env: { PORT: 8080 } }, field), `${field}.env.PORT`, new RegExp(`^${field}\\.env\\.PORT must be a string \\(got number 8080\\): quote numbers and booleans$`));
+    refuses(t, () => parseProcessSettings({ env: { 'A=B': 'x' } }, field), `${field}.env.A=B`, /: "A=B" is not an allowed environment variable name: use letters, digits and '_', not starting with a digit$/);
+    refuses(t, () => parseProcessSettings({ env: { A: 'x\u0000y' } }, field), `${field}.env.A`, /contains a NUL character: remove it$/);
+    refuses(t, () => parseProcessSettings({ env: { BIG: 'y'.repeat(200_000) } }, field), `${field}.env.BIG`, /one environment variable \(NAME=value\) may have at most 131071/);
+  }
+  // the exec config's env gives the same messages under its own field
+  refuses(t, () => parseExecConfig(exec({ driver: 'command', argv: ['x'], env: { A: 'x\u0000y' } }), 'p'), `${F}.env.A`, /contains a NUL character: remove it$/);
 });
 
 t.test('refuses bad env and cwd', async (t) => {

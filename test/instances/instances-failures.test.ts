@@ -87,8 +87,8 @@ t.test('refuses an argument or env entry longer than a process can be given, and
     ['arg', commandProfile([...REFERENCE_COMMAND, '--name', huge]), /command_template\[7\] is 200000 bytes: one argument may have at most 131071 bytes.*shorten it/],
     ['env', { extensions: { 'arp.jarvis.exec': { driver: 'command', command_template: [...REFERENCE_COMMAND], env: { BIG: huge } } } }, /env\.BIG is 200004 bytes: one environment variable \(NAME=value\) may have at most 131071/],
     ['defaults-arg', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { args: [huge] } }, /^defaults\.args\[0\] is 200000 bytes/],
-    ['defaults-nul', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { A: 'x\u0000y' } } }, /^defaults\.env\.A must be a string without NUL characters/],
-    ['defaults-name', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { 'A=B': 'x' } } }, /^defaults\.env\.A=B: 'A=B' is not an allowed environment variable name/],
+    ['defaults-nul', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { A: 'x\u0000y' } } }, /^defaults\.env\.A contains a NUL character: remove it/],
+    ['defaults-name', { ...commandProfile([...REFERENCE_COMMAND]), defaults: { env: { 'A=B': 'x' } } }, /^defaults\.env\.A=B: "A=B" is not an allowed environment variable name/],
   ];
   for (const [name, body, why] of refusals) {
     const err = await r.callError(dir, 'profiles.upsert', { runtime_profile: name, request: body });
@@ -98,7 +98,7 @@ t.test('refuses an argument or env entry longer than a process can be given, and
   await r.upsertProfile(dir, 'ok', commandProfile([...REFERENCE_COMMAND]));
   for (const [what, overrides, why] of [
     ['a huge arg', { args: [huge] }, /^overrides\.args\[0\] is 200000 bytes/],
-    ['an env name with a dot', { env: { 'A.B': 'x' } }, /^overrides\.env\.A\.B: 'A\.B' is not an allowed environment variable name/],
+    ['an env name with a dot', { env: { 'A.B': 'x' } }, /^overrides\.env\.A\.B: "A\.B" is not an allowed environment variable name/],
   ] as const) {
     const err = await r.callError(dir, 'instances.create', { request: { runtime_profile: 'ok', overrides } });
     t.equal(err.code, 'E_VALIDATION', `${what}: ${err.message.slice(0, 200)}`);
