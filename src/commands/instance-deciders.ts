@@ -5,7 +5,7 @@ import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, 
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
-import { isOwnEndpoint, sameEndpoint } from '../policy/routing.js';
+import { endpointOf, isOwnEndpoint, sameEndpoint } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { normalizeEndpoint } from '../policy/selector.js';
 import type { CommandOf } from './command-types.js';
@@ -65,21 +65,27 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
 
 /**
  * The live external instance already registered at this endpoint, if any (a register retry answers with it). The same
- * endpoint written another way (`sameEndpoint`: host case, a default port, localhost for 127.0.0.1) is the same one.
+ * endpoint written another way (`sameEndpoint`: host case, a default port, localhost for 127.0.0.1) is the same one;
+ * a loopback endpoint is one only on the same node (`node`: the node registering, undefined with a single daemon).
  */
-export function findLiveByEndpoint(state: ReadModel, endpoint: string): string | undefined {
+export function findLiveByEndpoint(state: ReadModel, endpoint: string, node?: string): string | undefined {
   for (const inst of state.instances.values()) {
-    if (inst.managed || inst.runtime_api_endpoint === undefined) continue;
-    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
+    const at = endpointOf(inst);
+    if (inst.managed || at === undefined) continue;
+    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && sameEndpoint(at, { endpoint, node })) return inst.instance_id;
   }
   return undefined;
 }
 
-/** The live managed instance whose runtime listens at this endpoint, if any: registering it too would give it a second id. */
-export function findManagedByEndpoint(state: ReadModel, endpoint: string): string | undefined {
+/**
+ * The live managed instance whose runtime listens at this endpoint, if any: registering it too would give it a second
+ * id. A loopback endpoint is its runtime's only on the node it runs on.
+ */
+export function findManagedByEndpoint(state: ReadModel, endpoint: string, node?: string): string | undefined {
   for (const inst of state.instances.values()) {
-    if (!inst.managed || inst.runtime_api_endpoint === undefined || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
-    if (sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
+    const at = endpointOf(inst);
+    if (!inst.managed || at === undefined || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
+    if (sameEndpoint(at, { endpoint, node })) return inst.instance_id;
   }
   return undefined;
 }
@@ -113,8 +119,8 @@ export function decideRegisterInstance(state: ReadModel, cmd: CommandOf<'Registe
     const endpoint = checkEndpoint(d.endpoint, d.own_endpoints);
     checkId('instance id', d.id, 'instance_id');
     if (d.profile !== undefined) checkId('profile name', d.profile, 'runtime_profile');
-    if (findLiveByEndpoint(state, endpoint) !== undefined) return [];
-    const managed = findManagedByEndpoint(state, endpoint);
+    if (findLiveByEndpoint(state, endpoint, cmd.meta.node) !== undefined) return [];
+    const managed = findManagedByEndpoint(state, endpoint, cmd.meta.node);
     if (managed !== undefined) {
       throw new ArpdError('E_CONFLICT', `runtime_api_endpoint ${endpoint} is the endpoint of instance '${managed}', which arpd started and manages: runs already reach that runtime as '${managed}' (select it with runtime_selector.instance_id), and registering it too would give one runtime two instance ids; register another runtime's endpoint`, { field: 'runtime_api_endpoint', rule: 'not-managed', instance_id: managed });
     }

@@ -155,3 +155,24 @@ t.test('a failed instance is restarted while its profile allows, counting the re
   t.same(events(decideRestartInstance(twice, command('RestartInstance', { instance_id: 'a' }))), [], 'restart_max 2 is reached');
   t.same(events(decideRestartInstance(given(commandProfile('p'), requested('a'), failed('a')), command('RestartInstance', { instance_id: 'a' }))), [], 'restart: never');
 });
+
+const onNode = <C extends { meta: object }>(cmd: C, node: string): C => ({ ...cmd, meta: { ...cmd.meta, node } });
+const registered = (id: string, endpoint: string, node?: string): DomainEvent => ({ type: 'instance.registered', data: { instance_id: id, runtime_api_endpoint: endpoint, ...(node === undefined ? {} : { node }) } });
+const managedReady = (id: string, endpoint: string, node?: string): DomainEvent[] => [
+  { type: 'instance.requested', data: { instance_id: id, runtime_profile: 'p', ...(node === undefined ? {} : { node }) } },
+  starting(id),
+  { type: 'instance.ready', data: { instance_id: id, runtime_api_endpoint: endpoint } },
+];
+t.test('with daemons sharing a store, a loopback endpoint is its node\'s: the same loopback on two nodes is two runtimes', async (t) => {
+  const managedOnB = given(commandProfile('p'), ...managedReady('m', 'http://127.0.0.1:8400', 'b'));
+  for (const endpoint of ['http://127.0.0.1:8400', 'http://localhost:8400', 'http://[::1]:8400']) {
+    t.equal(events(decideRegisterInstance(managedOnB, onNode(register('x', endpoint), 'a'))).length, 1, `${endpoint} on node a is not node b's runtime`);
+    t.equal(refusal(decideRegisterInstance(managedOnB, onNode(register('x', endpoint), 'b'))), 'E_CONFLICT', `${endpoint} on node b is`);
+  }
+  const web = given(commandProfile('p'), ...managedReady('w', 'http://10.0.0.5:8400', 'b'));
+  t.equal(refusal(decideRegisterInstance(web, onNode(register('x', 'http://10.0.0.5:8400'), 'a'))), 'E_CONFLICT', 'a routable address is one runtime from every node');
+
+  const externalOnA = given(registered('e', 'http://127.0.0.1:9', 'a'));
+  t.equal(events(decideRegisterInstance(externalOnA, onNode(register('y', 'http://localhost:9'), 'b'))).length, 1, 'node b\'s loopback is another runtime: registered');
+  t.same(events(decideRegisterInstance(externalOnA, onNode(register('y', 'http://localhost:9'), 'a'))), [], 'node a\'s is the same one');
+});
