@@ -5,7 +5,7 @@ import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, 
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
-import { endpointOf, isOwnEndpoint, sameEndpoint } from '../policy/routing.js';
+import { endpointOf, isOwnEndpoint, sameEndpoint, staleRegistrationsOf } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { normalizeEndpoint } from '../policy/selector.js';
 import type { CommandOf } from './command-types.js';
@@ -244,4 +244,26 @@ export function decideRestartInstance(state: ReadModel, cmd: CommandOf<'RestartI
   if (!r.restart) return [];
   if (inst.runtime_profile !== undefined && !state.profiles.has(inst.runtime_profile) && inst.unsafe !== true) return profileNotFound(inst.runtime_profile);
   return [{ type: 'instance.restarting', data: { instance_id: inst.instance_id, attempt: r.attempt, reason: `restart ${r.attempt} of ${opts.restartMax} after: ${inst.reason ?? 'a failure'}` } }];
+}
+
+/**
+ * A serving managed instance answers at the endpoint of an external registration (the registered runtime was gone and
+ * its port went to a runtime arpd started): the registration is retired (`instance.superseded`, naming the managed
+ * instance), so runs for it no longer reach the managed runtime under a second id. Never the managed one: it is the
+ * runtime that answers there now. Re-checked here; nothing when it no longer holds.
+ */
+export function decideRetireStaleRegistration(state: ReadModel, cmd: CommandOf<'RetireStaleRegistration'>): Decision {
+  const d = cmd.data;
+  const managed = state.instances.get(d.by_instance_id);
+  if (managed === undefined || !staleRegistrationsOf(state, managed).includes(d.instance_id)) return [];
+  const endpoint = endpointOf(managed)?.endpoint as string;
+  return [{
+    type: 'instance.superseded',
+    data: {
+      instance_id: d.instance_id,
+      by_instance_id: managed.instance_id,
+      runtime_api_endpoint: endpoint,
+      reason: `superseded: ${endpoint} now answers as instance '${managed.instance_id}', which arpd started and manages (the registered runtime was gone and its port went to '${managed.instance_id}'); select '${managed.instance_id}' for that runtime, or register the external runtime again at its new endpoint`,
+    },
+  }];
 }

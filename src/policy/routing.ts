@@ -258,6 +258,25 @@ export function endpointOf(inst: InstanceView): EndpointOnNode | undefined {
   return inst.runtime_api_endpoint === undefined ? undefined : { endpoint: inst.runtime_api_endpoint, node: inst.node };
 }
 
+/**
+ * The external registrations a serving managed instance makes stale: live or failed external instances at its
+ * endpoint (`sameEndpoint`). Its runtime answers there now, so the registered runtime is gone (its port went to a
+ * runtime arpd started) and a run for the registration would reach the managed runtime under a second id.
+ */
+export function staleRegistrationsOf(state: ReadModel, managed: InstanceView): string[] {
+  const at = endpointOf(managed);
+  if (!managed.managed || !isServing(managed) || at === undefined) return [];
+  const out: string[] = [];
+  for (const s of ['starting', 'ready', 'busy', 'error'] as const) {
+    for (const id of state.instanceIdsInState(s)) {
+      const inst = state.instances.get(id);
+      const other = inst === undefined ? undefined : endpointOf(inst);
+      if (inst !== undefined && !inst.managed && other !== undefined && sameEndpoint(other, at)) out.push(id);
+    }
+  }
+  return out.sort();
+}
+
 /** Is `url` one of the daemon's own listen addresses? (Registering or routing to it would loop.) */
 export function isOwnEndpoint(url: string, own: readonly string[]): boolean {
   const key = endpointKey(url);
