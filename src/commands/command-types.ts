@@ -60,6 +60,8 @@ export interface CommandDataMap {
   RecordInstanceFailure: { instance_id: string; code: string; reason: string; exit_code?: number | null; signal?: string | null; stderr_tail?: string };
   RecordInstanceStopped: { instance_id: string; reason: string; exit_code?: number | null; signal?: string | null };
   RestartInstance: { instance_id: string };
+  /** The external registration `instance_id` is stale: managed instance `by_instance_id` serves at its endpoint now. */
+  RetireStaleRegistration: { instance_id: string; by_instance_id: string };
   // runs
   SubmitRun: { run_id: string; request: JsonObject; queue_timeout_ms: number; policy: RoutingPolicy; own_endpoints: string[]; default_run_timeout_ms: number };
   RouteRun: { run_id: string; instance_id: string; default_run_timeout_ms: number };

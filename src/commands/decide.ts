@@ -11,6 +11,7 @@ import {
   decideRecordInstanceStopped,
   decideRegisterInstance,
   decideRestartInstance,
+  decideRetireStaleRegistration,
   decideStopInstance,
 } from './instance-deciders.js';
 import { decideDeclareNodeLost, decideJoinNode, decideLeaveNode } from './node-deciders.js';
@@ -46,6 +47,7 @@ export function decide(state: ReadModel, cmd: Command): Decision {
     case 'RecordInstanceFailure': return decideRecordInstanceFailure(state, cmd);
     case 'RecordInstanceStopped': return decideRecordInstanceStopped(state, cmd);
     case 'RestartInstance': return decideRestartInstance(state, cmd);
+    case 'RetireStaleRegistration': return decideRetireStaleRegistration(state, cmd);
     case 'SubmitRun': return decideSubmitRun(state, cmd);
     case 'RouteRun': return decideRouteRun(state, cmd);
     case 'StartRun': return decideStartRun(state, cmd);
@@ -95,6 +97,8 @@ export function keysOf(cmd: Command): string[] {
     case 'RecordInstanceStopped':
     case 'RestartInstance':
       return [`instance:${cmd.data.instance_id}`];
+    case 'RetireStaleRegistration':
+      return [`instance:${cmd.data.instance_id}`, `instance:${cmd.data.by_instance_id}`];
     case 'RouteRun':
       return [`run:${cmd.data.run_id}`, `instance:${cmd.data.instance_id}`];
     case 'SubmitRun':

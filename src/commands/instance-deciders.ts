@@ -5,7 +5,7 @@ import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, 
 import type { ReadModel } from '../projections/registry.js';
 import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
 import { restartDecision } from '../policy/restart-policy.js';
-import { isOwnEndpoint, sameEndpoint } from '../policy/routing.js';
+import { endpointOf, isOwnEndpoint, sameEndpoint, staleRegistrationsOf } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { normalizeEndpoint } from '../policy/selector.js';
 import type { CommandOf } from './command-types.js';
@@ -65,21 +65,27 @@ export function decideCreateInstances(state: ReadModel, cmd: CommandOf<'CreateIn
 
 /**
  * The live external instance already registered at this endpoint, if any (a register retry answers with it). The same
- * endpoint written another way (`sameEndpoint`: host case, a default port, localhost for 127.0.0.1) is the same one.
+ * endpoint written another way (`sameEndpoint`: host case, a default port, localhost for 127.0.0.1) is the same one;
+ * a loopback endpoint is one only on the same node (`node`: the node registering, undefined with a single daemon).
  */
-export function findLiveByEndpoint(state: ReadModel, endpoint: string): string | undefined {
+export function findLiveByEndpoint(state: ReadModel, endpoint: string, node?: string): string | undefined {
   for (const inst of state.instances.values()) {
-    if (inst.managed || inst.runtime_api_endpoint === undefined) continue;
-    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
+    const at = endpointOf(inst);
+    if (inst.managed || at === undefined) continue;
+    if ((LIVE_INSTANCE_STATES.has(inst.state) || inst.state === 'error') && sameEndpoint(at, { endpoint, node })) return inst.instance_id;
   }
   return undefined;
 }
 
-/** The live managed instance whose runtime listens at this endpoint, if any: registering it too would give it a second id. */
-export function findManagedByEndpoint(state: ReadModel, endpoint: string): string | undefined {
+/**
+ * The live managed instance whose runtime listens at this endpoint, if any: registering it too would give it a second
+ * id. A loopback endpoint is its runtime's only on the node it runs on.
+ */
+export function findManagedByEndpoint(state: ReadModel, endpoint: string, node?: string): string | undefined {
   for (const inst of state.instances.values()) {
-    if (!inst.managed || inst.runtime_api_endpoint === undefined || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
-    if (sameEndpoint(inst.runtime_api_endpoint, endpoint)) return inst.instance_id;
+    const at = endpointOf(inst);
+    if (!inst.managed || at === undefined || !LIVE_INSTANCE_STATES.has(inst.state)) continue;
+    if (sameEndpoint(at, { endpoint, node })) return inst.instance_id;
   }
   return undefined;
 }
@@ -113,8 +119,8 @@ export function decideRegisterInstance(state: ReadModel, cmd: CommandOf<'Registe
     const endpoint = checkEndpoint(d.endpoint, d.own_endpoints);
     checkId('instance id', d.id, 'instance_id');
     if (d.profile !== undefined) checkId('profile name', d.profile, 'runtime_profile');
-    if (findLiveByEndpoint(state, endpoint) !== undefined) return [];
-    const managed = findManagedByEndpoint(state, endpoint);
+    if (findLiveByEndpoint(state, endpoint, cmd.meta.node) !== undefined) return [];
+    const managed = findManagedByEndpoint(state, endpoint, cmd.meta.node);
     if (managed !== undefined) {
       throw new ArpdError('E_CONFLICT', `runtime_api_endpoint ${endpoint} is the endpoint of instance '${managed}', which arpd started and manages: runs already reach that runtime as '${managed}' (select it with runtime_selector.instance_id), and registering it too would give one runtime two instance ids; register another runtime's endpoint`, { field: 'runtime_api_endpoint', rule: 'not-managed', instance_id: managed });
     }
@@ -238,4 +244,26 @@ export function decideRestartInstance(state: ReadModel, cmd: CommandOf<'RestartI
   if (!r.restart) return [];
   if (inst.runtime_profile !== undefined && !state.profiles.has(inst.runtime_profile) && inst.unsafe !== true) return profileNotFound(inst.runtime_profile);
   return [{ type: 'instance.restarting', data: { instance_id: inst.instance_id, attempt: r.attempt, reason: `restart ${r.attempt} of ${opts.restartMax} after: ${inst.reason ?? 'a failure'}` } }];
+}
+
+/**
+ * A serving managed instance answers at the endpoint of an external registration (the registered runtime was gone and
+ * its port went to a runtime arpd started): the registration is retired (`instance.superseded`, naming the managed
+ * instance), so runs for it no longer reach the managed runtime under a second id. Never the managed one: it is the
+ * runtime that answers there now. Re-checked here; nothing when it no longer holds.
+ */
+export function decideRetireStaleRegistration(state: ReadModel, cmd: CommandOf<'RetireStaleRegistration'>): Decision {
+  const d = cmd.data;
+  const managed = state.instances.get(d.by_instance_id);
+  if (managed === undefined || !staleRegistrationsOf(state, managed).includes(d.instance_id)) return [];
+  const endpoint = endpointOf(managed)?.endpoint as string;
+  return [{
+    type: 'instance.superseded',
+    data: {
+      instance_id: d.instance_id,
+      by_instance_id: managed.instance_id,
+      runtime_api_endpoint: endpoint,
+      reason: `superseded: ${endpoint} now answers as instance '${managed.instance_id}', which arpd started and manages (the registered runtime was gone and its port went to '${managed.instance_id}'); select '${managed.instance_id}' for that runtime, or register the external runtime again at its new endpoint`,
+    },
+  }];
 }

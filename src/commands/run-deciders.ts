@@ -62,7 +62,7 @@ export function decideSubmitRun(state: ReadModel, cmd: CommandOf<'SubmitRun'>): 
     if (qt !== undefined && (typeof qt !== 'number' || !Number.isSafeInteger(qt) || qt < 0 || qt > MAX_QUEUE_TIMEOUT_MS)) {
       throw new ArpdError('E_VALIDATION', `extensions["arpd.queue_timeout_ms"] must be a whole number of milliseconds from 0 to ${MAX_QUEUE_TIMEOUT_MS}`, { field: 'extensions["arpd.queue_timeout_ms"]' });
     }
-    const route = submitRoute(state, request, d.policy, d.own_endpoints);
+    const route = submitRoute(state, request, d.policy, d.own_endpoints, cmd.meta.node);
     if (route instanceof ArpdError) throw route;
     const now = cmd.meta.now;
     const events: DomainEvent[] = [

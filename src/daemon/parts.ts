@@ -6,6 +6,7 @@ import { ProfileOps } from '../features/profile-ops.js';
 import { RunOps } from '../features/run-ops.js';
 import { HealthMonitor } from '../instances/health-monitor.js';
 import { IdleReaper } from '../instances/idle-reaper.js';
+import { StaleRegistrationGuard } from '../instances/stale-registrations.js';
 import { InstanceSupervisor } from '../instances/instance-supervisor.js';
 import { RunDeadlines } from '../runs/run-deadlines.js';
 import { RunDispatcher } from '../runs/run-dispatcher.js';
@@ -91,7 +92,7 @@ export function buildParts(ctx: DaemonContext, d: {
     onRefused: refused.http,
   });
   // telemetry first: it sees every event the others cause, and stops after them (their last events are traced)
-  const components: Component[] = [...telemetry.components, ...d.housekeeping, ...(d.cluster ?? []), supervisor, health, dispatcher, router, deadlines, new IdleReaper(ctx)];
+  const components: Component[] = [...telemetry.components, ...d.housekeeping, ...(d.cluster ?? []), supervisor, health, new StaleRegistrationGuard(ctx), dispatcher, router, deadlines, new IdleReaper(ctx)];
   if (http !== undefined) components.push(http);
   return { components, methods, http, ops, telemetry, refused };
 }

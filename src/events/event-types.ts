@@ -73,6 +73,12 @@ export interface InstanceRegistered {
   node?: string;
 }
 export interface InstanceDeregistered { instance_id: string }
+/**
+ * An external registration no longer names a runtime of its own: a managed instance (`by_instance_id`) became ready at
+ * its endpoint (the registered runtime was gone and its port went to a runtime arpd started). It is taken out of
+ * routing for good, so one runtime never answers to two instance ids.
+ */
+export interface InstanceSuperseded { instance_id: string; by_instance_id: string; runtime_api_endpoint: string; reason: string }
 /** A failed instance is started again by its restart policy (attempt counts every restart). */
 export interface InstanceRestarting { instance_id: string; attempt: number; reason: string }
 
@@ -146,6 +152,7 @@ export interface EventDataMap {
   'instance.registered': InstanceRegistered;
   'instance.deregistered': InstanceDeregistered;
   'instance.restarting': InstanceRestarting;
+  'instance.superseded': InstanceSuperseded;
   'run.accepted': RunAccepted;
   'run.queued': RunQueued;
   'run.routed': RunRouted;
@@ -174,7 +181,7 @@ export type DomainEvent = { [K in EventType]: { type: K; data: EventDataMap[K] }
 export const EVENT_TYPES = [
   'profile.upserted', 'profile.deleted',
   'instance.requested', 'instance.starting', 'instance.ready', 'instance.busy', 'instance.idle',
-  'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting',
+  'instance.stopping', 'instance.stopped', 'instance.failed', 'instance.registered', 'instance.deregistered', 'instance.restarting', 'instance.superseded',
   'run.accepted', 'run.queued', 'run.routed', 'run.started', 'run.trace', 'run.succeeded', 'run.failed', 'run.canceled', 'run.cancel_requested', 'run.released',
   'log.line_lost', 'log.repaired', 'runs.pruned',
   'daemon.started', 'daemon.stopped',
@@ -190,7 +197,7 @@ export function isEventType(value: unknown): value is EventType {
 export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   'profile.upserted': 1, 'profile.deleted': 1,
   'instance.requested': 2, 'instance.starting': 3, 'instance.ready': 1, 'instance.busy': 1, 'instance.idle': 1,
-  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 2, 'instance.deregistered': 1, 'instance.restarting': 1,
+  'instance.stopping': 1, 'instance.stopped': 1, 'instance.failed': 1, 'instance.registered': 2, 'instance.deregistered': 1, 'instance.restarting': 1, 'instance.superseded': 1,
   'run.accepted': 1, 'run.queued': 1, 'run.routed': 3, 'run.started': 2, 'run.trace': 2, 'run.succeeded': 1, 'run.failed': 1, 'run.canceled': 1, 'run.cancel_requested': 1, 'run.released': 1,
   'log.line_lost': 1, 'log.repaired': 1, 'runs.pruned': 1,
   'daemon.started': 1, 'daemon.stopped': 1,
@@ -214,6 +221,7 @@ export function streamOf(event: DomainEvent): string {
     case 'instance.registered':
     case 'instance.deregistered':
     case 'instance.restarting':
+    case 'instance.superseded':
       return `instance:${event.data.instance_id}`;
     case 'run.accepted':
     case 'run.queued':

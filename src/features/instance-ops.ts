@@ -96,7 +96,7 @@ export class InstanceOps {
   async register(request: unknown): Promise<InstanceRegisterResponse> {
     const body = validate('InstanceRegisterRequest', request);
     refuseWhileStopping(this.ctx);
-    const existing = findLiveByEndpoint(this.state, body.runtime_api_endpoint);
+    const existing = findLiveByEndpoint(this.state, body.runtime_api_endpoint, this.ctx.node?.id);
     if (existing !== undefined) return { instance: this.get(existing) };
     const id = this.ctx.newId('ext');
     await this.ctx.bus.execute(this.ctx.command('RegisterInstance', {

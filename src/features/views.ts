@@ -49,6 +49,7 @@ export function toRuntimeInstance(v: InstanceView, state: ReadModel): RuntimeIns
   if (v.reason_started !== undefined) details['started_by'] = v.reason_started;
   if (v.error !== undefined) details['error'] = v.error as unknown as JsonObject;
   if (v.unsafe === true) details['unsafe'] = true;
+  if (v.superseded_by !== undefined) details['superseded_by'] = v.superseded_by;
   return {
     instance_id: v.instance_id,
     state: arpStateOf(state, v),

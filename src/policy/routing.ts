@@ -228,20 +228,53 @@ const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '
  * What two endpoints share when they are one runtime, for telling a second registration of a runtime from another
  * runtime: scheme, host (lower case, an IPv4-mapped address as IPv4; localhost, 127.0.0.1, ::1 and the wildcard
  * addresses, which all reach this host's loopback, as one), port (the scheme's default written out) and path (trailing
- * slashes dropped). Any other difference (another port, another 127.x address, another path) may be another runtime.
+ * slashes dropped). A loopback address reaches the host of the node it was registered or started on, so when daemons
+ * share a store (`node` given) it is that node's loopback: 127.0.0.1:8400 on node a and on node b are two runtimes.
+ * Any other difference (another port, another 127.x address, another path) may be another runtime.
  * Not an http(s) URL: undefined.
  */
-export function endpointIdentity(url: string): string | undefined {
+export function endpointIdentity(url: string, node?: string): string | undefined {
   const u = parsedUrl(url);
   if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) return undefined;
   const { host, port } = hostAndPort(u);
-  return `${u.protocol}//${LOOPBACK_NAMES.has(host) ? 'loopback' : host}:${port}${u.pathname.replace(/\/+$/, '')}`;
+  const where = LOOPBACK_NAMES.has(host) ? (node === undefined ? 'loopback' : `loopback@${node}`) : host;
+  return `${u.protocol}//${where}:${port}${u.pathname.replace(/\/+$/, '')}`;
 }
 
-/** Whether two endpoint URLs are one runtime's (`endpointIdentity`); strings that are not URLs only when equal without trailing slashes. */
-export function sameEndpoint(a: string, b: string): boolean {
-  const ka = endpointIdentity(a);
-  return ka === undefined ? normalizeEndpoint(a) === normalizeEndpoint(b) : ka === endpointIdentity(b);
+/** An endpoint and the node it is reached from (undefined with a single daemon). */
+export interface EndpointOnNode { endpoint: string; node?: string | undefined }
+
+/**
+ * Whether two endpoint URLs are one runtime's (`endpointIdentity`, a loopback one on its node); strings that are not
+ * URLs only when equal without trailing slashes.
+ */
+export function sameEndpoint(a: EndpointOnNode, b: EndpointOnNode): boolean {
+  const ka = endpointIdentity(a.endpoint, a.node);
+  return ka === undefined ? normalizeEndpoint(a.endpoint) === normalizeEndpoint(b.endpoint) : ka === endpointIdentity(b.endpoint, b.node);
+}
+
+/** An instance's endpoint and node, for `sameEndpoint` (undefined when it has no endpoint yet). */
+export function endpointOf(inst: InstanceView): EndpointOnNode | undefined {
+  return inst.runtime_api_endpoint === undefined ? undefined : { endpoint: inst.runtime_api_endpoint, node: inst.node };
+}
+
+/**
+ * The external registrations a serving managed instance makes stale: live or failed external instances at its
+ * endpoint (`sameEndpoint`). Its runtime answers there now, so the registered runtime is gone (its port went to a
+ * runtime arpd started) and a run for the registration would reach the managed runtime under a second id.
+ */
+export function staleRegistrationsOf(state: ReadModel, managed: InstanceView): string[] {
+  const at = endpointOf(managed);
+  if (!managed.managed || !isServing(managed) || at === undefined) return [];
+  const out: string[] = [];
+  for (const s of ['starting', 'ready', 'busy', 'error'] as const) {
+    for (const id of state.instanceIdsInState(s)) {
+      const inst = state.instances.get(id);
+      const other = inst === undefined ? undefined : endpointOf(inst);
+      if (inst !== undefined && !inst.managed && other !== undefined && sameEndpoint(other, at)) out.push(id);
+    }
+  }
+  return out.sort();
 }
 
 /** Is `url` one of the daemon's own listen addresses? (Registering or routing to it would loop.) */
@@ -258,9 +291,10 @@ export type SubmitRoute =
  * What happens to a new run, decided at submit: queue it (something can match now or once it has
  * started), send it straight to a `runtime_api_endpoint`, or refuse it at once because nothing can
  * ever match (an unknown or deleted instance, a profile not on the safe list, a runtime name nobody
- * has, conflicting selector fields, no profile to start for a run without a selector).
+ * has, conflicting selector fields, no profile to start for a run without a selector). A run for an endpoint names the
+ * ready instance serving it (`sameEndpoint`; a loopback one only on `node`, the node deciding, when daemons share a store).
  */
-export function submitRoute(state: ReadModel, request: JsonObject, policy: RoutingPolicy, ownEndpoints: readonly string[]): SubmitRoute | ArpdError {
+export function submitRoute(state: ReadModel, request: JsonObject, policy: RoutingPolicy, ownEndpoints: readonly string[], node?: string): SubmitRoute | ArpdError {
   const sel = selectorOf(request);
   if (sel?.runtime_api_endpoint !== undefined) {
     const others = (['instance_id', 'runtime_profile', 'runtime_name'] as const).filter((k) => sel[k] !== undefined);
@@ -285,7 +319,8 @@ export function submitRoute(state: ReadModel, request: JsonObject, policy: Routi
     const endpoint = normalizeEndpoint(sel.runtime_api_endpoint);
     for (const id of state.instanceIdsInState('ready')) {
       const inst = state.instances.get(id);
-      if (inst?.runtime_api_endpoint !== undefined && normalizeEndpoint(inst.runtime_api_endpoint) === endpoint) return { kind: 'direct', endpoint, instance_id: id };
+      const at = inst === undefined ? undefined : endpointOf(inst);
+      if (at !== undefined && sameEndpoint(at, { endpoint, node })) return { kind: 'direct', endpoint, instance_id: id };
     }
     return { kind: 'direct', endpoint };
   }

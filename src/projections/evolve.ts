@@ -43,6 +43,7 @@ function copyInstance(p: InstanceView): Mutable<InstanceView> {
   if (p.error !== undefined) v.error = p.error;
   if (p.ready_at !== undefined) v.ready_at = p.ready_at;
   if (p.node !== undefined) v.node = p.node;
+  if (p.superseded_by !== undefined) v.superseded_by = p.superseded_by;
   return v;
 }
 
@@ -126,6 +127,11 @@ export function evolveInstance(prev: InstanceView | undefined, e: StoredEvent): 
         case 'instance.deregistered':
           v.state = 'stopped';
           v.reason = 'deregistered';
+          break;
+        case 'instance.superseded':
+          v.state = 'stopped';
+          v.reason = e.data.reason;
+          v.superseded_by = e.data.by_instance_id;
           break;
         case 'instance.restarting':
           v.state = 'starting';

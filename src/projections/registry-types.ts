@@ -49,6 +49,8 @@ export interface InstanceView {
    * starts, stops, checks and routes to it; an external one was registered there. Absent with a single daemon.
    */
   readonly node?: string;
+  /** An external registration retired because this managed instance serves at its endpoint now (`instance.superseded`). */
+  readonly superseded_by?: string;
   readonly rev: number;
 }
 

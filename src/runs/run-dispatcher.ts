@@ -162,6 +162,9 @@ export class RunDispatcher implements Component {
       case 'instance.deregistered':
         void this.endRunsOf(e.data.instance_id, 'deleted', 'stopped');
         return;
+      case 'instance.superseded':
+        void this.endRunsOf(e.data.instance_id, 'superseded', e.data.reason);
+        return;
       default:
         return;
     }
@@ -305,17 +308,21 @@ export class RunDispatcher implements Component {
     this.cancelTimers.set(runId, t);
   }
 
-  /** The instance of runs in flight failed or is being deleted: those runs end, and say why. */
-  private async endRunsOf(instanceId: string, how: 'failed' | 'deleted', reason: string): Promise<void> {
+  /**
+   * Ends the runs in flight on an instance that failed, was deleted, or was superseded (its registered runtime is gone
+   * and a managed one answers at its endpoint: a run sent there since is canceled at that runtime, which nobody asked for).
+   */
+  private async endRunsOf(instanceId: string, how: 'failed' | 'deleted' | 'superseded', reason: string): Promise<void> {
     const runs = [...this.state.activeRuns(instanceId)].filter((id) => { const r = this.state.runs.get(id); return r !== undefined && this.mine(r); });
     await Promise.all(runs.map(async (runId) => {
       const f = this.flights.get(runId);
       if (f !== undefined) {
         f.abort.abort(); // this end is decided here: the follower records nothing
-        if (how === 'deleted') await this.ctx.client.cancelRun(f.endpoint, runId, { timeoutMs: 2000 }).catch(() => undefined);
+        if (how !== 'failed') await this.ctx.client.cancelRun(f.endpoint, runId, { timeoutMs: 2000 }).catch(() => undefined);
       }
       await this.batcher.flush(runId);
       if (how === 'deleted') await this.end(runId, 'canceled', { error: { code: 'E_CANCELED', message: `instance ${instanceId} was deleted while the run was in flight (${reason})` } });
+      else if (how === 'superseded') await this.end(runId, 'failed', { error: { code: 'E_RUNTIME_LOST', message: `instance ${instanceId} was ${reason}` } });
       else await this.end(runId, 'failed', { error: { code: 'E_RUNTIME_LOST', message: `instance ${instanceId} failed while the run was in flight: ${reason}` } });
     }));
   }

@@ -88,6 +88,7 @@ export class RunRouter implements Component {
       case 'instance.failed':
       case 'instance.stopped':
       case 'instance.deregistered':
+      case 'instance.superseded':
       case 'instance.requested':
       case 'profile.upserted':
       case 'profile.deleted':

@@ -98,6 +98,35 @@ t.test('a submit naming a profile another node added a moment ago is accepted, n
   t.equal((await h.cli(dir, ['daemon', 'stop'])).code, 0);
 });
 
+// was a bug in src/policy/routing.ts (fixed): a loopback endpoint compared equal across nodes, so a runtime on one
+// node's 127.0.0.1:P made node b refuse to register its own runtime at 127.0.0.1:P (E_CONFLICT, "arpd started and
+// manages"). The two daemons here share a host, so beta's registration reaches alpha's runtime; what is checked is
+// that each node's loopback is its own.
+t.test('a loopback endpoint is its node\'s: a runtime at 127.0.0.1:P on one node does not refuse a registration of 127.0.0.1:P on another', async (t) => {
+  const db = await cluster.createDatabase('loopback_nodes');
+  const url = cluster.url({ database: db });
+  const alpha = h.newDataDir();
+  const beta = h.newDataDir();
+  await h.startDaemon(alpha, ['--node-id', 'alpha'], { env: { ARPD_STORE_URL: url } });
+  await h.startDaemon(beta, ['--node-id', 'beta'], { env: { ARPD_STORE_URL: url } });
+  const started = await h.cli(alpha, ['instances', 'start', '--profile', 'default', '--wait', '--json']);
+  t.equal(started.code, 0, started.stderr);
+  const managed = (JSON.parse(started.stdout) as { instances: Array<{ instance_id: string; runtime_api_endpoint: string }> }).instances[0];
+  const port = new URL(String(managed?.runtime_api_endpoint)).port;
+
+  const onAlpha = await h.cli(alpha, ['instances', 'register', '--endpoint', `http://localhost:${port}`]);
+  t.equal(onAlpha.code, 5, 'on its own node the endpoint is the managed instance\'s');
+  t.match(onAlpha.stderr, new RegExp(`is the endpoint of instance '${String(managed?.instance_id)}', which arpd started and manages.*\\[E_CONFLICT\\]`));
+  const onBeta = await h.cli(beta, ['instances', 'register', '--endpoint', `http://localhost:${port}`, '--json']);
+  t.equal(onBeta.code, 0, `on another node it is another host's loopback: ${onBeta.stderr}`);
+  const registered = (JSON.parse(onBeta.stdout) as { instance: { instance_id: string; managed: boolean } }).instance;
+  t.equal(registered.managed, false);
+  const rows = await cluster.query<{ data: { node?: string } }>("SELECT data FROM arpd.events WHERE type = 'instance.registered'", [], db);
+  t.same(rows.rows.map((r) => r.data.node), ['beta'], 'registered on beta, as beta\'s');
+  t.equal((await h.cli(beta, ['daemon', 'stop'])).code, 0);
+  t.equal((await h.cli(alpha, ['daemon', 'stop'])).code, 0);
+});
+
 // was a bug in src/client/daemon-start.ts (fixed): `arpd daemon start --store postgres://user:PASSWORD@…` passed the URL
 // on to the detached daemon's command line, where every user of the host reads the password for as long as it runs
 // (`ps`, /proc/<pid>/cmdline).

@@ -8,6 +8,7 @@ import {
   decideRecordInstanceStopped,
   decideRegisterInstance,
   decideRestartInstance,
+  decideRetireStaleRegistration,
   decideStopInstance,
 } from '../../src/commands/instance-deciders.js';
 import type { DomainEvent } from '../../src/events/event-types.js';
@@ -154,4 +155,53 @@ t.test('a failed instance is restarted while its profile allows, counting the re
     { type: 'instance.restarting', data: { instance_id: 'a', attempt: 2, reason: 'x' } }, starting('a'), failed('a'));
   t.same(events(decideRestartInstance(twice, command('RestartInstance', { instance_id: 'a' }))), [], 'restart_max 2 is reached');
   t.same(events(decideRestartInstance(given(commandProfile('p'), requested('a'), failed('a')), command('RestartInstance', { instance_id: 'a' }))), [], 'restart: never');
+});
+
+const onNode = <C extends { meta: object }>(cmd: C, node: string): C => ({ ...cmd, meta: { ...cmd.meta, node } });
+const registered = (id: string, endpoint: string, node?: string): DomainEvent => ({ type: 'instance.registered', data: { instance_id: id, runtime_api_endpoint: endpoint, ...(node === undefined ? {} : { node }) } });
+const managedReady = (id: string, endpoint: string, node?: string): DomainEvent[] => [
+  { type: 'instance.requested', data: { instance_id: id, runtime_profile: 'p', ...(node === undefined ? {} : { node }) } },
+  starting(id),
+  { type: 'instance.ready', data: { instance_id: id, runtime_api_endpoint: endpoint } },
+];
+const retire = (id: string, by: string) => command('RetireStaleRegistration', { instance_id: id, by_instance_id: by });
+
+t.test('a managed instance serving at an external registration\'s endpoint, however written, retires the registration naming itself', async (t) => {
+  for (const state of [[], [failed('e')]]) {
+    const reg = given(commandProfile('p'), registered('e', 'http://127.0.0.1:8400'), ...state, ...managedReady('m', 'http://LOCALHOST:8400'));
+    const out = events(decideRetireStaleRegistration(reg, retire('e', 'm')));
+    t.equal(out.length, 1, state.length === 0 ? 'a ready registration' : 'a failed one (it would be revived by the next check)');
+    t.equal(out[0]?.type, 'instance.superseded');
+    t.match(out[0]?.data, { instance_id: 'e', by_instance_id: 'm', runtime_api_endpoint: 'http://LOCALHOST:8400', reason: /^superseded: http:\/\/LOCALHOST:8400 now answers as instance 'm', which arpd started and manages/ });
+  }
+});
+
+t.test('a stale registration is retired only while it holds: never the managed instance, another endpoint, a stopped one or a managed one not serving', async (t) => {
+  const base = [commandProfile('p'), registered('e', 'http://127.0.0.1:8400')];
+  t.same(events(decideRetireStaleRegistration(given(...base, ...managedReady('m', 'http://127.0.0.1:8400')), retire('m', 'e'))), [], 'the managed one is never retired');
+  t.same(events(decideRetireStaleRegistration(given(...base, ...managedReady('m', 'http://127.0.0.1:8401')), retire('e', 'm'))), [], 'another port');
+  t.same(events(decideRetireStaleRegistration(given(...base, ...managedReady('m', 'http://127.0.0.2:8400')), retire('e', 'm'))), [], 'another 127.x address');
+  t.same(events(decideRetireStaleRegistration(given(...base, { type: 'instance.deregistered', data: { instance_id: 'e' } }, ...managedReady('m', 'http://127.0.0.1:8400')), retire('e', 'm'))), [], 'already deregistered');
+  const stopping = given(...base, ...managedReady('m', 'http://127.0.0.1:8400'), { type: 'instance.stopping', data: { instance_id: 'm', reason: 'deleted' } });
+  t.same(events(decideRetireStaleRegistration(stopping, retire('e', 'm'))), [], 'the managed one is stopping');
+  t.same(events(decideRetireStaleRegistration(given(...base), retire('e', 'nope'))), [], 'no such managed instance');
+});
+
+t.test('with daemons sharing a store, a loopback endpoint is its node\'s: the same loopback on two nodes is two runtimes', async (t) => {
+  const managedOnB = given(commandProfile('p'), ...managedReady('m', 'http://127.0.0.1:8400', 'b'));
+  for (const endpoint of ['http://127.0.0.1:8400', 'http://localhost:8400', 'http://[::1]:8400']) {
+    t.equal(events(decideRegisterInstance(managedOnB, onNode(register('x', endpoint), 'a'))).length, 1, `${endpoint} on node a is not node b's runtime`);
+    t.equal(refusal(decideRegisterInstance(managedOnB, onNode(register('x', endpoint), 'b'))), 'E_CONFLICT', `${endpoint} on node b is`);
+  }
+  const web = given(commandProfile('p'), ...managedReady('w', 'http://10.0.0.5:8400', 'b'));
+  t.equal(refusal(decideRegisterInstance(web, onNode(register('x', 'http://10.0.0.5:8400'), 'a'))), 'E_CONFLICT', 'a routable address is one runtime from every node');
+
+  const externalOnA = given(registered('e', 'http://127.0.0.1:9', 'a'));
+  t.equal(events(decideRegisterInstance(externalOnA, onNode(register('y', 'http://localhost:9'), 'b'))).length, 1, 'node b\'s loopback is another runtime: registered');
+  t.same(events(decideRegisterInstance(externalOnA, onNode(register('y', 'http://localhost:9'), 'a'))), [], 'node a\'s is the same one');
+
+  const twoHosts = given(commandProfile('p'), registered('e', 'http://127.0.0.1:8400', 'a'), ...managedReady('m', 'http://127.0.0.1:8400', 'b'));
+  t.same(events(decideRetireStaleRegistration(twoHosts, retire('e', 'm'))), [], 'a managed instance on node b does not retire node a\'s loopback registration');
+  const oneHost = given(commandProfile('p'), registered('e', 'http://127.0.0.1:8400', 'b'), ...managedReady('m', 'http://localhost:8400', 'b'));
+  t.equal(events(decideRetireStaleRegistration(oneHost, retire('e', 'm')))[0]?.type, 'instance.superseded', 'on one node it does');
 });

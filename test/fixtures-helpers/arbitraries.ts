@@ -86,6 +86,7 @@ const instanceEvents: Array<fc.Arbitrary<DomainEvent>> = [
   rec({ instance_id: instanceIds, runtime_api_endpoint: fc.constant('http://127.0.0.1:2/'), runtime_profile: profileIds }, ['instance_id', 'runtime_api_endpoint']).map((data): DomainEvent => ({ type: 'instance.registered', data } as DomainEvent)),
   fc.record({ instance_id: instanceIds }).map((data): DomainEvent => ({ type: 'instance.deregistered', data })),
   fc.record({ instance_id: instanceIds, attempt: fc.integer({ min: 1, max: 3 }), reason: fc.constant('crashed') }).map((data): DomainEvent => ({ type: 'instance.restarting', data })),
+  fc.record({ instance_id: instanceIds, by_instance_id: instanceIds, runtime_api_endpoint: fc.constant('http://127.0.0.1:2'), reason: fc.constant('superseded') }).map((data): DomainEvent => ({ type: 'instance.superseded', data })),
 ];
 const runAccepted: fc.Arbitrary<DomainEvent> = fc.record({ run_id: runIds, request: smallObject, request_hash: fc.constant('h') }).map((data): DomainEvent => ({ type: 'run.accepted', data }));
 const runEvents: Array<fc.Arbitrary<DomainEvent>> = [

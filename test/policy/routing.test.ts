@@ -263,6 +263,19 @@ t.test('submitRoute sends a run for an endpoint straight there, naming the regis
   t.same(submitRoute(reg, { runtime_selector: { runtime_api_endpoint: 'http://10.0.0.6:7000//' } }, auto, []), { kind: 'direct', endpoint: 'http://10.0.0.6:7000' }, 'an unregistered endpoint too (as JARVIS)');
 });
 
+t.test('submitRoute names the instance serving a loopback endpoint only on its own node when daemons share a store', async (t) => {
+  const onA: DomainEvent[] = [
+    { type: 'instance.registered', data: { instance_id: 'ext', runtime_api_endpoint: 'http://127.0.0.1:7000', node: 'a' } },
+    { type: 'instance.ready', data: { instance_id: 'ext', runtime_api_endpoint: 'http://127.0.0.1:7000' } },
+  ];
+  const reg = given(...onA);
+  const sel = { runtime_selector: { runtime_api_endpoint: 'http://localhost:7000' } };
+  t.same(submitRoute(reg, sel, auto, [], 'a'), { kind: 'direct', endpoint: 'http://localhost:7000', instance_id: 'ext' }, 'on node a: its runtime');
+  t.same(submitRoute(reg, sel, auto, [], 'b'), { kind: 'direct', endpoint: 'http://localhost:7000' }, 'on node b: another host\'s runtime, not that instance');
+  const same = { runtime_selector: { runtime_api_endpoint: 'http://127.0.0.1:7000' } };
+  t.same(submitRoute(reg, same, auto, [], 'b'), { kind: 'direct', endpoint: 'http://127.0.0.1:7000' }, 'even written as it was registered');
+});
+
 t.test('submitRoute for a run with no selector and nothing running: only the default profile, or --default-profile', async (t) => {
   const route = (reg: Registry, policy: RoutingPolicy) => submitRoute(reg, { input: { goal: 'x' } }, policy, []);
   t.same(route(given(profile('default')), auto), { kind: 'queue' }, 'default is the only profile: arpd starts it');

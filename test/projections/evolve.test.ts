@@ -90,6 +90,11 @@ t.test('a failed instance carries its stderr tail, a registered one is unmanaged
   ]), { state: 'error', error: { code: 'E_RUNTIME_LOST', message: 'exited', details: { stderr_tail: 'trace', exit_code: 1, signal: null } } });
   t.match(foldInstance([{ type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://x/' } }]), { instance_id: 'x', managed: false, state: 'starting' });
   t.match(foldInstance([{ type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://x/' } }, { type: 'instance.deregistered', data: { instance_id: 'x' } }]), { state: 'stopped', reason: 'deregistered' });
+  t.match(foldInstance([
+    { type: 'instance.registered', data: { instance_id: 'x', runtime_api_endpoint: 'http://127.0.0.1:9' } },
+    { type: 'instance.ready', data: { instance_id: 'x', runtime_api_endpoint: 'http://127.0.0.1:9' } },
+    { type: 'instance.superseded', data: { instance_id: 'x', by_instance_id: 'm', runtime_api_endpoint: 'http://127.0.0.1:9', reason: "superseded: now 'm'" } },
+  ]), { state: 'stopped', reason: "superseded: now 'm'", superseded_by: 'm', managed: false }, 'a superseded registration is stopped, naming the managed instance');
 });
 
 t.test('a ready instance is busy exactly while it has as many runs in flight as its profile allows', async (t) => {

@@ -56,7 +56,7 @@ const END_STATE: Record<string, string> = { 'run.succeeded': 'succeeded', 'run.f
 const RUN_PHASE: Record<string, string> = { 'run.queued': 'queued', 'run.routed': 'routed', 'run.started': 'started' };
 const INSTANCE_STATE: Record<string, string> = {
   'instance.requested': 'starting', 'instance.registered': 'starting', 'instance.starting': 'starting', 'instance.restarting': 'starting',
-  'instance.ready': 'ready', 'instance.stopping': 'stopping', 'instance.stopped': 'stopped', 'instance.deregistered': 'stopped', 'instance.failed': 'error',
+  'instance.ready': 'ready', 'instance.stopping': 'stopping', 'instance.stopped': 'stopped', 'instance.deregistered': 'stopped', 'instance.superseded': 'stopped', 'instance.failed': 'error',
 };
 
 const last = <T>(list: readonly T[]): T | undefined => list[list.length - 1];
