@@ -3,7 +3,7 @@ import { openTransport as openClientTransport, type ConnectOptions } from '../cl
 import { connect, type ArpdClient } from '../client/index.js';
 import type { Transport } from '../client/transport.js';
 import { ArpdError } from '../errors/index.js';
-import type { ResolvedGlobals } from './global-options.js';
+import { CLI_TIMEOUT_HINT, type ResolvedGlobals } from './global-options.js';
 import { info } from './output.js';
 
 /**
@@ -36,8 +36,8 @@ function clientToken(g: ResolvedGlobals): string | undefined {
 
 /** How the globals say to reach the daemon. */
 function connectOptions(g: ResolvedGlobals): ConnectOptions {
-  if (g.daemonUrl !== undefined) return { url: g.daemonUrl, token: clientToken(g), timeoutMs: g.timeoutMs };
-  return { dataDir: g.dataDir, socketPath: g.paths.socket, autostart: g.autostart, timeoutMs: g.timeoutMs, startTimeoutMs: Math.max(g.timeoutMs, 30_000) };
+  if (g.daemonUrl !== undefined) return { url: g.daemonUrl, token: clientToken(g), timeoutMs: g.timeoutMs, timeoutHint: CLI_TIMEOUT_HINT };
+  return { dataDir: g.dataDir, socketPath: g.paths.socket, autostart: g.autostart, timeoutMs: g.timeoutMs, timeoutHint: CLI_TIMEOUT_HINT, startTimeoutMs: Math.max(g.timeoutMs, 30_000) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DaemonStatus } from '../client/client-types.js';
 import { connect, type RpcClient } from '../client/rpc-client.js';
 import { ArpdError } from '../errors/index.js';
-import type { ResolvedGlobals } from './global-options.js';
+import { CLI_TIMEOUT_HINT, type ResolvedGlobals } from './global-options.js';
 import { EXIT, info, out, printJson, style } from './output.js';
 
 /**
@@ -117,7 +117,7 @@ export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
   let client: RpcClient | undefined;
   let status: DaemonStatus;
   try {
-    client = await connect(g.paths.socket, { connectTimeoutMs: timeoutMs, timeoutMs, retries: 0 });
+    client = await connect(g.paths.socket, { connectTimeoutMs: timeoutMs, timeoutMs, retries: 0, timeoutHint: CLI_TIMEOUT_HINT });
     status = await client.call<DaemonStatus>('daemon.status', {});
   } catch (err) {
     if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING') return notRunning(g);

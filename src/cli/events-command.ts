@@ -4,7 +4,7 @@ import { ArpdError } from '../errors/index.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { damagedRead, forEachEvent, matchesFilter, type DamageAt, type EventFilter } from '../events/log-read.js';
 import { connect, type LogEvent } from '../client/index.js';
-import type { ResolvedGlobals } from './global-options.js';
+import { CLI_TIMEOUT_HINT, type ResolvedGlobals } from './global-options.js';
 import { storeInPostgres } from './log-commands.js';
 import { info, out, style, writeStdout } from './output.js';
 
@@ -75,6 +75,10 @@ export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promi
   if (o.from !== undefined && (!Number.isSafeInteger(o.from) || o.from < 1)) {
     throw new ArpdError('E_VALIDATION', `--from takes a seq number (1 or more), not '${String(o.from)}'`, { field: '--from', usage: true });
   }
+  // as the daemon refuses types: [''] (it matched nothing here and on the socket, everything over HTTP)
+  if (o.types?.some((type) => type.trim() === '') === true) {
+    throw new ArpdError('E_VALIDATION', "--type takes an event type such as 'run.succeeded', or a family ending in '.' such as 'run.', not an empty text", { field: '--type', usage: true });
+  }
   const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
   const sink = g.json ? await ndjsonSink() : textSink();
   if (storeInPostgres(g.dataDir)) return fromDaemon(g, o, sink);
@@ -115,7 +119,7 @@ export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promi
 async function fromDaemon(g: ResolvedGlobals, o: EventsOptions, sink: Sink): Promise<number> {
   let arpd;
   try {
-    arpd = await connect({ dataDir: g.dataDir, socketPath: g.paths.socket, connectTimeoutMs: 1000, timeoutMs: g.timeoutMs });
+    arpd = await connect({ dataDir: g.dataDir, socketPath: g.paths.socket, connectTimeoutMs: 1000, timeoutMs: g.timeoutMs, timeoutHint: CLI_TIMEOUT_HINT });
   } catch (err) {
     if (!(err instanceof ArpdError) || err.code !== 'E_DAEMON_NOT_RUNNING') throw err;
     throw new ArpdError('E_DAEMON_NOT_RUNNING', `the events of ${g.dataDir} are in PostgreSQL (--store) and are read through its daemon, which is not running: start it ('arpd daemon start --store …' or with ARPD_STORE_URL)`, { data_dir: g.dataDir });

@@ -17,6 +17,9 @@ export const GLOBAL_OPTIONS: ReadonlyArray<{ readonly flag: string; readonly des
   { flag: '--token <token>', description: 'Bearer token for --daemon-url (also ARPD_TOKEN; default: <data-dir>/http.token)' },
 ];
 
+/** How a time-limit error (E_TIMEOUT) of the client tells a CLI user to allow more time (the SDK names its option). */
+export const CLI_TIMEOUT_HINT = '--timeout <seconds>';
+
 /** The values of the options every command takes. */
 export interface GlobalOptions {
   dataDir?: string | string[];

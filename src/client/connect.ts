@@ -8,6 +8,11 @@ import type { Transport } from './transport.js';
 interface CommonOptions {
   /** Default time limit of each request; 0 means none, at most 2147483647 (about 24 days). Default 30 s. */
   timeoutMs?: number;
+  /**
+   * How an E_TIMEOUT message tells the user to allow more time, for a tool that offers the limit under a name of its own
+   * (arpd's CLI gives '--timeout <seconds>'). Default: 'the timeoutMs option (of connect() or of the call)'.
+   */
+  timeoutHint?: string;
 }
 
 /** The daemon of a data dir (`<dataDir>/arpd.sock`), or of a socket path. */
@@ -33,6 +38,12 @@ export interface SocketConnectOptions extends CommonOptions {
 export interface HttpConnectOptions extends CommonOptions {
   url: string;
   token?: string | undefined;
+  /**
+   * How long an open stream (`runs.follow`, `runs.wait`, `events.subscribe`) may bring nothing, not even the daemon's
+   * heartbeat (every 15 s), before it rejects with E_UNAVAILABLE: a daemon or network gone without closing the
+   * connection. 0 means none, at most 2147483647. Default 45 s.
+   */
+  streamIdleMs?: number;
 }
 
 export type ConnectOptions = SocketConnectOptions | HttpConnectOptions;
@@ -51,13 +62,25 @@ export async function connect(options: ConnectOptions = {}): Promise<ArpdClient>
 /** The transport `connect` builds the client on (for arpd's CLI `daemon exec`, which sends raw method calls). */
 export async function openTransport(options: ConnectOptions = {}): Promise<{ transport: Transport; startedDaemon: DaemonStatus | undefined }> {
   checkTimeLimit('timeoutMs', options.timeoutMs);
+  if (options.timeoutHint !== undefined && (typeof options.timeoutHint !== 'string' || options.timeoutHint.trim() === '')) {
+    throw new ArpdError('E_VALIDATION', `timeoutHint must be a non-empty text (how your users allow more time, e.g. '--timeout <seconds>'), not ${JSON.stringify(options.timeoutHint)}`, { field: 'timeoutHint' });
+  }
   if (options.url === undefined) {
     checkTimeLimit('connectTimeoutMs', options.connectTimeoutMs);
     checkTimeLimit('startTimeoutMs', options.startTimeoutMs);
   }
   if (options.url !== undefined) {
+    checkTimeLimit('streamIdleMs', options.streamIdleMs);
     const { HttpTransport } = await import('./http-transport.js');
-    return { transport: new HttpTransport(options.url, { token: options.token, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) }), startedDaemon: undefined };
+    return {
+      transport: new HttpTransport(options.url, {
+        token: options.token,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.streamIdleMs === undefined ? {} : { streamIdleMs: options.streamIdleMs }),
+        ...(options.timeoutHint === undefined ? {} : { timeoutHint: options.timeoutHint }),
+      }),
+      startedDaemon: undefined,
+    };
   }
   const o = options;
   if (o.autostart === true && o.dataDir === undefined && o.socketPath !== undefined) {
@@ -69,6 +92,7 @@ export async function openTransport(options: ConnectOptions = {}): Promise<{ tra
     ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
     connectTimeoutMs: o.connectTimeoutMs ?? 5000,
     ...(o.retries === undefined ? {} : { retries: o.retries }),
+    ...(o.timeoutHint === undefined ? {} : { timeoutHint: o.timeoutHint }),
   };
   try {
     return { transport: await SocketTransport.open(paths.socket, rpcOptions), startedDaemon: undefined };

@@ -13,10 +13,15 @@ import { checkId, type IdKind } from '../ids/id-rules.js';
 import type { RunStatus, TraceEvent } from '../schemas/types.js';
 import type { EventFilter, EventPage, InstanceProgress, LogEvent } from './client-types.js';
 import { readSse } from './sse-reader.js';
-import { checkTimeLimit } from './rpc-client.js';
+import { checkTimeLimit, SDK_TIMEOUT_HINT } from './rpc-client.js';
 import type { Transport, TransportCallOptions } from './transport.js';
 
 const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
+/**
+ * How long an open stream may bring nothing at all before it is given up: the daemon sends a heartbeat comment every
+ * 15 s (HEARTBEAT_MS in src/server/http-sse.ts), so three missed heartbeats mean it, or the network to it, is gone.
+ */
+const DEFAULT_STREAM_IDLE_MS = 45_000;
 /** The largest JSON answer read into memory. */
 const MAX_HTTP_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -25,6 +30,10 @@ export interface HttpTransportOptions {
   token?: string | undefined;
   /** Default time limit of a request; 0 means none. Default 30 s. */
   timeoutMs?: number | undefined;
+  /** Longest silence (not even a heartbeat) on an open stream before it rejects E_UNAVAILABLE; 0 means none. Default 45 s. */
+  streamIdleMs?: number | undefined;
+  /** How an E_TIMEOUT message says to allow more time. Default: the SDK's timeoutMs option (SDK_TIMEOUT_HINT). */
+  timeoutHint?: string | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -130,14 +139,15 @@ export class HttpTransport implements Transport {
   }
 
   /** GET /v1/runs/{id}/events: the trace lines, then the `end` status. `signal` aborts the request. */
-  private async *runEvents(runId: string, fromSeq: number, signal?: AbortSignal): AsyncGenerator<TraceEvent, RunStatus, undefined> {
+  private async *runEvents(runId: string, fromSeq: number, signal?: AbortSignal, again = 'follow again from the last seq'): AsyncGenerator<TraceEvent, RunStatus, undefined> {
     const method = 'runs.follow';
     const ac = this.track(signal);
+    const idle = this.idleLimit(ac, `the trace stream of run '${runId}'`, again);
     try {
-      const res = await this.request(method, 'GET', `/v1/runs/${enc(runId)}/events${query({ from_seq: fromSeq > 1 ? fromSeq : undefined })}`, ac.signal, undefined, 'text/event-stream');
+      const res = await idle.during(this.request(method, 'GET', `/v1/runs/${enc(runId)}/events${query({ from_seq: fromSeq > 1 ? fromSeq : undefined })}`, ac.signal, undefined, 'text/event-stream'));
       const status = res.statusCode ?? 0;
       if (status !== 200) throw errorFromEnvelope(status, await this.readBody(res, method), method);
-      for await (const m of readSse(res)) {
+      for await (const m of readSse(idle.body(res))) {
         if (m.event === 'trace') yield parseJson(m.data, 'a trace event') as TraceEvent;
         else if (m.event === 'end') return parseJson(m.data, 'a run status') as RunStatus;
         else if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
@@ -153,12 +163,15 @@ export class HttpTransport implements Transport {
   async *subscribeEvents(q: EventFilter & { fromSeq?: number | undefined }, signal: AbortSignal): AsyncGenerator<LogEvent, void, undefined> {
     const method = 'events.subscribe';
     const ac = this.track(signal);
+    const idle = this.idleLimit(ac, 'the event stream', 'subscribe again from the last seq');
     try {
-      const path = `/v1/events${query({ from_seq: q.fromSeq, types: q.types?.join(','), stream: q.stream })}`;
-      const res = await this.request(method, 'GET', path, ac.signal, undefined, 'text/event-stream');
+      // no types (or none listed) is no filter; [''] goes as 'types=', which the daemon refuses as the socket does
+      const types = q.types === undefined || q.types.length === 0 ? undefined : q.types.join(',');
+      const path = `/v1/events${query({ from_seq: q.fromSeq, types, stream: q.stream })}`;
+      const res = await idle.during(this.request(method, 'GET', path, ac.signal, undefined, 'text/event-stream'));
       const status = res.statusCode ?? 0;
       if (status !== 200) throw errorFromEnvelope(status, await this.readBody(res, method), method);
-      for await (const m of readSse(res)) {
+      for await (const m of readSse(idle.body(res))) {
         if (m.event === 'event') yield parseJson(m.data, 'a log event') as LogEvent;
         else if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
       }
@@ -216,8 +229,9 @@ export class HttpTransport implements Transport {
     checkTimeLimit('timeoutMs', options.timeoutMs);
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
     const ac = this.track();
+    const hint = this.options.timeoutHint ?? SDK_TIMEOUT_HINT;
     const timer = timeoutMs > 0
-      ? setTimeout(() => ac.abort(new ArpdError('E_TIMEOUT', `'${method}' got no answer within ${timeoutMs} ms: the daemon may be busy; try again or allow more time`, { method, timeoutMs })), timeoutMs)
+      ? setTimeout(() => ac.abort(new ArpdError('E_TIMEOUT', `'${method}' got no answer within ${timeoutMs} ms: the daemon may be busy; try again or allow more time with ${hint}`, { method, timeoutMs })), timeoutMs)
       : undefined;
     const onUserAbort = (): void => ac.abort(new ArpdError('E_CANCELED', `'${method}' was canceled by the caller`, { method }));
     if (options.signal?.aborted === true) onUserAbort();
@@ -231,6 +245,44 @@ export class HttpTransport implements Transport {
       options.signal?.removeEventListener('abort', onUserAbort);
       this.untrack(ac);
     }
+  }
+
+  /**
+   * The idle limit of one stream: while the transport waits for the daemon (the answer's head, then each chunk; not
+   * while the reader is busy with what came), nothing arriving for streamIdleMs aborts `ac` with E_UNAVAILABLE. A
+   * daemon gone without closing the connection (a host down, a network cut) sends no heartbeat, and no FIN or RST
+   * either, so without it the stream waited forever.
+   */
+  private idleLimit(ac: AbortController, what: string, then: string): { during<T>(p: Promise<T>): Promise<T>; body(res: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> } {
+    const idleMs = this.options.streamIdleMs ?? DEFAULT_STREAM_IDLE_MS;
+    const during = async <T>(p: Promise<T>): Promise<T> => {
+      if (idleMs === 0) return p;
+      const timer = setTimeout(() => ac.abort(new ArpdError(
+        'E_UNAVAILABLE',
+        `the daemon at ${this.target} stopped answering: nothing came on ${what} for ${idleMs} ms, not even its heartbeat (every 15 s); it or the network to it may be down: check 'arpd daemon status' there, then ${then}`,
+        { url: this.target, idle_ms: idleMs },
+      )), idleMs);
+      try {
+        return await p;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    return {
+      during,
+      async *body(res) {
+        const it = res[Symbol.asyncIterator]();
+        try {
+          for (;;) {
+            const r = await during(it.next());
+            if (r.done === true) return;
+            yield r.value;
+          }
+        } finally {
+          await it.return?.();
+        }
+      },
+    };
   }
 
   /** A controller for one request, aborted by close() and by `linked` (if given). */
@@ -326,7 +378,7 @@ export class HttpTransport implements Transport {
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => limit.abort(new ArpdError('E_TIMEOUT', 'wait time is up')), timeoutMs);
-    const follow = this.runEvents(runId, 1, limit.signal);
+    const follow = this.runEvents(runId, 1, limit.signal, 'wait again');
     try {
       for (;;) {
         const r = await follow.next();
@@ -359,6 +411,13 @@ export class HttpTransport implements Transport {
       if (v > max) throw new ArpdError('E_VALIDATION', `field '${field}' must be at most ${max}, not ${v}`, { ...base, rule: 'maximum', limit: max });
       return v;
     };
+    // an empty type matched nothing here and on the socket before the daemon refused it there ('minLength')
+    if (Array.isArray(p['types'])) {
+      const i = (p['types'] as unknown[]).indexOf('');
+      if (i >= 0) {
+        throw new ArpdError('E_VALIDATION', `field 'types[${i}]' must not be empty: give an event type such as 'run.succeeded', or a family ending in '.' such as 'run.'`, { schema: `${method} params`, rule: 'minLength', field: `types[${i}]`, limit: 1 });
+      }
+    }
     const from = whole('from_seq', 1, Number.MAX_SAFE_INTEGER);
     const limit = whole('limit', 1000, 10_000);
     const filter: EventFilter = {

@@ -43,7 +43,12 @@ export interface ConnectOptions {
   retryDelayMs?: number;
   /** Largest answer line accepted. Default 64 MiB. */
   maxLineBytes?: number;
+  /** How an E_TIMEOUT message says to allow more time. Default: the SDK's timeoutMs option; arpd's CLI names --timeout. */
+  timeoutHint?: string;
 }
+
+/** What a time-limit error tells an SDK caller to change (arpd's CLI names its --timeout flag instead). */
+export const SDK_TIMEOUT_HINT = 'the timeoutMs option (of connect() or of the call)';
 
 export interface CallOptions {
   /** Time limit of this call, retries included; 0 means none. Default: the client's timeoutMs. */
@@ -178,7 +183,7 @@ class Client implements RpcClient {
             deadline.abort(
               new ArpdError(
                 'E_TIMEOUT',
-                `'${method}' got no answer within ${timeoutMs} ms: the daemon may be busy; try again or allow more time with --timeout`,
+                `'${method}' got no answer within ${timeoutMs} ms: the daemon may be busy; try again or allow more time with ${this.options.timeoutHint ?? SDK_TIMEOUT_HINT}`,
                 { method, timeoutMs },
               ),
             );

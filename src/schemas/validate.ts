@@ -68,6 +68,8 @@ export function validate(name: SchemaName, value: unknown): unknown {
 
 type SchemaLike = {
   type?: string;
+  /** Said after a refusal as what to give instead (where a message names it). */
+  description?: string;
   enum?: readonly unknown[];
   format?: string;
   properties?: Record<string, SchemaLike>;
@@ -121,6 +123,11 @@ export function describe(name: string, root: unknown, err: ErrorObject): ArpdErr
       const limit = params['limit'];
       const bound = err.keyword === 'minimum' ? 'at least' : 'at most';
       return fail(`field '${at}' must be ${bound} ${String(limit)}, not ${shown(err.data)}`, { ...base, field: at, limit });
+    }
+    case 'minLength': {
+      const limit = Number(params['limit']);
+      const rule = limit === 1 ? 'must not be empty' : `must be at least ${limit} characters long`;
+      return fail(`field '${at}' ${rule}${parent.description === undefined ? '' : `: give ${parent.description}`}`, { ...base, field: at, limit });
     }
     case 'minItems': {
       const limit = Number(params['limit']);

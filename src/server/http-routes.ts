@@ -93,8 +93,7 @@ const noQuery = (req: FastifyRequest): void => { queryOf(req, 'daemon.status', [
 const opt = <T>(q: Query, k: string): T | undefined => q[k] as T | undefined;
 
 function filterOf(q: Query): EventFilter {
-  const types = typeof q['types'] === 'string' ? (q['types'] as string).split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
-  return { ...(types === undefined ? {} : { types }), ...(q['stream'] === undefined ? {} : { stream: q['stream'] as string }) };
+  return { ...(q['types'] === undefined ? {} : { types: q['types'] as string[] }), ...(q['stream'] === undefined ? {} : { stream: q['stream'] as string }) };
 }
 
 function param(req: FastifyRequest, name: string): string {
@@ -370,17 +369,19 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       method: 'GET', path: '/v1/events',
       schema: op('events', 'stream_events', 'Stream the event log (arpd)', {
         description: `${SSE_NOTE} Each \`event\` event is one line of arpd's event log (id: its seq), from \`from_seq\` (default: what comes next) and then live.`,
-        querystring: { type: 'object', properties: { from_seq: { type: 'integer', minimum: 1 }, types: { type: 'string', description: 'comma-separated event types (a prefix ending in "." matches a family)' }, stream: { type: 'string' } } },
+        querystring: { type: 'object', properties: { from_seq: { type: 'integer', minimum: 1 }, types: { type: 'string', description: 'comma-separated event types (a prefix ending in "." matches a family; an empty entry is refused)' }, stream: { type: 'string' } } },
         response: { 200: sse('A text/event-stream of log events') },
       }),
       handler: async (req, reply) => {
         const raw = { ...((req.query ?? {}) as Record<string, unknown>) };
         const typesText = raw['types'];
-        delete raw['types'];
         if (typesText !== undefined && typeof typesText !== 'string') throw new ArpdError('E_VALIDATION', "query parameter 'types' is given more than once: give it once, comma-separated", { field: 'types' });
         if (typeof typesText === 'string' && typesText.length > 2000) throw new ArpdError('E_VALIDATION', "query parameter 'types' is longer than 2000 characters", { field: 'types' });
+        // the list the socket takes, checked by the same rule: an empty entry ('types=', 'types=run.,') is refused as
+        // the socket refuses types: [''], where it was dropped here (and 'types=' matched every event)
+        if (typeof typesText === 'string') raw['types'] = typesText.split(',').map((s) => s.trim());
         const q = checkParams('events.subscribe', raw, { coerce: true, where: 'query' });
-        const filter = filterOf({ ...q, ...(typesText === undefined ? {} : { types: typesText }) });
+        const filter = filterOf(q);
         const after = lastEventId(req.headers['last-event-id']);
         const from = after !== undefined ? after + 1 : opt<number>(q, 'from_seq') ?? (b.daemon.status()['last_seq'] as number) + 1;
         const stream = openSse(reply, streams, 'arpd event log');

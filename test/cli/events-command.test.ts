@@ -6,6 +6,7 @@
 import t from 'tap';
 import { connect } from '../../src/client/index.js';
 import { daemonHarness, parseNdjson, type EventLine } from '../helpers/daemon-harness.js';
+import { oneErrorLine } from '../helpers/error-line.js';
 
 const h = daemonHarness(t);
 const dir = h.newDataDir();
@@ -33,6 +34,14 @@ t.test('filters by --type (a family with a trailing dot), --stream and --from', 
   t.same(profiles, all.filter((e) => e.stream.startsWith('profile:')));
   const from = parseNdjson<EventLine>((await h.cli(dir, ['events', '--json', '--from', '2'])).stdout);
   t.same(from, all.slice(1));
+});
+
+// ('--type ""' is refused before it comes here, as every option without a value)
+t.test('refuses a blank --type, as the daemon refuses an empty type (it printed no event, and every one over HTTP)', async (t) => {
+  const r = await h.cli(dir, ['events', '--type', ' ']);
+  const message = oneErrorLine(t, r, 'E_VALIDATION', 'a blank --type');
+  t.match(message, /^--type takes an event type such as 'run\.succeeded', or a family ending in '\.' such as 'run\.', not an empty text$/);
+  t.equal(r.stdout, '', 'no event is printed');
 });
 
 t.test('--follow prints the events the daemon appends next', async (t) => {

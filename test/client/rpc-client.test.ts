@@ -164,6 +164,19 @@ t.test('times out with E_TIMEOUT and goes on serving later calls', async (t) => 
   t.same(await client.call('echo', ['still here']), ['still here']);
 });
 
+t.test('a time-limit error names the SDK option to raise, or the hint its caller gave (the CLI names --timeout)', async (t) => {
+  const { socketPath } = await setup(t);
+  const sdk = await connect(socketPath);
+  t.teardown(() => sdk.close());
+  const sdkErr = await sdk.call('hang', undefined, { timeoutMs: 30 }).then(() => undefined, (e: unknown) => e);
+  t.match(sdkErr, { code: 'E_TIMEOUT', message: /allow more time with the timeoutMs option \(of connect\(\) or of the call\)$/ });
+  t.notMatch((sdkErr as Error).message, /--timeout/, 'an SDK caller is not told of a CLI flag');
+  const cli = await connect(socketPath, { timeoutHint: '--timeout <seconds>' });
+  t.teardown(() => cli.close());
+  const cliErr = await cli.call('hang', undefined, { timeoutMs: 30 }).then(() => undefined, (e: unknown) => e);
+  t.match(cliErr, { code: 'E_TIMEOUT', message: /allow more time with --timeout <seconds>$/ });
+});
+
 t.test('cancels a call with E_CANCELED when its signal aborts', async (t) => {
   const { socketPath } = await setup(t);
   const client = await connect(socketPath);

@@ -41,6 +41,19 @@ async function readToEnd(it: AsyncIterator<TraceEvent, RunStatus>): Promise<{ li
   }
 }
 
+t.test('the daemon refuses an empty event type in a raw HTTP query, as it does on the socket', async (t) => {
+  for (const types of ['', 'run.,', ',run.', 'run.,,instance.']) {
+    const res = await fetch(`${daemon.url}/v1/events?types=${encodeURIComponent(types)}`, { headers: { authorization: `Bearer ${daemon.token}` } });
+    const body = await res.json() as { error?: { message?: string; details?: Record<string, unknown> } };
+    t.equal(res.status, 400, `types=${types}`);
+    t.equal(body.error?.details?.['arpd_code'], 'E_VALIDATION', `types=${types}`);
+    t.match(body.error?.message, /^field 'types\[\d\]' must not be empty/, `types=${types}`);
+  }
+  const ok = await fetch(`${daemon.url}/v1/events?types=${encodeURIComponent(' run. , instance.')}&from_seq=1`, { headers: { authorization: `Bearer ${daemon.token}` } });
+  t.equal(ok.status, 200, 'types around spaces still pass');
+  await ok.body?.cancel();
+});
+
 for (const kind of KINDS) {
   t.test(`${kind}: manages the safe list (upsert, get, list, delete)`, async (t) => {
     if (kind === 'http') {
@@ -118,6 +131,26 @@ for (const kind of KINDS) {
     t.equal((await arpd.runs.wait(s.run_id)).state, 'canceled');
     const result = await rejection(arpd.runs.wait(s.run_id, { timeoutMs: 0 }));
     t.equal(result.code, 'E_VALIDATION', 'a wait of 0 ms is refused in the client');
+  });
+
+  // a subscription the daemon takes with an empty type waits for an event forever: the time limit is the guard
+  t.test(`${kind}: refuses an empty event type in a read and a subscription, and takes an empty list as no filter`, { timeout: 60_000 }, async (t) => {
+    const arpd = await open(t, kind);
+    for (const [what, p] of [
+      ['a read', arpd.events.read({ fromSeq: 1, types: [''] })],
+      ['a subscription', arpd.events.subscribe({ fromSeq: 1, types: [''] }).next()],
+      ['a subscription with an empty second type', arpd.events.subscribe({ fromSeq: 1, types: ['run.', ''] }).next()],
+    ] as const) {
+      const err = await rejection(p);
+      t.equal(err.code, 'E_VALIDATION', what);
+      t.match(err.message, /^field 'types\[\d\]' must not be empty: give an event type such as 'run\.succeeded', or a family ending in '\.' such as 'run\.'$/, what);
+      t.equal(err.data?.['rule'], 'minLength', what);
+    }
+    const all = await arpd.events.read({ fromSeq: 1, limit: 5 });
+    t.same(await arpd.events.read({ fromSeq: 1, limit: 5, types: [] }), all, 'types: [] reads what no filter reads');
+    const sub = arpd.events.subscribe({ fromSeq: 1, types: [] });
+    t.teardown(() => sub.close());
+    t.equal((await sub.next()).value?.seq, 1, 'types: [] subscribes to every event');
   });
 
   t.test(`${kind}: reads a page of the event log, filtered, and subscribes to it live`, async (t) => {

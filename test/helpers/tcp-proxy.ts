@@ -6,6 +6,9 @@
  * outcome the client cannot know). Speaks nothing but bytes, except that it recognises the end of a
  * PostgreSQL reply (a ReadyForQuery message) for `loseAckAfter`.
  *
+ * `freeze()` stops passing bytes either way and keeps every connection open, new ones too (a host that went silent,
+ * a network that drops packets: no FIN, no RST, nothing) until `restore()`.
+ *
  * `delayMs` (default 0: bytes pass at once) holds every chunk that long in each direction before passing it
  * on, in order: a link with latency, as between separate hosts (for benchmarks; `tc netem` needs a kernel
  * module not everywhere available). A round trip through it takes at least 2 × delayMs.
@@ -15,6 +18,9 @@ import { createServer, Socket, type Server } from 'node:net';
 export interface TcpProxy {
   readonly port: number;
   cut(): void;
+  /** Drops every byte from now on, either way, and keeps the connections open: see the module comment. */
+  freeze(): void;
+  /** Undoes cut() and freeze(). */
   restore(): void;
   /** Arms once: see the module comment. Resolves when the reply was dropped. */
   loseAckAfter(text: string): Promise<void>;
@@ -32,16 +38,19 @@ export interface TcpProxyOptions {
   delayMs?: number;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', opts: TcpProxyOptions = {}): Promise<TcpProxy> {
+/** `targetPort` may be a function, read at each connection: a server started after the proxy (told the proxy's port). */
+export async function startTcpProxy(targetPort: number | (() => number), targetHost = '127.0.0.1', opts: TcpProxyOptions = {}): Promise<TcpProxy> {
   const delayMs = opts.delayMs ?? 0;
   if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`delayMs must be a number of ms >= 0 (got ${String(delayMs)})`);
   /** Passes a chunk on now, or after delayMs (timers of one delay fire in the order they were set: order is kept). */
   const pass = (to: Socket, chunk: Buffer): void => {
+    if (frozen) return;
     if (delayMs === 0) to.write(chunk);
     else setTimeout(() => { if (!to.destroyed) to.write(chunk); }, delayMs);
   };
   const pairs = new Set<{ client: Socket; server: Socket }>();
   let down = false;
+  let frozen = false;
   let armed: { text: Buffer; dropped: () => void } | undefined;
 
   const server: Server = createServer((client) => {
@@ -65,7 +74,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     upstream.on('error', end);
     client.on('close', end);
     upstream.on('close', end);
-    upstream.connect(targetPort, targetHost);
+    upstream.connect(typeof targetPort === 'function' ? targetPort() : targetPort, targetHost);
     client.on('data', (chunk: Buffer) => {
       if (armed !== undefined && chunk.includes(armed.text)) {
         doomed = armed.dropped;
@@ -103,8 +112,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       }
       pairs.clear();
     },
+    freeze(): void {
+      frozen = true;
+    },
     restore(): void {
       down = false;
+      frozen = false;
     },
     loseAckAfter(text: string): Promise<void> {
       return new Promise((resolve) => {
