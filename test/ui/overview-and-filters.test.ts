@@ -112,6 +112,20 @@ t.test('the overview charts, the instance filter of runs and the stream filter o
     t.ok(shown.length >= 3, `only the run's events (${shown.length})`);
   });
 
+  t.test('the event log filters by types typed with a trailing comma and spaces, as a list without the empty entry', async (t) => {
+    await page.getByLabel('Stream', { exact: true }).fill('');
+    await page.getByLabel('Types', { exact: true }).fill(' run.accepted , ');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    const types = (): Promise<string[]> => page.locator('#event-list .ttype').allTextContents();
+    const shown = await eventually('the types filter applies', async () => {
+      const s = await types();
+      return s.length > 0 && s.every((x) => x === 'run.accepted') ? s : undefined;
+    });
+    t.ok(shown.length >= 1, `only run.accepted events (${shown.length}), no refused stream`);
+    await page.getByLabel('Types', { exact: true }).fill('');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+  });
+
   t.test('no errors in the pages', async (t) => {
     t.same(problems.list, []);
   });

@@ -60,7 +60,7 @@ function EventList({ onHead }: { onHead(seq: number): void }) {
   const sel = selected === undefined ? undefined : list[selected];
   return (
     <Section title="Live events" id="live" actions={<StreamDot state={state} detail={detail} />}>
-      <form class="filters" aria-label="Filter events" onSubmit={(e) => { e.preventDefault(); setApplied({ types: types.trim(), stream: streamName.trim() }); }}>
+      <form class="filters" aria-label="Filter events" onSubmit={(e) => { e.preventDefault(); setApplied({ types: typeList(types), stream: streamName.trim() }); }}>
         <Field id="ev-types" label="Types" hint="Comma-separated; a prefix ending in '.' takes a family (run., instance.)">
           <input {...described('ev-types', undefined, true)} value={types} placeholder="run.,instance.ready" onInput={(e) => setTypes((e.target as HTMLInputElement).value)} />
         </Field>
@@ -187,6 +187,11 @@ function TimeTravel({ head }: { head: number }) {
       )}
     </Section>
   );
+}
+
+/** What was typed in the types field as the query's list: entries trimmed, empty ones ('run.,', ', ,') dropped (the daemon refuses an empty type). */
+export function typeList(text: string): string {
+  return text.split(',').map((t) => t.trim()).filter((t) => t !== '').join(',');
 }
 
 export function EventsPage() {
