@@ -3,8 +3,8 @@
  * document at `/openapi.json` and Swagger UI at `/docs` (both from the route schemas, assets from the package),
  * and every error as an ErrorEnvelope in JSON: 400 bad input (naming the field), 401 no valid token,
  * 404 unknown thing or route, 405 known route with another method (with `Allow`; the /docs tree and CONNECT too),
- * 409 conflicts, 413 body over the limit, 415 body not JSON, 417 an `Expect` other than 100-continue, 500 with a
- * short message (the full error goes to the daemon log).
+ * 409 conflicts, 413 body over the limit (with `Expect: 100-continue`, before the body is asked for), 415 body not
+ * JSON, 417 an `Expect` other than 100-continue, 500 with a short message (the full error goes to the daemon log).
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -238,6 +238,26 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     const body = JSON.stringify(envelope(e));
     // closed: the body that may follow was not asked for, and is not read
     res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
+  // and answers Expect: 100-continue with 100 Continue at once, before any check: a body over the limit was asked for,
+  // and uploaded, only to be refused 413. With this listener (Node then emits no 'request' for it; requests without
+  // Expect never come here) the request takes the same way as any other (Host, credentials, route, media type, the
+  // route's body limit against Content-Length, in that order) and is told to continue only when its body is read:
+  // the JSON parser refuses a Content-Length over the limit before it reads. An answer sent without 100 Continue
+  // closes the connection (Node), so a body the client sends anyway is not read as the next request.
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (mayHaveBody(req.headers)) {
+      const onListener = (event: string | symbol): void => {
+        if (event !== 'data' && event !== 'readable') return;
+        req.off('newListener', onListener);
+        if (!res.headersSent) res.writeContinue();
+      };
+      req.on('newListener', onListener);
+    } else {
+      // no body to wait for: continue at once, as Node does (the connection stays open)
+      res.writeContinue();
+    }
+    app.server.emit('request', req, res);
   });
   // and drops a CONNECT's connection without a word unless the server listens for it; arpd is no proxy
   app.server.on('connect', (req: IncomingMessage, duplex: Duplex) => {

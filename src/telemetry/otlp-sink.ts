@@ -3,14 +3,16 @@
  * is set, so a daemon without one never loads the SDK or the exporter. It turns span plans (run-trace-draft.ts)
  * into SDK spans with the plan's own ids and times, and exports them in batches over OTLP/HTTP (JSON) to
  * `<endpoint>/v1/traces` with the official exporter. Headers such as a collector's token come from the standard
- * `OTEL_EXPORTER_OTLP_HEADERS`.
+ * `OTEL_EXPORTER_OTLP_HEADERS`. OpenTelemetry's own warnings and errors (a bad `OTEL_*` variable, such as
+ * `OTEL_EXPORTER_OTLP_TIMEOUT=abc`) go to the daemon log while the sink is up (`diagToLog`).
  */
-import { ROOT_CONTEXT, SpanStatusCode, createTraceState, trace, type Context, type Span } from '@opentelemetry/api';
+import { DiagLogLevel, ROOT_CONTEXT, SpanStatusCode, createTraceState, diag, trace, type Context, type DiagLogger, type Span } from '@opentelemetry/api';
+import { format } from 'node:util';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { PlannedSpan, SpanPlan } from './run-trace-draft.js';
-import { shownUrl } from './shown-url.js';
+import { shownText, shownUrl } from './shown-url.js';
 
 export interface SpanSink {
   export(plan: SpanPlan): void;
@@ -22,7 +24,7 @@ export interface OtlpSinkOptions {
   /** The collector's base URL (spans go to `<endpoint>/v1/traces`). */
   endpoint: string;
   serviceVersion: string;
-  /** Export failures are told here (at most one a minute). */
+  /** Export failures are told here (at most one a minute), and OpenTelemetry's own warnings (at most ten a minute). */
   warn(message: string, details: Record<string, unknown>): void;
   /** How long spans wait to be batched (default 1000 ms). */
   scheduledDelayMs?: number;
@@ -41,6 +43,40 @@ class PlannedIds implements IdGenerator {
   }
 }
 
+/**
+ * What the exporter hands the SDK for a batch it could not send, once it has told the daemon log itself: the SDK
+ * passes it on to its error handler, which logs it through `diag` (below), with a stack, for every batch.
+ */
+const TOLD = 'arpd: this export failure is told in the daemon log (once a minute)';
+
+/** OpenTelemetry's diagnostics at most this often, so a noisy SDK cannot fill the daemon log. */
+const DIAG_LINES_PER_MINUTE = 10;
+
+/**
+ * OpenTelemetry's own diagnostics (`diag` of @opentelemetry/api: a bad `OTEL_*` variable, spans dropped) at warn
+ * level and above, as warnings of the daemon log: with no logger set they went nowhere, so a user never saw that a
+ * variable was ignored. URLs in them lose their credentials (`shownText`); failures the exporter told already are
+ * left out; at most DIAG_LINES_PER_MINUTE lines a minute, the next line after a quiet stretch says how many were left out.
+ */
+function diagToLog(warn: OtlpSinkOptions['warn']): DiagLogger {
+  let minuteFrom = 0;
+  let told = 0;
+  let leftOut = 0;
+  const tell = (level: 'error' | 'warn') => (message: string, ...args: unknown[]): void => {
+    const text = format(message, ...args);
+    if (text.includes(TOLD)) return;
+    const now = Date.now();
+    if (now - minuteFrom >= 60_000) { minuteFrom = now; told = 0; }
+    if (told >= DIAG_LINES_PER_MINUTE) { leftOut++; return; }
+    told++;
+    const more = leftOut === 0 ? '' : ` (${leftOut} more OpenTelemetry messages were left out before this one)`;
+    leftOut = 0;
+    warn(`OpenTelemetry: ${shownText(text).slice(0, 2000)}${more}`, { source: 'opentelemetry', diag_level: level });
+  };
+  const ignore = (): void => undefined;
+  return { error: tell('error'), warn: tell('warn'), info: ignore, debug: ignore, verbose: ignore };
+}
+
 /** The exporter, telling the daemon log when a batch could not be sent (a collector that is down). */
 class WarningExporter implements SpanExporter {
   private lastWarning = 0;
@@ -53,7 +89,7 @@ class WarningExporter implements SpanExporter {
         this.lastWarning = Date.now();
         this.warn(`could not export ${spans.length} spans to ${this.url}: ${result.error?.message ?? 'the collector refused them'} (later failures are told once a minute)`, { url: this.url });
       }
-      done(result);
+      done(result.code === 0 ? result : { code: result.code, error: new Error(TOLD) });
     });
   }
 
@@ -71,6 +107,8 @@ const STATUS = { unset: SpanStatusCode.UNSET, ok: SpanStatusCode.OK, error: Span
 export function createOtlpSink(o: OtlpSinkOptions): SpanSink {
   const url = `${o.endpoint.replace(/\/+$/, '')}/v1/traces`;
   const ids = new PlannedIds();
+  // before the exporter and the provider read their OTEL_* variables
+  diag.setLogger(diagToLog(o.warn), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const exporter = new WarningExporter(new OTLPTraceExporter({ url, timeoutMillis: 10_000 }), o.warn, shownUrl(url));
   const provider = new TracerProvider({
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'arpd', 'service.version': o.serviceVersion, 'process.pid': process.pid })),
@@ -114,6 +152,7 @@ export function createOtlpSink(o: OtlpSinkOptions): SpanSink {
         new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
       ]);
       if (timer !== undefined) clearTimeout(timer);
+      diag.disable();
     },
   };
 }

@@ -15,3 +15,12 @@ export function shownUrl(url: string): string {
   u.password = '***';
   return u.href;
 }
+
+/**
+ * Free text (a message of OpenTelemetry's that may quote a URL it could not use) as arpd logs it: whatever sits
+ * between a scheme's `//` and the last `@` of the authority (a user and password, or a token given as the user) is
+ * replaced by `***`. Pure.
+ */
+export function shownText(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"`<>]*@/gi, '$1***@');
+}
