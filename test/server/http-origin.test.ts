@@ -47,13 +47,16 @@ t.test('a server on a wildcard address answers to the loopback names but not to 
   }
 });
 
-t.test('--allowed-hosts adds names with the server port unless they carry their own', async (t) => {
-  const p = hostPolicy('127.0.0.1', 4100, ['Proxy.Example', ' other.example:8443 ', '', '  ', '[fd00::2]']);
-  t.ok(p.hosts.has('proxy.example:4100'), 'lower-cased, port added');
+t.test('--allowed-hosts adds a name on any port unless it carries its own', async (t) => {
+  const p = hostPolicy('127.0.0.1', 4100, ['Proxy.Example', ' other.example:8443 ', '', '  ', '[fd00::2]', 'tls.example:443']);
+  t.ok(p.names?.has('proxy.example'), 'lower-cased, a name on any port');
   t.ok(p.hosts.has('other.example:8443'), 'trimmed, own port kept');
-  t.ok(p.hosts.has('[fd00::2]:4100'), 'bracketed IPv6 gets the port');
+  t.notOk(p.names?.has('other.example'), 'a name with a port is not allowed on other ports');
+  t.ok(p.names?.has('[fd00::2]'), 'bracketed IPv6 as a name');
+  t.ok(p.hosts.has('tls.example') && p.origins.has('https://tls.example'), 'port 443 also without the port, as clients send it');
   t.notOk([...p.hosts].some((h) => h.startsWith(':') || h === ''), 'blank entries add nothing');
-  t.ok(p.origins.has('http://proxy.example:4100') && p.origins.has('https://proxy.example:4100'), 'both schemes for a proxy');
+  t.notOk([...(p.names ?? [])].some((h) => h === ''), 'blank entries add no name');
+  t.ok(p.origins.has('http://other.example:8443') && p.origins.has('https://other.example:8443'), 'both schemes for a proxy');
   t.notOk(p.origins.has('https://127.0.0.1:4100'), 'the daemon itself is only http');
 });
 
@@ -73,7 +76,18 @@ t.test('a Host named with --allowed-hosts passes', async (t) => {
   const p = hostPolicy('127.0.0.1', 4100, ['proxy.example']);
   t.equal(verdict(p, 'POST', { host: 'proxy.example:4100' }), 'ok');
   t.equal(verdict(p, 'POST', { host: 'proxy.example:4100', origin: 'https://proxy.example:4100' }), 'ok');
-  t.equal(verdict(p, 'POST', { host: 'proxy.example' }), 'host');
+  // was a bug: a proxy on its default port forwards `Host: proxy.example` (no port), which nothing could allow
+  t.equal(verdict(p, 'POST', { host: 'proxy.example' }), 'ok', 'without a port (a proxy on 80 or 443)');
+  t.equal(verdict(p, 'POST', { host: 'proxy.example:9000', origin: 'https://proxy.example:9000' }), 'ok', 'a proxy on another port');
+  t.equal(verdict(p, 'POST', { host: 'proxy.example', origin: 'https://proxy.example' }), 'ok', 'its origin without a port');
+  t.equal(verdict(p, 'GET', { host: 'proxy.example.evil:4100' }), 'host', 'a longer name is another name');
+  t.equal(verdict(p, 'GET', { host: 'xproxy.example' }), 'host');
+  t.equal(verdict(p, 'POST', { host: 'proxy.example', origin: 'https://evil.example' }), 'origin', 'another origin still refused');
+  t.equal(verdict(p, 'POST', { host: 'proxy.example', origin: 'ftp://proxy.example' }), 'origin', 'an origin of another scheme');
+  const ported = hostPolicy('127.0.0.1', 4100, ['proxy.example:8443']);
+  t.equal(verdict(ported, 'GET', { host: 'proxy.example:8443' }), 'ok');
+  t.equal(verdict(ported, 'GET', { host: 'proxy.example:9000' }), 'host', 'a name given with a port: that port only');
+  t.equal(verdict(ported, 'GET', { host: 'proxy.example' }), 'host');
 });
 
 t.test('the Host refusal is E_FORBIDDEN and names an address to use and the --allowed-hosts flag', async (t) => {
@@ -154,7 +168,8 @@ t.test('any Host that is not one of the policy hosts is refused, whatever the me
     { arbitrary: fc.string({ maxLength: 30 }), weight: 1 },
   );
   fc.assert(fc.property(host, fc.constantFrom('GET', 'POST', 'DELETE'), (h, method) => {
-    const expected = p.hosts.has(h.toLowerCase()) ? 'ok' : 'host';
+    // the policy's own hosts, or the allowed name with any port or none
+    const expected = p.hosts.has(h.toLowerCase()) || /^proxy\.example(:\d*)?$/i.test(h) ? 'ok' : 'host';
     return verdict(p, method, { host: h }) === expected;
   }));
   const seen = fc.sample(host, 200).filter((h) => p.hosts.has(h.toLowerCase()));
