@@ -91,11 +91,19 @@ async function notRunning(g: ResolvedGlobals): Promise<number> {
   return EXIT.NOT_RUNNING;
 }
 
+/**
+ * How long the status may take: 5 s (a wedged daemon is reported soon, not after the default 30 s), or what --timeout
+ * says when it is given (a busy daemon's status, with the time the timeout message tells the user to allow).
+ */
+function statusLimitMs(g: ResolvedGlobals): number {
+  return g.timeoutGiven === true ? g.timeoutMs : Math.min(g.timeoutMs, 5000);
+}
+
 /** With --daemon-url: the status over HTTP (`GET /v1/admin/status`). */
 async function remoteStatus(g: ResolvedGlobals): Promise<DaemonStatus | undefined> {
   const { withArpd } = await import('./connection.js');
   try {
-    return await withArpd(g, (arpd) => arpd.daemon.status({ timeoutMs: Math.min(g.timeoutMs, 5000) }));
+    return await withArpd(g, (arpd) => arpd.daemon.status({ timeoutMs: statusLimitMs(g) }));
   } catch (err) {
     if (err instanceof ArpdError && err.code === 'E_DAEMON_NOT_RUNNING') return undefined;
     throw err;
@@ -113,7 +121,7 @@ export async function daemonStatusCommand(g: ResolvedGlobals): Promise<number> {
     if (g.json) printJson(status); else human(status);
     return 0;
   }
-  const timeoutMs = Math.min(g.timeoutMs, 5000);
+  const timeoutMs = statusLimitMs(g);
   let client: RpcClient | undefined;
   let status: DaemonStatus;
   try {

@@ -39,6 +39,8 @@ export interface ResolvedGlobals {
   autostart: boolean;
   json: boolean;
   timeoutMs: number;
+  /** --timeout was given (a command with a shorter limit of its own, such as `daemon status`, then takes it). */
+  timeoutGiven?: boolean;
   /** Client mode: the daemon's HTTP URL (no socket, no auto-start). */
   daemonUrl?: string | undefined;
   /** Client mode: the token given with --token or ARPD_TOKEN (else the data dir's http.token is read). */
@@ -68,6 +70,7 @@ export function resolveGlobals(o: GlobalOptions, env: NodeJS.ProcessEnv = proces
     autostart,
     json: o.json === true,
     timeoutMs: Math.round(t * 1000),
+    ...(given === undefined ? {} : { timeoutGiven: true }),
     ...(daemonUrl === undefined ? {} : { daemonUrl }),
     ...(token === undefined ? {} : { token }),
   };

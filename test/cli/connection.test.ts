@@ -35,3 +35,18 @@ t.test('a daemon that does not answer in time is an E_TIMEOUT that names --timeo
     t.notMatch(r.stderr, /timeoutMs/, `${what}: the CLI user is not told of the SDK's option`);
   }
 });
+
+// was a bug: `daemon status` kept its limit at 5 s whatever --timeout said, while its E_TIMEOUT told the user to allow
+// more time with --timeout
+t.test('daemon status waits as long as --timeout says when it is given, and 5 s when it is not', async (t) => {
+  const h = daemonHarness(t);
+  const dir = h.newDataDir();
+  const socketPath = join(dir, 'silent.sock');
+  await silentServer(t, (s, ready) => s.listen(socketPath, ready));
+  const given = await h.cli(dir, ['--socket', socketPath, '--timeout', '6.5', 'daemon', 'status']);
+  t.match(oneErrorLine(t, given, 'E_TIMEOUT', 'with --timeout 6.5'), /within 6500 ms/, 'the limit given');
+  const short = await h.cli(dir, ['--socket', socketPath, '--timeout', '0.4', 'daemon', 'status']);
+  t.match(oneErrorLine(t, short, 'E_TIMEOUT', 'with --timeout 0.4'), /within 400 ms/, 'a shorter one too');
+  const none = await h.cli(dir, ['--socket', socketPath, 'daemon', 'status']);
+  t.match(oneErrorLine(t, none, 'E_TIMEOUT', 'without --timeout'), /within 5000 ms/, 'without it, 5 s');
+});
