@@ -7,7 +7,7 @@ import type { StoredEvent } from './envelope.js';
  * backpressure. Live events are buffered from the first moment; pages are read from storage until
  * one reaches the end; then the buffer is replayed past what was read, and the stream is live.
  * While the consumer has no room (a slow socket or HTTP reader) catch-up pauses; live events wait in
- * the buffer, and a consumer more than `maxBuffered` items behind is ended with E_SLOW_CONSUMER (the
+ * the buffer, and a consumer more than `maxBuffered` items (or `maxBufferedBytes`) behind is ended with E_SLOW_CONSUMER (the
  * daemon's memory stays bounded; the consumer resumes from the last position it got).
  *
  * Used for the global log (`events.subscribe`, SSE `/v1/events`, `arpd events --follow`; position =
@@ -34,14 +34,23 @@ export interface CatchUpSource<T> {
    * position the page read up to, when items were skipped (a filter), so the next page starts there.
    */
   readPage(after: number): Promise<{ items: T[]; atEnd: boolean; scanned?: number }>;
+  /** About how many bytes an item holds, for `maxBufferedBytes` (absent: items are counted, not weighed). */
+  sizeOf?(item: T): number;
 }
+
+/**
+ * The most a stream's buffer may hold, by the sources' `sizeOf`: 10,000 runtime events of up to 256 KiB each would be
+ * 2.5 GB behind one reader that stopped reading. The items are shared by every stream (not copied), but a buffer keeps
+ * the ones it holds alive.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export interface CatchUpHandle {
   close(): void;
   readonly closed: boolean;
 }
 
-export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consumer: StreamConsumer<T>, hooks: { live?(): void; error?(err: ArpdError): void; end?(): void } = {}, maxBuffered = 10_000): CatchUpHandle {
+export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consumer: StreamConsumer<T>, hooks: { live?(): void; error?(err: ArpdError): void; end?(): void } = {}, maxBuffered = 10_000, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES): CatchUpHandle {
   let last = after;
   let live = false;
   let announced = false;
@@ -49,6 +58,8 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
   let closed = false;
   let draining = false;
   const buffered: T[] = [];
+  let bufferedBytes = 0;
+  const sizeOf = src.sizeOf;
   const handle = { closed: false, close: () => stop() };
   function stop(): void {
     if (closed) return;
@@ -56,6 +67,7 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
     handle.closed = true;
     sub.unsubscribe();
     buffered.length = 0;
+    bufferedBytes = 0;
   }
   const fail = (err: ArpdError): void => {
     if (closed) return;
@@ -83,7 +95,9 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
     try {
       while (!closed && buffered.length > 0) {
         if (consumer.hasRoom !== undefined && !consumer.hasRoom()) await (consumer.drained?.() ?? Promise.resolve());
-        if (!deliver(buffered.shift() as T)) return;
+        const item = buffered.shift() as T;
+        if (sizeOf !== undefined) bufferedBytes -= sizeOf(item);
+        if (!deliver(item)) return;
       }
     } finally {
       draining = false;
@@ -96,8 +110,10 @@ export function catchUpThenLive<T>(src: CatchUpSource<T>, after: number, consume
       if (item === undefined || closed) return;
       if (live && buffered.length === 0 && !draining && (consumer.hasRoom?.() ?? true)) { deliver(item); return; }
       buffered.push(item);
-      if (buffered.length > maxBuffered) {
-        fail(new ArpdError('E_SLOW_CONSUMER', `this stream fell more than ${maxBuffered} items behind and was dropped: reconnect from the last position you received (Last-Event-ID / from_seq)`));
+      if (sizeOf !== undefined) bufferedBytes += sizeOf(item);
+      if (buffered.length > maxBuffered || bufferedBytes > maxBufferedBytes) {
+        const behind = buffered.length > maxBuffered ? `${maxBuffered} items` : (maxBufferedBytes >= 1048576 ? `${Math.round(maxBufferedBytes / 1048576)} MiB` : `${maxBufferedBytes} bytes`);
+        fail(new ArpdError('E_SLOW_CONSUMER', `this stream fell more than ${behind} behind and was dropped: reconnect from the last position you received (Last-Event-ID / from_seq)`));
         return;
       }
       if (live) void flush();

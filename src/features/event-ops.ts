@@ -6,6 +6,15 @@ import { matchesFilter, type EventFilter } from '../events/event-store.js';
 import { traceLineOf, type TraceLine } from '../events/trace-line.js';
 import { isEnded } from '../projections/registry.js';
 
+/**
+ * About how much memory an event held for a stream keeps alive: a runtime event's own size (`bytes`, counted against
+ * the trace limits when it was recorded) and an allowance for the envelope; other events are small.
+ */
+export function eventBytes(e: StoredEvent): number {
+  const bytes = e.type === 'run.trace' ? (e.data as { bytes?: unknown }).bytes : undefined;
+  return 512 + (typeof bytes === 'number' && bytes > 0 ? bytes : 0);
+}
+
 /** Pages of a catch-up read. */
 const PAGE = 500;
 
@@ -74,6 +83,7 @@ export class EventOps {
       live$: this.ctx.events$,
       select: (e) => (matchesFilter(e, filter) ? e : undefined),
       position: (e) => e.seq,
+      sizeOf: eventBytes,
       readPage: async (from) => {
         const page = await this.ctx.log.readPage(from, PAGE, filter);
         return { items: page.events, atEnd: page.atHead, scanned: page.last };

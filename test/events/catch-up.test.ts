@@ -4,6 +4,7 @@ import t from 'tap';
 import { ArpdError } from '../../src/errors/index.js';
 import { catchUpThenLive, type CatchUpSource, type StreamConsumer } from '../../src/events/catch-up.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
+import { eventBytes } from '../../src/features/event-ops.js';
 
 const event = (seq: number): StoredEvent => ({
   seq, id: `e${seq}`, ts: '2026-01-01T00:00:00.000Z', stream: 'daemon', rev: seq, type: 'daemon.started', v: 1,
@@ -169,6 +170,40 @@ t.test('more than maxBuffered items waiting ends the stream with E_SLOW_CONSUMER
     t.equal(consumer.got.length, before, `${when}: nothing is sent after the stream ended`);
     t.equal(errors.length, 1, 'the error is reported once');
   }
+});
+
+t.test('items waiting past maxBufferedBytes end the stream with E_SLOW_CONSUMER, and delivered ones no longer count', async (t) => {
+  const storage = new Storage(0, 10);
+  const consumer = new Consumer();
+  let live = false;
+  const errors: ArpdError[] = [];
+  // each item weighs 100 bytes: at most 350 may wait (3 items), whatever the count limit (1000)
+  const src: CatchUpSource<number> = { ...storage.source(), sizeOf: () => 100 };
+  const handle = catchUpThenLive(src, 0, consumer, { live: () => { live = true; }, error: (e) => { errors.push(e); } }, 1000, 350);
+  for (let i = 0; i < 5; i++) await turn();
+  t.ok(live);
+  consumer.setRoom(false);
+  for (let i = 0; i < 3; i++) storage.append();
+  await turn();
+  t.same(errors, [], 'three waiting (300 bytes) is within the limit');
+  consumer.setRoom(true);
+  for (let i = 0; i < 3; i++) await turn();
+  t.same(consumer.got, [1, 2, 3], 'they are delivered once there is room');
+  consumer.setRoom(false);
+  for (let i = 0; i < 3; i++) storage.append();
+  await turn();
+  t.same(errors, [], 'delivered items left the count: three more wait within the limit');
+  storage.append();
+  t.equal(errors[0]?.code, 'E_SLOW_CONSUMER', 'the fourth waiting (400 bytes) is too many');
+  t.match(errors[0]?.message, /more than 350 bytes behind.*reconnect from the last position/);
+  t.ok(handle.closed);
+});
+
+t.test('an event held for a stream weighs its runtime event\'s bytes and an envelope allowance', async (t) => {
+  const trace = { ...event(1), type: 'run.trace', stream: 'run:r', data: { run_id: 'r', level: 'info', type: 'token', data: {}, bytes: 262_144 } } as unknown as StoredEvent;
+  t.equal(eventBytes(trace), 512 + 262_144, 'a 256 KiB runtime event');
+  t.equal(eventBytes(event(2)), 512, 'another event: the allowance');
+  t.equal(eventBytes({ ...trace, data: { bytes: 'x' } } as unknown as StoredEvent), 512, 'no usable size: the allowance');
 });
 
 t.test('a consumer that is gone stops the stream', async (t) => {
