@@ -75,8 +75,11 @@ export interface CommandDataMap {
   // nodes (daemons sharing one store)
   /** This daemon (one incarnation of a node) joins the cluster. */
   JoinNode: { node_id: string; incarnation: string; host: string; pid: number; boot_id: string; version: string; data_dir: string };
-  /** This daemon stops cleanly. */
-  LeaveNode: { node_id: string; incarnation: string; reason: string };
+  /**
+   * This daemon stops cleanly. `instances`: its live external instances at a loopback address (`loopbackInstancesOf`),
+   * which the decider records failed (these are the keys; it re-checks each).
+   */
+  LeaveNode: { node_id: string; incarnation: string; reason: string; instances: string[] };
   /**
    * A node's lease expired past the grace (`silent_ms` by the store's clock): record it lost, and what it owned. The
    * reactor lists the instances and runs it saw owned by the node; the decider re-checks each (these are the keys).

@@ -111,8 +111,9 @@ export function keysOf(cmd: Command): string[] {
     case 'FailStalledRun':
       return [`run:${cmd.data.run_id}`];
     case 'JoinNode':
-    case 'LeaveNode':
       return [`node:${cmd.data.node_id}`];
+    case 'LeaveNode':
+      return [`node:${cmd.data.node_id}`, ...cmd.data.instances.map((id) => `instance:${id}`)];
     case 'DeclareNodeLost':
       return [`node:${cmd.data.node_id}`, ...cmd.data.instances.map((id) => `instance:${id}`), ...cmd.data.runs.map((id) => `run:${id}`)];
     default: {

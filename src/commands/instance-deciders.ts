@@ -3,7 +3,8 @@ import type { DomainEvent, JsonObject } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
 import { checkExecBudget, execPartOf, parseArpdRuntimeOptions, parseExecConfig, parseProcessSettings, settingsPartOf, type ExecPart } from '../instances/exec-config.js';
 import type { ReadModel } from '../projections/registry.js';
-import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
+import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
+import { loopbackNodeOf } from '../policy/ownership.js';
 import { restartDecision } from '../policy/restart-policy.js';
 import { endpointOf, isOwnEndpoint, sameEndpoint, staleRegistrationsOf } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
@@ -182,12 +183,12 @@ export function decideRecordInstanceStarting(state: ReadModel, cmd: CommandOf<'R
 /**
  * The runtime answers its health and version checks. Its `runtime_name` is the profile's when the
  * profile names one (JARVIS does the same), else what the runtime reports. A stopping or stopped
- * instance is never revived by a late check.
+ * instance is never revived by a late check, nor a loopback external instance by another node's (`checkedFromElsewhere`).
  */
 export function decideMarkInstanceReady(state: ReadModel, cmd: CommandOf<'MarkInstanceReady'>): Decision {
   const d = cmd.data;
   const inst = state.instances.get(d.instance_id);
-  if (inst === undefined || inst.state === 'stopped' || inst.state === 'stopping') return [];
+  if (inst === undefined || inst.state === 'stopped' || inst.state === 'stopping' || checkedFromElsewhere(inst, cmd.meta.node)) return [];
   if ((inst.state === 'ready' || inst.state === 'busy') && d.adopted !== true && inst.runtime_api_endpoint === normalizeEndpoint(d.endpoint)) return [];
   const profileName = inst.runtime_profile === undefined ? undefined : state.profiles.get(inst.runtime_profile)?.profile['runtime_name'];
   const name = inst.managed
@@ -205,11 +206,23 @@ export function decideMarkInstanceReady(state: ReadModel, cmd: CommandOf<'MarkIn
   }];
 }
 
-/** A failure is recorded once, and never about an instance that is being stopped or is stopped. */
+/**
+ * A check of a loopback external instance by a node other than the one it was registered on (`loopbackNodeOf`) reached
+ * that node's own 127.0.0.1, another machine: what it found says nothing about the instance.
+ */
+function checkedFromElsewhere(inst: InstanceView, node: string | undefined): boolean {
+  const home = loopbackNodeOf(inst);
+  return node !== undefined && home !== undefined && home !== node;
+}
+
+/**
+ * A failure is recorded once, and never about an instance that is being stopped or is stopped (nor from another node
+ * about a loopback external instance: `checkedFromElsewhere`).
+ */
 export function decideRecordInstanceFailure(state: ReadModel, cmd: CommandOf<'RecordInstanceFailure'>): Decision {
   const d = cmd.data;
   const inst = state.instances.get(d.instance_id);
-  if (inst === undefined || inst.state === 'stopped' || inst.state === 'stopping' || inst.state === 'error') return [];
+  if (inst === undefined || inst.state === 'stopped' || inst.state === 'stopping' || inst.state === 'error' || checkedFromElsewhere(inst, cmd.meta.node)) return [];
   return [{
     type: 'instance.failed',
     data: {

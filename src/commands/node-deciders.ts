@@ -2,7 +2,8 @@ import { ArpdError } from '../errors/index.js';
 import type { DomainEvent } from '../events/event-types.js';
 import { checkId } from '../ids/id-rules.js';
 import type { ReadModel } from '../projections/registry.js';
-import { LIVE_INSTANCE_STATES } from '../projections/registry-types.js';
+import { LIVE_INSTANCE_STATES, type InstanceView } from '../projections/registry-types.js';
+import { loopbackInstancesOf } from '../policy/ownership.js';
 import type { CommandOf } from './command-types.js';
 import { attempt, type Decision } from './decision.js';
 
@@ -12,7 +13,17 @@ import { attempt, type Decision } from './decision.js';
  * same append, its managed instances are recorded failed and the runs it claimed fail E_NODE_LOST, started or not (a claim
  * not yet started may already be at its runtime: handed to another node it could run twice). Queued runs, claimed by
  * no node, stay in the queue for the others. The `node:<id>` stream's revision makes one declaration win.
+ * External instances registered on the node at a loopback address are reached only from its host: when it leaves
+ * or is lost they are recorded failed (E_NODE_LEFT, E_NODE_LOST) in the same append rather than adopted by another
+ * node, which would probe (and send runs to) its own 127.0.0.1; the node checks them again when it comes back.
  */
+
+/** Why a loopback external instance of a node that is gone cannot be reached, and what to do. */
+function unreachableReason(inst: InstanceView, nodeId: string, what: string): string {
+  const at = inst.runtime_api_endpoint ?? '';
+  return `${what}: instance '${inst.instance_id}' was registered on that node at ${at}, a loopback address only that node's host reaches, so no other node checks it or sends it runs; start node '${nodeId}' again (it checks the instance again), or register the runtime from a daemon on that host ('arpd instances register --endpoint ${at}') and deregister this one`;
+}
+
 
 export function decideJoinNode(state: ReadModel, cmd: CommandOf<'JoinNode'>): Decision {
   return attempt(() => {
@@ -24,10 +35,17 @@ export function decideJoinNode(state: ReadModel, cmd: CommandOf<'JoinNode'>): De
   });
 }
 
+/** A node leaves as the incarnation that joined, and records the loopback external instances it listed failed. */
 export function decideLeaveNode(state: ReadModel, cmd: CommandOf<'LeaveNode'>): Decision {
   const now = state.nodes.get(cmd.data.node_id);
   if (now === undefined || now.incarnation !== cmd.data.incarnation || now.state !== 'joined') return [];
-  return [{ type: 'node.left', data: { node_id: now.node_id, incarnation: now.incarnation, reason: cmd.data.reason } }];
+  const left = `node '${now.node_id}' (host ${now.host}) left (${cmd.data.reason})`;
+  return [
+    { type: 'node.left', data: { node_id: now.node_id, incarnation: now.incarnation, reason: cmd.data.reason } },
+    ...loopbackInstancesOf(state, now.node_id, new Set(cmd.data.instances)).map((inst): DomainEvent => ({
+      type: 'instance.failed', data: { instance_id: inst.instance_id, code: 'E_NODE_LEFT', reason: unreachableReason(inst, now.node_id, left) },
+    })),
+  ];
 }
 
 /**
@@ -45,6 +63,9 @@ export function decideDeclareNodeLost(state: ReadModel, cmd: CommandOf<'DeclareN
   const events: DomainEvent[] = [];
   if (node.state !== 'lost') {
     events.push({ type: 'node.lost', data: { node_id: d.node_id, incarnation: d.incarnation, silent_ms: d.silent_ms, declared_by: by ?? 'unknown' } });
+  }
+  for (const inst of loopbackInstancesOf(state, d.node_id, new Set(d.instances))) {
+    events.push({ type: 'instance.failed', data: { instance_id: inst.instance_id, code: 'E_NODE_LOST', reason: unreachableReason(inst, d.node_id, silent) } });
   }
   for (const id of new Set(d.instances)) {
     const inst = state.instances.get(id);

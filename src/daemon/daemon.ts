@@ -28,6 +28,7 @@ import { DEFAULT_PROFILE } from '../features/profile-ops.js';
 import { Projection } from '../projections/projection.js';
 import { Registry } from '../projections/registry.js';
 import { ReplayProgress } from '../retention/replay-progress.js';
+import { loopbackInstancesOf } from '../policy/ownership.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../retention/retention-policy.js';
 import { RunArchive } from '../retention/run-archive.js';
 import { RunRetention } from '../retention/run-retention.js';
@@ -490,7 +491,7 @@ export class Daemon {
     const node = this.node;
     await this.bus.close(() => node === undefined
       ? this.ctx.command('StopDaemon', { pid: process.pid, reason, run_logs_complete: runLogsCompleteAtStop(store, true) }, 'daemon')
-      : this.ctx.command('LeaveNode', { node_id: node.id, incarnation: node.incarnation, reason }, 'daemon'));
+      : this.ctx.command('LeaveNode', { node_id: node.id, incarnation: node.incarnation, reason, instances: loopbackInstancesOf(this.ctx.state, node.id).map((i) => i.instance_id) }, 'daemon'));
     // the next boot starts from here and replays nothing
     try {
       await this.housekeeping.snapshotter.final();

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   E_LOG_REPAIRED: { http: 500, rpc: -32022, exit: 1, summary: 'The event log was repaired and the end of this run was lost with the damaged lines; arpd failed it rather than run it twice.' },
   E_BAD_RUNTIME: { http: 502, rpc: -32023, exit: 1, summary: 'A runtime answered with something that is not the ARP Runtime API (wrong shape, wrong content type).' },
   E_NODE_LOST: { http: 502, rpc: -32024, exit: 1, summary: 'The daemon (node) that ran the work stopped renewing its lease in the shared store and was recorded lost; the end of the work is unknown.' },
+  E_NODE_LEFT: { http: 503, rpc: -32025, exit: 1, summary: 'The daemon (node) whose host alone reaches a runtime (one registered on it at a loopback address) stopped; start it again, or register the runtime from a daemon on that host.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -19,8 +19,10 @@ export interface HealthObserver {
  * instances are probed when registered (one failure fails them) and then at the same interval (two
  * failures fail them; a failed one that answers again is ready again). The only state of its own is
  * the count of failures in a row, which is about this process's checks, not about the instance. When daemons share
- * a store, each instance is checked by one node: a managed one by its own node, an external one by the node that
- * registered it while that node is joined, else by the joined node with the smallest id (src/policy/ownership.ts).
+ * a store, each instance is checked by one node: a managed one by its own node, an external one at a loopback address
+ * by the node that registered it only (never adopted: another node's 127.0.0.1 is another machine), any other external
+ * one by the node that registered it while that node is joined, else by the joined node with the smallest id
+ * (src/policy/ownership.ts).
  */
 export class HealthMonitor implements Component {
   readonly name = 'health';

@@ -222,6 +222,14 @@ export function endpointKey(url: string): string | undefined {
   return `${loopback ? 'loopback' : host}:${port}`;
 }
 
+/**
+ * Is the URL's host this host's loopback (localhost, any 127.x, ::1, an IPv4-mapped 127.x, the wildcard addresses)? Such
+ * an endpoint is reached only from the host it was registered on: when daemons share a store, only from its node.
+ */
+export function isLoopbackEndpoint(url: string): boolean {
+  return endpointKey(url)?.startsWith('loopback:') === true;
+}
+
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
 
 /**

@@ -5,11 +5,13 @@
  * arpd, a user without the permissions it needs. The password is never in any output nor in the daemon's log.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { openPostgresStore, SCHEMA_VERSION } from '../../src/store-postgres/index.js';
-import { daemonHarness, type CliResult } from '../helpers/daemon-harness.js';
+import { daemonHarness, waitFor, waitGone, type CliResult } from '../helpers/daemon-harness.js';
 import { NdjsonSocket } from '../helpers/ndjson-socket.js';
 import { startPgCluster } from '../helpers/pg-cluster.js';
 
@@ -125,6 +127,95 @@ t.test('a loopback endpoint is its node\'s: a runtime at 127.0.0.1:P on one node
   t.same(rows.rows.map((r) => r.data.node), ['beta'], 'registered on beta, as beta\'s');
   t.equal((await h.cli(beta, ['daemon', 'stop'])).code, 0);
   t.equal((await h.cli(alpha, ['daemon', 'stop'])).code, 0);
+});
+
+/** A stand-in ARP runtime on `host` port 0 that answers health, version and run creation, and counts what it is asked. */
+async function countingStandIn(t: Test, host: string): Promise<{ endpoint: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createHttpServer((req, res) => {
+    requests.push(`${req.method ?? '?'} ${req.url ?? '/'}`);
+    req.resume().on('end', () => {
+      const send = (status: number, body: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)); };
+      if (req.url === '/v1/health') send(200, { status: 'ok', time: new Date().toISOString() });
+      else if (req.url === '/v1/version') send(200, { service_name: 'stand-in', service_version: '1.0.0', supported_api_versions: ['v1'] });
+      else send(404, { error: { code: 'route.not_found', message: 'not here' } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
+  return { endpoint: `http://${host}:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** A non-loopback IPv4 address of this host, if it has one. */
+function routableAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+interface ListedInstance { instance_id: string; state: string; extensions: { 'arpd.instance': { error?: { code: string; message: string } } } }
+
+// was a bug in src/policy/ownership.ts (fixed): an external instance registered on node alpha at 127.0.0.1:P was adopted
+// by beta once alpha was lost or left, and beta probed 127.0.0.1:P on its own host (another machine in a real cluster)
+// and sent runs there. The two daemons share a host here, so the runtime at 127.0.0.1:P counts what beta asks it.
+t.test('a loopback registration of a node that is gone is recorded failed, never probed nor sent runs by another node; a routable one is adopted', async (t) => {
+  const routable = routableAddress();
+  if (routable === undefined) { t.comment('skipped: this host has no non-loopback IPv4 address for the routable registration'); return; }
+  const db = await cluster.createDatabase('loopback_adoption');
+  const env = { env: { ARPD_STORE_URL: cluster.url({ database: db }) } };
+  const flags = ['--node-lease', '1000', '--health-interval', '300'];
+  const alpha = h.newDataDir();
+  const beta = h.newDataDir();
+  const a = await h.startDaemon(alpha, ['--node-id', 'alpha', ...flags], env);
+  await h.startDaemon(beta, ['--node-id', 'beta', ...flags], env);
+  const lo = await countingStandIn(t, '127.0.0.1');
+  const far = await countingStandIn(t, routable);
+  const register = async (endpoint: string): Promise<string> => {
+    const r = await h.cli(alpha, ['instances', 'register', '--endpoint', endpoint, '--json']);
+    t.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { instance: { instance_id: string } }).instance.instance_id;
+  };
+  const loId = await register(lo.endpoint);
+  const farId = await register(far.endpoint);
+  const listed = async (id: string): Promise<ListedInstance | undefined> => {
+    const r = await h.cli(beta, ['instances', 'list', '--all', '--json']);
+    const body = JSON.parse(r.stdout) as { instances: ListedInstance[] } | ListedInstance[];
+    return (Array.isArray(body) ? body : body.instances).find((i) => i.instance_id === id);
+  };
+  await waitFor('both registrations ready', async () => (await listed(loId))?.state === 'ready' && (await listed(farId))?.state === 'ready');
+
+  // node alpha is killed: beta records it lost once its lease and grace have passed
+  process.kill(a.pid, 'SIGKILL');
+  await waitGone(a.pid);
+  const asked = lo.requests.length;
+  const lost = await waitFor('the loopback registration recorded failed', async () => { const i = await listed(loId); return i?.state === 'error' ? i : undefined; });
+  t.match(lost.extensions['arpd.instance'].error, { code: 'E_NODE_LOST', message: new RegExp(`^node 'alpha' .* recorded lost: instance '${loId}' was registered on that node at ${lo.endpoint}, a loopback address only that node's host reaches.*start node 'alpha' again.*register the runtime from a daemon on that host`) });
+  const run = await h.cli(beta, ['runs', 'submit', '--goal', 'What is 6*7?', '--instance', loId, '--json']);
+  t.equal(run.code, 0, `the run waits for the instance to come back: ${run.stderr}`);
+  const runId = (JSON.parse(run.stdout) as { run_id: string }).run_id;
+  // beta adopts the routable registration: two of its checks there, so its checks and routing had their turns
+  const farAsked = far.requests.length;
+  await waitFor('beta checks the routable registration', () => far.requests.slice(farAsked).filter((r) => r === 'GET /v1/health').length >= 2);
+  t.equal((await listed(farId))?.state, 'ready', 'the routable registration is served by beta');
+  t.same(lo.requests.slice(asked), [], 'beta asked nothing at 127.0.0.1 for alpha: no check, no run');
+  const waiting = await h.cli(beta, ['runs', 'status', runId, '--json']);
+  t.match(JSON.parse(waiting.stdout), { state: 'queued' }, 'the run was not sent to another node\'s loopback');
+
+  // alpha back: it checks its registration again (ready), and at a clean stop records it failed E_NODE_LEFT
+  await h.startDaemon(alpha, ['--node-id', 'alpha', ...flags], env);
+  await waitFor('alpha revives its registration', async () => (await listed(loId))?.state === 'ready');
+  const routed = await waitFor('the waiting run is routed', async () => {
+    const rows = (await cluster.query<{ node: string }>("SELECT data->>'node' AS node FROM arpd.events WHERE type = 'run.routed'", [], db)).rows;
+    return rows.length > 0 ? rows : undefined;
+  });
+  t.same(routed.map((r) => r.node), ['alpha'], 'the waiting run is sent by alpha, the node whose host reaches the runtime');
+  t.equal((await h.cli(alpha, ['daemon', 'stop'])).code, 0);
+  const left = await waitFor('beta sees the registration failed', async () => { const i = await listed(loId); return i?.state === 'error' ? i : undefined; });
+  t.match(left.extensions['arpd.instance'].error, { code: 'E_NODE_LEFT', message: /^node 'alpha' \(host .*\) left \(.*\): .*start node 'alpha' again/ });
+  const stillAsked = lo.requests.length;
+  const farNow = far.requests.length;
+  await waitFor('beta checks the routable registration again', () => far.requests.slice(farNow).filter((r) => r === 'GET /v1/health').length >= 2);
+  t.same(lo.requests.slice(stillAsked), [], 'after a clean leave too, beta asks nothing at 127.0.0.1 for alpha');
+  t.equal((await h.cli(beta, ['daemon', 'stop'])).code, 0);
 });
 
 // was a bug in src/client/daemon-start.ts (fixed): `arpd daemon start --store postgres://user:PASSWORD@…` passed the URL

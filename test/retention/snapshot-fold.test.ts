@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import t from 'tap';
 import type { StoredEvent } from '../../src/events/envelope.js';
@@ -13,6 +14,7 @@ import { LogStore, type LogPosition } from '../../src/events/log-store.js';
 import { Projection } from '../../src/projections/projection.js';
 import { Registry, REGISTRY_STATE_VERSION } from '../../src/projections/registry.js';
 import { readSnapshot, usableSnapshots, writeSnapshot } from '../../src/retention/snapshot-file.js';
+import { stamp, storedLog } from '../fixtures-helpers/arbitraries.js';
 import { removeDir, tempDir } from '../fixtures-helpers/events.js';
 import { runHistory } from '../fixtures-helpers/histories.js';
 
@@ -121,4 +123,37 @@ t.test('a registry state of another version is refused (the boot replays the log
   const newer = REGISTRY_STATE_VERSION + 1;
   t.throws(() => Registry.importState({ ...st, v: newer }), new RegExp(`registry state version ${newer}`), 'a newer one');
   t.throws(() => Registry.importState({ ...st, v: REGISTRY_STATE_VERSION - 1 }), new RegExp(`registry state version ${REGISTRY_STATE_VERSION - 1}`), 'an older one');
+});
+
+// superseded_by (instance.superseded), node and an instance's error are written in no history above: checked here
+t.test('an instance\'s superseded_by, node and error come back from a snapshot file as they were folded', async (t) => {
+  const dir = tempDir('snapinst');
+  try {
+    const reg = foldAll(stamp([
+      { type: 'instance.registered', data: { instance_id: 'ext-1', runtime_api_endpoint: 'http://127.0.0.1:8400', node: 'a' } },
+      { type: 'instance.ready', data: { instance_id: 'ext-1', runtime_api_endpoint: 'http://127.0.0.1:8400' } },
+      { type: 'instance.requested', data: { instance_id: 'm-1', runtime_profile: 'default', node: 'a' } },
+      { type: 'instance.superseded', data: { instance_id: 'ext-1', by_instance_id: 'm-1', runtime_api_endpoint: 'http://127.0.0.1:8400', reason: 'its port went to m-1' } },
+      { type: 'instance.registered', data: { instance_id: 'ext-2', runtime_api_endpoint: 'http://localhost:8500', node: 'b' } },
+      { type: 'instance.failed', data: { instance_id: 'ext-2', code: 'E_NODE_LEFT', reason: 'node b left' } },
+    ]));
+    t.equal(reg.instances.get('ext-1')?.superseded_by, 'm-1', 'the fold records it');
+    await writeSnapshot(dir, { seq: 6, fileFirstSeq: 1, offset: 0 }, { registry: reg.exportState(), archive: { size: 0, offsets: '' } }, new Date());
+    const [snap] = [...usableSnapshots(dir, (m) => { throw new Error(m); })];
+    const back = Registry.importState((snap as NonNullable<typeof snap>).body.registry);
+    t.match(back.instances.get('ext-1'), { state: 'stopped', superseded_by: 'm-1', node: 'a' }, 'superseded_by survives the snapshot');
+    t.match(back.instances.get('ext-2'), { state: 'error', node: 'b', error: { code: 'E_NODE_LEFT' } });
+    t.same(back.exportState(), reg.exportState(), 'the whole state is equal');
+  } finally {
+    removeDir(dir);
+  }
+});
+
+t.test('importState(exportState()) through JSON equals the fold, for any order of any events', async (t) => {
+  fc.assert(fc.property(storedLog(), (log) => {
+    const reg = foldAll(log);
+    const back = Registry.importState(JSON.parse(JSON.stringify(reg.exportState())) as ReturnType<Registry['exportState']>);
+    return isDeepStrictEqual(back.exportState(), reg.exportState()) && isDeepStrictEqual(back.snapshot(), reg.snapshot());
+  }), { numRuns: RUNS });
+  t.pass('every log gave equal states');
 });
