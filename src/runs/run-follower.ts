@@ -10,7 +10,8 @@ import { validationProblem } from '../schemas/index.js';
  * one, else polling its status. Every event is checked (nesting, size, the ARP RunEvent schema); a
  * runtime that sends something else fails the run with E_BAD_RUNTIME. Events are handed on in
  * `seq` order without repeats (a reconnect resumes after the last one). When the runtime says the run
- * ended (a terminal event, or its status), the result is fetched once and returned.
+ * ended (its first terminal event, or its status), the result is fetched once and returned; the stream is not read
+ * past that event.
  */
 
 export type RuntimeEnd = 'succeeded' | 'failed' | 'canceled';
@@ -77,14 +78,17 @@ export async function followRun(client: RuntimeClient, endpoint: string, runId: 
     let ended: RuntimeEnd | undefined;
     if (sse) {
       try {
-        for await (const batch of streamRunEvents(client, endpoint, runId, { ...callOpts, maxMessageBytes: o.maxEventBytes, ...(lastSeq > 0 ? { lastEventId: String(lastSeq) } : {}) })) {
+        // the first terminal event ends the run: what comes after it (more events, another end) is not the run's, and a
+        // stream left open after it is not waited on (leaving the loop closes it)
+        stream: for await (const batch of streamRunEvents(client, endpoint, runId, { ...callOpts, maxMessageBytes: o.maxEventBytes, ...(lastSeq > 0 ? { lastEventId: String(lastSeq) } : {}) })) {
           for (const msg of batch) {
             const ev = parseEvent(msg.data, runId, endpoint, o);
             const seq = ev['seq'] as number;
             if (seq <= lastSeq) continue;
             lastSeq = seq;
             o.onEvent(ev);
-            ended = endOfEvent(ev) ?? ended;
+            ended = endOfEvent(ev);
+            if (ended !== undefined) break stream;
           }
         }
       } catch (err) {

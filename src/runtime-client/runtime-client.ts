@@ -79,11 +79,16 @@ export class RuntimeClient {
     });
   }
 
-  /** One JSON call: the answer, read up to the size limit, parsed, and checked against `schema`. */
+  /**
+   * One JSON call: the answer, read up to the size limit within the time limit (head and body: a runtime that sends
+   * its head and then stalls is not waited for), parsed, and checked against `schema`.
+   */
   async call<T>(endpoint: string, method: string, path: string, schema: SchemaName | undefined, opts: CallOptions & { body?: unknown } = {}): Promise<T> {
     const { body: payload, ...rest } = opts;
-    const res = await this.open(method, join(endpoint, path), { ...rest, accept: 'application/json', ...(payload === undefined ? {} : { body: JSON.stringify(payload) }) });
-    const text = await readBody(res, MAX_RUNTIME_ANSWER_BYTES, endpoint, `${method} ${path}`);
+    const timeoutMs = rest.timeoutMs ?? 10_000;
+    const started = Date.now();
+    const res = await this.open(method, join(endpoint, path), { ...rest, timeoutMs, accept: 'application/json', ...(payload === undefined ? {} : { body: JSON.stringify(payload) }) });
+    const text = await readBody(res, MAX_RUNTIME_ANSWER_BYTES, endpoint, `${method} ${path}`, timeoutMs > 0 ? { limitMs: timeoutMs, leftMs: Math.max(1, timeoutMs - (Date.now() - started)) } : undefined);
     const status = res.statusCode ?? 0;
     let body: unknown;
     let parsed = false;
@@ -104,7 +109,10 @@ export class RuntimeClient {
       return body as T;
     }
     const envelope = (parsed ? (body as { error?: { code?: unknown; message?: unknown } } | null)?.error : undefined);
-    const message = typeof envelope?.message === 'string' ? envelope.message.slice(0, 2000) : `HTTP ${status}`;
+    const location = res.headers.location;
+    const message = status >= 300 && status < 400
+      ? `a redirect${location === undefined ? '' : ` to ${location.slice(0, 300)}`}, which arpd does not follow (runs and inputs go only to the endpoint registered): register the runtime at the address it serves`
+      : typeof envelope?.message === 'string' ? envelope.message.slice(0, 2000) : `HTTP ${status}`;
     throw new ArpdError('E_RUNTIME_ERROR', `runtime at ${endpoint} answered ${method} ${path} with ${status}: ${message}`, {
       endpoint, path, http_status: status, ...(envelope === undefined ? { body: text.slice(0, 500) } : { runtime_error: envelope as never }),
     });
@@ -158,22 +166,32 @@ function checkRunId(body: { run_id: string }, expected: unknown, endpoint: strin
   }
 }
 
-/** The body as text, refusing more than `max` bytes. */
-export function readBody(res: IncomingMessage, max: number, endpoint: string, what: string): Promise<string> {
+/**
+ * The body as text, refusing more than `max` bytes, and, given `time`, a body that has not ended `leftMs` from now
+ * (`limitMs` is the call's whole limit, for the message).
+ */
+export function readBody(res: IncomingMessage, max: number, endpoint: string, what: string, time?: { limitMs: number; leftMs: number }): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = time === undefined ? undefined : setTimeout(() => {
+      // rejected before the destroy, which says 'aborted' at once
+      reject(new ArpdError('E_RUNTIME_LOST', `runtime at ${endpoint} did not finish its answer to ${what} within ${time.limitMs} ms (it sent ${size} bytes and then stalled): is it overloaded or not an ARP runtime?`, { endpoint, limit_ms: time.limitMs, bytes: size }));
+      res.destroy();
+    }, time.leftMs);
+    const settle = (): void => { if (timer !== undefined) clearTimeout(timer); };
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > max) {
+        settle();
         res.destroy();
         reject(new ArpdError('E_BAD_RUNTIME', `runtime at ${endpoint} answered ${what} with more than ${max} bytes`, { endpoint, limit: max }));
         return;
       }
       chunks.push(c);
     });
-    res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.once('error', (err) => reject(new ArpdError('E_RUNTIME_LOST', `runtime at ${endpoint} broke off its answer to ${what} (${describeCause(err)})`, { endpoint }, { cause: err })));
-    res.once('aborted', () => reject(new ArpdError('E_RUNTIME_LOST', `runtime at ${endpoint} broke off its answer to ${what}`, { endpoint })));
+    res.once('end', () => { settle(); resolve(Buffer.concat(chunks).toString('utf8')); });
+    res.once('error', (err) => { settle(); reject(new ArpdError('E_RUNTIME_LOST', `runtime at ${endpoint} broke off its answer to ${what} (${describeCause(err)})`, { endpoint }, { cause: err })); });
+    res.once('aborted', () => { settle(); reject(new ArpdError('E_RUNTIME_LOST', `runtime at ${endpoint} broke off its answer to ${what}`, { endpoint })); });
   });
 }

@@ -77,3 +77,59 @@ t.test('an error status is E_RUNTIME_ERROR with the runtime\'s envelope kept, no
   t.equal(err.code, 'E_RUNTIME_ERROR');
   t.match(err.message, /409: run exists/);
 });
+
+// was a bug (QA, hostile runtimes): the time limit of a call ended once the answer's head came; a runtime that then
+// sent its body slowly, or never finished it (a chunked answer that never ends, a Content-Length larger than what it
+// sends on a kept-open connection), held the call forever: a health check that never settled left its instance
+// `ready` and never checked again, a POST /v1/runs or result GET held the run until its deadline
+t.test('an answer whose body does not finish within the call\'s time limit is E_RUNTIME_LOST saying so', async (t) => {
+  const stalls: Record<string, Handler> = {
+    'a chunked answer that never ends': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"status":');
+    },
+    'a Content-Length larger than the body sent': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000000' });
+      res.write('{"status":"ok"');
+    },
+  };
+  for (const [what, handler] of Object.entries(stalls)) {
+    const { endpoint, client } = await runtime(t, handler);
+    for (const [name, call] of [
+      ['health', client.health(endpoint, 200)],
+      ['createRun', client.createRun(endpoint, { run_id: 'r1', input: { goal: 'x' } }, { timeoutMs: 200 })],
+      ['getResult', client.getResult(endpoint, 'r1', { timeoutMs: 200 })],
+    ] as const) {
+      const err = await failure(call);
+      t.equal(err.code, 'E_RUNTIME_LOST', `${what}, ${name}: E_RUNTIME_LOST`);
+      t.match(err.message, /did not finish its answer to .* within 200 ms/, `${what}, ${name}: says it did not finish in time`);
+    }
+  }
+});
+
+t.test('a redirect is not followed: it is E_RUNTIME_ERROR naming where it pointed, and the other place is never asked', async (t) => {
+  let asked = 0;
+  const elsewhere = await runtime(t, (_req, res) => { asked++; res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+  for (const status of [301, 302, 307, 308]) {
+    const { endpoint, client } = await runtime(t, (_req, res) => {
+      res.writeHead(status, { location: `${elsewhere.endpoint}/v1/runs` });
+      res.end();
+    });
+    const err = await failure(client.createRun(endpoint, { run_id: 'r1', input: { goal: 'x' } }));
+    t.equal(err.code, 'E_RUNTIME_ERROR', `${status}: E_RUNTIME_ERROR`);
+    t.match(err.message, new RegExp(`with ${status}: a redirect to ${elsewhere.endpoint}/v1/runs, which arpd does not follow`), `${status}: names the status, where it pointed, and that arpd does not follow it`);
+  }
+  t.equal(asked, 0, 'the place a redirect pointed to is never asked');
+});
+
+t.test('a gzip-encoded answer is not inflated: it is E_BAD_RUNTIME', async (t) => {
+  const { gzipSync } = await import('node:zlib');
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+  const { endpoint, client } = await runtime(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    res.end(bomb);
+  });
+  const err = await failure(client.health(endpoint));
+  t.equal(err.code, 'E_BAD_RUNTIME');
+  t.match(err.message, /not JSON/);
+});
