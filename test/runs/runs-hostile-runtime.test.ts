@@ -92,3 +92,37 @@ t.test('a runtime whose health answer starts and never finishes is recorded fail
   t.match(JSON.stringify(instance), /E_RUNTIME_LOST/, 'with E_RUNTIME_LOST');
   t.match(JSON.stringify(instance), /did not finish its answer to GET \/v1\/health within 2000 ms/, 'saying the health answer did not finish in time');
 });
+
+t.test('a runtime whose event stream trickles bytes that never make an event fails the run at the progress timeout, E_RUNTIME_STALLED', async (t) => {
+  const r = runtimeHarness(t);
+  const dir = r.newDataDir();
+  await r.startDaemon(dir, ['--progress-timeout', '1500']);
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    let body = '';
+    req.setEncoding('utf8').on('data', (c: string) => { body += c; });
+    req.on('end', () => {
+      if (path === '/v1/health') { send(res, 200, { status: 'ok', time: new Date().toISOString() }); return; }
+      if (path === '/v1/version') { send(res, 200, { service_name: 'trickle', service_version: '1.0.0', supported_api_versions: ['v1'] }); return; }
+      if (req.method === 'POST' && path === '/v1/runs') { send(res, 201, { run_id: (JSON.parse(body) as { run_id: string }).run_id, state: 'running' }); return; }
+      if (path.endsWith('/events')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const tick = setInterval(() => res.write('d'), 100); // "ddddd…": a line that never ends
+        timers.add(tick);
+        res.on('close', () => { clearInterval(tick); timers.delete(tick); });
+        return;
+      }
+      const m = /^\/v1\/runs\/([^/:]+)/.exec(path);
+      send(res, 200, { run_id: decodeURIComponent(m?.[1] ?? ''), state: 'running' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { for (const x of timers) clearInterval(x); server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { instance } = await r.call<{ instance: Json }>(dir, 'instances.register', { request: { runtime_api_endpoint: url } });
+  const s = await r.submit(dir, { input: { goal: 'x' }, runtime_selector: { instance_id: String(instance['instance_id']) } });
+  const end = await r.waitRunEnded(dir, String(s['run_id']));
+  t.equal(end['state'], 'failed', 'the run fails');
+  t.equal(runError(end).code, 'E_RUNTIME_STALLED', 'the trickle is not progress');
+});

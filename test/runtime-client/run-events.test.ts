@@ -131,3 +131,11 @@ t.test('yields the events that came in one read together, in order', async (t) =
   t.same(batches.flat().map((m) => m.id), Array.from({ length: 100 }, (_, i) => String(i + 1)), 'every event, in order');
   t.ok(batches.length < 100, `${batches.length} batches for 100 events written at once`);
 });
+
+t.test('bytes that are not UTF-8 become U+FFFD in the message, and the stream goes on', async (t) => {
+  const { endpoint, client } = await runtime(t, (_req, res) => {
+    sse(res);
+    res.end(Buffer.concat([Buffer.from('data: {"a":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}\n\ndata: {"b":1}\n\n')]));
+  });
+  t.same(await collect(streamRunEvents(client, endpoint, 'r1', opts())), [{ data: '{"a":"\uFFFD\uFFFD\uFFFD"}' }, { data: '{"b":1}' }]);
+});

@@ -3,6 +3,7 @@
  * status and result) is validated against the ARP schema of what was asked. A real HTTP server on 127.0.0.1 port 0
  * stands in for the runtime and answers with the body each case gives.
  */
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { RuntimeClient } from '../../src/runtime-client/runtime-client.js';
 import { failure, runtime, type Handler } from '../helpers/runtime-stand-in.js';
@@ -132,4 +133,22 @@ t.test('a gzip-encoded answer is not inflated: it is E_BAD_RUNTIME', async (t) =
   const err = await failure(client.health(endpoint));
   t.equal(err.code, 'E_BAD_RUNTIME');
   t.match(err.message, /not JSON/);
+});
+
+t.test('a runtime that takes the connection and never answers is E_RUNTIME_LOST once the call\'s time limit passes', async (t) => {
+  const { createServer: createTcpServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createTcpServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.resume(); });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { for (const s of sockets) s.destroy(); return new Promise<void>((resolve) => server.close(() => resolve())); });
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { client } = await runtime(t, answering({}));
+  for (const [name, call] of [
+    ['health', client.health(endpoint, 200)],
+    ['createRun', client.createRun(endpoint, { run_id: 'r1', input: { goal: 'x' } }, { timeoutMs: 200 })],
+  ] as const) {
+    const err = await failure(call);
+    t.equal(err.code, 'E_RUNTIME_LOST', `${name}: E_RUNTIME_LOST`);
+    t.match(err.message, /did not answer .* within 200 ms/, `${name}: says it did not answer in time`);
+  }
 });
