@@ -18,14 +18,21 @@ function detailsOf(i: RuntimeInstance): Json {
   return ((i.extensions as Json | undefined)?.['arpd.instance'] as Json | undefined) ?? {};
 }
 
-function instanceRows(list: RuntimeInstance[]): string[][] {
-  return list.map((i) => {
-    const endpoint = i.runtime_api_endpoint === undefined ? '-' : String(i.runtime_api_endpoint);
-    return [i.instance_id, i.state, i.runtime_profile ?? '-', i.managed === false ? 'external' : 'managed', endpoint, String(detailsOf(i)['reason'] ?? '')];
-  });
-}
-
 const HEADER = ['INSTANCE', 'STATE', 'PROFILE', 'KIND', 'ENDPOINT', 'REASON'];
+
+/**
+ * The table of instances: a NODE column (before ENDPOINT: a loopback endpoint is that node's host) only when some
+ * instance has a node, that is when daemons share a store.
+ */
+function printInstances(list: RuntimeInstance[]): void {
+  const withNode = list.some((i) => detailsOf(i)['node'] !== undefined);
+  const rows = list.map((i) => {
+    const endpoint = i.runtime_api_endpoint === undefined ? '-' : String(i.runtime_api_endpoint);
+    const node = withNode ? [String(detailsOf(i)['node'] ?? '-')] : [];
+    return [i.instance_id, i.state, i.runtime_profile ?? '-', i.managed === false ? 'external' : 'managed', ...node, endpoint, String(detailsOf(i)['reason'] ?? '')];
+  });
+  printTable(withNode ? [...HEADER.slice(0, 4), 'NODE', ...HEADER.slice(4)] : HEADER, rows);
+}
 
 /** Why an instance is not ready, as the ArpdError to report (its recorded code, else E_RUNTIME_ERROR). */
 function instanceFailure(i: RuntimeInstance): ArpdError {
@@ -47,7 +54,7 @@ export async function instancesList(g: ResolvedGlobals, all: boolean, s: Spellin
     if (s.jarvis) { printSortedJson(r); return 0; }
     if (g.json) { printJson(r); return 0; }
     if (r.instances.length === 0) { info('no instances: start one with arpd instances start --profile default'); return 0; }
-    printTable(HEADER, instanceRows(r.instances));
+    printInstances(r.instances);
     return 0;
   });
 }
@@ -85,7 +92,7 @@ export async function instancesStart(g: ResolvedGlobals, o: StartFlags, s: Spell
     });
     if (s.jarvis) printSortedJson(r);
     else if (g.json) printJson(r);
-    else printTable(HEADER, instanceRows(r.instances));
+    else printInstances(r.instances);
     const failed = o.wait ? r.instances.find((i) => i.state !== 'ready' && i.state !== 'busy') : undefined;
     if (failed !== undefined) throw instanceFailure(failed);
     return 0;
@@ -101,7 +108,7 @@ export async function instancesRegister(g: ResolvedGlobals, o: RegisterFlags, s:
     const r = await arpd.instances.register(request);
     if (s.jarvis) printSortedJson(r);
     else if (g.json) printJson(r);
-    else printTable(HEADER, instanceRows([r.instance]));
+    else printInstances([r.instance]);
     if (r.instance.state !== 'ready' && r.instance.state !== 'busy') throw instanceFailure(r.instance);
     return 0;
   });

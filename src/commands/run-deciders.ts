@@ -7,7 +7,7 @@ import { isEnded, isServing, type ReadModel } from '../projections/registry.js';
 import type { RunView } from '../projections/registry-types.js';
 import { addMs, requestQueueTimeoutMs, requestTimeoutMs, runTimeLimit } from '../policy/deadlines.js';
 import { jsonValueDepth } from '../policy/json-limits.js';
-import { describeWait, hasRoom, submitRoute } from '../policy/routing.js';
+import { answeredByManaged, describeWait, hasRoom, submitRoute } from '../policy/routing.js';
 import { optionsOfInstance } from '../policy/runtime-options.js';
 import { matchesSelector, selectorOf } from '../policy/selector.js';
 import { stewardOf } from '../policy/ownership.js';
@@ -98,6 +98,9 @@ function conflict(message: string, data: JsonObject): ArpdError {
 
 /**
  * A waiting run goes to a serving instance that matches its selector and has room; the run's deadline is fixed here.
+ * Never to an external instance whose endpoint a serving managed instance answers at (`answeredByManaged`): between
+ * that instance's `instance.ready` and the registration's `instance.superseded` the run would reach the managed
+ * runtime under the registration's id.
  * When daemons share a store, the claim is the node's that asks (`meta.node`), and a node claims runs only for the
  * instances it stewards (its own managed ones, the external ones it checks): two nodes claiming the same run write
  * to the same run stream at the same revision, and one of them is refused.
@@ -111,6 +114,9 @@ export function decideRouteRun(state: ReadModel, cmd: CommandOf<'RouteRun'>): De
   if (inst === undefined || !isServing(inst)) return conflict(`instance '${d.instance_id}' is not ready`, { instance_id: d.instance_id });
   if (!matchesSelector(inst, selectorOf(run.request))) return conflict(`instance '${d.instance_id}' does not match the run's selector`, { instance_id: d.instance_id });
   if (!hasRoom(state, inst)) return conflict(`instance '${d.instance_id}' has no room`, { instance_id: d.instance_id });
+  // an external registration whose endpoint a managed instance answers at now is stale (retired a moment later)
+  const by = answeredByManaged(state, inst);
+  if (by !== undefined) return conflict(`external instance '${d.instance_id}' is stale: managed instance '${by}' answers at its endpoint ${inst.runtime_api_endpoint ?? ''}`, { instance_id: d.instance_id, by_instance_id: by });
   const node = cmd.meta.node;
   if (node !== undefined) {
     const steward = stewardOf(state, inst);

@@ -50,6 +50,8 @@ export function toRuntimeInstance(v: InstanceView, state: ReadModel): RuntimeIns
   if (v.error !== undefined) details['error'] = v.error as unknown as JsonObject;
   if (v.unsafe === true) details['unsafe'] = true;
   if (v.superseded_by !== undefined) details['superseded_by'] = v.superseded_by;
+  // daemons sharing a store: the node it belongs to (absent with a single daemon, which records none)
+  if (v.node !== undefined) details['node'] = v.node;
   return {
     instance_id: v.instance_id,
     state: arpStateOf(state, v),

@@ -7,7 +7,7 @@ import { isLoopbackEndpoint } from './routing.js';
  * store) there is no node: `me` is undefined and every rule says "act". With nodes:
  * - a managed instance is its node's: only that node starts, stops, health-checks, reaps and routes runs to it
  *   (its process runs on that node's host);
- * - an external instance at a loopback address (127.0.0.1, localhost, [::1]) registered on a node is that node's
+ * - an external instance at a loopback address (localhost, any 127.x, [::1]: `isLoopbackEndpoint`) registered on a node is that node's
  *   alone, as a managed one: only that host reaches it, so no other node probes it or routes runs to it, even when
  *   its node is gone (it is then recorded failed, E_NODE_LEFT or E_NODE_LOST, not adopted);
  * - any other external instance is stewarded by the node that registered it while that node is joined, else by the

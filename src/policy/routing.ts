@@ -213,13 +213,21 @@ function parsedUrl(url: string): URL | undefined {
   }
 }
 
+/**
+ * The one reading of "loopback" (a host as `hostAndPort` gives it): localhost, any 127.x, ::1 and the wildcard
+ * addresses. Such an address reaches only the host it is used on. `endpointKey`, `isLoopbackEndpoint` (stewardship)
+ * and `endpointIdentity` (one runtime or two) all read it from here.
+ */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
+}
+
 /** The loopback-normalised `host:port` of an http(s) URL (any 127.x as loopback), for comparing with own addresses. */
 export function endpointKey(url: string): string | undefined {
   const u = parsedUrl(url);
   if (u === undefined) return undefined;
   const { host, port } = hostAndPort(u);
-  const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0' || host === '::';
-  return `${loopback ? 'loopback' : host}:${port}`;
+  return `${isLoopbackHost(host) ? 'loopback' : host}:${port}`;
 }
 
 /**
@@ -230,22 +238,31 @@ export function isLoopbackEndpoint(url: string): boolean {
   return endpointKey(url)?.startsWith('loopback:') === true;
 }
 
-const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
+/**
+ * The loopback hosts that are one address as a runtime's endpoint (localhost, 127.0.0.1, ::1 and the wildcard
+ * addresses, where a runtime listening on the host answers): among `isLoopbackHost`'s hosts, those `endpointIdentity`
+ * writes as one. Another 127.x address (127.0.0.2) is loopback too, but another address.
+ */
+const MAIN_LOOPBACK: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
 
 /**
  * What two endpoints share when they are one runtime, for telling a second registration of a runtime from another
  * runtime: scheme, host (lower case, an IPv4-mapped address as IPv4; localhost, 127.0.0.1, ::1 and the wildcard
- * addresses, which all reach this host's loopback, as one), port (the scheme's default written out) and path (trailing
- * slashes dropped). A loopback address reaches the host of the node it was registered or started on, so when daemons
- * share a store (`node` given) it is that node's loopback: 127.0.0.1:8400 on node a and on node b are two runtimes.
- * Any other difference (another port, another 127.x address, another path) may be another runtime.
+ * addresses as one), port (the scheme's default written out) and path (trailing slashes dropped). A loopback address
+ * (`isLoopbackHost`: any 127.x too) reaches the host of the node it was registered or started on, so when daemons
+ * share a store (`node` given) it is that node's loopback: 127.0.0.1:8400, or 127.0.0.2:8400, on node a and on node b
+ * are two runtimes. Any other difference (another port, another 127.x address, another path) may be another runtime.
  * Not an http(s) URL: undefined.
  */
 export function endpointIdentity(url: string, node?: string): string | undefined {
   const u = parsedUrl(url);
   if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) return undefined;
   const { host, port } = hostAndPort(u);
-  const where = LOOPBACK_NAMES.has(host) ? (node === undefined ? 'loopback' : `loopback@${node}`) : host;
+  let where = host;
+  if (isLoopbackHost(host)) {
+    const address = MAIN_LOOPBACK.has(host) ? 'loopback' : host;
+    where = node === undefined ? address : `${address}@${node}`;
+  }
   return `${u.protocol}//${where}:${port}${u.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -283,6 +300,35 @@ export function staleRegistrationsOf(state: ReadModel, managed: InstanceView): s
     }
   }
   return out.sort();
+}
+
+/** `endpointIdentity` of an instance's endpoint on its node, kept per view (a view is replaced, never changed). */
+const identityOfView = new WeakMap<InstanceView, string>();
+function identityOf(inst: InstanceView & { runtime_api_endpoint: string }): string {
+  let key = identityOfView.get(inst);
+  if (key === undefined) {
+    key = endpointIdentity(inst.runtime_api_endpoint, inst.node) ?? `raw:${normalizeEndpoint(inst.runtime_api_endpoint)}`;
+    identityOfView.set(inst, key);
+  }
+  return key;
+}
+
+/**
+ * The serving managed instance that answers at an external instance's endpoint now, if any (`sameEndpoint`): the
+ * registration is stale (`staleRegistrationsOf`) and about to be retired, and a run sent to it would reach the managed
+ * runtime under a second id. Undefined at once for a managed instance (the routing hot path pays one test); for an
+ * external one (rare), one look at each serving instance, its endpoint's identity kept per view.
+ */
+export function answeredByManaged(state: ReadModel, inst: InstanceView): string | undefined {
+  if (inst.managed || inst.runtime_api_endpoint === undefined) return undefined;
+  const key = identityOf(inst as InstanceView & { runtime_api_endpoint: string });
+  for (const s of ['ready', 'busy'] as const) {
+    for (const id of state.instanceIdsInState(s)) {
+      const m = state.instances.get(id);
+      if (m !== undefined && m.managed && m.runtime_api_endpoint !== undefined && isServing(m) && identityOf(m as InstanceView & { runtime_api_endpoint: string }) === key) return id;
+    }
+  }
+  return undefined;
 }
 
 /** Is `url` one of the daemon's own listen addresses? (Registering or routing to it would loop.) */
@@ -328,7 +374,8 @@ export function submitRoute(state: ReadModel, request: JsonObject, policy: Routi
     for (const id of state.instanceIdsInState('ready')) {
       const inst = state.instances.get(id);
       const at = inst === undefined ? undefined : endpointOf(inst);
-      if (at !== undefined && sameEndpoint(at, { endpoint, node })) return { kind: 'direct', endpoint, instance_id: id };
+      // a stale external registration at the endpoint is not named: the managed instance serving there is
+      if (at !== undefined && sameEndpoint(at, { endpoint, node }) && answeredByManaged(state, inst as InstanceView) === undefined) return { kind: 'direct', endpoint, instance_id: id };
     }
     return { kind: 'direct', endpoint };
   }

@@ -7,7 +7,7 @@ import { queueKeysFor } from '../projections/queue-keys.js';
 import { isServing } from '../projections/registry.js';
 import type { InstanceView, RunView } from '../projections/registry-types.js';
 import { actsOnInstance } from '../policy/ownership.js';
-import { autostartProfile, loadOf, recentlyFailed, routingPolicyOf, scaleUpLimit, type RoutingPolicy } from '../policy/routing.js';
+import { answeredByManaged, autostartProfile, loadOf, recentlyFailed, routingPolicyOf, scaleUpLimit, type RoutingPolicy } from '../policy/routing.js';
 import { matchesSelector, selectorOf } from '../policy/selector.js';
 
 /**
@@ -138,6 +138,14 @@ export class RunRouter implements Component {
       const { active, capacity } = loadOf(this.state, inst);
       return capacity - active - (planned.get(inst.instance_id) ?? 0);
     };
+    // an external instance a managed one answers for is stale (the decider refuses it): asked once a round
+    const stale = new Map<string, boolean>();
+    const isStale = (inst: InstanceView): boolean => {
+      if (inst.managed) return false;
+      let s = stale.get(inst.instance_id);
+      if (s === undefined) stale.set(inst.instance_id, s = answeredByManaged(this.state, inst) !== undefined);
+      return s;
+    };
     const assign = (runId: string, inst: InstanceView): void => {
       planned.set(inst.instance_id, (planned.get(inst.instance_id) ?? 0) + 1);
       assigned.add(runId);
@@ -146,7 +154,7 @@ export class RunRouter implements Component {
     // capacity that freed up: the oldest runs waiting for each such instance
     for (const id of instanceIds) {
       const inst = this.state.instances.get(id);
-      if (inst === undefined || !isServing(inst) || !this.mine(inst)) continue;
+      if (inst === undefined || !isServing(inst) || !this.mine(inst) || isStale(inst)) continue;
       for (const runId of this.waitingFor(inst)) {
         if (roomOf(inst) <= 0) break;
         if (!assigned.has(runId)) assign(runId, inst);
@@ -164,7 +172,7 @@ export class RunRouter implements Component {
       let bestLoad = Infinity;
       for (const id of [...this.state.instanceIdsInState('ready'), ...this.state.instanceIdsInState('busy')]) {
         const inst = this.state.instances.get(id);
-        if (inst === undefined || !isServing(inst) || !this.mine(inst) || !matchesSelector(inst, sel)) continue;
+        if (inst === undefined || !isServing(inst) || !this.mine(inst) || !matchesSelector(inst, sel) || isStale(inst)) continue;
         const room = roomOf(inst);
         if (room <= 0) continue;
         const { capacity } = loadOf(this.state, inst);

@@ -14,6 +14,7 @@ import { openPostgresStore, SCHEMA_VERSION } from '../../src/store-postgres/inde
 import { daemonHarness, waitFor, waitGone, type CliResult } from '../helpers/daemon-harness.js';
 import { NdjsonSocket } from '../helpers/ndjson-socket.js';
 import { startPgCluster } from '../helpers/pg-cluster.js';
+import { clientOf, expectAnswer, startHttpDaemon } from '../server/http-daemon.js';
 
 const cluster = await startPgCluster();
 t.teardown(() => cluster.destroy());
@@ -145,6 +146,51 @@ async function countingStandIn(t: Test, host: string): Promise<{ endpoint: strin
   t.teardown(() => { server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
   return { endpoint: `http://${host}:${(server.address() as AddressInfo).port}`, requests };
 }
+
+type WithNode = { instance_id: string; extensions: { 'arpd.instance': { node?: string } } };
+
+// was missing (fixed): instances list and get did not say which node an instance belongs to, so with daemons sharing a
+// store nobody could tell which host runs an instance or reaches its 127.0.0.1 endpoint.
+t.test('instances list and get name each instance\'s node when daemons share a store: on the socket, over HTTP and in the listing', async (t) => {
+  const db = await cluster.createDatabase('instance_nodes');
+  const url = cluster.url({ database: db });
+  const alpha = h.newDataDir();
+  await h.startDaemon(alpha, ['--node-id', 'alpha'], { env: { ARPD_STORE_URL: url } });
+  const beta = await startHttpDaemon(t, ['--node-id', 'beta'], { env: { ARPD_STORE_URL: url } });
+  const started = await h.cli(alpha, ['instances', 'start', '--profile', 'default', '--wait', '--json']);
+  t.equal(started.code, 0, started.stderr);
+  const managedId = String((JSON.parse(started.stdout) as { instances: WithNode[] }).instances[0]?.instance_id);
+  const standIn = await countingStandIn(t, '127.0.0.1');
+  const reg = await h.cli(beta.dataDir, ['instances', 'register', '--endpoint', standIn.endpoint, '--json']);
+  t.equal(reg.code, 0, reg.stderr);
+  const extId = (JSON.parse(reg.stdout) as { instance: WithNode }).instance.instance_id;
+  const nodes = (list: WithNode[]): Record<string, string | undefined> => Object.fromEntries(list.map((i) => [i.instance_id, i.extensions['arpd.instance'].node]));
+  const expected = { [managedId]: 'alpha', [extId]: 'beta' };
+
+  // the socket, on alpha (once it has read beta's registration from the store)
+  const onAlpha = await waitFor('alpha lists both instances', async () => {
+    const list = (JSON.parse((await h.cli(alpha, ['instances', 'list', '--json'])).stdout) as { instances: WithNode[] }).instances;
+    return list.length === 2 ? list : undefined;
+  });
+  t.same(nodes(onAlpha), expected, 'instances list --json: each instance\'s node');
+  const got = JSON.parse((await h.cli(alpha, ['instances', 'get', extId])).stdout) as WithNode;
+  t.equal(got.extensions['arpd.instance'].node, 'beta', 'instances get: the registration is beta\'s');
+  // HTTP, on beta: still valid ARP (the node is an arpd extension)
+  const http = clientOf(beta);
+  const one = await http('GET', `/v1/instances/${managedId}`);
+  expectAnswer(t, one, 200, 'RuntimeInstance', 'GET /v1/instances/{id}');
+  t.equal((one.body as WithNode).extensions['arpd.instance'].node, 'alpha', 'over HTTP: the managed instance is alpha\'s');
+  const all = await http('GET', '/v1/instances');
+  expectAnswer(t, all, 200, 'InstanceListResponse', 'GET /v1/instances');
+  t.same(nodes((all.body as { instances: WithNode[] }).instances), expected);
+  // the human listing has a NODE column
+  const human = await h.cli(beta.dataDir, ['instances', 'list']);
+  t.match(human.stdout, /^INSTANCE\s+STATE\s+PROFILE\s+KIND\s+NODE\s+ENDPOINT\s+REASON/m);
+  t.match(human.stdout, new RegExp(`^${managedId}\\s+ready\\s+default\\s+managed\\s+alpha\\s+http://`, 'm'));
+  t.match(human.stdout, new RegExp(`^${extId}\\s+ready\\s+-\\s+external\\s+beta\\s+${standIn.endpoint.replace(/\./g, '\\.')}`, 'm'));
+  t.equal((await h.cli(alpha, ['daemon', 'stop'])).code, 0);
+  t.same(await beta.stop(), { code: 0, signal: null }, 'beta stops cleanly');
+});
 
 /** A non-loopback IPv4 address of this host, if it has one. */
 function routableAddress(): string | undefined {

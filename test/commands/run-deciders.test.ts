@@ -135,6 +135,32 @@ t.test('a run is routed once, only to a ready matching instance with room, with 
   t.equal(refusal(decideRouteRun(busy, command('RouteRun', { run_id: 'r1', instance_id: 'i', default_run_timeout_ms: 1 }))), 'E_CONFLICT', 'routed already');
 });
 
+// was a short window (closed): a managed instance became ready at an external registration's endpoint and, until the
+// registration was retired (instance.superseded, a moment later), a waiting run could be routed to the registration and
+// reach the managed runtime under the registration's id.
+t.test('a run is not routed to an external instance whose endpoint a serving managed instance answers at now', async (t) => {
+  const ext: DomainEvent[] = [
+    { type: 'instance.registered', data: { instance_id: 'ext', runtime_api_endpoint: 'http://localhost:9400' } },
+    { type: 'instance.ready', data: { instance_id: 'ext', runtime_api_endpoint: 'http://localhost:9400' } },
+  ];
+  const managedAt = (endpoint: string): DomainEvent[] => [
+    { type: 'instance.requested', data: { instance_id: 'm', runtime_profile: 'p' } },
+    { type: 'instance.starting', data: { instance_id: 'm', pid: 1, argv: ['x'], attempt: 1 } },
+    { type: 'instance.ready', data: { instance_id: 'm', runtime_api_endpoint: endpoint } },
+  ];
+  const route = (reg: ReturnType<typeof given>, instance: string) => decideRouteRun(reg, command('RouteRun', { run_id: 'r1', instance_id: instance, default_run_timeout_ms: 60_000 }));
+  // given the registration and a managed instance just ready at its endpoint (written another way), not yet retired
+  const stale = given(commandProfile('p'), ...ext, ...managedAt('http://127.0.0.1:9400/'), accepted('r1'), queued('r1'));
+  // when the run is routed to the registration, then it is refused, naming the managed instance
+  const refused = route(stale, 'ext');
+  t.equal(refusal(refused), 'E_CONFLICT');
+  t.match(refused, { message: /external instance 'ext' is stale: managed instance 'm' answers at its endpoint/, data: { instance_id: 'ext', by_instance_id: 'm' } });
+  t.equal(events(route(stale, 'm'))[0]?.type, 'run.routed', 'the managed instance takes it');
+  // a managed instance at another port leaves the registration routable
+  const apart = given(commandProfile('p'), ...ext, ...managedAt('http://127.0.0.1:9401'), accepted('r1'), queued('r1'));
+  t.match(events(route(apart, 'ext'))[0], { type: 'run.routed', data: { instance_id: 'ext' } });
+});
+
 t.test('a routed run starts once', async (t) => {
   const reg = given(accepted('r1'), queued('r1'), { type: 'run.routed', data: { run_id: 'r1', instance_id: 'i', runtime_api_endpoint: 'http://x' } });
   t.equal(events(decideStartRun(reg, command('StartRun', { run_id: 'r1', instance_id: 'i' })))[0]?.type, 'run.started');

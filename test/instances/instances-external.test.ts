@@ -29,7 +29,9 @@ t.test('registers a running external runtime as ready, and again by the same end
   t.equal(again.instance['instance_id'], id, 'the same endpoint (even with a trailing slash) is the same instance');
   const list = await r.cliJson<{ instances: Json[] }>(dir, ['instances', 'list']);
   t.equal(list.instances.length, 1, 'one instance');
+  t.notOk('node' in instanceDetails(list.instances[0] as Json), 'a single daemon names no node (only daemons sharing a store do)');
   const human = await r.cli(dir, ['instances', 'list']);
+  t.match(human.stdout, /^INSTANCE\s+STATE\s+PROFILE\s+KIND\s+ENDPOINT\s+REASON/m, 'and its listing has no NODE column');
   t.match(human.stdout, new RegExp(`^${id}\\s+ready\\s+-\\s+external\\s+${ext.url.replace(/\./g, '\\.')}`, 'm'));
 
   const run = await r.cli(dir, ['runs', 'submit', '--goal', 'What is 6*7?', '--instance', id, '--wait']);

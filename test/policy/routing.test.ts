@@ -4,18 +4,22 @@ import type { DomainEvent, JsonObject } from '../../src/events/event-types.js';
 import type { Registry } from '../../src/projections/registry.js';
 import type { InstanceView } from '../../src/projections/registry-types.js';
 import {
+  answeredByManaged,
   arpStateOf,
   autostartProfile,
   countInstancesByArpState,
   describeWait,
+  endpointIdentity,
   endpointKey,
   hasRoom,
+  isLoopbackEndpoint,
   isOwnEndpoint,
   liveMatches,
   loadOf,
   pickInstance,
   recentlyFailed,
   routingPolicyOf,
+  sameEndpoint,
   scaleUpLimit,
   submitRoute,
   type RoutingPolicy,
@@ -192,6 +196,55 @@ t.test('endpointKey normalises loopback forms and default ports', async (t) => {
   // an IPv4-mapped address is its IPv4 address
   t.equal(endpointKey('http://[::ffff:10.1.2.3]:9000'), '10.1.2.3:9000');
   t.equal(endpointKey('not a url'), undefined);
+});
+
+// was a bug in src/policy/routing.ts (fixed): endpointIdentity bound only localhost, 127.0.0.1 and ::1 to their node,
+// while stewardship (isLoopbackEndpoint) reads any 127.x as loopback, so 127.0.0.2:P on node a and on node b were one
+// runtime: a registration on one node was refused, or retired, for the other node's runtime.
+t.test('any 127.x endpoint is its node\'s own when daemons share a store, as stewardship reads it, and still not 127.0.0.1', async (t) => {
+  for (const host of ['127.0.0.2', '127.9.8.7', '[::ffff:127.0.0.2]']) {
+    const url = `http://${host}:8400`;
+    t.ok(isLoopbackEndpoint(url), `${host} is loopback to stewardship`);
+    t.notOk(sameEndpoint({ endpoint: url, node: 'a' }, { endpoint: url, node: 'b' }), `${host}:8400 on node a and on node b are two runtimes`);
+    t.ok(sameEndpoint({ endpoint: url, node: 'a' }, { endpoint: `${url}/`, node: 'a' }), `${host}:8400 twice on node a is one`);
+    t.notOk(sameEndpoint({ endpoint: url, node: 'a' }, { endpoint: 'http://127.0.0.1:8400', node: 'a' }), `${host} is not 127.0.0.1 on the same node`);
+    t.notOk(sameEndpoint({ endpoint: url }, { endpoint: 'http://localhost:8400' }), `${host} is not localhost with a single daemon`);
+  }
+  t.equal(endpointIdentity('http://127.0.0.2:8400', 'a'), 'http://127.0.0.2@a:8400');
+  t.equal(endpointIdentity('http://127.0.0.2:8400'), 'http://127.0.0.2:8400', 'with a single daemon, the address alone');
+  t.equal(endpointIdentity('http://[::ffff:127.0.0.2]:8400', 'a'), 'http://127.0.0.2@a:8400', 'an IPv4-mapped 127.x is its IPv4 address');
+  // the forms of the main loopback stay one, on their node
+  for (const host of ['localhost', '127.0.0.1', '[::1]', '0.0.0.0', '[::]']) t.equal(endpointIdentity(`http://${host}:8400`, 'a'), 'http://loopback@a:8400', host);
+  // and a routable address is the same runtime from any node
+  t.ok(sameEndpoint({ endpoint: 'http://10.0.0.5:8400', node: 'a' }, { endpoint: 'http://10.0.0.5:8400', node: 'b' }));
+  // every host endpointIdentity binds to its node is a loopback endpoint to stewardship, and the other way round
+  for (const host of ['localhost', '127.0.0.1', '127.0.0.2', '127.255.255.254', '[::1]', '0.0.0.0', '[::]', '[::ffff:127.1.2.3]', '10.0.0.5', 'example.com', '128.0.0.1', '[::2]']) {
+    const url = `http://${host}:8400`;
+    t.equal(endpointIdentity(url, 'a') !== endpointIdentity(url, 'b'), isLoopbackEndpoint(url), `${host}: bound to its node exactly when loopback`);
+  }
+});
+
+t.test('answeredByManaged names the serving managed instance at an external instance\'s endpoint, on its node', async (t) => {
+  const reg = given(profile('p'), ...external('ext', 'http://localhost:7100'), ...managed('m', 'p', 'ready', 'http://127.0.0.1:7100/'),
+    ...external('other', 'http://127.0.0.1:7101'), ...managed('starting', 'p', 'starting'));
+  t.equal(answeredByManaged(reg, inst(reg, 'ext')), 'm', 'm answers where ext was registered');
+  t.equal(answeredByManaged(reg, inst(reg, 'other')), undefined, 'another port');
+  t.equal(answeredByManaged(reg, inst(reg, 'm')), undefined, 'a managed instance is never stale');
+  const stopping = given(profile('p'), ...external('ext', 'http://localhost:7100'), ...managed('m', 'p', 'ready', 'http://127.0.0.1:7100'),
+    { type: 'instance.stopping', data: { instance_id: 'm', reason: 'delete' } } as DomainEvent);
+  t.equal(answeredByManaged(stopping, inst(stopping, 'ext')), undefined, 'a managed instance that no longer serves does not count');
+  const nodes = given(profile('p'),
+    { type: 'instance.registered', data: { instance_id: 'ext', runtime_api_endpoint: 'http://127.0.0.2:7100', node: 'b' } },
+    { type: 'instance.ready', data: { instance_id: 'ext', runtime_api_endpoint: 'http://127.0.0.2:7100' } },
+    { type: 'instance.requested', data: { instance_id: 'm', runtime_profile: 'p', node: 'a' } },
+    { type: 'instance.starting', data: { instance_id: 'm', pid: 100, argv: ['rt'], attempt: 1 } },
+    { type: 'instance.ready', data: { instance_id: 'm', runtime_api_endpoint: 'http://127.0.0.2:7100' } });
+  t.equal(answeredByManaged(nodes, inst(nodes, 'ext')), undefined, 'node a\'s runtime at 127.0.0.2:P is not node b\'s');
+});
+
+t.test('submitRoute names the managed instance serving an endpoint, not a stale external registration there', async (t) => {
+  const reg = given(profile('p'), ...external('ext', 'http://localhost:7200'), ...managed('m', 'p', 'ready', 'http://127.0.0.1:7200'));
+  t.same(submitRoute(reg, { runtime_selector: { runtime_api_endpoint: 'http://127.0.0.1:7200' } }, auto, []), { kind: 'direct', endpoint: 'http://127.0.0.1:7200', instance_id: 'm' });
 });
 
 t.test("isOwnEndpoint finds the daemon's own address in any loopback form", async (t) => {

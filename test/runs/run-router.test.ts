@@ -104,6 +104,27 @@ t.test('nothing is routed past max_concurrent_runs', async (t) => {
   t.same(w.waiting(), ['r4', 'r5']);
 });
 
+// was a short window (closed): between a managed instance becoming ready at an external registration's endpoint and
+// the registration being retired, the router sent waiting runs to the registration (the managed runtime, under a
+// second id); with the decider refusing that, the router would ask again and again.
+t.test('a waiting run is not sent to an external instance whose endpoint a serving managed instance answers at', async (t) => {
+  const w = await world(t, { runs: { autostartInstances: false } });
+  await w.profile('p', { max_concurrent_runs: 1 });
+  const endpoint = `http://127.0.0.1:${port++}`;
+  await w.rig.exec('RegisterInstance', { id: 'ext', endpoint, profile: 'p', own_endpoints: [] });
+  await w.rig.exec('MarkInstanceReady', { instance_id: 'ext', endpoint });
+  await w.rig.exec('CreateInstances', { profile: 'p', ids: ['m'], allow_unsafe: false });
+  await w.rig.exec('MarkInstanceReady', { instance_id: 'm', endpoint: endpoint.replace('127.0.0.1', 'localhost') });
+  await w.rig.idle();
+  await w.submit('r1', { runtime_profile: 'p' });
+  await w.submit('r2', { runtime_profile: 'p' });
+  t.same(w.routes(), [['r1', 'm']], 'r1 goes to the managed instance; r2 waits for it rather than go to the stale registration');
+  t.same(w.rig.refused, [], 'the router never asked for the registration');
+  t.same(w.waiting(), ['r2']);
+  await w.end('r1');
+  t.same(w.routes().slice(1), [['r2', 'm']], 'room on the managed instance takes it');
+});
+
 t.test('a run with no selector starts the default profile when it is the only one, then goes to it once ready', async (t) => {
   const w = await world(t);
   await w.profile('default');
