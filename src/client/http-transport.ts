@@ -424,27 +424,37 @@ export class HttpTransport implements Transport {
       ...(Array.isArray(p['types']) ? { types: p['types'] as string[] } : {}),
       ...(typeof p['stream'] === 'string' ? { stream: p['stream'] } : {}),
     };
-    const head = Number((await this.json(method, 'GET', '/v1/admin/status', signal) as Json)['last_seq'] ?? 0);
-    const events: LogEvent[] = [];
-    let next = from;
-    if (from <= head) {
-      const res = await this.request(method, 'GET', `/v1/events${query({ from_seq: from })}`, signal, undefined, 'text/event-stream');
-      try {
-        const status = res.statusCode ?? 0;
-        if (status !== 200) throw errorFromEnvelope(status, await this.readBody(res, method), method);
-        for await (const m of readSse(res)) {
-          if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
-          if (m.event !== 'event') continue;
-          const e = parseJson(m.data, 'a log event') as LogEvent;
-          if (e.seq > head) break;
-          next = e.seq + 1;
-          if (matches(e, filter)) events.push(e);
-          if (events.length >= limit || e.seq >= head) break;
+    // the page is read from a stream, so it has a stream's idle limit (the head's request too): with timeoutMs 0 a
+    // daemon gone silent (a host down, no FIN) left the read waiting forever
+    const ac = this.track(signal);
+    const idle = this.idleLimit(ac, 'the event stream', 'read again');
+    try {
+      const head = Number((await idle.during(this.json(method, 'GET', '/v1/admin/status', ac.signal)) as Json)['last_seq'] ?? 0);
+      const events: LogEvent[] = [];
+      let next = from;
+      if (from <= head) {
+        const res = await idle.during(this.request(method, 'GET', `/v1/events${query({ from_seq: from })}`, ac.signal, undefined, 'text/event-stream'));
+        try {
+          const status = res.statusCode ?? 0;
+          if (status !== 200) throw errorFromEnvelope(status, await idle.during(this.readBody(res, method)), method);
+          for await (const m of readSse(idle.body(res))) {
+            if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
+            if (m.event !== 'event') continue;
+            const e = parseJson(m.data, 'a log event') as LogEvent;
+            if (e.seq > head) break;
+            next = e.seq + 1;
+            if (matches(e, filter)) events.push(e);
+            if (events.length >= limit || e.seq >= head) break;
+          }
+        } finally {
+          res.destroy();
         }
-      } finally {
-        res.destroy();
       }
+      return { events, next_seq: Math.min(next, head + 1), head_seq: head };
+    } catch (err) {
+      throw this.reason(ac, err, method);
+    } finally {
+      this.untrack(ac);
     }
-    return { events, next_seq: Math.min(next, head + 1), head_seq: head };
   }
 }
