@@ -42,6 +42,9 @@ const SUBMIT_CONFLICTS: Conflict[] = [['--goal', '--request-json', 'the run is e
 
 /** Set by main() before cac runs the action: the option values as typed, and the command's conflicts. */
 let typed: Readonly<Record<string, string | string[]>> = {};
+/** Set with `typed`: the spelling each option given was typed with, so a refusal names it as typed (`-n` or `--lines`). */
+let spelled: ReadonlyMap<string, string> = new Map();
+const asTyped = (display: string): string => spelled.get(display) ?? display;
 
 async function run(handler: (o: Opts) => Promise<number>, o: Opts): Promise<never> {
   let code: number;
@@ -125,7 +128,7 @@ const groups: Record<string, Group> = {
       cli.command('logs', 'Print the daemon log')
         .option('-f, --follow', 'Keep printing as the log grows')
         .option('-n, --lines <n>', 'How many lines from the end (default 50)')
-        .action((o: Opts) => run(async (o) => (await daemon()).daemonLogsCommand(await g(o), o['follow'] === true, num(o['lines'], '-n') ?? 50), o));
+        .action((o: Opts) => run(async (o) => (await daemon()).daemonLogsCommand(await g(o), o['follow'] === true, num(o['lines'], asTyped('--lines')) ?? 50, asTyped('--lines')), o));
       cli.command('purge', 'Delete all state of the data dir (lists it; --force does it)')
         .option('--force', 'Really stop the daemon and delete everything')
         .action((o: Opts) => run(async (o) => (await daemon()).daemonPurgeCommand(await g(o), o['force'] === true), o));
@@ -443,6 +446,7 @@ async function parseAndRun(cli: CAC, argv: string[], cmd: Command, label: string
     const scanned = scanArgv(tokens, label, specsOf(cmd), specsOf(cli.globalCommand));
     checkConflicts(scanned.given, [...GLOBAL_CONFLICTS, ...conflicts], label);
     typed = scanned.values;
+    spelled = scanned.spelled;
     const known = new Set([...specsOf(cli.globalCommand), ...specsOf(cmd)].flatMap((f) => f.spellings));
     cli.parse(dashValues(argv, valueFlagsOf([cli.globalCommand, cmd]), known), { run: false });
     await cli.runMatchedCommand();

@@ -30,6 +30,8 @@ export interface ScannedArgv {
   readonly given: ReadonlyMap<string, readonly string[]>;
   /** The values to hand the command, under cac's keys, as typed (several: a list). */
   readonly values: Readonly<Record<string, string | string[]>>;
+  /** Each option given, by its display name, with the spelling typed last (`-n` or `--lines`), to name it as typed. */
+  readonly spelled: ReadonlyMap<string, string>;
 }
 
 function usage(message: string, data: Record<string, unknown> = {}): ArpdError {
@@ -82,7 +84,9 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
   for (const f of [...globals, ...own]) for (const s of f.spellings) bySpelling.set(s, f);
   const given = new Map<string, string[]>();
   const values: Record<string, string | string[]> = {};
-  const record = (f: FlagSpec, value: string | undefined): void => {
+  const spelled = new Map<string, string>();
+  const record = (f: FlagSpec, name: string, value: string | undefined): void => {
+    spelled.set(f.display, name);
     const list = given.get(f.display) ?? [];
     if (value !== undefined) list.push(value);
     given.set(f.display, list);
@@ -103,7 +107,7 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
       const last = n === names.length - 1;
       if (!f.takesValue) {
         if (eq !== -1) throw usage(`option ${f.display} takes no value: give it as ${f.display} alone, not '${token}'`, { option: f.display, command });
-        record(f, undefined);
+        record(f, name, undefined);
         continue;
       }
       if (!last) throw usage(`option ${name} needs a value, so it cannot be grouped in '${token}': give it on its own`, { option: f.display, command });
@@ -111,10 +115,10 @@ export function scanArgv(tokens: readonly string[], command: string, own: readon
       if (eq !== -1) value = token.slice(eq + 1);
       else if (takesAsValue(tokens[i + 1], bySpelling)) value = tokens[++i];
       if (value === undefined || value === '') throw missingValue(f, eq === -1 ? tokens[i + 1] : undefined, command);
-      record(f, value);
+      record(f, name, value);
     }
   }
-  return { given, values };
+  return { given, values, spelled };
 }
 
 /** Two options that cannot both apply, and why. */

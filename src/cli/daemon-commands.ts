@@ -74,9 +74,10 @@ export async function daemonRestartCommand(g: ResolvedGlobals, keepInstances: bo
   return daemonStartCommand(g, args);
 }
 
-export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number): Promise<number> {
+/** `flag`: the lines option as typed (`-n` or `--lines`), to name it so in a refusal. */
+export async function daemonLogsCommand(g: ResolvedGlobals, follow: boolean, lines: number, flag = '-n'): Promise<number> {
   if (!Number.isSafeInteger(lines) || lines < 0) {
-    throw new ArpdError('E_VALIDATION', `-n takes a whole number of lines (0 or more), not '${String(lines)}'`, { field: 'lines', usage: true });
+    throw new ArpdError('E_VALIDATION', `${flag} takes a whole number of lines (0 or more), not '${String(lines)}'`, { field: 'lines', usage: true });
   }
   const path = g.paths.daemonLog;
   if (!existsSync(path)) {

@@ -79,6 +79,11 @@ export async function eventsCommand(g: ResolvedGlobals, o: EventsOptions): Promi
   if (o.types?.some((type) => type.trim() === '') === true) {
     throw new ArpdError('E_VALIDATION', "--type takes an event type such as 'run.succeeded', or a family ending in '.' such as 'run.', not an empty text", { field: '--type', usage: true });
   }
+  // as the daemon refuses a type with a comma or whitespace (no event type holds one: it matched nothing in the files)
+  const listed = o.types?.find((type) => /[,\s]/u.test(type));
+  if (listed !== undefined) {
+    throw new ArpdError('E_VALIDATION', `--type takes one event type, with no commas or spaces, not '${listed}': repeat --type for several (--type run. --type instance.ready)`, { field: '--type', usage: true });
+  }
   const filter: EventFilter = { ...(o.types === undefined ? {} : { types: o.types }), ...(o.stream === undefined ? {} : { stream: o.stream }) };
   const sink = g.json ? await ndjsonSink() : textSink();
   if (storeInPostgres(g.dataDir)) return fromDaemon(g, o, sink);

@@ -102,6 +102,26 @@ function matches(e: LogEvent, f: EventFilter): boolean {
   return true;
 }
 
+const TYPE_HINT = "give one event type per entry, with no commas or spaces, such as 'run.succeeded', or a family ending in '.' such as 'run.'";
+
+/**
+ * The daemon's rule for an event type filter entry (the `eventType` schema in src/schemas/params.ts), refused here with
+ * the socket's message and data: the HTTP query carries the list comma-separated, so an entry 'a,b' reached the daemon
+ * as two types (one, matching nothing, on the socket), and an empty one as none.
+ */
+function checkTypes(method: string, types: unknown): void {
+  if (!Array.isArray(types)) return;
+  types.forEach((type: unknown, i) => {
+    if (typeof type !== 'string') return;
+    const base = { schema: `${method} params`, field: `types[${i}]` };
+    if (type === '') throw new ArpdError('E_VALIDATION', `field 'types[${i}]' must not be empty: ${TYPE_HINT}`, { ...base, rule: 'minLength', limit: 1 });
+    if (/[,\s]/u.test(type)) {
+      const shown = JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}…` : type).replace(/^"|"$/g, "'");
+      throw new ArpdError('E_VALIDATION', `field 'types[${i}]' cannot be ${shown}: ${TYPE_HINT}`, { ...base, rule: 'pattern', pattern: '^[^,\\s]*$' });
+    }
+  });
+}
+
 function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -165,7 +185,8 @@ export class HttpTransport implements Transport {
     const ac = this.track(signal);
     const idle = this.idleLimit(ac, 'the event stream', 'subscribe again from the last seq');
     try {
-      // no types (or none listed) is no filter; [''] goes as 'types=', which the daemon refuses as the socket does
+      // no types (or none listed) is no filter; the list goes comma-separated, so an entry is checked here first
+      checkTypes(method, q.types);
       const types = q.types === undefined || q.types.length === 0 ? undefined : q.types.join(',');
       const path = `/v1/events${query({ from_seq: q.fromSeq, types, stream: q.stream })}`;
       const res = await idle.during(this.request(method, 'GET', path, ac.signal, undefined, 'text/event-stream'));
@@ -411,40 +432,44 @@ export class HttpTransport implements Transport {
       if (v > max) throw new ArpdError('E_VALIDATION', `field '${field}' must be at most ${max}, not ${v}`, { ...base, rule: 'maximum', limit: max });
       return v;
     };
-    // an empty type matched nothing here and on the socket before the daemon refused it there ('minLength')
-    if (Array.isArray(p['types'])) {
-      const i = (p['types'] as unknown[]).indexOf('');
-      if (i >= 0) {
-        throw new ArpdError('E_VALIDATION', `field 'types[${i}]' must not be empty: give an event type such as 'run.succeeded', or a family ending in '.' such as 'run.'`, { schema: `${method} params`, rule: 'minLength', field: `types[${i}]`, limit: 1 });
-      }
-    }
+    checkTypes(method, p['types']);
     const from = whole('from_seq', 1, Number.MAX_SAFE_INTEGER);
     const limit = whole('limit', 1000, 10_000);
     const filter: EventFilter = {
       ...(Array.isArray(p['types']) ? { types: p['types'] as string[] } : {}),
       ...(typeof p['stream'] === 'string' ? { stream: p['stream'] } : {}),
     };
-    const head = Number((await this.json(method, 'GET', '/v1/admin/status', signal) as Json)['last_seq'] ?? 0);
-    const events: LogEvent[] = [];
-    let next = from;
-    if (from <= head) {
-      const res = await this.request(method, 'GET', `/v1/events${query({ from_seq: from })}`, signal, undefined, 'text/event-stream');
-      try {
-        const status = res.statusCode ?? 0;
-        if (status !== 200) throw errorFromEnvelope(status, await this.readBody(res, method), method);
-        for await (const m of readSse(res)) {
-          if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
-          if (m.event !== 'event') continue;
-          const e = parseJson(m.data, 'a log event') as LogEvent;
-          if (e.seq > head) break;
-          next = e.seq + 1;
-          if (matches(e, filter)) events.push(e);
-          if (events.length >= limit || e.seq >= head) break;
+    // the page is read from a stream, so it has a stream's idle limit (the head's request too): with timeoutMs 0 a
+    // daemon gone silent (a host down, no FIN) left the read waiting forever
+    const ac = this.track(signal);
+    const idle = this.idleLimit(ac, 'the event stream', 'read again');
+    try {
+      const head = Number((await idle.during(this.json(method, 'GET', '/v1/admin/status', ac.signal)) as Json)['last_seq'] ?? 0);
+      const events: LogEvent[] = [];
+      let next = from;
+      if (from <= head) {
+        const res = await idle.during(this.request(method, 'GET', `/v1/events${query({ from_seq: from })}`, ac.signal, undefined, 'text/event-stream'));
+        try {
+          const status = res.statusCode ?? 0;
+          if (status !== 200) throw errorFromEnvelope(status, await idle.during(this.readBody(res, method)), method);
+          for await (const m of readSse(idle.body(res))) {
+            if (m.event === 'error') throw errorFromEnvelope(500, parseJson(m.data, 'an error'), method);
+            if (m.event !== 'event') continue;
+            const e = parseJson(m.data, 'a log event') as LogEvent;
+            if (e.seq > head) break;
+            next = e.seq + 1;
+            if (matches(e, filter)) events.push(e);
+            if (events.length >= limit || e.seq >= head) break;
+          }
+        } finally {
+          res.destroy();
         }
-      } finally {
-        res.destroy();
       }
+      return { events, next_seq: Math.min(next, head + 1), head_seq: head };
+    } catch (err) {
+      throw this.reason(ac, err, method);
+    } finally {
+      this.untrack(ac);
     }
-    return { events, next_seq: Math.min(next, head + 1), head_seq: head };
   }
 }

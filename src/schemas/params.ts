@@ -14,8 +14,15 @@ const int = (min: number, max: number) => ({ type: 'integer', minimum: min, maxi
 const bool = { type: 'boolean' } as const;
 const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'stopping', 'stopped', 'error'] as const;
-/** An event type filter entry: never empty ('' matched nothing on the socket and, dropped from a query, everything over HTTP). */
-const eventType = { type: 'string', minLength: 1, maxLength: 200, description: "an event type such as 'run.succeeded', or a family ending in '.' such as 'run.'" } as const;
+/**
+ * An event type filter entry: never empty ('' matched nothing on the socket and, dropped from a query, everything over
+ * HTTP), and no comma or whitespace, which no event type holds: over HTTP the query's list is split on commas, so
+ * 'a,b' was two types there and one (matching nothing) on the socket.
+ */
+const eventType = {
+  type: 'string', minLength: 1, maxLength: 200, pattern: '^[^,\\s]*$',
+  description: "one event type per entry, with no commas or spaces, such as 'run.succeeded', or a family ending in '.' such as 'run.'",
+} as const;
 const filters = { from_seq: int(1, Number.MAX_SAFE_INTEGER), types: { type: 'array', maxItems: 64, items: eventType }, stream: str(300) } as const;
 
 function obj(properties: Record<string, unknown>, required: readonly string[] = []): Record<string, unknown> {

@@ -129,6 +129,11 @@ export function describe(name: string, root: unknown, err: ErrorObject): ArpdErr
       const rule = limit === 1 ? 'must not be empty' : `must be at least ${limit} characters long`;
       return fail(`field '${at}' ${rule}${parent.description === undefined ? '' : `: give ${parent.description}`}`, { ...base, field: at, limit });
     }
+    case 'pattern': {
+      const pattern = String(params['pattern']);
+      const want = parent.description === undefined ? `it must match /${pattern}/` : `give ${parent.description}`;
+      return fail(`field '${at}' cannot be ${shown(err.data)}: ${want}`, { ...base, field: at, pattern });
+    }
     case 'minItems': {
       const limit = Number(params['limit']);
       return fail(`field '${at}' must have at least ${limit} item${limit === 1 ? '' : 's'}`, { ...base, field: at, limit });

@@ -369,7 +369,7 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
       method: 'GET', path: '/v1/events',
       schema: op('events', 'stream_events', 'Stream the event log (arpd)', {
         description: `${SSE_NOTE} Each \`event\` event is one line of arpd's event log (id: its seq), from \`from_seq\` (default: what comes next) and then live.`,
-        querystring: { type: 'object', properties: { from_seq: { type: 'integer', minimum: 1 }, types: { type: 'string', description: 'comma-separated event types (a prefix ending in "." matches a family; an empty entry is refused)' }, stream: { type: 'string' } } },
+        querystring: { type: 'object', properties: { from_seq: { type: 'integer', minimum: 1 }, types: { type: 'string', description: 'comma-separated event types (a prefix ending in "." matches a family; an empty entry, or one with whitespace, is refused)' }, stream: { type: 'string' } } },
         response: { 200: sse('A text/event-stream of log events') },
       }),
       handler: async (req, reply) => {
@@ -378,8 +378,9 @@ export function apiRoutes(b: HttpBackend, streams: SseRegistry): RouteDef[] {
         if (typesText !== undefined && typeof typesText !== 'string') throw new ArpdError('E_VALIDATION', "query parameter 'types' is given more than once: give it once, comma-separated", { field: 'types' });
         if (typeof typesText === 'string' && typesText.length > 2000) throw new ArpdError('E_VALIDATION', "query parameter 'types' is longer than 2000 characters", { field: 'types' });
         // the list the socket takes, checked by the same rule: an empty entry ('types=', 'types=run.,') is refused as
-        // the socket refuses types: [''], where it was dropped here (and 'types=' matched every event)
-        if (typeof typesText === 'string') raw['types'] = typesText.split(',').map((s) => s.trim());
+        // the socket refuses types: [''], where it was dropped here (and 'types=' matched every event); an entry is not
+        // trimmed, so ' run.' is refused here as on the socket (no event type holds a space), where it matched 'run.'
+        if (typeof typesText === 'string') raw['types'] = typesText.split(',');
         const q = checkParams('events.subscribe', raw, { coerce: true, where: 'query' });
         const filter = filterOf(q);
         const after = lastEventId(req.headers['last-event-id']);

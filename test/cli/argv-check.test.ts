@@ -36,6 +36,10 @@ t.test('accepts every declared spelling and keeps each value as typed, not as a 
   const r = scanArgv(['list', '--page-size', '007', '--run-id=1e3', '-f', '-n', '05', '--env', 'A=1', '--env', 'B=2', '--no-autostart', '--json', '--data-dir', '/d'], 'arpd runs list', own, globals);
   t.same(r.values, { pageSize: '007', runId: '1e3', n: '05', lines: '05', env: ['A=1', 'B=2'], dataDir: '/d' });
   t.same([...r.given.keys()].sort(), ['--data-dir', '--env', '--follow', '--json', '--lines', '--no-autostart', '--page-size', '--run-id']);
+  t.equal(r.spelled.get('--lines'), '-n', 'an option is spelled as typed: -n');
+  t.equal(scanArgv(['--lines', '5'], 'x', own, globals).spelled.get('--lines'), '--lines', '--lines');
+  t.equal(scanArgv(['--lines=5'], 'x', own, globals).spelled.get('--lines'), '--lines', '--lines=');
+  t.equal(scanArgv(['-fn', '5'], 'x', own, globals).spelled.get('--lines'), '-n', 'grouped short options');
 });
 
 t.test('keeps any value text exactly, whatever it looks like', async (t) => {

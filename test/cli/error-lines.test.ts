@@ -44,6 +44,9 @@ t.test('usage errors and a data dir with no daemon (--no-autostart)', async (t) 
     ['a bad --timeout', ['runs', 'list', '--timeout', 'soon'], 'E_VALIDATION', /--timeout takes a number of seconds/],
     ['a bad -n', ['daemon', 'logs', '-n', '1.5'], 'E_VALIDATION', /-n takes a whole number/],
     ['-n that is no number', ['daemon', 'logs', '-n', 'many'], 'E_VALIDATION', /-n takes a number, not 'many'/],
+    // named as typed: '--lines' was refused as '-n'
+    ['--lines that is no number', ['daemon', 'logs', '--lines', ' '], 'E_VALIDATION', /^--lines takes a number, not ' '$/],
+    ['--lines= that is no whole number', ['daemon', 'logs', '--lines=1.5'], 'E_VALIDATION', /^--lines takes a whole number of lines \(0 or more\), not '1\.5'$/],
     ['a bad --from', ['events', '--from', '0'], 'E_VALIDATION', /--from takes a seq number/],
     ['--from that is no number', ['events', '--from', 'x'], 'E_VALIDATION', /--from takes a number, not 'x'/],
     ['a page size that is no number', ['runs', 'list', '--page-size', 'abc'], 'E_VALIDATION', /--page-size takes a number, not 'abc'/],

@@ -44,6 +44,20 @@ t.test('refuses a blank --type, as the daemon refuses an empty type (it printed 
   t.equal(r.stdout, '', 'no event is printed');
 });
 
+// no event type holds a comma or a space: such a --type printed nothing from the files, and the daemon refuses it
+t.test('refuses a --type with a comma or a space, saying to repeat --type, and takes repeated ones as several types', async (t) => {
+  for (const type of ['daemon.,profile.', ' daemon.', 'daemon. profile.']) {
+    const r = await h.cli(dir, ['events', '--type', type]);
+    const message = oneErrorLine(t, r, 'E_VALIDATION', `--type '${type}'`);
+    t.equal(message, `--type takes one event type, with no commas or spaces, not '${type}': repeat --type for several (--type run. --type instance.ready)`, `--type '${type}'`);
+    t.equal(r.stdout, '', `--type '${type}': no event is printed`);
+  }
+  const all = parseNdjson<EventLine>((await h.cli(dir, ['events', '--json'])).stdout);
+  const two = parseNdjson<EventLine>((await h.cli(dir, ['events', '--json', '--type', 'daemon.', '--type', 'profile.'])).stdout);
+  t.same(two, all.filter((e) => e.type.startsWith('daemon.') || e.type.startsWith('profile.')), 'two --type flags are two types');
+  t.ok(two.some((e) => e.type.startsWith('profile.')) && two.some((e) => e.type.startsWith('daemon.')), 'both kinds are there');
+});
+
 t.test('--follow prints the events the daemon appends next', async (t) => {
   const before = parseNdjson<EventLine>((await h.cli(dir, ['events', '--json'])).stdout);
   const follow = h.spawnCli(dir, ['events', '--json', '--follow', '--type', 'profile.']);

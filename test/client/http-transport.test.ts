@@ -4,6 +4,8 @@
  * the connections open (a host down or a network cut: no FIN, no RST). What a caller gets is an ArpdError with a
  * stable code, never node's bare `Error: aborted`, and never a stream that waits forever.
  */
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { ArpdError, connect, type ArpdClient } from '../../src/client/index.js';
 import { daemonHarness, waitFor } from '../helpers/daemon-harness.js';
@@ -106,6 +108,53 @@ t.test('a follow, a wait and a subscription over HTTP reject with E_UNAVAILABLE 
     t.match(err.message, /stopped answering: nothing came on the (trace|event) stream.* for 500 ms, not even its heartbeat.*check 'arpd daemon status' there, then (follow again from the last seq|subscribe again from the last seq|wait again)$/, what);
     t.same(err.data, { url: proxy.url, idle_ms: 500 }, what);
   }
+});
+
+// events.read over HTTP reads a page from the /v1/events stream: it had only the request time limit, so with
+// timeoutMs 0 it waited forever; the test's own time limit is the guard (no time is asserted)
+t.test('a read of the event log over HTTP with no time limit rejects with E_UNAVAILABLE once the daemon stops answering without closing the connection', { timeout: 120_000 }, async (t) => {
+  const proxy = await behindProxy(t);
+  const arpd = await connect({ url: proxy.url, token: proxy.daemon.token, timeoutMs: 0, streamIdleMs: 500 });
+  t.teardown(() => arpd.close());
+  t.ok((await arpd.events.read({ fromSeq: 1, limit: 2 })).events.length > 0, 'a read answers while the link is up');
+  proxy.freeze();
+  const err = await rejection(arpd.events.read({ fromSeq: 1, limit: 2 }));
+  t.type(err, ArpdError, `the read rejects with an ArpdError (${String(err)})`);
+  if (err instanceof ArpdError) {
+    t.equal(err.code, 'E_UNAVAILABLE');
+    t.match(err.message, /stopped answering: nothing came on the event stream for 500 ms, not even its heartbeat.*check 'arpd daemon status' there, then read again$/);
+    t.same(err.data, { url: proxy.url, idle_ms: 500 });
+  }
+});
+
+// the same once the stream is open: a server on 127.0.0.1 that answers the status (the log's head) and then opens the
+// event stream and sends nothing more, not even a heartbeat (the daemon's host gone between the two requests)
+t.test('a read of the event log over HTTP with no time limit rejects with E_UNAVAILABLE when its open stream brings nothing', { timeout: 120_000 }, async (t) => {
+  const open = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    if (req.url === '/v1/admin/status') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ last_seq: 5 }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(': open\n\n');
+    open.add(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const res of open) res.destroy();
+    server.close(() => resolve());
+  }));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const arpd = await connect({ url, timeoutMs: 0, streamIdleMs: 500 });
+  t.teardown(() => arpd.close());
+  const err = await rejection(arpd.events.read({ fromSeq: 1 }));
+  t.type(err, ArpdError, `the read rejects with an ArpdError (${String(err)})`);
+  if (err instanceof ArpdError) {
+    t.equal(err.code, 'E_UNAVAILABLE');
+    t.match(err.message, /nothing came on the event stream for 500 ms/);
+  }
+  t.equal(open.size, 1, 'the read had opened the stream');
 });
 
 t.test('connect refuses a stream idle limit that is not 0 or a whole number of milliseconds', async (t) => {

@@ -49,9 +49,20 @@ t.test('the daemon refuses an empty event type in a raw HTTP query, as it does o
     t.equal(body.error?.details?.['arpd_code'], 'E_VALIDATION', `types=${types}`);
     t.match(body.error?.message, /^field 'types\[\d\]' must not be empty/, `types=${types}`);
   }
-  const ok = await fetch(`${daemon.url}/v1/events?types=${encodeURIComponent(' run. , instance.')}&from_seq=1`, { headers: { authorization: `Bearer ${daemon.token}` } });
-  t.equal(ok.status, 200, 'types around spaces still pass');
+  const ok = await fetch(`${daemon.url}/v1/events?types=${encodeURIComponent('run.,instance.')}&from_seq=1`, { headers: { authorization: `Bearer ${daemon.token}` } });
+  t.equal(ok.status, 200, 'a comma-separated list passes');
   await ok.body?.cancel();
+});
+
+// a daemon that takes the entry answers a stream that never ends: the test's own time limit is the guard
+t.test('the daemon refuses an event type with whitespace in a raw HTTP query, as it does on the socket, instead of trimming it', { timeout: 60_000 }, async (t) => {
+  for (const types of [' run.', 'run. ', 'run., instance.', 'run.\tx']) {
+    const res = await fetch(`${daemon.url}/v1/events?types=${encodeURIComponent(types)}`, { headers: { authorization: `Bearer ${daemon.token}` } });
+    const body = await res.json() as { error?: { message?: string; details?: Record<string, unknown> } };
+    t.equal(res.status, 400, `types=${types}`);
+    t.equal(body.error?.details?.['arpd_code'], 'E_VALIDATION', `types=${types}`);
+    t.match(body.error?.message, /^field 'types\[\d\]' cannot be '.*': give one event type per entry, with no commas or spaces/, `types=${types}`);
+  }
 });
 
 for (const kind of KINDS) {
@@ -143,7 +154,7 @@ for (const kind of KINDS) {
     ] as const) {
       const err = await rejection(p);
       t.equal(err.code, 'E_VALIDATION', what);
-      t.match(err.message, /^field 'types\[\d\]' must not be empty: give an event type such as 'run\.succeeded', or a family ending in '\.' such as 'run\.'$/, what);
+      t.match(err.message, /^field 'types\[\d\]' must not be empty: give one event type per entry, with no commas or spaces, such as 'run\.succeeded', or a family ending in '\.' such as 'run\.'$/, what);
       t.equal(err.data?.['rule'], 'minLength', what);
     }
     const all = await arpd.events.read({ fromSeq: 1, limit: 5 });
@@ -151,6 +162,26 @@ for (const kind of KINDS) {
     const sub = arpd.events.subscribe({ fromSeq: 1, types: [] });
     t.teardown(() => sub.close());
     t.equal((await sub.next()).value?.seq, 1, 'types: [] subscribes to every event');
+  });
+
+  // over HTTP the list goes comma-separated and was trimmed: 'run.,instance.' was two types there and one (matching
+  // nothing) on the socket, ' run.' the run. family there and nothing on the socket
+  t.test(`${kind}: refuses an event type with a comma or whitespace in a read and a subscription, with the same message`, { timeout: 60_000 }, async (t) => {
+    const arpd = await open(t, kind);
+    for (const [what, p, i, shown] of [
+      ['a read of a comma list', () => arpd.events.read({ fromSeq: 1, types: ['run.,instance.'] }), 0, 'run.,instance.'],
+      ['a subscription to a comma list', () => arpd.events.subscribe({ fromSeq: 1, types: ['profile.', 'run.,instance.'] }).next(), 1, 'run.,instance.'],
+      ['a read with a space', () => arpd.events.read({ fromSeq: 1, types: [' run.'] }), 0, ' run.'],
+      ['a subscription with a space', () => arpd.events.subscribe({ fromSeq: 1, types: ['run. '] }).next(), 0, 'run. '],
+      ['a subscription with a tab inside', () => arpd.events.subscribe({ fromSeq: 1, types: ['run.\tinstance.'] }).next(), 0, 'run.\\tinstance.'],
+    ] as const) {
+      const err = await rejection(p());
+      t.equal(err.code, 'E_VALIDATION', what);
+      t.equal(err.message, `field 'types[${i}]' cannot be '${shown}': give one event type per entry, with no commas or spaces, such as 'run.succeeded', or a family ending in '.' such as 'run.'`, what);
+      t.same(err.data, { schema: `${what.includes('read') ? 'events.read' : 'events.subscribe'} params`, rule: 'pattern', field: `types[${i}]`, pattern: '^[^,\\s]*$' }, what);
+    }
+    const two = await arpd.events.read({ fromSeq: 1, limit: 10_000, types: ['run.', 'instance.'] });
+    t.ok(two.events.length > 0 && two.events.every((e) => e.type.startsWith('run.') || e.type.startsWith('instance.')), 'two entries are two types');
   });
 
   t.test(`${kind}: reads a page of the event log, filtered, and subscribes to it live`, async (t) => {

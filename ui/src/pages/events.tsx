@@ -61,7 +61,7 @@ function EventList({ onHead }: { onHead(seq: number): void }) {
   return (
     <Section title="Live events" id="live" actions={<StreamDot state={state} detail={detail} />}>
       <form class="filters" aria-label="Filter events" onSubmit={(e) => { e.preventDefault(); setApplied({ types: typeList(types), stream: streamName.trim() }); }}>
-        <Field id="ev-types" label="Types" hint="Comma-separated; a prefix ending in '.' takes a family (run., instance.)">
+        <Field id="ev-types" label="Types" hint="Separated by commas or spaces; a prefix ending in '.' takes a family (run., instance.)">
           <input {...described('ev-types', undefined, true)} value={types} placeholder="run.,instance.ready" onInput={(e) => setTypes((e.target as HTMLInputElement).value)} />
         </Field>
         <Field id="ev-stream" label="Stream" hint="e.g. run:<run id>, instance:<id>, daemon">
@@ -189,9 +189,12 @@ function TimeTravel({ head }: { head: number }) {
   );
 }
 
-/** What was typed in the types field as the query's list: entries trimmed, empty ones ('run.,', ', ,') dropped (the daemon refuses an empty type). */
+/**
+ * What was typed in the types field as the query's list: split on commas and on whitespace ('run. instance.' is two
+ * types), empty entries ('run.,', ', ,') dropped; the daemon refuses an empty type and one holding a space.
+ */
 export function typeList(text: string): string {
-  return text.split(',').map((t) => t.trim()).filter((t) => t !== '').join(',');
+  return text.split(/[\s,]+/u).filter((t) => t !== '').join(',');
 }
 
 export function EventsPage() {
