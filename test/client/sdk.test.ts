@@ -148,11 +148,12 @@ for (const kind of KINDS) {
   t.test(`${kind}: refuses an empty event type in a read and a subscription, and takes an empty list as no filter`, { timeout: 60_000 }, async (t) => {
     const arpd = await open(t, kind);
     for (const [what, p] of [
-      ['a read', arpd.events.read({ fromSeq: 1, types: [''] })],
-      ['a subscription', arpd.events.subscribe({ fromSeq: 1, types: [''] }).next()],
-      ['a subscription with an empty second type', arpd.events.subscribe({ fromSeq: 1, types: ['run.', ''] }).next()],
+      // each started only when awaited: a refusal that came before its handler was attached would be unhandled
+      ['a read', () => arpd.events.read({ fromSeq: 1, types: [''] })],
+      ['a subscription', () => arpd.events.subscribe({ fromSeq: 1, types: [''] }).next()],
+      ['a subscription with an empty second type', () => arpd.events.subscribe({ fromSeq: 1, types: ['run.', ''] }).next()],
     ] as const) {
-      const err = await rejection(p);
+      const err = await rejection(p());
       t.equal(err.code, 'E_VALIDATION', what);
       t.match(err.message, /^field 'types\[\d\]' must not be empty: give one event type per entry, with no commas or spaces, such as 'run\.succeeded', or a family ending in '\.' such as 'run\.'$/, what);
       t.equal(err.data?.['rule'], 'minLength', what);
