@@ -18,12 +18,13 @@ t.test('a closed client refuses a subscription, a follow and an instance start w
   const arpd = await connect({ dataDir: daemon.dataDir });
   await arpd.close();
   for (const [what, p] of [
-    ['a call', arpd.daemon.status()],
-    ['a subscription', arpd.events.subscribe({ fromSeq: 1 }).next()],
-    ['a follow', arpd.runs.follow('run_none').next()],
-    ['an instance start with progress', arpd.instances.start({ runtime_profile: 'default', count: 1 }, { wait: true, onProgress: () => undefined })],
+    // each started when awaited: a refusal that came before its handler was attached would be unhandled
+    ['a call', () => arpd.daemon.status()],
+    ['a subscription', () => arpd.events.subscribe({ fromSeq: 1 }).next()],
+    ['a follow', () => arpd.runs.follow('run_none').next()],
+    ['an instance start with progress', () => arpd.instances.start({ runtime_profile: 'default', count: 1 }, { wait: true, onProgress: () => undefined })],
   ] as const) {
-    const err = await rejection(p);
+    const err = await rejection(p());
     t.type(err, ArpdError, `${what} is refused (${JSON.stringify(err)})`);
     if (!(err instanceof ArpdError)) continue;
     t.equal(err.code, 'E_UNAVAILABLE', what);
