@@ -3,7 +3,7 @@
  * on 127.0.0.1 port 0, registered as an external instance. Whatever it does, the run ends once, with the end the
  * runtime reported first, and the daemon stays up.
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { runError, runtimeHarness, type Json } from '../helpers/runtime-harness.js';
@@ -13,43 +13,54 @@ const send = (res: ServerResponse, status: number, body: unknown): void => {
 };
 
 /**
- * A runtime whose event stream sends `succeeded` as its final event, then more events, among them a second final
- * event saying `failed`, and then keeps the stream open without ending it; its status and result say succeeded.
+ * A stand-in runtime on 127.0.0.1 port 0 that answers health, version and `POST /v1/runs` as ARP says, and hands every
+ * other request to `rest` (the misbehaviour under test). Closed at teardown, after `cleanup`.
  */
-async function twoFinalsRuntime(t: Parameters<typeof runtimeHarness>[0]): Promise<{ url: string; streams: () => number }> {
-  let streams = 0;
+async function standIn(t: { teardown(fn: () => unknown): void }, name: string, rest: (req: IncomingMessage, res: ServerResponse, path: string) => void, cleanup: () => void = () => undefined): Promise<string> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     let body = '';
     req.setEncoding('utf8').on('data', (c: string) => { body += c; });
     req.on('end', () => {
       if (path === '/v1/health') { send(res, 200, { status: 'ok', time: new Date().toISOString() }); return; }
-      if (path === '/v1/version') { send(res, 200, { service_name: 'two-finals', service_version: '1.0.0', supported_api_versions: ['v1'] }); return; }
+      if (path === '/v1/version') { send(res, 200, { service_name: name, service_version: '1.0.0', supported_api_versions: ['v1'] }); return; }
       if (req.method === 'POST' && path === '/v1/runs') { send(res, 201, { run_id: (JSON.parse(body) as { run_id: string }).run_id, state: 'running' }); return; }
-      const m = /^\/v1\/runs\/([^/:]+)(\/result|\/events|:cancel)?$/.exec(path);
-      if (m === null) { send(res, 404, { error: { code: 'route.not_found', message: path } }); return; }
-      const runId = decodeURIComponent(m[1] as string);
-      const time = new Date().toISOString();
-      if (m[2] === '/events') {
-        streams++;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const events = [
-          { run_id: runId, seq: 1, type: 'step', time, data: { message: 'working' } },
-          { run_id: runId, seq: 2, type: 'final', time, data: { state: 'succeeded' } },
-          { run_id: runId, seq: 3, type: 'step', time, data: { message: 'after the end' } },
-          { run_id: runId, seq: 4, type: 'final', time, data: { state: 'failed' } },
-        ];
-        res.write(events.map((e) => `id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).join(''));
-        return; // and never ends it
-      }
-      if (m[2] === ':cancel') { send(res, 200, { run_id: runId, state: 'succeeded' }); return; }
-      if (m[2] === '/result') { send(res, 200, { run_id: runId, ok: true, output: { text: 'done' } }); return; }
-      send(res, 200, { run_id: runId, state: 'succeeded' });
+      rest(req, res, path);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, streams: () => streams };
+  t.teardown(() => { cleanup(); server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * A runtime whose event stream sends `succeeded` as its final event, then more events, among them a second final
+ * event saying `failed`, and then keeps the stream open without ending it; its status and result say succeeded.
+ */
+async function twoFinalsRuntime(t: Parameters<typeof runtimeHarness>[0]): Promise<{ url: string; streams: () => number }> {
+  let streams = 0;
+  const url = await standIn(t, 'two-finals', (_req, res, path) => {
+    const m = /^\/v1\/runs\/([^/:]+)(\/result|\/events|:cancel)?$/.exec(path);
+    if (m === null) { send(res, 404, { error: { code: 'route.not_found', message: path } }); return; }
+    const runId = decodeURIComponent(m[1] as string);
+    const time = new Date().toISOString();
+    if (m[2] === '/events') {
+      streams++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events = [
+        { run_id: runId, seq: 1, type: 'step', time, data: { message: 'working' } },
+        { run_id: runId, seq: 2, type: 'final', time, data: { state: 'succeeded' } },
+        { run_id: runId, seq: 3, type: 'step', time, data: { message: 'after the end' } },
+        { run_id: runId, seq: 4, type: 'final', time, data: { state: 'failed' } },
+      ];
+      res.write(events.map((e) => `id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).join(''));
+      return; // and never ends it
+    }
+    if (m[2] === ':cancel') { send(res, 200, { run_id: runId, state: 'succeeded' }); return; }
+    if (m[2] === '/result') { send(res, 200, { run_id: runId, ok: true, output: { text: 'done' } }); return; }
+    send(res, 200, { run_id: runId, state: 'succeeded' });
+  });
+  return { url, streams: () => streams };
 }
 
 // was a bug (QA, hostile runtimes): the follower read the event stream until the runtime closed it, taking the last
@@ -98,28 +109,17 @@ t.test('a runtime whose event stream trickles bytes that never make an event fai
   const dir = r.newDataDir();
   await r.startDaemon(dir, ['--progress-timeout', '1500']);
   const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    let body = '';
-    req.setEncoding('utf8').on('data', (c: string) => { body += c; });
-    req.on('end', () => {
-      if (path === '/v1/health') { send(res, 200, { status: 'ok', time: new Date().toISOString() }); return; }
-      if (path === '/v1/version') { send(res, 200, { service_name: 'trickle', service_version: '1.0.0', supported_api_versions: ['v1'] }); return; }
-      if (req.method === 'POST' && path === '/v1/runs') { send(res, 201, { run_id: (JSON.parse(body) as { run_id: string }).run_id, state: 'running' }); return; }
-      if (path.endsWith('/events')) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const tick = setInterval(() => res.write('d'), 100); // "ddddd…": a line that never ends
-        timers.add(tick);
-        res.on('close', () => { clearInterval(tick); timers.delete(tick); });
-        return;
-      }
-      const m = /^\/v1\/runs\/([^/:]+)/.exec(path);
-      send(res, 200, { run_id: decodeURIComponent(m?.[1] ?? ''), state: 'running' });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { for (const x of timers) clearInterval(x); server.closeAllConnections(); return new Promise<void>((resolve) => server.close(() => resolve())); });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await standIn(t, 'trickle', (_req, res, path) => {
+    if (path.endsWith('/events')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const tick = setInterval(() => res.write('d'), 100); // "ddddd…": a line that never ends
+      timers.add(tick);
+      res.on('close', () => { clearInterval(tick); timers.delete(tick); });
+      return;
+    }
+    const m = /^\/v1\/runs\/([^/:]+)/.exec(path);
+    send(res, 200, { run_id: decodeURIComponent(m?.[1] ?? ''), state: 'running' });
+  }, () => { for (const x of timers) clearInterval(x); });
   const { instance } = await r.call<{ instance: Json }>(dir, 'instances.register', { request: { runtime_api_endpoint: url } });
   const s = await r.submit(dir, { input: { goal: 'x' }, runtime_selector: { instance_id: String(instance['instance_id']) } });
   const end = await r.waitRunEnded(dir, String(s['run_id']));
